@@ -1,0 +1,221 @@
+"""Configuration: defaults < TOML file < ``AUTOTRADER__SECTION__KEY`` env vars < CLI overrides.
+
+The whole tree is validated at start by converting it into typed msgspec Structs; an error names
+the offending key by its dotted path and says what form was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import platformdirs
+
+APP_NAME = "autotrader"
+ENV_PREFIX = "AUTOTRADER__"
+
+Url = Annotated[str, msgspec.Meta(pattern=r"^(wss?|https?)://[^\s/]+.*$")]
+Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]+$")]
+OkxInst = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]+(-[A-Z0-9]+)+$")]
+PosFloat = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class ConfigError(ValueError):
+    """A configuration problem, naming the key (dotted path) and the expected form."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(f"config error at '{key}': {message}" if key else f"config error: {message}")
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class MarketConfig(_Section):
+    binance_symbol: Symbol = "SOLUSDT"
+    bybit_symbol: Symbol = "SOLUSDT"
+    okx_usdc_inst: OkxInst = "SOL-USDC-SWAP"
+
+
+class BinanceConfig(_Section):
+    ws_public_url: Url = "wss://fstream.binance.com/public/stream"
+    ws_market_url: Url = "wss://fstream.binance.com/market/stream"
+    rest_url: Url = "https://fapi.binance.com"
+
+
+class BybitConfig(_Section):
+    ws_url: Url = "wss://stream.bybit.com/v5/public/linear"
+    rest_url: Url = "https://api.bybit.com"
+
+
+class OkxConfig(_Section):
+    ws_url: Url = "wss://ws.okx.com:8443/ws/v5/public"
+    rest_url: Url = "https://www.okx.com"
+
+
+class DriftConfig(_Section):
+    cluster: Literal["devnet", "mainnet"] = "devnet"
+    rpc_url: Url = "https://api.devnet.solana.com"
+    ws_url: Url = "wss://api.devnet.solana.com"
+    program_id: str = "dRiftyHA39MWEi3m9aunc5MzRF1JYuBsbn6VPcn33UH"
+    authority: str = ""
+    sub_account: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+
+
+class HeliusConfig(_Section):
+    listen: str = ""
+    auth_header: str = ""
+
+
+class VenuesConfig(_Section):
+    binance: BinanceConfig = msgspec.field(default_factory=BinanceConfig)
+    bybit: BybitConfig = msgspec.field(default_factory=BybitConfig)
+    okx: OkxConfig = msgspec.field(default_factory=OkxConfig)
+    drift: DriftConfig = msgspec.field(default_factory=DriftConfig)
+    helius: HeliusConfig = msgspec.field(default_factory=HeliusConfig)
+
+
+class FeedsConfig(_Section):
+    """Max silence per feed before it is reported stale (seconds)."""
+
+    binance_max_age_s: PosFloat = 5.0
+    bybit_max_age_s: PosFloat = 30.0
+    okx_max_age_s: PosFloat = 60.0
+
+
+class StorageConfig(_Section):
+    root: str = ""
+    flush_interval_s: PosFloat = 60.0
+    retention_days: Annotated[int, msgspec.Meta(ge=1)] = 30
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    status_interval_s: PosFloat = 10.0
+
+
+class Config(_Section):
+    market: MarketConfig = msgspec.field(default_factory=MarketConfig)
+    venues: VenuesConfig = msgspec.field(default_factory=VenuesConfig)
+    feeds: FeedsConfig = msgspec.field(default_factory=FeedsConfig)
+    storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+_AT_RE = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+
+
+def _path_from_msgspec(path: str) -> str:
+    # msgspec paths look like ".venues.binance" or "[0].x"; turn them into dotted keys.
+    return path.lstrip(".").replace("[", ".").replace("]", "")
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Interpret an env value as a TOML literal when it is one (numbers, booleans, arrays)."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    parts = [p for p in dotted.split(".") if p]
+    if not parts:
+        raise ConfigError(dotted, f"empty key in {source}")
+    node = tree
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(".".join(parts[: i + 1]), f"is a value, not a section ({source})")
+        node = child
+    node[parts[-1]] = value
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        dotted = ".".join(p.lower() for p in name[len(ENV_PREFIX) :].split("__"))
+        _set_path(tree, dotted, _parse_env_value(raw), f"environment variable {name}")
+    return tree
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def validate(tree: Mapping[str, Any]) -> Config:
+    try:
+        return msgspec.convert(tree, Config, strict=False)
+    except msgspec.ValidationError as exc:
+        m = _AT_RE.match(str(exc))
+        msg, path = (m.group("msg"), m.group("path") or "") if m else (str(exc), "")
+        unknown = re.match(r"Object contains unknown field `([^`]+)`", msg)
+        if unknown:
+            key = ".".join(p for p in (_path_from_msgspec(path), unknown.group(1)) if p)
+            raise ConfigError(key, "unknown key") from None
+        raise ConfigError(_path_from_msgspec(path), msg) from None
+
+
+def load_config(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Load and validate. ``path=None`` reads the default location if it exists."""
+    tree: dict[str, Any] = {}
+    explicit = path is not None
+    file = path if path is not None else default_config_path()
+    if file.exists():
+        try:
+            tree = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("", f"{file}: invalid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError("", f"{file}: cannot read: {exc.strerror}") from None
+    elif explicit:
+        raise ConfigError("", f"{file}: no such config file")
+    tree = _merge(tree, env_overrides(os.environ if environ is None else environ))
+    for dotted, value in (overrides or {}).items():
+        nested: dict[str, Any] = {}
+        _set_path(nested, dotted, value, "command line")
+        tree = _merge(tree, nested)
+    return validate(tree)
+
+
+def parse_set_option(item: str) -> tuple[str, Any]:
+    """``--set market.binance_symbol=BTCUSDT`` → (key, value), the value read as a TOML literal."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(item, "expected KEY=VALUE, e.g. market.binance_symbol=SOLUSDT")
+    return key.strip(), _parse_env_value(raw.strip())
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    result: dict[str, Any] = msgspec.to_builtins(cfg)
+    return result
+
+
+def storage_root(cfg: Config) -> Path:
+    return Path(cfg.storage.root) if cfg.storage.root else default_data_dir() / "parquet"

@@ -1,0 +1,94 @@
+"""``autotrader replay``: drive the live codecs from a recording and print one kind of output."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import nullcontext
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from autotrader.config import Config
+from autotrader.emit import EMITTERS
+from core.bus import Bus
+from feeds.pipeline import MarketPipeline, drive
+from feeds.replay import Frame, RecordingError, open_recording
+
+
+class _JsonLines:
+    """Buffered JSON-lines writer on a binary stream."""
+
+    def __init__(self, out: IO[bytes], batch: int = 512) -> None:
+        self.out = out
+        self.buf: list[bytes] = []
+        self.batch = batch
+
+    def __call__(self, obj: dict[str, Any]) -> None:
+        self.buf.append(orjson.dumps(obj))
+        if len(self.buf) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buf:
+            self.out.write(b"\n".join(self.buf) + b"\n")
+            self.buf.clear()
+        self.out.flush()
+
+
+def _with_progress(frames: Iterator[Frame], path: Path, enabled: bool) -> Iterator[Frame]:
+    if not enabled:
+        yield from frames
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(file=sys.stderr)
+    columns = (TextColumn("[bold]replay[/] {task.description}"), BarColumn(), TextColumn("{task.completed:,} frames"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(path.name, total=None)
+        n = 0
+        for frame in frames:
+            n += 1
+            if n % 2000 == 0:
+                bar.update(task, completed=n)
+            yield frame
+        bar.update(task, completed=n)
+
+
+def run_replay(cfg: Config, path: Path, emit: str, *, symbol: str | None, progress: bool, out: IO[bytes] | None = None) -> int:
+    try:
+        recording = open_recording(path)
+    except RecordingError as exc:
+        print(f"autotrader: {exc}", file=sys.stderr)
+        return 2
+    bus = Bus()
+    pipeline = MarketPipeline(
+        bus,
+        binance_symbol=symbol,
+        bybit_symbol=cfg.market.bybit_symbol,
+        okx_usdc_inst=None,
+    )
+    writer = _JsonLines(out if out is not None else sys.stdout.buffer)
+    for topic, serialize in EMITTERS[emit]:
+        bus.on(topic, lambda msg, s=serialize: writer(s(msg)))
+    try:
+        with nullcontext():
+            drive(pipeline, _with_progress(recording.frames(), path, progress))
+            pipeline.flush()
+    except RecordingError as exc:
+        writer.flush()
+        print(f"autotrader: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    writer.flush()
+    summary = {
+        "recording": {"path": str(path), "format": recording.format, **recording.stats.as_dict()},
+        "codecs": {venue: codec.stats.as_dict() for venue, codec in pipeline.codecs.items() if codec.stats.frames},
+    }
+    sys.stderr.write(orjson.dumps({"summary": summary}).decode() + "\n")
+    if recording.stats.truncated:
+        print(f"autotrader: warning: {path}: recording truncated at line {recording.stats.truncated_line}", file=sys.stderr)
+    return 0

@@ -1,0 +1,1 @@
+"""Pure domain layer: models, bus, clock, bars, order book, indicators. No I/O here."""

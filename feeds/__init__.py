@@ -1,0 +1,1 @@
+"""Per-venue wire codecs (sans-I/O), transports and replay."""

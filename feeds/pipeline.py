@@ -1,0 +1,190 @@
+"""Route raw frames to the venue codecs and publish what they decode on the bus.
+
+Live transports and replay both call :meth:`MarketPipeline.on_ws` / :meth:`on_http`, so recorded
+traffic exercises exactly the live code path. The pipeline also owns the 1-minute bar builder
+for the primary USDT perp and the USDT-vs-USDC basis.
+
+Topic names are those of the architecture page; ``market:solusdt:*`` is the slot of the primary
+USDT perp (``market.binance_symbol``), whichever symbol a recording carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from core.bars import BarBuilder
+from core.bus import Bus, Topics
+from core.clock import EventClock
+from core.funding import basis_bps
+from core.models import (
+    Basis,
+    BookTicker,
+    BookTop,
+    Funding,
+    Instrument,
+    Liquidation,
+    MarketEvent,
+    OpenInterest,
+    ResyncNeeded,
+    Trade,
+)
+from feeds.base import Codec
+from feeds.binance.codec import BinanceCodec
+from feeds.bybit.codec import BybitCodec
+from feeds.okx.codec import OkxCodec
+from feeds.replay import Frame
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    resync_requests: int = 0
+    trades: int = 0
+    book_updates: int = 0
+    last_event_ms: dict[str, int] = field(default_factory=dict)
+    last_frame_ns: dict[str, int] = field(default_factory=dict)
+
+
+class MarketPipeline:
+    """Frames in, core models on the bus out.
+
+    ``binance_symbol=None`` locks the primary symbol to the first Binance symbol seen (replay of
+    arbitrary recordings); live runs pass the configured symbol.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        binance_symbol: str | None = "SOLUSDT",
+        bybit_symbol: str | None = "SOLUSDT",
+        okx_usdc_inst: str | None = "SOL-USDC-SWAP",
+        clock: EventClock | None = None,
+        on_resync: Callable[[ResyncNeeded], None] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.clock = clock
+        self.primary = binance_symbol
+        self.bybit_symbol = bybit_symbol
+        self.okx_inst = okx_usdc_inst
+        self.on_resync = on_resync
+        self.codecs: dict[str, Codec] = {
+            "binance": BinanceCodec(),
+            "bybit": BybitCodec(symbols=[bybit_symbol] if bybit_symbol else None),
+            "okx": OkxCodec(inst_ids=[okx_usdc_inst] if okx_usdc_inst else None),
+        }
+        self.stats = PipelineStats()
+        self._bars: BarBuilder | None = BarBuilder(binance_symbol) if binance_symbol else None
+        self._last_usdt_px = 0.0
+        self._last_usdc_px = 0.0
+
+    # -- input -----------------------------------------------------------------------------
+    def on_ws(self, venue: str, raw: bytes | str, recv_ns: int) -> None:
+        codec = self.codecs.get(venue)
+        if codec is None:
+            return
+        self.stats.last_frame_ns[venue] = recv_ns
+        for ev in codec.feed_ws(raw, recv_ns):
+            self._dispatch(venue, ev)
+
+    def on_http(self, venue: str, url: str, body: bytes | str, recv_ns: int) -> None:
+        codec = self.codecs.get(venue)
+        if codec is None:
+            return
+        self.stats.last_frame_ns[venue] = recv_ns
+        for ev in codec.feed_http(url, body, recv_ns):
+            self._dispatch(venue, ev)
+
+    def flush(self) -> None:
+        """Publish the partial last bar (end of a replay)."""
+        if self._bars is not None:
+            bar = self._bars.current()
+            if bar is not None:
+                self.bus.publish(Topics.BARS, bar)
+            self._bars.flush()
+
+    # -- routing ---------------------------------------------------------------------------
+    def _is_primary(self, symbol: str) -> bool:
+        if self.primary is None:
+            self.primary = symbol
+            self._bars = BarBuilder(symbol)
+        return symbol == self.primary
+
+    def _tick(self, venue: str, ts: int) -> None:
+        self.stats.last_event_ms[venue] = ts
+        if self.clock is not None:
+            self.clock.advance(ts)
+
+    def _dispatch(self, venue: str, ev: MarketEvent) -> None:
+        bus = self.bus
+        if isinstance(ev, Trade):
+            self._tick(venue, ev.ts)
+            if venue == "binance":
+                if not self._is_primary(ev.symbol):
+                    return
+                self.stats.trades += 1
+                bus.publish(Topics.TRADES, ev)
+                self._last_usdt_px = ev.price
+                assert self._bars is not None
+                closed = self._bars.add(ev.ts, ev.price, ev.qty, ev.side == "sell")
+                if closed is not None:
+                    bus.publish(Topics.BARS, closed)
+            elif venue == "okx":
+                if self.okx_inst is not None and ev.symbol != self.okx_inst:
+                    return
+                bus.publish(Topics.USDC_TRADES, ev)
+                self._last_usdc_px = ev.price
+                self._publish_basis(ev.ts)
+        elif isinstance(ev, BookTop):
+            self._tick(venue, ev.timestamp)
+            if self._is_primary(ev.symbol):
+                self.stats.book_updates += 1
+                bus.publish(Topics.BOOK, ev)
+        elif isinstance(ev, BookTicker):
+            if self._is_primary(ev.symbol):
+                bus.publish(Topics.BOOK_TICKER, ev)
+        elif isinstance(ev, Liquidation):
+            self._tick(venue, ev.ts)
+            if self._accepts(venue, ev.symbol):
+                bus.publish(Topics.LIQUIDATIONS, ev)
+        elif isinstance(ev, Funding):
+            self._tick(venue, ev.ts)
+            if self._accepts(venue, ev.symbol):
+                bus.publish(Topics.FUNDING, ev)
+        elif isinstance(ev, OpenInterest):
+            if self._accepts(venue, ev.symbol):
+                bus.publish(Topics.OPEN_INTEREST, ev)
+        elif isinstance(ev, ResyncNeeded):
+            self.stats.resync_requests += 1
+            if self.on_resync is not None:
+                self.on_resync(ev)
+        elif isinstance(ev, Instrument):
+            pass
+
+    def _accepts(self, venue: str, symbol: str) -> bool:
+        if venue == "binance":
+            return self.primary is None or symbol == self.primary
+        if venue == "bybit":
+            return self.bybit_symbol is None or symbol == self.bybit_symbol
+        if venue == "okx":
+            return self.okx_inst is None or symbol == self.okx_inst
+        return True
+
+    def _publish_basis(self, ts: int) -> None:
+        if self._last_usdt_px > 0 and self._last_usdc_px > 0:
+            usdt, usdc = self._last_usdt_px, self._last_usdc_px
+            self.bus.publish(Topics.BASIS, Basis(ts=ts, usdt_px=usdt, usdc_px=usdc, basis_bps=basis_bps(usdt, usdc)))
+
+
+def drive(pipeline: MarketPipeline, frames: Iterable[Frame]) -> int:
+    """Feed recorded frames to the pipeline (the replay path); returns the number of frames fed."""
+    n = 0
+    on_ws, on_http = pipeline.on_ws, pipeline.on_http
+    for f in frames:
+        kind = f.kind
+        if kind == "recv":
+            on_ws(f.venue, f.data, f.ts_ns)
+        elif kind == "http":
+            on_http(f.venue, f.url, f.data, f.ts_ns)
+        n += 1
+    return n
