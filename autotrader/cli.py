@@ -10,7 +10,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from autotrader import __version__
-from autotrader.config import Config, ConfigError, load_config, parse_set_option
+from autotrader.config import ConfigError, load_config, parse_set_option
+from core.config_schema import Config
 
 app = typer.Typer(
     name="autotrader",
@@ -25,7 +26,9 @@ ConfigOpt = Annotated[
 ]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a config key, e.g. --set market.binance_symbol=SOLUSDT (repeatable)."),
+    typer.Option(
+        "--set", help="Override a config key, e.g. --set market.binance_symbol=SOLUSDT (repeatable)."
+    ),
 ]
 
 
@@ -68,13 +71,16 @@ class EmitKind(StrEnum):
 
 @app.command()
 def replay(
-    path: Annotated[Path, typer.Argument(help="Recording: own .jsonl[.zst|.gz], cryptofeed .jsonl.zst, hftbacktest .gz")],
+    path: Annotated[
+        Path, typer.Argument(help="Recording: own .jsonl[.zst|.gz], cryptofeed .jsonl.zst, hftbacktest .gz")
+    ],
     emit: Annotated[EmitKind, typer.Option("--emit", help="What to print, one JSON object per line.")],
     symbol: Annotated[
         str | None, typer.Option("--symbol", help="Primary Binance symbol (default: first one in the file).")
     ] = None,
     progress: Annotated[
-        bool | None, typer.Option("--progress/--no-progress", help="Progress bar on stderr (default: if a tty).")
+        bool | None,
+        typer.Option("--progress/--no-progress", help="Progress bar on stderr (default: if a tty)."),
     ] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -88,15 +94,18 @@ def replay(
     raise typer.Exit(code)
 
 
-
-
 @app.command()
 def run(
-    no_ui: Annotated[bool, typer.Option("--no-ui", help="Headless: no terminal UI, structured logs.")] = False,
+    no_ui: Annotated[
+        bool, typer.Option("--no-ui", help="Headless: no terminal UI, structured logs.")
+    ] = False,
     replay_path: Annotated[
-        Path | None, typer.Option("--replay", help="Drive the runtime from a recording instead of live feeds.")
+        Path | None,
+        typer.Option("--replay", help="Drive the runtime from a recording instead of live feeds."),
     ] = None,
-    speed: Annotated[str, typer.Option("--speed", help="Replay pace: a multiple of real time, or 'max'.")] = "1",
+    speed: Annotated[
+        str, typer.Option("--speed", help="Replay pace: a multiple of real time, or 'max'.")
+    ] = "1",
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -120,7 +129,9 @@ def _not_built(name: str, issue: str) -> None:
         fail(f"'{name}' is not built yet ({issue})", 3)
 
     command.__doc__ = f"Not built yet ({issue})."
-    app.command(name=name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(command)
+    app.command(name=name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+        command
+    )
 
 
 for _name, _issue in [

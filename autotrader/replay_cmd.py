@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from autotrader.config import Config
 from autotrader.emit import EMITTERS
 from core.bus import Bus
+from core.config_schema import Config
 from feeds.pipeline import MarketPipeline, drive
 from feeds.replay import Frame, RecordingError, open_recording
 
@@ -37,6 +36,13 @@ class _JsonLines:
         self.out.flush()
 
 
+def _printer(writer: _JsonLines, serialize: Callable[[Any], dict[str, Any]]) -> Callable[[Any], None]:
+    def handler(msg: Any) -> None:
+        writer(serialize(msg))
+
+    return handler
+
+
 def _with_progress(frames: Iterator[Frame], path: Path, enabled: bool) -> Iterator[Frame]:
     if not enabled:
         yield from frames
@@ -45,7 +51,12 @@ def _with_progress(frames: Iterator[Frame], path: Path, enabled: bool) -> Iterat
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(file=sys.stderr)
-    columns = (TextColumn("[bold]replay[/] {task.description}"), BarColumn(), TextColumn("{task.completed:,} frames"), TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]replay[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} frames"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(path.name, total=None)
         n = 0
@@ -57,7 +68,9 @@ def _with_progress(frames: Iterator[Frame], path: Path, enabled: bool) -> Iterat
         bar.update(task, completed=n)
 
 
-def run_replay(cfg: Config, path: Path, emit: str, *, symbol: str | None, progress: bool, out: IO[bytes] | None = None) -> int:
+def run_replay(
+    cfg: Config, path: Path, emit: str, *, symbol: str | None, progress: bool, out: IO[bytes] | None = None
+) -> int:
     try:
         recording = open_recording(path)
     except RecordingError as exc:
@@ -72,11 +85,10 @@ def run_replay(cfg: Config, path: Path, emit: str, *, symbol: str | None, progre
     )
     writer = _JsonLines(out if out is not None else sys.stdout.buffer)
     for topic, serialize in EMITTERS[emit]:
-        bus.on(topic, lambda msg, s=serialize: writer(s(msg)))
+        bus.on(topic, _printer(writer, serialize))
     try:
-        with nullcontext():
-            drive(pipeline, _with_progress(recording.frames(), path, progress))
-            pipeline.flush()
+        drive(pipeline, _with_progress(recording.frames(), path, progress))
+        pipeline.flush()
     except RecordingError as exc:
         writer.flush()
         print(f"autotrader: {exc}", file=sys.stderr)
@@ -86,9 +98,14 @@ def run_replay(cfg: Config, path: Path, emit: str, *, symbol: str | None, progre
     writer.flush()
     summary = {
         "recording": {"path": str(path), "format": recording.format, **recording.stats.as_dict()},
-        "codecs": {venue: codec.stats.as_dict() for venue, codec in pipeline.codecs.items() if codec.stats.frames},
+        "codecs": {
+            venue: codec.stats.as_dict() for venue, codec in pipeline.codecs.items() if codec.stats.frames
+        },
     }
     sys.stderr.write(orjson.dumps({"summary": summary}).decode() + "\n")
     if recording.stats.truncated:
-        print(f"autotrader: warning: {path}: recording truncated at line {recording.stats.truncated_line}", file=sys.stderr)
+        print(
+            f"autotrader: warning: {path}: recording truncated at line {recording.stats.truncated_line}",
+            file=sys.stderr,
+        )
     return 0

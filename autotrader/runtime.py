@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autotrader.config import Config
 from autotrader.emit import bar_json, book_json
 from autotrader.logs import log_event, setup_logging
 from core.bus import Bus, Topics
 from core.clock import EventClock
+from core.config_schema import Config
 from core.feed_health import feed_state
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest
 from feeds.pipeline import MarketPipeline
@@ -144,8 +144,14 @@ class Runtime:
             "data_source": "replay",
             "replay_done": self.replay_done,
             "feeds": {
-                s.feed: {"state": s.state, "age_s": s.last_msg_age_s, "messages": s.messages,
-                         "resyncs": s.resyncs, "errors": s.errors, "detail": s.detail}
+                s.feed: {
+                    "state": s.state,
+                    "age_s": s.last_msg_age_s,
+                    "messages": s.messages,
+                    "resyncs": s.resyncs,
+                    "errors": s.errors,
+                    "detail": s.detail,
+                }
                 for s in statuses
             },
             "market": self.state.as_dict(),
@@ -159,8 +165,13 @@ class Runtime:
             self.exit_code = 2
             self.stop_event.set()
             return
-        log_event(self.log, "replay started", path=str(self.replay_path), format=recording.format,
-                  speed="max" if math.isinf(self.speed) else self.speed)
+        log_event(
+            self.log,
+            "replay started",
+            path=str(self.replay_path),
+            format=recording.format,
+            speed="max" if math.isinf(self.speed) else self.speed,
+        )
         on_ws, on_http = self.pipeline.on_ws, self.pipeline.on_http
         first_ns: int | None = None
         start = time.monotonic()
@@ -185,8 +196,13 @@ class Runtime:
             log_event(self.log, "replay error", logging.ERROR, error=str(exc))
         self.pipeline.flush()
         self.replay_done = True
-        log_event(self.log, "replay finished", frames=n, recording=recording.stats.as_dict(),
-                  codecs={v: c.stats.as_dict() for v, c in self.pipeline.codecs.items()})
+        log_event(
+            self.log,
+            "replay finished",
+            frames=n,
+            recording=recording.stats.as_dict(),
+            codecs={v: c.stats.as_dict() for v, c in self.pipeline.codecs.items()},
+        )
         log_event(self.log, "status", **self.status_line())
 
     async def _status_loop(self) -> None:

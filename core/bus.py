@@ -132,7 +132,7 @@ class Bus:
 
         def off() -> None:
             if handler in handlers:
-                handlers.remove(handler)  # type: ignore[arg-type]
+                handlers.remove(handler)
 
         return off
 

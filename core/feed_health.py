@@ -5,7 +5,9 @@ from __future__ import annotations
 from core.models import FeedState
 
 
-def feed_state(connected: bool, last_msg_ms: int | None, now_ms: int, max_age_s: float) -> tuple[FeedState, float | None]:
+def feed_state(
+    connected: bool, last_msg_ms: int | None, now_ms: int, max_age_s: float
+) -> tuple[FeedState, float | None]:
     """State and age (seconds) of a feed. Connected but silent past ``max_age_s`` is ``stale``;
     connected with no message yet is ``connecting``; not connected is ``down``. Fails closed:
     anything uncertain is not ``live``."""

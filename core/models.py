@@ -185,6 +185,4 @@ class ResyncNeeded(msgspec.Struct, frozen=True, gc=False):
     reason: str
 
 
-MarketEvent = (
-    Trade | BookTop | BookTicker | Liquidation | Funding | OpenInterest | Instrument | ResyncNeeded
-)
+MarketEvent = Trade | BookTop | BookTicker | Liquidation | Funding | OpenInterest | Instrument | ResyncNeeded

@@ -173,7 +173,9 @@ class MarketPipeline:
     def _publish_basis(self, ts: int) -> None:
         if self._last_usdt_px > 0 and self._last_usdc_px > 0:
             usdt, usdc = self._last_usdt_px, self._last_usdc_px
-            self.bus.publish(Topics.BASIS, Basis(ts=ts, usdt_px=usdt, usdc_px=usdc, basis_bps=basis_bps(usdt, usdc)))
+            self.bus.publish(
+                Topics.BASIS, Basis(ts=ts, usdt_px=usdt, usdc_px=usdc, basis_bps=basis_bps(usdt, usdc))
+            )
 
 
 def drive(pipeline: MarketPipeline, frames: Iterable[Frame]) -> int:

@@ -14,8 +14,23 @@ from pathlib import Path
 from tests.conftest import REPO_ROOT
 
 IO_MODULES = {
-    "aiohttp", "websockets", "textual", "rich", "driftpy", "solana", "solders", "sqlite3", "pyarrow",
-    "keyring", "requests", "httpx", "zstandard", "gzip", "typer", "orjson", "platformdirs",
+    "aiohttp",
+    "websockets",
+    "textual",
+    "rich",
+    "driftpy",
+    "solana",
+    "solders",
+    "sqlite3",
+    "pyarrow",
+    "keyring",
+    "requests",
+    "httpx",
+    "zstandard",
+    "gzip",
+    "typer",
+    "orjson",
+    "platformdirs",
 }
 LAYERS = {"core": set(), "feeds": {"core"}, "storage": {"core"}, "execution": {"core"}, "tui": {"core"}}
 PROJECT_PACKAGES = {"core", "feeds", "storage", "execution", "tui", "autotrader"}
@@ -29,7 +44,9 @@ def test_core_imports_no_io_library() -> None:
         "    importlib.import_module(m.name)\n"
         "print(json.dumps(sorted({n.split('.')[0] for n in sys.modules})))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True
+    )
     loaded = set(json.loads(out.stdout))
     assert not (loaded & IO_MODULES), f"core pulls in I/O modules: {sorted(loaded & IO_MODULES)}"
     assert not (loaded & (PROJECT_PACKAGES - {"core"})), "core imports another layer"
@@ -61,6 +78,10 @@ def test_core_source_opens_no_files() -> None:
     for py in (REPO_ROOT / "core").rglob("*.py"):
         tree = ast.parse(py.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"open", "print"}:
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in {"open", "print"}
+            ):
                 offenders.append(f"{py.name}:{node.lineno} {node.func.id}()")
     assert not offenders, offenders

@@ -18,8 +18,13 @@ def test_defaults_are_mainnet_market_data_endpoints(tmp_path: Path) -> None:
 
 def test_precedence_file_env_cli(tmp_path: Path) -> None:
     f = tmp_path / "c.toml"
-    f.write_text('[market]\nbinance_symbol = "BTCUSDT"\nbybit_symbol = "BTCUSDT"\n[venues.binance]\nrest_url = "http://127.0.0.1:1"\n')
-    env = {"AUTOTRADER__VENUES__BINANCE__REST_URL": "http://127.0.0.1:2", "AUTOTRADER__FEEDS__OKX_MAX_AGE_S": "7"}
+    f.write_text(
+        '[market]\nbinance_symbol = "BTCUSDT"\nbybit_symbol = "BTCUSDT"\n[venues.binance]\nrest_url = "http://127.0.0.1:1"\n'
+    )
+    env = {
+        "AUTOTRADER__VENUES__BINANCE__REST_URL": "http://127.0.0.1:2",
+        "AUTOTRADER__FEEDS__OKX_MAX_AGE_S": "7",
+    }
     cfg = load_config(f, environ=env, overrides={"market.bybit_symbol": "ETHUSDT"})
     assert cfg.market.binance_symbol == "BTCUSDT"  # file
     assert cfg.venues.binance.rest_url == "http://127.0.0.1:2"  # env beats file

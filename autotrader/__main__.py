@@ -1,0 +1,3 @@
+from autotrader.cli import main
+
+main()

@@ -1,0 +1,96 @@
+"""Configuration schema: typed, validated sections (pure data; loading lives in autotrader.config).
+
+Every layer may read these structs; only the composition root reads files and the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+Url = Annotated[str, msgspec.Meta(pattern=r"^(wss?|https?)://[^\s/]+.*$")]
+Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]+$")]
+OkxInst = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]+(-[A-Z0-9]+)+$")]
+PosFloat = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class MarketConfig(_Section):
+    binance_symbol: Symbol = "SOLUSDT"
+    bybit_symbol: Symbol = "SOLUSDT"
+    okx_usdc_inst: OkxInst = "SOL-USDC-SWAP"
+
+
+class BinanceConfig(_Section):
+    ws_public_url: Url = "wss://fstream.binance.com/public/stream"
+    ws_market_url: Url = "wss://fstream.binance.com/market/stream"
+    rest_url: Url = "https://fapi.binance.com"
+
+
+class BybitConfig(_Section):
+    ws_url: Url = "wss://stream.bybit.com/v5/public/linear"
+    rest_url: Url = "https://api.bybit.com"
+
+
+class OkxConfig(_Section):
+    ws_url: Url = "wss://ws.okx.com:8443/ws/v5/public"
+    rest_url: Url = "https://www.okx.com"
+
+
+class DriftConfig(_Section):
+    cluster: Literal["devnet", "mainnet"] = "devnet"
+    rpc_url: Url = "https://api.devnet.solana.com"
+    ws_url: Url = "wss://api.devnet.solana.com"
+    program_id: str = "dRiftyHA39MWEi3m9aunc5MzRF1JYuBsbn6VPcn33UH"
+    authority: str = ""
+    sub_account: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+
+
+class HeliusConfig(_Section):
+    listen: str = ""
+    auth_header: str = ""
+
+
+class VenuesConfig(_Section):
+    binance: BinanceConfig = msgspec.field(default_factory=BinanceConfig)
+    bybit: BybitConfig = msgspec.field(default_factory=BybitConfig)
+    okx: OkxConfig = msgspec.field(default_factory=OkxConfig)
+    drift: DriftConfig = msgspec.field(default_factory=DriftConfig)
+    helius: HeliusConfig = msgspec.field(default_factory=HeliusConfig)
+
+
+class FeedsConfig(_Section):
+    """Max silence per feed before it is reported stale (seconds)."""
+
+    binance_max_age_s: PosFloat = 5.0
+    bybit_max_age_s: PosFloat = 30.0
+    okx_max_age_s: PosFloat = 60.0
+
+
+class StorageConfig(_Section):
+    root: str = ""
+    flush_interval_s: PosFloat = 60.0
+    retention_days: Annotated[int, msgspec.Meta(ge=1)] = 30
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    status_interval_s: PosFloat = 10.0
+
+
+class Config(_Section):
+    market: MarketConfig = msgspec.field(default_factory=MarketConfig)
+    venues: VenuesConfig = msgspec.field(default_factory=VenuesConfig)
+    feeds: FeedsConfig = msgspec.field(default_factory=FeedsConfig)
+    storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+
+
+def to_dict(cfg: Config) -> dict[str, object]:
+    """The config as plain builtins (for logs and recording headers)."""
+    result: dict[str, object] = msgspec.to_builtins(cfg)
+    return result

@@ -1,0 +1,258 @@
+"""Sans-I/O codec for Binance USDⓈ-M futures market data.
+
+Feed it websocket frames (combined-stream envelopes ``{"stream": .., "data": {..}}`` or bare event
+payloads) with :meth:`BinanceCodec.feed_ws` and REST bodies with :meth:`BinanceCodec.feed_http`;
+both return core models and never raise.
+
+* ``aggTrade`` / ``trade`` → :class:`~core.models.Trade`. ``m: true`` means the buyer was the maker,
+  so the aggressor sold (:attr:`Side.SELL`). Non-``MARKET`` raw trades (insurance fund, ADL) are
+  ignored.
+* ``depthUpdate`` (``@depth@100ms``, ``@depth@0ms``, ...) and REST ``/fapi/v1/depth`` snapshots →
+  :class:`~core.book.BinanceBookSync` per symbol → :class:`BookTop` / :class:`ResyncNeeded`.
+* ``bookTicker`` → :class:`~core.models.BookTicker` (``update_id`` = ``u``).
+* ``forceOrder`` → :class:`~core.models.Liquidation`. ``o.S`` is the side of the liquidation
+  *order*: a SELL order closes a LONG position. Despite the ``!forceOrder@arr`` stream name, each
+  message carries a single order object, and Binance pushes only the *latest* liquidation per
+  symbol per 1000 ms window, so counts and volumes derived from this stream are a lower bound.
+* ``kline`` / ``continuous_kline`` events, REST ``exchangeInfo`` bodies and subscription replies
+  (``{"result": null, "id": 1}``) are recognised and counted as ``stats.ignored``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import parse_qs, urlsplit
+
+import msgspec
+
+from core.book import BinanceBookSync
+from core.models import BookTicker, Liquidation, MarketEvent, Side, Trade
+from feeds.base import CodecStats
+from feeds.binance.messages import (
+    AggTradeMsg,
+    BookTickerMsg,
+    ContinuousKlineMsg,
+    DepthSnapshotMsg,
+    DepthUpdateMsg,
+    Envelope,
+    ForceOrderMsg,
+    KlineMsg,
+    Probe,
+    RestProbe,
+    TradeMsg,
+    WsEvent,
+)
+
+VENUE = "binance"
+_KNOWN_EVENTS = frozenset({"depthUpdate", "aggTrade", "trade", "bookTicker", "forceOrder"})
+_IGNORED_EVENTS = frozenset({"kline", "continuous_kline"})
+
+_env_decoder = msgspec.json.Decoder(Envelope)
+_bare_decoder = msgspec.json.Decoder(WsEvent)
+_probe_decoder = msgspec.json.Decoder(Probe)
+_snapshot_decoder = msgspec.json.Decoder(DepthSnapshotMsg)
+_rest_probe_decoder = msgspec.json.Decoder(RestProbe)
+
+
+class BinanceCodec:
+    """Binance USDⓈ-M futures codec; one local book per symbol (``symbols=None`` accepts all)."""
+
+    venue = VENUE
+
+    def __init__(self, symbols: Iterable[str] | None = None, default_symbol: str | None = None) -> None:
+        self.stats = CodecStats()
+        self.symbols: frozenset[str] | None = (
+            None if symbols is None else frozenset(s.upper() for s in symbols)
+        )
+        self.default_symbol = default_symbol.upper() if default_symbol else None
+        self.books: dict[str, BinanceBookSync] = {}
+        self._bare_first = False  # try the bare-payload decoder first (adapts to the connection)
+
+    # --- books --------------------------------------------------------------------------------
+
+    def book(self, symbol: str) -> BinanceBookSync | None:
+        """The book sync for ``symbol`` (created on first use), ``None`` if the symbol is filtered out."""
+        sync = self.books.get(symbol)
+        if sync is None:
+            if self.symbols is not None and symbol not in self.symbols:
+                return None
+            sync = self.books[symbol] = BinanceBookSync(symbol, VENUE)
+        return sync
+
+    def _book_call(self, sync: BinanceBookSync, out: list[MarketEvent], gaps: int, resyncs: int,
+                   malformed: int) -> list[MarketEvent]:
+        st = self.stats
+        st.gaps += sync.gaps - gaps
+        st.resyncs += sync.resyncs - resyncs
+        if sync.malformed != malformed:
+            st.note_malformed(f"{sync.symbol}: unparseable depth level")
+            st.malformed += sync.malformed - malformed - 1
+        return out
+
+    # --- websocket ----------------------------------------------------------------------------
+
+    def feed_ws(self, raw: bytes | str, recv_ns: int) -> list[MarketEvent]:
+        st = self.stats
+        st.frames += 1
+        try:
+            msg: WsEvent = (_bare_decoder.decode(raw) if self._bare_first
+                            else _env_decoder.decode(raw).data)
+        except msgspec.DecodeError:
+            try:
+                msg = _env_decoder.decode(raw).data if self._bare_first else _bare_decoder.decode(raw)
+                self._bare_first = not self._bare_first
+            except msgspec.DecodeError:
+                return self._classify(raw)
+        cls = msg.__class__
+        if cls is DepthUpdateMsg:
+            d: DepthUpdateMsg = msg  # type: ignore[assignment]
+            sync = self.books.get(d.s) or self.book(d.s)
+            if sync is None:
+                st.ignored += 1
+                return []
+            st.decoded += 1
+            g, r, m = sync.gaps, sync.resyncs, sync.malformed
+            out = sync.on_diff(d.U, d.u, d.pu, d.T or d.E, d.b, d.a)
+            if sync.gaps != g or sync.resyncs != r or sync.malformed != m:
+                return self._book_call(sync, out, g, r, m)
+            return out
+        try:
+            return self._event(msg, recv_ns)
+        except ValueError as exc:  # a number field that is not a number
+            st.note_malformed(f"{cls.__name__}: {exc}")
+            return []
+
+    def _accept(self, symbol: str) -> bool:
+        return self.symbols is None or symbol in self.symbols
+
+    def _event(self, msg: WsEvent, recv_ns: int) -> list[MarketEvent]:
+        st = self.stats
+        if isinstance(msg, BookTickerMsg):
+            if not self._accept(msg.s):
+                st.ignored += 1
+                return []
+            ev: MarketEvent = BookTicker(
+                VENUE, msg.s, msg.T or msg.E, msg.u, float(msg.b), float(msg.B), float(msg.a), float(msg.A)
+            )
+        elif isinstance(msg, AggTradeMsg):
+            if not self._accept(msg.s):
+                st.ignored += 1
+                return []
+            ev = Trade(VENUE, msg.s, msg.T, float(msg.p), float(msg.q), Side.SELL if msg.m else Side.BUY,
+                       str(msg.a), recv_ns)
+        elif isinstance(msg, TradeMsg):
+            if not self._accept(msg.s) or msg.X != "MARKET":
+                st.ignored += 1
+                return []
+            ev = Trade(VENUE, msg.s, msg.T, float(msg.p), float(msg.q), Side.SELL if msg.m else Side.BUY,
+                       str(msg.t), recv_ns)
+        elif isinstance(msg, ForceOrderMsg):
+            o = msg.o
+            if not self._accept(o.s):
+                st.ignored += 1
+                return []
+            if o.S not in ("SELL", "BUY"):
+                st.note_malformed(f"forceOrder side {o.S!r}")
+                return []
+            ap = float(o.ap)
+            price = ap if ap > 0 else float(o.p)
+            z = float(o.z)
+            qty = z if z > 0 else float(o.q)
+            ev = Liquidation(VENUE, o.s, o.T, "long" if o.S == "SELL" else "short", price, qty,
+                             price * qty, recv_ns)
+        elif isinstance(msg, KlineMsg | ContinuousKlineMsg):
+            st.ignored += 1
+            return []
+        else:  # pragma: no cover - the union is exhaustive
+            st.note_unknown(type(msg).__name__)
+            return []
+        st.decoded += 1
+        return [ev]
+
+    def _classify(self, raw: bytes | str) -> list[MarketEvent]:
+        """A frame neither typed decoder accepted: ignored, unknown or malformed."""
+        st = self.stats
+        try:
+            p = _probe_decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            st.note_malformed(f"undecodable frame: {exc}")
+            return []
+        kind = p.data.e if p.data is not None else p.e
+        if kind is not None:
+            if kind in _IGNORED_EVENTS:
+                st.ignored += 1
+            elif kind in _KNOWN_EVENTS:
+                st.note_malformed(f"bad {kind} frame")
+            else:
+                st.note_unknown(kind)
+            return []
+        if p.result is not msgspec.UNSET or p.id is not msgspec.UNSET:
+            st.ignored += 1  # subscription reply
+            return []
+        if p.code is not None:
+            st.errors += 1
+            st.last_error = f"binance error {p.code}: {p.msg}"
+            return []
+        if p.lastUpdateId is not None:  # a depth snapshot pushed through the ws path
+            st.frames -= 1
+            return self.feed_http("", raw, 0)
+        st.note_unknown(f"stream:{p.stream}" if p.stream else "?")
+        return []
+
+    # --- REST ---------------------------------------------------------------------------------
+
+    def feed_http(self, url: str, body: bytes | str, recv_ns: int) -> list[MarketEvent]:
+        st = self.stats
+        st.frames += 1
+        parts = urlsplit(url)
+        path = parts.path
+        if path.endswith("/exchangeInfo"):
+            st.ignored += 1
+            return []
+        if path and not path.endswith("/depth"):
+            st.note_unknown(f"http:{path}")
+            return []
+        try:
+            snap = _snapshot_decoder.decode(body)
+        except msgspec.DecodeError:
+            return self._classify_http(body)
+        symbol = self._snapshot_symbol(parts.query)
+        if symbol is None:
+            st.note_malformed("depth snapshot without a symbol (no symbol= and no book awaiting one)")
+            return []
+        sync = self.book(symbol)
+        if sync is None:
+            st.ignored += 1
+            return []
+        st.decoded += 1
+        g, r, m = sync.gaps, sync.resyncs, sync.malformed
+        out = sync.on_snapshot(snap.lastUpdateId, snap.bids, snap.asks)
+        return self._book_call(sync, out, g, r, m)
+
+    def _snapshot_symbol(self, query: str) -> str | None:
+        if query:
+            vals = parse_qs(query).get("symbol")
+            if vals:
+                return vals[0].upper()
+        if self.default_symbol:
+            return self.default_symbol
+        waiting = [s for s, b in self.books.items() if b.awaiting_snapshot]
+        return waiting[0] if len(waiting) == 1 else None
+
+    def _classify_http(self, body: bytes | str) -> list[MarketEvent]:
+        st = self.stats
+        try:
+            p = _rest_probe_decoder.decode(body)
+        except msgspec.DecodeError as exc:
+            st.note_malformed(f"undecodable REST body: {exc}")
+            return []
+        if p.code is not None:
+            st.errors += 1
+            st.last_error = f"binance error {p.code}: {p.msg}"
+        elif p.lastUpdateId is not None:
+            st.note_malformed("bad depth snapshot")
+        elif p.symbols is not msgspec.UNSET or p.rateLimits is not msgspec.UNSET:
+            st.ignored += 1  # exchangeInfo
+        else:
+            st.note_unknown("http:?")
+        return []
