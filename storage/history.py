@@ -19,14 +19,13 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.parquet_files import read_day
+from storage.parquet_files import list_days, read_day
 from storage.parquet_schema import HOUR_MS, day_of_ms, schema_of, ts_column
 
 log = logging.getLogger(__name__)
@@ -42,9 +41,8 @@ def read_kind(root: Path, venue: str, symbol: str, kind: str, start_ms: int, end
     if end_ms < start_ms or not kind_dir.is_dir():
         return schema.empty_table()
     tables: list[pa.Table] = []
-    day = day_of_ms(start_ms)
-    last = day_of_ms(end_ms)
-    while day <= last:
+    first, last = day_of_ms(start_ms), day_of_ms(end_ms)
+    for day in sorted(d for d in list_days(kind_dir) if first <= d <= last):
         try:
             table, _ = read_day(kind_dir, day, kind)
         except (pa.ArrowException, OSError):
@@ -54,7 +52,6 @@ def read_kind(root: Path, venue: str, symbol: str, kind: str, start_ms: int, end
             ts = table.column(col)
             mask = pc.and_(pc.greater_equal(ts, start_ms), pc.less_equal(ts, end_ms))
             tables.append(table.filter(mask))
-        day += timedelta(days=1)
     if not tables:
         return schema.empty_table()
     out = pa.concat_tables(tables)

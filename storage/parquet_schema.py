@@ -32,6 +32,7 @@ ROLLUP_KIND: Final = "bars_1h"
 SCHEMA_VERSION: Final = "1"
 DAY_MS: Final = 86_400_000
 HOUR_MS: Final = 3_600_000
+_MAX_MS: Final = 253_402_300_800_000  # 10000-01-01T00:00Z
 
 _ms = pa.int64()
 
@@ -148,7 +149,11 @@ def rows_to_table(kind: str, rows: list[tuple[Any, ...]]) -> pa.Table:
 
 def day_of_ms(ts_ms: int) -> date:
     """The UTC calendar day of an epoch-ms timestamp."""
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).date() if ts_ms >= 0 else date(1970, 1, 1)
+    if ts_ms <= 0:
+        return date(1970, 1, 1)
+    if ts_ms >= _MAX_MS:
+        return date.max
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).date()
 
 
 def day_start_ms(day: date) -> int:

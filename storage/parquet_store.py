@@ -179,7 +179,7 @@ class ParquetStore:
                     raise
                 count += len(rows)
                 written_days.add((key, day))
-            self._touched |= written_days
+                self._touched.add((key, day))
             self.flushes += 1
             self.rows_written += count
             self._after_write(written_days)
