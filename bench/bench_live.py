@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import multiprocessing as mp
 import os
 import sys
@@ -41,6 +42,7 @@ def _server(n: int, rate: float, port_q: mp.Queue, times_q: mp.Queue) -> None:  
     if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
     frames = _frames(n)
+    gc.freeze()  # the recorded frames are permanent: keep them out of the collector's scans
 
     async def handler(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -87,6 +89,7 @@ async def _client(port: int, n: int) -> list[int]:
     bus.on(Topics.TRADES, count)
     bus.on(Topics.BARS, count)
     pipe = MarketPipeline(bus, binance_symbol="BTCUSDT")
+    gc.freeze()
     done_at: list[int] = []
     finished = asyncio.Event()
     on_ws = pipe.on_ws

@@ -149,7 +149,8 @@ class Bus:
 
     def publish(self, topic: Topic[T], msg: T) -> None:
         name = topic.name
-        self.published[name] = self.published.get(name, 0) + 1
+        counts = self.published
+        counts[name] = counts.get(name, 0) + 1
         handlers = self._handlers.get(name)
         if handlers:
             for h in handlers:

@@ -24,7 +24,8 @@ Definitions
   is added when the close is above the previous close, subtracted when below, ignored when equal;
   the first bar contributes 0. ``mode="flow"``: each bar adds ``buy_vol - sell_vol`` (aggressor
   flow, i.e. the per-bar CVD change, immune to the 00:00 UTC CVD reset).
-* **OBV cliff.** With ``d`` the latest OBV change and ``m`` the mean of ``|change|`` over the
+* **OBV cliff.** With ``d`` the latest OBV change (OBV starts at 0, so the first bar's change is its
+  own contribution) and ``m`` the mean of ``|change|`` over the
   ``lookback`` changes *before* it, a cliff is ``|d| > mult·m`` with ``m > 0``; it is reported as
   ``-1`` for a drop (the classic cliff), ``+1`` for a surge, else ``0``. No cliff is reported until
   ``lookback`` earlier changes exist.
@@ -304,11 +305,12 @@ def obv_cliff_series(obv: Sequence[float], lookback: int = 20, mult: float = 3.0
     """Cliff flag (-1 drop, +1 surge, 0 none) after each OBV value."""
     if lookback < 1:
         raise ValueError("lookback must be >= 1")
-    changes = [obv[i] - obv[i - 1] for i in range(1, len(obv))]
+    base = [0.0, *obv]  # OBV starts at 0 before the first bar
+    changes = [base[i] - base[i - 1] for i in range(1, len(base))]
     out = [0] * len(obv)
     for i in range(lookback, len(changes)):
         window = changes[i - lookback : i]
-        out[i + 1] = _cliff(changes[i], sum(abs(c) for c in window) / lookback, mult)
+        out[i] = _cliff(changes[i], sum(abs(c) for c in window) / lookback, mult)
     return out
 
 

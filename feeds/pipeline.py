@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.bars import BarBuilder
 from core.bus import Bus, Topics
@@ -24,9 +25,9 @@ from core.models import (
     Funding,
     Instrument,
     Liquidation,
-    MarketEvent,
     OpenInterest,
     ResyncNeeded,
+    Side,
     Trade,
 )
 from feeds.base import Codec
@@ -77,6 +78,16 @@ class MarketPipeline:
         self._bars: BarBuilder | None = BarBuilder(binance_symbol) if binance_symbol else None
         self._last_usdt_px = 0.0
         self._last_usdc_px = 0.0
+        self._routes: dict[type, Callable[[str, Any], None]] = {
+            Trade: self._on_trade,
+            BookTop: self._on_book,
+            BookTicker: self._on_book_ticker,
+            Liquidation: self._on_liquidation,
+            Funding: self._on_funding,
+            OpenInterest: self._on_open_interest,
+            ResyncNeeded: self._on_resync,
+            Instrument: self._on_instrument,
+        }
 
     # -- input -----------------------------------------------------------------------------
     def on_ws(self, venue: str, raw: bytes | str, recv_ns: int) -> None:
@@ -84,16 +95,18 @@ class MarketPipeline:
         if codec is None:
             return
         self.stats.last_frame_ns[venue] = recv_ns
+        routes = self._routes
         for ev in codec.feed_ws(raw, recv_ns):
-            self._dispatch(venue, ev)
+            routes[ev.__class__](venue, ev)
 
     def on_http(self, venue: str, url: str, body: bytes | str, recv_ns: int) -> None:
         codec = self.codecs.get(venue)
         if codec is None:
             return
         self.stats.last_frame_ns[venue] = recv_ns
+        routes = self._routes
         for ev in codec.feed_http(url, body, recv_ns):
-            self._dispatch(venue, ev)
+            routes[ev.__class__](venue, ev)
 
     def flush(self) -> None:
         """Publish the partial last bar (end of a replay)."""
@@ -103,7 +116,7 @@ class MarketPipeline:
                 self.bus.publish(Topics.BARS, bar)
             self._bars.flush()
 
-    # -- routing ---------------------------------------------------------------------------
+    # -- routing (one handler per model type; the trade path is the hot one) ---------------
     def _is_primary(self, symbol: str) -> bool:
         if self.primary is None:
             self.primary = symbol
@@ -115,51 +128,58 @@ class MarketPipeline:
         if self.clock is not None:
             self.clock.advance(ts)
 
-    def _dispatch(self, venue: str, ev: MarketEvent) -> None:
-        bus = self.bus
-        if isinstance(ev, Trade):
-            self._tick(venue, ev.ts)
-            if venue == "binance":
-                if not self._is_primary(ev.symbol):
-                    return
-                self.stats.trades += 1
-                bus.publish(Topics.TRADES, ev)
-                self._last_usdt_px = ev.price
-                assert self._bars is not None
-                closed = self._bars.add(ev.ts, ev.price, ev.qty, ev.side == "sell")
-                if closed is not None:
-                    bus.publish(Topics.BARS, closed)
-            elif venue == "okx":
-                if self.okx_inst is not None and ev.symbol != self.okx_inst:
-                    return
-                bus.publish(Topics.USDC_TRADES, ev)
-                self._last_usdc_px = ev.price
-                self._publish_basis(ev.ts)
-        elif isinstance(ev, BookTop):
-            self._tick(venue, ev.timestamp)
-            if self._is_primary(ev.symbol):
-                self.stats.book_updates += 1
-                bus.publish(Topics.BOOK, ev)
-        elif isinstance(ev, BookTicker):
-            if self._is_primary(ev.symbol):
-                bus.publish(Topics.BOOK_TICKER, ev)
-        elif isinstance(ev, Liquidation):
-            self._tick(venue, ev.ts)
-            if self._accepts(venue, ev.symbol):
-                bus.publish(Topics.LIQUIDATIONS, ev)
-        elif isinstance(ev, Funding):
-            self._tick(venue, ev.ts)
-            if self._accepts(venue, ev.symbol):
-                bus.publish(Topics.FUNDING, ev)
-        elif isinstance(ev, OpenInterest):
-            if self._accepts(venue, ev.symbol):
-                bus.publish(Topics.OPEN_INTEREST, ev)
-        elif isinstance(ev, ResyncNeeded):
-            self.stats.resync_requests += 1
-            if self.on_resync is not None:
-                self.on_resync(ev)
-        elif isinstance(ev, Instrument):
-            pass
+    def _on_trade(self, venue: str, ev: Trade) -> None:
+        ts = ev.ts
+        self.stats.last_event_ms[venue] = ts
+        if self.clock is not None:
+            self.clock.advance(ts)
+        if venue == "binance":
+            if ev.symbol != self.primary and not self._is_primary(ev.symbol):
+                return
+            self.stats.trades += 1
+            self.bus.publish(Topics.TRADES, ev)
+            self._last_usdt_px = ev.price
+            closed = self._bars.add(ts, ev.price, ev.qty, ev.side is Side.SELL)  # type: ignore[union-attr]
+            if closed is not None:
+                self.bus.publish(Topics.BARS, closed)
+        elif venue == "okx":
+            if self.okx_inst is not None and ev.symbol != self.okx_inst:
+                return
+            self.bus.publish(Topics.USDC_TRADES, ev)
+            self._last_usdc_px = ev.price
+            self._publish_basis(ev.ts)
+
+    def _on_book(self, venue: str, ev: BookTop) -> None:
+        self._tick(venue, ev.timestamp)
+        if ev.symbol == self.primary or self._is_primary(ev.symbol):
+            self.stats.book_updates += 1
+            self.bus.publish(Topics.BOOK, ev)
+
+    def _on_book_ticker(self, venue: str, ev: BookTicker) -> None:
+        if ev.symbol == self.primary or self._is_primary(ev.symbol):
+            self.bus.publish(Topics.BOOK_TICKER, ev)
+
+    def _on_liquidation(self, venue: str, ev: Liquidation) -> None:
+        self._tick(venue, ev.ts)
+        if self._accepts(venue, ev.symbol):
+            self.bus.publish(Topics.LIQUIDATIONS, ev)
+
+    def _on_funding(self, venue: str, ev: Funding) -> None:
+        self._tick(venue, ev.ts)
+        if self._accepts(venue, ev.symbol):
+            self.bus.publish(Topics.FUNDING, ev)
+
+    def _on_open_interest(self, venue: str, ev: OpenInterest) -> None:
+        if self._accepts(venue, ev.symbol):
+            self.bus.publish(Topics.OPEN_INTEREST, ev)
+
+    def _on_resync(self, venue: str, ev: ResyncNeeded) -> None:
+        self.stats.resync_requests += 1
+        if self.on_resync is not None:
+            self.on_resync(ev)
+
+    def _on_instrument(self, venue: str, ev: Instrument) -> None:
+        pass
 
     def _accepts(self, venue: str, symbol: str) -> bool:
         if venue == "binance":

@@ -44,6 +44,8 @@ from feeds.binance.messages import (
 )
 
 VENUE = "binance"
+_SELL = Side.SELL
+_BUY = Side.BUY
 _KNOWN_EVENTS = frozenset({"depthUpdate", "aggTrade", "trade", "bookTicker", "forceOrder"})
 _IGNORED_EVENTS = frozenset({"kline", "continuous_kline"})
 
@@ -104,6 +106,21 @@ class BinanceCodec:
             except msgspec.DecodeError:
                 return self._classify(raw)
         cls = msg.__class__
+        if cls is TradeMsg or cls is AggTradeMsg:  # the hot path: inline, no isinstance chain
+            t: TradeMsg | AggTradeMsg = msg  # type: ignore[assignment]
+            sym = t.s
+            wanted = self.symbols is None or sym in self.symbols
+            if not wanted or (cls is TradeMsg and t.X != "MARKET"):  # type: ignore[union-attr]
+                st.ignored += 1
+                return []
+            try:
+                ev = Trade(VENUE, sym, t.T, float(t.p), float(t.q), _SELL if t.m else _BUY,
+                           str(t.t if cls is TradeMsg else t.a), recv_ns)  # type: ignore[union-attr]
+            except ValueError as exc:
+                st.note_malformed(f"{cls.__name__}: {exc}")
+                return []
+            st.decoded += 1
+            return [ev]
         if cls is DepthUpdateMsg:
             d: DepthUpdateMsg = msg  # type: ignore[assignment]
             sync = self.books.get(d.s) or self.book(d.s)
@@ -134,18 +151,6 @@ class BinanceCodec:
             ev: MarketEvent = BookTicker(
                 VENUE, msg.s, msg.T or msg.E, msg.u, float(msg.b), float(msg.B), float(msg.a), float(msg.A)
             )
-        elif isinstance(msg, AggTradeMsg):
-            if not self._accept(msg.s):
-                st.ignored += 1
-                return []
-            ev = Trade(VENUE, msg.s, msg.T, float(msg.p), float(msg.q), Side.SELL if msg.m else Side.BUY,
-                       str(msg.a), recv_ns)
-        elif isinstance(msg, TradeMsg):
-            if not self._accept(msg.s) or msg.X != "MARKET":
-                st.ignored += 1
-                return []
-            ev = Trade(VENUE, msg.s, msg.T, float(msg.p), float(msg.q), Side.SELL if msg.m else Side.BUY,
-                       str(msg.t), recv_ns)
         elif isinstance(msg, ForceOrderMsg):
             o = msg.o
             if not self._accept(o.s):

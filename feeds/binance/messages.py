@@ -88,9 +88,9 @@ WsEvent = (
 
 
 class Envelope(msgspec.Struct, gc=False):
-    """Combined-stream frame ``{"stream": "...", "data": {...}}``."""
+    """Combined-stream frame ``{"stream": "...", "data": {...}}``; ``stream`` is not needed (the
+    event carries its type and symbol), so it is skipped rather than decoded."""
 
-    stream: str
     data: WsEvent
 
 

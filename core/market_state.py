@@ -1,0 +1,233 @@
+"""Market state for the guards and the signal (pure: plain methods, no bus, no clock).
+
+The runtime wires each ``on_*`` method to its bus topic with ``bus.on``; :meth:`MarketState.snapshot`
+then gives the guards everything they need at a given (event-clock) time, with the age of every
+input. Ages are measured by event timestamps, never by arrival time, so replay behaves like live.
+
+* A newer value replaces an older one only if its timestamp is not older (a late REST row never
+  overwrites a fresher websocket value).
+* Funding and open interest keep the latest value per venue; ``GuardsConfig.funding_venue`` /
+  ``oi_venue`` pick one venue, empty = the freshest of any venue.
+* Liquidations are kept for ``liq_window_s`` per venue. Because they are sporadic, their *input age*
+  is the age of the last sign of life of every configured liquidation venue (a ``live``
+  :class:`FeedStatus`, whose time is ``ts - last_msg_age_s``, or a liquidation from it); the oldest
+  venue counts, a venue never heard from makes the input missing, and a non-live status newer than
+  the last sign of life makes it not live.
+* Only closed 1-minute bars feed the indicators: RSI and OBV on 1m closes, ATR on resampled bars.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TypeVar
+
+import msgspec
+
+from core.guard_config import INPUT_NAMES, GuardsConfig
+from core.indicators import Atr, Obv, ObvCliff, Resampler, Rsi
+from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest
+
+MINUTE_MS = 60_000
+MAX_LIQ_EVENTS = 100_000  # memory bound for a liquidation cascade; the count saturates here
+RECENT_BARS = 240
+_FO = TypeVar("_FO", Funding, OpenInterest)
+
+
+class MarketSnapshot(msgspec.Struct, kw_only=True):
+    """Everything the guards read, at ``ts``. A value is None when it was never received (or, for
+    indicators, is still warming up). ``ages_s`` has one entry per input of
+    :data:`core.guard_config.INPUT_NAMES` (None = missing); ``not_live`` names inputs whose feed
+    reports itself not live, with the reason."""
+
+    ts: int
+    best_bid: float | None = None
+    best_ask: float | None = None
+    spread_bps: float | None = None
+    bid_usd: float | None = None
+    ask_usd: float | None = None
+    funding_apr: float | None = None
+    oi_notional: float | None = None
+    basis_bps: float | None = None
+    liq_events_5m: int = 0
+    liq_by_venue: dict[str, int] = msgspec.field(default_factory=dict)
+    liq_notional_5m: float = 0.0
+    last_close: float | None = None
+    atr_5m: float | None = None
+    rsi: float | None = None
+    obv: float | None = None
+    obv_cliff: int = 0
+    bars_seen: int = 0
+    ages_s: dict[str, float | None] = msgspec.field(default_factory=dict)
+    not_live: dict[str, str] = msgspec.field(default_factory=dict)
+
+    @property
+    def mid(self) -> float | None:
+        if self.best_bid is None or self.best_ask is None:
+            return None
+        return (self.best_bid + self.best_ask) / 2.0
+
+
+def _age(now_ms: int, ts: int | None) -> float | None:
+    if ts is None:
+        return None
+    return max(0.0, (now_ms - ts) / 1000.0)
+
+
+def _pick(by_venue: dict[str, _FO], venue: str) -> _FO | None:
+    if venue:
+        return by_venue.get(venue)
+    best: _FO | None = None
+    for v in by_venue.values():
+        if best is None or v.ts > best.ts:
+            best = v
+    return best
+
+
+class MarketState:
+    """Latest market values, a liquidation window by venue, closed bars and their indicators."""
+
+    def __init__(self, cfg: GuardsConfig | None = None) -> None:
+        self.cfg = cfg = cfg if cfg is not None else GuardsConfig()
+        self.book: BookTop | None = None
+        self.funding: dict[str, Funding] = {}
+        self.oi: dict[str, OpenInterest] = {}
+        self.basis: Basis | None = None
+        self.liqs: deque[Liquidation] = deque(maxlen=MAX_LIQ_EVENTS)
+        self.alive_ms: dict[str, int] = {}
+        self.dead: dict[str, tuple[int, str]] = {}
+        self.bars: deque[Bar] = deque(maxlen=RECENT_BARS)
+        self.bars_5m: deque[Bar] = deque(maxlen=RECENT_BARS)
+        self.bars_seen = 0
+        self._resampler = Resampler(cfg.atr_bar_minutes)
+        self._atr = Atr(cfg.atr_period)
+        self._rsi = Rsi(cfg.rsi_gate.period)
+        self._obv = Obv(cfg.obv_cliff.mode)
+        self._cliff = ObvCliff(cfg.obv_cliff.lookback_bars, cfg.obv_cliff.mult)
+        self._cliff_dir = 0
+        self._cliff_bar = -1  # bars_seen index of the last cliff
+
+    # ------------------------------------------------------------------ ingest
+    def on_book(self, m: BookTop) -> None:
+        b = self.book
+        if b is None or (m.timestamp, m.update_id) >= (b.timestamp, b.update_id):
+            self.book = m
+
+    def on_funding(self, m: Funding) -> None:
+        cur = self.funding.get(m.venue)
+        if cur is None or m.ts >= cur.ts:
+            self.funding[m.venue] = m
+
+    def on_open_interest(self, m: OpenInterest) -> None:
+        cur = self.oi.get(m.venue)
+        if cur is None or m.ts >= cur.ts:
+            self.oi[m.venue] = m
+
+    def on_basis(self, m: Basis) -> None:
+        if self.basis is None or m.ts >= self.basis.ts:
+            self.basis = m
+
+    def on_liquidation(self, m: Liquidation) -> None:
+        self.liqs.append(m)
+        if m.ts > self.alive_ms.get(m.venue, -1):
+            self.alive_ms[m.venue] = m.ts
+        horizon = m.ts - int(self.cfg.liq_window_s * 1000)
+        while self.liqs and self.liqs[0].ts <= horizon:
+            self.liqs.popleft()
+
+    def on_feed_status(self, m: FeedStatus) -> None:
+        if m.state == "live":
+            seen = m.ts - int((m.last_msg_age_s or 0.0) * 1000)
+            if seen > self.alive_ms.get(m.feed, -1):
+                self.alive_ms[m.feed] = seen
+        else:
+            self.dead[m.feed] = (m.ts, f"{m.feed} feed {m.state}" + (f" ({m.detail})" if m.detail else ""))
+
+    def on_bar(self, m: Bar) -> list[Bar]:
+        """Ingest a 1-minute bar; returns the resampled (ATR) bars it closed. Partial bars
+        (``closed=False``) and bars not later than the last one are ignored."""
+        if not m.closed or (self.bars and m.timestamp <= self.bars[-1].timestamp):
+            return []
+        self.bars.append(m)
+        self.bars_seen += 1
+        self._rsi.update(m.close)
+        self._obv.update(m)
+        if self._cliff.update(self._obv.last_change):
+            self._cliff_dir = self._cliff.value
+            self._cliff_bar = self.bars_seen
+        closed = self._resampler.add(m)
+        for b in closed:
+            self.bars_5m.append(b)
+            self._atr.update_bar(b)
+        return closed
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def atr_5m(self) -> float | None:
+        return self._atr.value
+
+    @property
+    def rsi(self) -> float | None:
+        return self._rsi.value
+
+    @property
+    def obv(self) -> float | None:
+        return self._obv.value if self.bars_seen else None
+
+    @property
+    def last_bar(self) -> Bar | None:
+        return self.bars[-1] if self.bars else None
+
+    def obv_cliff(self) -> int:
+        """Direction of the last cliff while it is within ``hold_bars`` bars, else 0."""
+        if self._cliff_bar < 0 or self.bars_seen - self._cliff_bar > self.cfg.obv_cliff.hold_bars:
+            return 0
+        return self._cliff_dir
+
+    def _liq_input(self, now_ms: int) -> tuple[float | None, str]:
+        oldest: int | None = None
+        for venue in self.cfg.liquidation_venues:
+            alive = self.alive_ms.get(venue)
+            if alive is None:
+                return None, ""
+            dead = self.dead.get(venue)
+            if dead is not None and dead[0] > alive:
+                return _age(now_ms, alive), dead[1]
+            oldest = alive if oldest is None else min(oldest, alive)
+        return _age(now_ms, oldest), ""
+
+    def snapshot(self, now_ms: int) -> MarketSnapshot:
+        cfg = self.cfg
+        snap = MarketSnapshot(ts=now_ms, bars_seen=self.bars_seen)
+        ages: dict[str, float | None] = dict.fromkeys(INPUT_NAMES)
+        if (b := self.book) is not None:
+            snap.best_bid, snap.best_ask, snap.spread_bps = b.bid_px, b.ask_px, b.spread_bps
+            snap.bid_usd, snap.ask_usd = b.bid_usd, b.ask_usd
+            ages["book"] = _age(now_ms, b.timestamp)
+        if (f := _pick(self.funding, cfg.funding_venue)) is not None:
+            snap.funding_apr = f.apr_pct
+            ages["funding"] = _age(now_ms, f.ts)
+        if (o := _pick(self.oi, cfg.oi_venue)) is not None:
+            snap.oi_notional = o.oi_notional
+            ages["oi"] = _age(now_ms, o.ts)
+        if (ba := self.basis) is not None:
+            snap.basis_bps = ba.basis_bps
+            ages["basis"] = _age(now_ms, ba.ts)
+        horizon = now_ms - int(cfg.liq_window_s * 1000)
+        by_venue: dict[str, int] = {}
+        notional = 0.0
+        for liq in self.liqs:
+            if liq.ts > horizon:
+                by_venue[liq.venue] = by_venue.get(liq.venue, 0) + 1
+                notional += liq.notional
+        snap.liq_by_venue = by_venue
+        snap.liq_events_5m = sum(by_venue.values())
+        snap.liq_notional_5m = notional
+        ages["liquidations"], why = self._liq_input(now_ms)
+        if why:
+            snap.not_live["liquidations"] = why
+        if (last := self.last_bar) is not None:
+            snap.last_close = last.close
+            ages["bars"] = _age(now_ms, last.timestamp + MINUTE_MS)
+        snap.atr_5m, snap.rsi, snap.obv, snap.obv_cliff = self.atr_5m, self.rsi, self.obv, self.obv_cliff()
+        snap.ages_s = ages
+        return snap
