@@ -106,22 +106,85 @@ def run(
     speed: Annotated[
         str, typer.Option("--speed", help="Replay pace: a multiple of real time, or 'max'.")
     ] = "1",
+    store: Annotated[
+        bool | None,
+        typer.Option("--store/--no-store", help="Write Parquet storage (default: on live, off on replay)."),
+    ] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Start the runtime (live by default; --replay PATH to drive it from a recording)."""
+    """Start the runtime (live market data by default; --replay PATH to drive it from a recording)."""
+    from autotrader.config import storage_root
     from autotrader.runtime import parse_speed, run_runtime
 
     cfg = get_config(config, set_)
     if not no_ui:
         fail("the terminal UI is not built yet (issue 6); use --no-ui", 3)
-    if replay_path is None:
-        fail("live feeds are not built yet (issue 3); use --replay PATH", 3)
     try:
         pace = parse_speed(speed)
     except ValueError as exc:
         fail(str(exc))
-    raise typer.Exit(run_runtime(cfg, replay_path, pace))
+    keep = (replay_path is None) if store is None else store
+    raise typer.Exit(run_runtime(cfg, replay_path, pace, storage_root(cfg) if keep else None))
+
+
+def parse_duration(text: str) -> float:
+    """'90' or '90s', '10m', '2h', '1d' -> seconds (> 0)."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+    t = text.strip().lower()
+    mult = units.get(t[-1:])
+    num = t[:-1] if mult is not None else t
+    try:
+        value = float(num) * (mult or 1.0)
+    except ValueError:
+        raise ValueError(f"--duration must look like 90, 90s, 10m, 2h or 1d, got {text!r}") from None
+    if not value > 0:
+        raise ValueError(f"--duration must be positive, got {text!r}")
+    return value
+
+
+@app.command()
+def record(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the hourly recording files.")],
+    duration: Annotated[
+        str | None,
+        typer.Option("--duration", help="Stop after this long (90s, 10m, 2h); default: until SIGINT."),
+    ] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Record every raw frame and REST body of the live feeds (zstd JSON lines, rotated hourly)."""
+    import asyncio
+    import signal
+
+    from autotrader.logs import setup_logging
+    from feeds.record import run_record
+
+    cfg = get_config(config, set_)
+    setup_logging(cfg.logging.level)
+    try:
+        seconds = parse_duration(duration) if duration is not None else None
+    except ValueError as exc:
+        fail(str(exc))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{out}: cannot create: {exc.strerror}")
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        result = await run_record(cfg, out, seconds, stop)
+        typer.echo(
+            f"recorded {result.records:,} frames into {len(result.files)} file(s) in {out}"
+            + (f"; {result.errors} write errors" if result.errors else ""),
+            err=True,
+        )
+        return 1 if result.errors else 0
+
+    raise typer.Exit(asyncio.run(main()))
 
 
 def _not_built(name: str, issue: str) -> None:
@@ -135,7 +198,6 @@ def _not_built(name: str, issue: str) -> None:
 
 
 for _name, _issue in [
-    ("record", "issue 3"),
     ("guards", "issue 4"),
     ("status", "issue 5"),
     ("kill", "issue 5"),

@@ -27,15 +27,15 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str = "INFO") -> logging.Logger:
-    root = logging.getLogger("autotrader")
+    """JSON lines on stderr for every logger (ours and the feeds'); returns the app logger."""
+    root = logging.getLogger()
     root.handlers.clear()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)
-    root.propagate = False
     logging.Formatter.converter = time.gmtime
-    return root
+    return logging.getLogger("autotrader")
 
 
 def log_event(logger: logging.Logger, msg: str, level: int = logging.INFO, **data: Any) -> None:

@@ -1,8 +1,11 @@
-"""Composition root for ``autotrader run``: bus + pipeline + feed monitor + structured logs.
+"""Composition root for ``autotrader run``: bus + pipeline + feeds + storage + structured logs.
 
-With ``--replay`` the recording drives the runtime at X× its own pace (``max`` = as fast as
-possible); after the data ends the instance keeps running until SIGINT/SIGTERM so it can be
-inspected, with every feed reported ``down`` (fail closed: nothing is live any more).
+Live (default): the transports of :mod:`feeds.live` drive the pipeline, feed health comes from
+their monitor, and 1m bars / funding / OI / liquidations / USDC trades go to Parquet storage.
+With ``--replay`` a recording drives the runtime at X× its own pace (``max`` = as fast as
+possible) on event time; after the data ends the instance keeps running until SIGINT/SIGTERM so
+it can be inspected, with every feed reported ``down`` (fail closed: nothing is live any more).
+SIGINT/SIGTERM: stop the feeds, flush and close storage, exit 0.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ from typing import Any
 from autotrader.emit import bar_json, book_json
 from autotrader.logs import log_event, setup_logging
 from core.bus import Bus, Topics
-from core.clock import EventClock
-from core.config_schema import Config
+from core.clock import Clock, EventClock, WallClock
+from core.config_schema import Config, to_dict
 from core.feed_health import feed_state
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest
+from feeds.live import run_live
 from feeds.pipeline import MarketPipeline
 from feeds.replay import RecordingError, open_recording
+from storage.parquet_store import ParquetStore
+from storage.sink import StorageSink
 
 VENUES = ("binance", "bybit", "okx")
 
@@ -88,21 +94,44 @@ class LatestState:
 
 
 class Runtime:
-    def __init__(self, cfg: Config, replay_path: Path, speed: float, logger: logging.Logger) -> None:
+    """One process: ``replay_path=None`` runs live, otherwise the recording drives it."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        replay_path: Path | None,
+        speed: float,
+        logger: logging.Logger,
+        store_root: Path | None = None,
+    ) -> None:
         self.cfg = cfg
         self.replay_path = replay_path
+        self.live = replay_path is None
         self.speed = speed
         self.log = logger
         self.bus = Bus()
-        self.clock = EventClock()
+        self.event_clock = EventClock()
+        self.clock: Clock = WallClock() if self.live else self.event_clock
         self.pipeline = MarketPipeline(
             self.bus,
-            binance_symbol=None,
+            binance_symbol=cfg.market.binance_symbol if self.live else None,
             bybit_symbol=cfg.market.bybit_symbol,
             okx_usdc_inst=cfg.market.okx_usdc_inst,
-            clock=self.clock,
+            clock=None if self.live else self.event_clock,
         )
         self.state = LatestState(self.bus)
+        self.live_status: dict[str, FeedStatus] = {}
+        self.bus.on(Topics.FEED_STATUS, self._on_feed_status)
+        self.sink: StorageSink | None = None
+        if store_root is not None:
+            store = ParquetStore(
+                store_root,
+                flush_interval_s=cfg.storage.flush_interval_s,
+                clock=self.clock,
+                retention_days=cfg.storage.retention_days,
+                auto_flush=False,
+            )
+            self.sink = StorageSink(self.bus, store)
         self.replay_done = False
         self.stop_event = asyncio.Event()
         self.exit_code = 0
@@ -112,7 +141,13 @@ class Runtime:
             "okx": cfg.feeds.okx_max_age_s,
         }
 
+    def _on_feed_status(self, st: FeedStatus) -> None:
+        if self.live:
+            self.live_status[st.feed] = st
+
     def feed_statuses(self) -> list[FeedStatus]:
+        if self.live:
+            return [self.live_status[k] for k in sorted(self.live_status)]
         now = self.clock.now_ms()
         out = []
         for venue in VENUES:
@@ -137,11 +172,12 @@ class Runtime:
 
     def status_line(self) -> dict[str, Any]:
         statuses = self.feed_statuses()
-        for st in statuses:
-            self.bus.publish(Topics.FEED_STATUS, st)
+        if not self.live:
+            for st in statuses:
+                self.bus.publish(Topics.FEED_STATUS, st)
         return {
             "event_ts": self.clock.now_ms(),
-            "data_source": "replay",
+            "data_source": "live" if self.live else "replay",
             "replay_done": self.replay_done,
             "feeds": {
                 s.feed: {
@@ -157,9 +193,9 @@ class Runtime:
             "market": self.state.as_dict(),
         }
 
-    async def _replay(self) -> None:
+    async def _replay(self, path: Path) -> None:
         try:
-            recording = open_recording(self.replay_path)
+            recording = open_recording(path)
         except RecordingError as exc:
             log_event(self.log, "replay failed", logging.ERROR, error=str(exc))
             self.exit_code = 2
@@ -205,33 +241,58 @@ class Runtime:
         )
         log_event(self.log, "status", **self.status_line())
 
+    async def _live(self) -> None:
+        log_event(self.log, "live feeds starting", market=to_dict(self.cfg)["market"])
+        await run_live(self.cfg, self.bus, self.pipeline, self.stop_event)
+        codecs = {v: c.stats.as_dict() for v, c in self.pipeline.codecs.items()}
+        log_event(self.log, "live feeds stopped", codecs=codecs)
+
     async def _status_loop(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.logging.status_interval_s)
             log_event(self.log, "status", **self.status_line())
 
+    async def _storage_loop(self) -> None:
+        sink = self.sink
+        assert sink is not None
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await asyncio.to_thread(sink.tick)
+            except OSError as exc:
+                log_event(self.log, "storage flush failed", logging.ERROR, error=str(exc))
+
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop_event.set)
+        main = self._live() if self.replay_path is None else self._replay(self.replay_path)
         tasks = [
-            asyncio.create_task(self._replay(), name="replay"),
+            asyncio.create_task(main, name="live" if self.live else "replay"),
             asyncio.create_task(self._status_loop(), name="status"),
         ]
+        if self.sink is not None:
+            tasks.append(asyncio.create_task(self._storage_loop(), name="storage"))
         try:
             await self.stop_event.wait()
         finally:
+            # the live task stops by itself on stop_event (closing its session); give it time
+            if self.live:
+                with contextlib.suppress(asyncio.TimeoutError, Exception):
+                    await asyncio.wait_for(asyncio.shield(tasks[0]), timeout=10)
             for t in tasks:
                 t.cancel()
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
+            if self.sink is not None:
+                self.sink.close()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
         log_event(self.log, "stopped", exit_code=self.exit_code)
         return self.exit_code
 
 
-def run_runtime(cfg: Config, replay_path: Path, speed: float) -> int:
+def run_runtime(cfg: Config, replay_path: Path | None, speed: float, store_root: Path | None = None) -> int:
     logger = setup_logging(cfg.logging.level)
-    return asyncio.run(Runtime(cfg, replay_path, speed, logger).run())
+    return asyncio.run(Runtime(cfg, replay_path, speed, logger, store_root).run())

@@ -48,7 +48,7 @@ class SyntheticBook:
     # ------------------------------------------------------------------ model
     def size(self, dist: int) -> int:
         """Resting size at ``dist`` ticks from the touch: grows away from it, lognormal noise."""
-        base = (22.0 + 6.0 * min(dist, 40)) * self.depth_scale
+        base = (26.0 + 7.0 * min(dist, 40)) * self.depth_scale
         return max(1, int(base * math.exp(self.rng.gauss(-0.12, 0.5))))
 
     def _set(self, side: dict[int, int], changed: set[int], tick: int, qty: int) -> None:

@@ -45,14 +45,16 @@ REGIMES: dict[str, Regime] = {
                2.0, 0.00012, 2e-6, 2.5),
         Regime("chop", 2.5, (1, 2), 0.03, 1.0, 0.95, (0.35, 0.9), 1 / 500, 1 / 300, 0.5, 0.7, 5,
                1.5, 0.0001, 0.0, 2.0),
-        Regime("slide", 6.0, (1, 5), 0.2, 0.45, 0.8, (0.6, 1.0), 0.25, 0.4, 0.97, 1.5, 8,
+        Regime("slide", 6.0, (1, 5), 0.2, 0.45, 0.8, (0.6, 1.0), 0.25, 0.3, 0.97, 1.5, 8,
                3.0, 0.00005, -2e-5, 3.0),
-        Regime("cascade", 14.0, (5, 24), 0.3, 0.16, 0.55, (0.9, 1.0), 0.85, 1.8, 0.98, 4.0, 15,
+        Regime("cascade", 14.0, (5, 24), 0.3, 0.16, 0.55, (0.9, 1.0), 0.85, 1.2, 0.98, 4.0, 15,
                6.0, -0.00006, -1.5e-4, 4.0),
-        Regime("bounce", 9.0, (3, 14), 0.25, 0.3, 0.7, (0.7, 1.0), 0.5, 0.9, 0.35, 2.5, 10,
+        Regime("bounce", 9.0, (3, 14), 0.25, 0.3, 0.7, (0.7, 1.0), 0.5, 0.6, 0.35, 2.5, 10,
                4.0, -0.00003, -3e-5, 3.5),
-        Regime("recovery", 4.0, (1, 3), 0.06, 0.75, 0.9, (0.4, 0.95), 1 / 400, 1 / 240, 0.4, 1.0, 6,
-               2.5, 0.00003, 1e-5, 2.5),
+        Regime("recovery", 4.5, (1, 3), 0.08, 0.7, 0.9, (0.4, 0.95), 1 / 300, 1 / 200, 0.4, 1.0, 6,
+               2.5, 0.00002, 1e-5, 2.5),
+        Regime("calm", 3.5, (1, 2), 0.04, 1.0, 0.95, (0.35, 0.9), 1 / 420, 1 / 260, 0.4, 0.8, 5,
+               2.0, 0.00006, 1e-5, 2.5),
     )
 }
 
@@ -91,14 +93,14 @@ PLAN: tuple[MinutePlan, ...] = (
     _m("cascade", "slide", "vwap", -110), _m("cascade", "cascade", "vwap", -330),
     _m("cascade", "cascade", "vwap", -560), _m("cascade", "cascade", "vwap", -640),
     _m("cascade", "bounce", "vwap", -470),
-    # 31-44: recovery back to the VWAP and a second reclaim (long) at 41
+    # 31-44: recovery back to the VWAP (book refilling) and a second reclaim (long) at 41
     _m("recovery", "recovery", "vwap", -420), _m("recovery", "recovery", "vwap", -350),
     _m("recovery", "recovery", "vwap", -380), _m("recovery", "recovery", "vwap", -290),
-    _m("recovery", "recovery", "vwap", -210), _m("recovery", "recovery", "vwap", -150),
-    _m("recovery", "recovery", "vwap", -95), _m("recovery", "recovery", "vwap", -60, True),
-    _m("recovery", "recovery", "vwap", -42, True), _m("recovery", "recovery", "vwap", -25, True),
-    _m("recovery", "recovery", "vwap", 22, True), _m("recovery", "recovery", "vwap", 38),
-    _m("recovery", "recovery", "vwap", 28), _m("recovery", "recovery", "vwap", 35),
+    _m("recovery", "calm", "vwap", -210), _m("recovery", "calm", "vwap", -150),
+    _m("recovery", "calm", "vwap", -95), _m("recovery", "calm", "vwap", -60, True),
+    _m("recovery", "calm", "vwap", -42, True), _m("recovery", "calm", "vwap", -25, True),
+    _m("recovery", "calm", "vwap", 22, True), _m("recovery", "calm", "vwap", 38),
+    _m("recovery", "calm", "vwap", 28), _m("recovery", "calm", "vwap", 35),
 )
 
 # Bars (minute index) the script sets up to fire the 1m CVD + VWAP signal (fires at their close).
@@ -109,7 +111,7 @@ def plan_for(minute: int) -> MinutePlan:
     """The plan of ``minute``; past the script the market keeps chopping just above the VWAP."""
     if minute < len(PLAN):
         return PLAN[minute]
-    return _m("recovery", "chop", "vwap", (25, 40, 30, 45)[minute % 4])
+    return _m("recovery", "calm", "vwap", (25, 40, 30, 45)[minute % 4])
 
 
 def phase_spans(minutes: int) -> list[tuple[str, int, int]]:

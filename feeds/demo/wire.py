@@ -45,52 +45,123 @@ def dec(value: float, places: int) -> str:
     return f"{value:.{places}f}"
 
 
+def rate(value: float) -> str:
+    """A funding rate as Bybit prints it: up to 8 decimals, no trailing zeros ("0.0001")."""
+    text = f"{value:.8f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
 # --------------------------------------------------------------------------- Binance
 def _envelope(stream: str, data: dict[str, Any]) -> str:
     return dumps({"stream": stream, "data": data})
 
 
-def binance_agg_trade(agg_id: int, first_id: int, last_id: int, tick: int, qty: int, sell: bool,
-                      trade_ms: int, event_ms: int) -> str:
-    return _envelope("solusdt@aggTrade", {
-        "e": "aggTrade", "E": event_ms, "a": agg_id, "s": SYMBOL, "p": px4(tick), "q": str(qty),
-        "f": first_id, "l": last_id, "T": trade_ms, "m": sell,
-    })
-
-
-def binance_depth(first: int, final: int, prev: int, bids: list[tuple[int, int]],
-                  asks: list[tuple[int, int]], trans_ms: int, event_ms: int) -> str:
-    return _envelope("solusdt@depth@100ms", {
-        "e": "depthUpdate", "E": event_ms, "T": trans_ms, "s": SYMBOL, "U": first, "u": final, "pu": prev,
-        "b": [[px4(t), str(q)] for t, q in bids], "a": [[px4(t), str(q)] for t, q in asks],
-    })
-
-
-def binance_book_ticker(update_id: int, bid: int, bid_qty: int, ask: int, ask_qty: int,
-                        trans_ms: int, event_ms: int) -> str:
-    return _envelope("solusdt@bookTicker", {
-        "e": "bookTicker", "u": update_id, "s": SYMBOL, "b": px4(bid), "B": str(bid_qty),
-        "a": px4(ask), "A": str(ask_qty), "T": trans_ms, "E": event_ms,
-    })
-
-
-def binance_snapshot(last_update_id: int, bids: list[tuple[int, int]], asks: list[tuple[int, int]],
-                     trans_ms: int, event_ms: int) -> str:
-    return dumps({
-        "lastUpdateId": last_update_id, "E": event_ms, "T": trans_ms,
-        "bids": [[px4(t), str(q)] for t, q in bids], "asks": [[px4(t), str(q)] for t, q in asks],
-    })
-
-
-def binance_force_order(order_side: str, bankrupt_tick: int, avg_tick: int, qty: int, trade_ms: int,
-                        event_ms: int) -> str:
-    """``order_side`` is the liquidation ORDER's side: SELL closes a long."""
-    return _envelope("!forceOrder@arr", {
-        "e": "forceOrder", "E": event_ms, "o": {
-            "s": SYMBOL, "S": order_side, "o": "LIMIT", "f": "IOC", "q": str(qty), "p": px4(bankrupt_tick),
-            "ap": px4(avg_tick), "X": "FILLED", "l": str(qty), "z": str(qty), "T": trade_ms,
+def binance_agg_trade(
+    agg_id: int, first_id: int, last_id: int, tick: int, qty: int, sell: bool, trade_ms: int, event_ms: int
+) -> str:
+    return _envelope(
+        "solusdt@aggTrade",
+        {
+            "e": "aggTrade",
+            "E": event_ms,
+            "a": agg_id,
+            "s": SYMBOL,
+            "p": px4(tick),
+            "q": str(qty),
+            "f": first_id,
+            "l": last_id,
+            "T": trade_ms,
+            "m": sell,
         },
-    })
+    )
+
+
+def binance_depth(
+    first: int,
+    final: int,
+    prev: int,
+    bids: list[tuple[int, int]],
+    asks: list[tuple[int, int]],
+    trans_ms: int,
+    event_ms: int,
+) -> str:
+    return _envelope(
+        "solusdt@depth@100ms",
+        {
+            "e": "depthUpdate",
+            "E": event_ms,
+            "T": trans_ms,
+            "s": SYMBOL,
+            "U": first,
+            "u": final,
+            "pu": prev,
+            "b": [[px4(t), str(q)] for t, q in bids],
+            "a": [[px4(t), str(q)] for t, q in asks],
+        },
+    )
+
+
+def binance_book_ticker(
+    update_id: int, bid: int, bid_qty: int, ask: int, ask_qty: int, trans_ms: int, event_ms: int
+) -> str:
+    return _envelope(
+        "solusdt@bookTicker",
+        {
+            "e": "bookTicker",
+            "u": update_id,
+            "s": SYMBOL,
+            "b": px4(bid),
+            "B": str(bid_qty),
+            "a": px4(ask),
+            "A": str(ask_qty),
+            "T": trans_ms,
+            "E": event_ms,
+        },
+    )
+
+
+def binance_snapshot(
+    last_update_id: int,
+    bids: list[tuple[int, int]],
+    asks: list[tuple[int, int]],
+    trans_ms: int,
+    event_ms: int,
+) -> str:
+    return dumps(
+        {
+            "lastUpdateId": last_update_id,
+            "E": event_ms,
+            "T": trans_ms,
+            "bids": [[px4(t), str(q)] for t, q in bids],
+            "asks": [[px4(t), str(q)] for t, q in asks],
+        }
+    )
+
+
+def binance_force_order(
+    order_side: str, bankrupt_tick: int, avg_tick: int, qty: int, trade_ms: int, event_ms: int
+) -> str:
+    """``order_side`` is the liquidation ORDER's side: SELL closes a long."""
+    return _envelope(
+        "!forceOrder@arr",
+        {
+            "e": "forceOrder",
+            "E": event_ms,
+            "o": {
+                "s": SYMBOL,
+                "S": order_side,
+                "o": "LIMIT",
+                "f": "IOC",
+                "q": str(qty),
+                "p": px4(bankrupt_tick),
+                "ap": px4(avg_tick),
+                "X": "FILLED",
+                "l": str(qty),
+                "z": str(qty),
+                "T": trade_ms,
+            },
+        },
+    )
 
 
 # --------------------------------------------------------------------------- Bybit
@@ -103,15 +174,29 @@ def bybit_ack(req_id: str, conn_id: str) -> str:
 
 
 def bybit_ticker(kind: str, fields: dict[str, str], cs: int, ts_ms: int) -> str:
-    return dumps({"topic": f"tickers.{SYMBOL}", "type": kind, "data": {"symbol": SYMBOL, **fields},
-                  "cs": cs, "ts": ts_ms})
+    return dumps(
+        {
+            "topic": f"tickers.{SYMBOL}",
+            "type": kind,
+            "data": {"symbol": SYMBOL, **fields},
+            "cs": cs,
+            "ts": ts_ms,
+        }
+    )
 
 
 def bybit_liquidations(items: list[tuple[int, str, float, int]], ts_ms: int) -> str:
     """``items``: ``(T, S, size, bankruptcy tick)``; ``S`` = "Buy" when a LONG was liquidated."""
-    return dumps({"topic": f"allLiquidation.{SYMBOL}", "type": "snapshot", "ts": ts_ms, "data": [
-        {"T": t, "s": SYMBOL, "S": side, "v": dec(v, 1), "p": px3(tick)} for t, side, v, tick in items
-    ]})
+    return dumps(
+        {
+            "topic": f"allLiquidation.{SYMBOL}",
+            "type": "snapshot",
+            "ts": ts_ms,
+            "data": [
+                {"T": t, "s": SYMBOL, "S": side, "v": dec(v, 1), "p": px3(tick)} for t, side, v, tick in items
+            ],
+        }
+    )
 
 
 # --------------------------------------------------------------------------- OKX
@@ -124,28 +209,68 @@ def okx_ack(conn_id: str) -> str:
 
 
 def okx_trade(trade_id: int, tick: int, sz: float, side: str, ts_ms: int) -> str:
-    return dumps({"arg": {"channel": "trades", "instId": OKX_INST}, "data": [
-        {"instId": OKX_INST, "tradeId": str(trade_id), "px": px2(tick), "sz": dec(sz, 2), "side": side,
-         "ts": str(ts_ms), "count": "1"},
-    ]})
+    return dumps(
+        {
+            "arg": {"channel": "trades", "instId": OKX_INST},
+            "data": [
+                {
+                    "instId": OKX_INST,
+                    "tradeId": str(trade_id),
+                    "px": px2(tick),
+                    "sz": dec(sz, 2),
+                    "side": side,
+                    "ts": str(ts_ms),
+                    "count": "1",
+                },
+            ],
+        }
+    )
 
 
 def _okx_swap(inst: str, settle: str, ct_val: str, lot: str, tick: str, lever: str) -> dict[str, str]:
     uly = inst.removesuffix("-SWAP")
     return {
-        "alias": "", "baseCcy": "", "category": "1", "ctMult": "1", "ctType": "linear", "ctVal": ct_val,
-        "ctValCcy": inst.split("-")[0], "expTime": "", "instFamily": uly, "instId": inst, "instType": "SWAP",
-        "lever": lever, "listTime": "1611916828000", "lotSz": lot, "maxIcebergSz": "100000000.0000000000",
-        "maxLmtSz": "100000000", "maxMktSz": "20000", "maxStopSz": "20000", "maxTriggerSz": "100000000",
-        "maxTwapSz": "100000000", "minSz": lot, "optType": "", "quoteCcy": "", "settleCcy": settle,
-        "state": "live", "stk": "", "tickSz": tick, "uly": uly,
+        "alias": "",
+        "baseCcy": "",
+        "category": "1",
+        "ctMult": "1",
+        "ctType": "linear",
+        "ctVal": ct_val,
+        "ctValCcy": inst.split("-")[0],
+        "expTime": "",
+        "instFamily": uly,
+        "instId": inst,
+        "instType": "SWAP",
+        "lever": lever,
+        "listTime": "1611916828000",
+        "lotSz": lot,
+        "maxIcebergSz": "100000000.0000000000",
+        "maxLmtSz": "100000000",
+        "maxMktSz": "20000",
+        "maxStopSz": "20000",
+        "maxTriggerSz": "100000000",
+        "maxTwapSz": "100000000",
+        "minSz": lot,
+        "optType": "",
+        "quoteCcy": "",
+        "settleCcy": settle,
+        "state": "live",
+        "stk": "",
+        "tickSz": tick,
+        "uly": uly,
     }
 
 
 def okx_instruments() -> str:
-    return dumps({"code": "0", "msg": "", "data": [
-        _okx_swap("BTC-USDT-SWAP", "USDT", "0.01", "0.01", "0.1", "100"),
-        _okx_swap("SOL-USDT-SWAP", "USDT", "1", "0.01", "0.01", "50"),
-        _okx_swap("BTC-USDC-SWAP", "USDC", "0.0001", "0.01", "0.1", "100"),
-        _okx_swap(OKX_INST, "USDC", "1", "0.01", "0.01", "50"),
-    ]})
+    return dumps(
+        {
+            "code": "0",
+            "msg": "",
+            "data": [
+                _okx_swap("BTC-USDT-SWAP", "USDT", "0.01", "0.01", "0.1", "100"),
+                _okx_swap("SOL-USDT-SWAP", "USDT", "1", "0.01", "0.01", "50"),
+                _okx_swap("BTC-USDC-SWAP", "USDC", "0.0001", "0.01", "0.1", "100"),
+                _okx_swap(OKX_INST, "USDC", "1", "0.01", "0.01", "50"),
+            ],
+        }
+    )

@@ -1,4 +1,5 @@
-"""Capped exponential backoff with full jitter (AWS style): sleep U(0, min(cap, base * 2**n))."""
+"""Capped exponential backoff with jitter: sleep max(base, U(0, min(cap, base * 2**n))), so every
+delay lies in [base, cap] (1 s to 60 s by default) and reconnecting clients spread out."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ class Backoff:
             raise ValueError("need 0 < base_s <= cap_s")
         self.base_s = base_s
         self.cap_s = cap_s
-        # full jitter, but never hammer: at least ``min_s`` (default base/2) between attempts
-        self.min_s = base_s / 2 if min_s is None else min_s
+        # full jitter, but never hammer: at least ``min_s`` (default: base) between attempts
+        self.min_s = base_s if min_s is None else min_s
         self.attempts = 0
         self._rng = rng or random.Random()
 
