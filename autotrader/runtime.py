@@ -133,6 +133,7 @@ class Runtime:
             )
             self.sink = StorageSink(self.bus, store)
         self.replay_done = False
+        self.label = ""  # "synthetic demo" when the recording says so
         self.stop_event = asyncio.Event()
         self.exit_code = 0
         self._max_age = {
@@ -178,6 +179,7 @@ class Runtime:
         return {
             "event_ts": self.clock.now_ms(),
             "data_source": "live" if self.live else "replay",
+            **({"label": self.label} if self.label else {}),
             "replay_done": self.replay_done,
             "feeds": {
                 s.feed: {
@@ -201,6 +203,9 @@ class Runtime:
             self.exit_code = 2
             self.stop_event.set()
             return
+        header = recording.header or {}
+        if header.get("synthetic"):
+            self.label = str(header.get("label") or "synthetic demo")
         log_event(
             self.log,
             "replay started",

@@ -31,7 +31,7 @@ def test_version() -> None:
     assert out.stdout.startswith("autotrader ")
 
 
-@pytest.mark.parametrize("cmd", ["guards", "kill", "demo", "liqmap", "keys"])
+@pytest.mark.parametrize("cmd", ["guards", "kill", "liqmap", "keys"])
 def test_unbuilt_commands_say_so_and_fail(cmd: str) -> None:
     out = run_cli(cmd)
     assert out.returncode != 0
@@ -177,3 +177,37 @@ def test_bad_config_key_is_named(tmp_path: Path, btc_file: Path) -> None:
 def test_gzip_helper_sanity(btc_file: Path) -> None:
     with gzip.open(btc_file, "rb") as fh:
         assert fh.readline().split(b" ", 1)[0].isdigit()
+
+
+def test_demo_no_ui_runs_the_synthetic_session(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path), "AUTOTRADER__LOGGING__STATUS_INTERVAL_S": "0.5"}
+    proc = subprocess.Popen(
+        [*CLI, "demo", "--no-ui", "--speed", "max"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+        env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        done = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and done is None:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            if line.startswith("{"):
+                rec = json.loads(line)
+                if rec.get("msg") == "status" and rec.get("replay_done"):
+                    done = rec
+        assert done is not None
+        assert done["label"] == "synthetic demo"
+        assert done["market"]["liquidations"] > 10 and done["market"]["funding_apr"] is not None
+        assert all(f["errors"] == 0 for f in done["feeds"].values())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert list((tmp_path / "autotrader" / "demo").glob("demo-v1-seed7*.zst"))

@@ -10,7 +10,12 @@ from core.guard_config import GUARD_NAMES, GuardsConfig, RiskConfig, SignalConfi
 
 def test_defaults_match_the_issue() -> None:
     g = GuardsConfig()
-    assert (g.spread_bps_max, g.depth_usd_min, g.funding_apr_abs_max_pct, g.basis_bps_abs_max) == (10, 50_000, 300, 25)
+    assert (g.spread_bps_max, g.depth_usd_min, g.funding_apr_abs_max_pct, g.basis_bps_abs_max) == (
+        10,
+        50_000,
+        300,
+        25,
+    )
     assert (g.liq_events_max, g.liq_window_s, g.max_leverage) == (10, 300, 5)
     assert set(g.blocking) == set(GUARD_NAMES)
     r = RiskConfig()

@@ -20,9 +20,23 @@ RANK = {"passing": 0, "warning": 1, "breach": 2, "stale": 3}
 
 def snap(**kw: Any) -> MarketSnapshot:
     base: dict[str, Any] = dict(
-        ts=NOW, best_bid=100.0, best_ask=100.02, spread_bps=2.0, bid_usd=120_000.0, ask_usd=130_000.0,
-        funding_apr=12.5, oi_notional=4.5e7, basis_bps=3.0, liq_events_5m=2, liq_by_venue={"binance": 2},
-        last_close=100.0, atr_5m=0.5, rsi=50.0, obv=10.0, obv_cliff=0, bars_seen=100,
+        ts=NOW,
+        best_bid=100.0,
+        best_ask=100.02,
+        spread_bps=2.0,
+        bid_usd=120_000.0,
+        ask_usd=130_000.0,
+        funding_apr=12.5,
+        oi_notional=4.5e7,
+        basis_bps=3.0,
+        liq_events_5m=2,
+        liq_by_venue={"binance": 2},
+        last_close=100.0,
+        atr_5m=0.5,
+        rsi=50.0,
+        obv=10.0,
+        obv_cliff=0,
+        bars_seen=100,
         ages_s=dict.fromkeys(INPUT_NAMES, 1.0),
     )
     base.update(kw)
@@ -114,8 +128,15 @@ def test_not_live_feed_is_stale_and_named() -> None:
 
 
 def test_missing_values_are_null_and_stale() -> None:
-    s = snap(spread_bps=None, bid_usd=None, ask_usd=None, best_bid=None, best_ask=None, funding_apr=None,
-             ages_s={**dict.fromkeys(INPUT_NAMES, 1.0), "book": None, "funding": None})
+    s = snap(
+        spread_bps=None,
+        bid_usd=None,
+        ask_usd=None,
+        best_bid=None,
+        best_ask=None,
+        funding_apr=None,
+        ages_s={**dict.fromkeys(INPUT_NAMES, 1.0), "book": None, "funding": None},
+    )
     j = to_json(ev(s))
     assert j["spread_bps"] is None and j["depth_10bps"] == {"bid_usd": None, "ask_usd": None}
     assert j["funding_apr"] is None and j["status"] == "stale"
@@ -204,8 +225,11 @@ def worse(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
     w["liq_events_5m"] = base["liq_events_5m"] + draw(st.integers(0, 10))
     ages = {}
     for n, a in base["ages_s"].items():
-        ages[n] = None if a is None or draw(st.booleans()) and draw(st.booleans()) else a + draw(
-            st.floats(0, 100, allow_nan=False))
+        ages[n] = (
+            None
+            if a is None or (draw(st.booleans()) and draw(st.booleans()))
+            else a + draw(st.floats(0, 100, allow_nan=False))
+        )
     w["ages_s"] = ages
     return w
 
@@ -218,25 +242,31 @@ def pair(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
 
 configs = st.builds(
     lambda blocking, rsi: msgspec.convert({"blocking": blocking, "rsi_gate": {"enabled": rsi}}, GuardsConfig),
-    st.lists(st.sampled_from(["spread", "depth", "funding", "basis", "liquidations", "rsi_gate"]), unique=True),
+    st.lists(
+        st.sampled_from(["spread", "depth", "funding", "basis", "liquidations", "rsi_gate"]), unique=True
+    ),
     st.booleans(),
 )
 
 
 @given(pair(), configs)
 @settings(max_examples=300)
-def test_worse_input_never_improves_status(p: tuple[dict[str, Any], dict[str, Any]], cfg: GuardsConfig) -> None:
+def test_worse_input_never_improves_status(
+    p: tuple[dict[str, Any], dict[str, Any]], cfg: GuardsConfig
+) -> None:
     base, bad = p
     r0, r1 = ev(snap(**base), cfg), ev(snap(**bad), cfg)
     assert RANK[r1.status] >= RANK[r0.status]
     assert not allows_entry(r1) or allows_entry(r0)
 
 
-@given(inputs(), configs, st.sampled_from(INPUT_NAMES), st.one_of(st.none(), st.floats(1e3, 1e6)),
-       st.booleans())
+@given(
+    inputs(), configs, st.sampled_from(INPUT_NAMES), st.one_of(st.none(), st.floats(1e3, 1e6)), st.booleans()
+)
 @settings(max_examples=300)
-def test_stale_input_always_blocks(values: dict[str, Any], cfg: GuardsConfig, name: str,
-                                   age: float | None, down: bool) -> None:
+def test_stale_input_always_blocks(
+    values: dict[str, Any], cfg: GuardsConfig, name: str, age: float | None, down: bool
+) -> None:
     values["ages_s"] = {**values["ages_s"], name: age}
     s = snap(**values, not_live={name: "feed down"} if down else {})
     r = ev(s, cfg)
@@ -246,8 +276,19 @@ def test_stale_input_always_blocks(values: dict[str, Any], cfg: GuardsConfig, na
 
 # ------------------------------------------------------------------ market state → guards
 def book(ts: int, bid: float = 100.0, ask: float = 100.02, uid: int = 1) -> BookTop:
-    return BookTop("binance", "SOLUSDT", ts, uid, bid, 10, ask, 10, (ask - bid) / ((ask + bid) / 2) * 1e4,
-                   80_000.0, 90_000.0)
+    return BookTop(
+        "binance",
+        "SOLUSDT",
+        ts,
+        uid,
+        bid,
+        10,
+        ask,
+        10,
+        (ask - bid) / ((ask + bid) / 2) * 1e4,
+        80_000.0,
+        90_000.0,
+    )
 
 
 def feed(ms: MarketState, ts: int) -> None:

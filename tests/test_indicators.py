@@ -22,8 +22,17 @@ from core.models import Bar
 M = 60_000
 
 
-def bar(minute: int, o: float, h: float, lo: float, c: float, buy: float = 1.0, sell: float = 1.0,
-        cvd: float = 0.0, vwap: float | None = None) -> Bar:
+def bar(
+    minute: int,
+    o: float,
+    h: float,
+    lo: float,
+    c: float,
+    buy: float = 1.0,
+    sell: float = 1.0,
+    cvd: float = 0.0,
+    vwap: float | None = None,
+) -> Bar:
     return Bar("SOLUSDT", minute * M, o, h, lo, c, buy, sell, cvd, c if vwap is None else vwap, 3, True)
 
 
@@ -46,8 +55,13 @@ def bar_series(draw: st.DrawFn, max_size: int = 60) -> list[Bar]:
 
 # ------------------------------------------------------------------ resampling
 def test_resample_groups_by_five_minutes() -> None:
-    bars = [bar(0, 10, 11, 9, 10.5, 1, 2, cvd=-1, vwap=10.2), bar(1, 10.5, 12, 10, 11, 3, 0, cvd=2, vwap=10.6),
-            bar(4, 11, 11.5, 8, 9, 0, 1, cvd=1, vwap=10.1), bar(5, 9, 9.5, 8.5, 9.2), bar(7, 9.2, 9.3, 9, 9.1)]
+    bars = [
+        bar(0, 10, 11, 9, 10.5, 1, 2, cvd=-1, vwap=10.2),
+        bar(1, 10.5, 12, 10, 11, 3, 0, cvd=2, vwap=10.6),
+        bar(4, 11, 11.5, 8, 9, 0, 1, cvd=1, vwap=10.1),
+        bar(5, 9, 9.5, 8.5, 9.2),
+        bar(7, 9.2, 9.3, 9, 9.1),
+    ]
     out = resample(bars, 5)
     assert [b.timestamp for b in out] == [0, 5 * M]
     first = out[0]
@@ -84,7 +98,10 @@ def test_true_range_uses_previous_close() -> None:
 
 
 def test_atr_known_values() -> None:
-    bars = [bar(i, 0, h, lo, c) for i, (h, lo, c) in enumerate([(10, 8, 9), (11, 9, 10), (13, 10, 12), (12, 11, 11)])]
+    bars = [
+        bar(i, 0, h, lo, c)
+        for i, (h, lo, c) in enumerate([(10, 8, 9), (11, 9, 10), (13, 10, 12), (12, 11, 11)])
+    ]
     # TR: 2, 2, 3, 1 ; period 3: first = 7/3 ; then (7/3*2 + 1)/3
     assert atr_series(bars, 3) == [None, None, pytest.approx(7 / 3), pytest.approx((7 / 3 * 2 + 1) / 3)]
     a = Atr(3)
@@ -129,7 +146,12 @@ def test_rsi_streaming_matches_batch(closes: list[float], period: int) -> None:
 
 # ------------------------------------------------------------------ OBV and cliffs
 def test_obv_modes() -> None:
-    bars = [bar(0, 1, 1, 1, 10, 3, 1), bar(1, 1, 1, 1, 11, 2, 2), bar(2, 1, 1, 1, 9, 1, 4), bar(3, 1, 1, 1, 9, 5, 0)]
+    bars = [
+        bar(0, 1, 1, 1, 10, 3, 1),
+        bar(1, 1, 1, 1, 11, 2, 2),
+        bar(2, 1, 1, 1, 9, 1, 4),
+        bar(3, 1, 1, 1, 9, 5, 0),
+    ]
     assert obv_series(bars, "close") == [0, 4, -1, -1]
     assert obv_series(bars, "flow") == [2, 2, -1, 4]
 
@@ -149,8 +171,11 @@ def test_obv_cliff_detects_a_drop_and_a_surge() -> None:
     assert obv_cliff_series([0.0] * 6 + [-100.0], lookback=5, mult=3) == [0] * 7  # no activity: no baseline
 
 
-@given(st.lists(st.floats(-1000, 1000, allow_nan=False), max_size=60), st.integers(1, 10),
-       st.floats(0.5, 5, allow_nan=False))
+@given(
+    st.lists(st.floats(-1000, 1000, allow_nan=False), max_size=60),
+    st.integers(1, 10),
+    st.floats(0.5, 5, allow_nan=False),
+)
 @settings(max_examples=80)
 def test_obv_cliff_streaming_matches_batch(changes: list[float], lookback: int, mult: float) -> None:
     obv, total = [], 0.0

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import msgspec
@@ -20,14 +21,22 @@ RISK = RiskConfig(risk_per_trade_pct=0.75)  # 10 000 USD equity → 75 USD at ri
 EQUITY = 10_000.0
 
 
-def bar(i: int, close: float, vwap: float = 100.0, buy: float = 1.0, sell: float = 1.0,
-        lo: float = 99.75, hi: float = 100.25) -> Bar:
+def bar(
+    i: int,
+    close: float,
+    vwap: float = 100.0,
+    buy: float = 1.0,
+    sell: float = 1.0,
+    lo: float = 99.75,
+    hi: float = 100.25,
+) -> Bar:
     return Bar("SOLUSDT", T0 + i * M, 100.0, hi, lo, close, buy, sell, 0.0, vwap, 5, True)
 
 
 def book(ts: int, bid: float = 100.0, ask: float = 100.02) -> BookTop:
-    return BookTop("binance", "SOLUSDT", ts, 7, bid, 5, ask, 5, (ask - bid) / ((ask + bid) / 2) * 1e4,
-                   90_000.0, 95_000.0)
+    return BookTop(
+        "binance", "SOLUSDT", ts, 7, bid, 5, ask, 5, (ask - bid) / ((ask + bid) / 2) * 1e4, 90_000.0, 95_000.0
+    )
 
 
 def warm_state() -> MarketState:
@@ -47,8 +56,9 @@ def fresh_inputs(ms: MarketState, ts: int) -> None:
         ms.on_feed_status(FeedStatus(v, "live", ts, 0.1))
 
 
-def run(last_two: list[Bar], report_mod: dict[str, Any] | None = None,
-        sig: VwapReclaimSignal | None = None) -> tuple[Intent | None, VwapReclaimSignal, GuardReport]:
+def run(
+    last_two: list[Bar], report_mod: dict[str, Any] | None = None, sig: VwapReclaimSignal | None = None
+) -> tuple[Intent | None, VwapReclaimSignal, GuardReport]:
     ms = warm_state()
     sig = sig or VwapReclaimSignal(SignalConfig(cvd_lookback_bars=5), RISK)
     for i in range(70, 75):
@@ -179,8 +189,8 @@ def test_stale_book_or_report_or_missing_atr_blocks() -> None:
     fresh_inputs(ms, now)
     report = evaluate(ms.snapshot(now), ms.cfg, now, "live")
     assert report.status == "passing"
-    s1 = msgspec.structs.replace  # keep the same signal history for each variant below
-    import copy
+    s1 = msgspec.structs.replace
+
     for args, why in [
         ((report, book(now - 60_000), 0.5), "book too old"),
         ((s1(report, ts=now - 60_000), ms.book, 0.5), "guard report too old"),
@@ -218,29 +228,69 @@ def test_regime_updates_only_on_change() -> None:
 
 
 # ------------------------------------------------------------------ property: nothing unless passing
-@given(
-    st.lists(st.tuples(st.floats(99, 101), st.floats(99.5, 100.5), st.floats(0, 10), st.floats(0, 10)),
-             min_size=2, max_size=30),
-    st.fixed_dictionaries({
-        "spread_bps": st.floats(0, 20), "bid_usd": st.floats(0, 2e5), "funding_apr": st.floats(-500, 500),
-        "basis_bps": st.floats(-40, 40), "liq_events_5m": st.integers(0, 15),
-        "book_age": st.one_of(st.none(), st.floats(0, 10)),
-    }),
+HEALTHY = {
+    "spread_bps": 2.0,
+    "bid_usd": 1e5,
+    "funding_apr": 10.0,
+    "basis_bps": 1.0,
+    "liq_events_5m": 0,
+    "book_age": 0.5,
+}
+market = st.one_of(
+    st.just(HEALTHY),
+    st.fixed_dictionaries(
+        {
+            "spread_bps": st.floats(0, 20),
+            "bid_usd": st.floats(0, 2e5),
+            "funding_apr": st.floats(-500, 500),
+            "basis_bps": st.floats(-40, 40),
+            "liq_events_5m": st.integers(0, 15),
+            "book_age": st.one_of(st.none(), st.floats(0, 10)),
+        }
+    ),
 )
-@settings(max_examples=200)
-def test_no_intent_is_emitted_unless_report_passing(rows: list[tuple[float, float, float, float]],
-                                                    v: dict[str, Any]) -> None:
+EMITTED = {"n": 0}
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(99, 101), st.floats(99.5, 100.5), st.floats(0, 10), st.floats(0, 10), market),
+        min_size=2,
+        max_size=30,
+    ),
+)
+@settings(max_examples=300)
+def test_no_intent_is_emitted_unless_report_passing(
+    rows: list[tuple[float, float, float, float, Any]],
+) -> None:
     sig = VwapReclaimSignal(SignalConfig(cvd_lookback_bars=2), RISK)
-    for i, (close, vwap, buy, sell) in enumerate(rows):
+    for i, (close, vwap, buy, sell, v) in enumerate(rows):
         b = bar(i, close, vwap, buy, sell)
         now = b.timestamp + M
         snap = MarketSnapshot(
-            ts=now, best_bid=100.0, best_ask=100.02, spread_bps=v["spread_bps"], bid_usd=v["bid_usd"],
-            ask_usd=1e6, funding_apr=v["funding_apr"], oi_notional=1e8, basis_bps=v["basis_bps"],
-            liq_events_5m=v["liq_events_5m"], atr_5m=0.5, bars_seen=i + 1,
+            ts=now,
+            best_bid=100.0,
+            best_ask=100.02,
+            spread_bps=v["spread_bps"],
+            bid_usd=v["bid_usd"],
+            ask_usd=1e6,
+            funding_apr=v["funding_apr"],
+            oi_notional=1e8,
+            basis_bps=v["basis_bps"],
+            liq_events_5m=v["liq_events_5m"],
+            atr_5m=0.5,
+            bars_seen=i + 1,
             ages_s={**dict.fromkeys(INPUT_NAMES, 1.0), "book": v["book_age"]},
         )
         report = evaluate(snap, GuardsConfig(), now, "replay")
         intent = sig.on_bar(b, report, book(now), 0.5, EQUITY)
         if intent is not None:
+            EMITTED["n"] += 1
             assert report.status == "passing" and not report.blocks
+
+
+def test_property_above_does_emit_intents() -> None:
+    """Guard against a vacuous property: with healthy markets the generator does produce intents."""
+    EMITTED["n"] = 0
+    test_no_intent_is_emitted_unless_report_passing()
+    assert EMITTED["n"] > 0
