@@ -61,9 +61,10 @@ async def test_run_no_ui_live_then_sigterm(tmp_path: Path) -> None:
                 rec = json.loads(raw)
                 lines.append(rec)
                 feeds = rec.get("feeds") if rec.get("msg") == "status" else None
-                if feeds and all(f["state"] == "live" for f in feeds.values()) and len(feeds) >= 4:
-                    if rec["market"]["book"] is not None and rec["market"]["oi_notional"]:
-                        return rec
+                states = [f["state"] for f in feeds.values()] if feeds else []
+                all_live = len(states) >= 4 and all(st == "live" for st in states)
+                if all_live and rec["market"]["book"] is not None and rec["market"]["oi_notional"]:
+                    return rec
 
         status = await asyncio.wait_for(wait_live(), timeout=60)
         assert status["data_source"] == "live"
