@@ -30,6 +30,7 @@ from core.config_schema import (  # noqa: F401  (re-exported for callers)
     VenuesConfig,
     to_dict,
 )
+from core.guard_config import GUARD_NAMES
 
 APP_NAME = "autotrader"
 ENV_PREFIX = "AUTOTRADER__"
@@ -55,8 +56,8 @@ _AT_RE = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 
 
 def _path_from_msgspec(path: str) -> str:
-    # msgspec paths look like ".venues.binance" or "[0].x"; turn them into dotted keys.
-    return path.lstrip(".").replace("[", ".").replace("]", "")
+    # msgspec paths look like ".venues.binance" or ".guards.blocking[1]".
+    return path.lstrip(".")
 
 
 def _parse_env_value(raw: str) -> Any:
@@ -110,7 +111,15 @@ def validate(tree: Mapping[str, Any]) -> Config:
         if unknown:
             key = ".".join(p for p in (_path_from_msgspec(path), unknown.group(1)) if p)
             raise ConfigError(key, "unknown key") from None
-        raise ConfigError(_path_from_msgspec(path), msg) from None
+        key = _path_from_msgspec(path)
+        # cross-field checks (__post_init__) say "<field>: why" and point at the section
+        field = re.match(r"^([a-z_][a-z0-9_]*): (.*)$", msg, re.S)
+        if field:
+            key = ".".join(p for p in (key, field.group(1)) if p)
+            msg = field.group(2)
+        if key.startswith("guards.blocking[") and msg.startswith("Invalid enum value"):
+            msg = f"unknown guard name {msg.split(' ', 3)[-1]}; known: {', '.join(GUARD_NAMES)}"
+        raise ConfigError(key, msg) from None
 
 
 def load_config(

@@ -6,6 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from core.bus import Topic, Topics
+from core.guards import GUARDS
+from core.guards import to_json as guards_json
+from core.intents import INTENTS, Intent
 from core.models import Bar, BookTop, Funding, Liquidation, OpenInterest, Trade
 
 
@@ -88,6 +91,25 @@ def open_interest_json(o: OpenInterest) -> dict[str, Any]:
     }
 
 
+def intent_json(i: Intent) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "timestamp": i.ts,
+        "symbol": i.symbol,
+        "side": i.side,
+        "price": i.price,
+        "size": i.size,
+        "post_only": i.post_only,
+        "sl": i.sl,
+        "tps": [{"price": p, "fraction": f} for p, f in i.tps],
+        "leverage": i.leverage,
+        "atr_5m": i.atr,
+        "risk_usd": i.risk_usd,
+        "source": i.source,
+        "reason": i.reason,
+    }
+
+
 # kind -> [(topic, serializer)]
 EMITTERS: dict[str, list[tuple[Topic[Any], Callable[[Any], dict[str, Any]]]]] = {
     "bars": [(Topics.BARS, bar_json)],
@@ -95,4 +117,6 @@ EMITTERS: dict[str, list[tuple[Topic[Any], Callable[[Any], dict[str, Any]]]]] = 
     "trades": [(Topics.TRADES, trade_json), (Topics.USDC_TRADES, trade_json)],
     "liquidations": [(Topics.LIQUIDATIONS, liquidation_json)],
     "funding": [(Topics.FUNDING, funding_json), (Topics.OPEN_INTEREST, open_interest_json)],
+    "guards": [(GUARDS, guards_json)],
+    "intents": [(INTENTS, intent_json)],
 }

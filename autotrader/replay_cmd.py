@@ -10,10 +10,14 @@ from typing import IO, Any
 import orjson
 
 from autotrader.emit import EMITTERS
+from autotrader.runtime import max_ages
 from core.bus import Bus
+from core.clock import EventClock
 from core.config_schema import Config
+from core.guard_monitor import GuardMonitor, SignalRunner
 from feeds.pipeline import MarketPipeline, drive
 from feeds.replay import Frame, RecordingError, open_recording
+from feeds.replay_health import ReplayHealth
 
 
 class _JsonLines:
@@ -84,11 +88,26 @@ def run_replay(
         okx_usdc_inst=None,
     )
     writer = _JsonLines(out if out is not None else sys.stdout.buffer)
+    if emit in ("guards", "intents"):
+        clock = EventClock()
+        pipeline.clock = clock
+        monitor = GuardMonitor(bus, cfg.guards, clock, "replay")
+        SignalRunner(bus, monitor, cfg.signal, cfg.risk, lambda: cfg.paper.equity_usd)
+        health = ReplayHealth(pipeline, max_ages(cfg))
     for topic, serialize in EMITTERS[emit]:
         bus.on(topic, _printer(writer, serialize))
     try:
-        drive(pipeline, _with_progress(recording.frames(), path, progress))
-        pipeline.flush()
+        frames = _with_progress(recording.frames(), path, progress)
+        if emit in ("guards", "intents"):
+            for f in frames:
+                drive(pipeline, (f,))
+                health.maybe_publish(bus, clock.now_ms())
+            pipeline.flush()
+            health.done = True
+            health.maybe_publish(bus, clock.now_ms())
+        else:
+            drive(pipeline, frames)
+            pipeline.flush()
     except RecordingError as exc:
         writer.flush()
         print(f"autotrader: {exc}", file=sys.stderr)

@@ -19,20 +19,29 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autotrader.emit import bar_json, book_json
+from autotrader.emit import bar_json, book_json, intent_json
 from autotrader.logs import log_event, setup_logging
 from core.bus import Bus, Topics
 from core.clock import Clock, EventClock, WallClock
 from core.config_schema import Config, to_dict
-from core.feed_health import feed_state
+from core.guard_monitor import GuardMonitor, SignalRunner
+from core.guards import to_json as guards_to_json
+from core.intents import INTENTS, Intent
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest
 from feeds.live import run_live
 from feeds.pipeline import MarketPipeline
 from feeds.replay import RecordingError, open_recording
+from feeds.replay_health import ReplayHealth
 from storage.parquet_store import ParquetStore
 from storage.sink import StorageSink
 
-VENUES = ("binance", "bybit", "okx")
+
+def max_ages(cfg: Config) -> dict[str, float]:
+    return {
+        "binance": cfg.feeds.binance_max_age_s,
+        "bybit": cfg.feeds.bybit_max_age_s,
+        "okx": cfg.feeds.okx_max_age_s,
+    }
 
 
 def parse_speed(text: str) -> float:
@@ -136,11 +145,13 @@ class Runtime:
         self.label = ""  # "synthetic demo" when the recording says so
         self.stop_event = asyncio.Event()
         self.exit_code = 0
-        self._max_age = {
-            "binance": cfg.feeds.binance_max_age_s,
-            "bybit": cfg.feeds.bybit_max_age_s,
-            "okx": cfg.feeds.okx_max_age_s,
-        }
+        self.replay_health = ReplayHealth(self.pipeline, max_ages(cfg))
+        self.guards = GuardMonitor(self.bus, cfg.guards, self.clock, "live" if self.live else "replay")
+        self.signal = SignalRunner(self.bus, self.guards, cfg.signal, cfg.risk, lambda: cfg.paper.equity_usd)
+        self.bus.on(INTENTS, self._on_intent)
+
+    def _on_intent(self, intent: Intent) -> None:
+        log_event(self.log, "intent", **intent_json(intent))
 
     def _on_feed_status(self, st: FeedStatus) -> None:
         if self.live:
@@ -149,33 +160,11 @@ class Runtime:
     def feed_statuses(self) -> list[FeedStatus]:
         if self.live:
             return [self.live_status[k] for k in sorted(self.live_status)]
-        now = self.clock.now_ms()
-        out = []
-        for venue in VENUES:
-            codec = self.pipeline.codecs[venue]
-            last = self.pipeline.stats.last_event_ms.get(venue)
-            seen = codec.stats.frames > 0
-            state, age = feed_state(seen and not self.replay_done, last, now, self._max_age[venue])
-            detail = "replay ended" if self.replay_done else ("" if seen else "no frames for this venue")
-            out.append(
-                FeedStatus(
-                    feed=venue,
-                    state=state,
-                    ts=now,
-                    last_msg_age_s=None if age is None else round(age, 3),
-                    messages=codec.stats.frames,
-                    resyncs=codec.stats.resyncs,
-                    errors=codec.stats.malformed + codec.stats.errors + codec.stats.unknown,
-                    detail=detail,
-                )
-            )
-        return out
+        self.replay_health.done = self.replay_done
+        return self.replay_health.statuses(self.clock.now_ms())
 
     def status_line(self) -> dict[str, Any]:
         statuses = self.feed_statuses()
-        if not self.live:
-            for st in statuses:
-                self.bus.publish(Topics.FEED_STATUS, st)
         return {
             "event_ts": self.clock.now_ms(),
             "data_source": "live" if self.live else "replay",
@@ -193,6 +182,8 @@ class Runtime:
                 for s in statuses
             },
             "market": self.state.as_dict(),
+            "guards": guards_to_json(self.guards.check()),
+            "regime": {"on": self.signal.signal.regime.on, "reason": self.signal.signal.regime.reason},
         }
 
     async def _replay(self, path: Path) -> None:
@@ -214,6 +205,7 @@ class Runtime:
             speed="max" if math.isinf(self.speed) else self.speed,
         )
         on_ws, on_http = self.pipeline.on_ws, self.pipeline.on_http
+        health = self.replay_health
         first_ns: int | None = None
         start = time.monotonic()
         n = 0
@@ -232,11 +224,14 @@ class Runtime:
                     on_ws(f.venue, f.data, f.ts_ns)
                 elif f.kind == "http":
                     on_http(f.venue, f.url, f.data, f.ts_ns)
+                health.maybe_publish(self.bus, self.event_clock.now_ms())
                 n += 1
         except RecordingError as exc:
             log_event(self.log, "replay error", logging.ERROR, error=str(exc))
         self.pipeline.flush()
         self.replay_done = True
+        health.done = True
+        health.maybe_publish(self.bus, self.event_clock.now_ms())
         log_event(
             self.log,
             "replay finished",

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from core.guard_config import GuardsConfig, RiskConfig, SignalConfig
+
 Url = Annotated[str, msgspec.Meta(pattern=r"^(wss?|https?)://[^\s/]+.*$")]
 Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]+$")]
 OkxInst = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]+(-[A-Z0-9]+)+$")]
@@ -82,12 +84,22 @@ class LoggingConfig(_Section):
     status_interval_s: PosFloat = 10.0
 
 
+class PaperConfig(_Section):
+    """The paper venue (the default venue): starting equity used for sizing."""
+
+    equity_usd: PosFloat = 10_000.0
+
+
 class Config(_Section):
     market: MarketConfig = msgspec.field(default_factory=MarketConfig)
     venues: VenuesConfig = msgspec.field(default_factory=VenuesConfig)
     feeds: FeedsConfig = msgspec.field(default_factory=FeedsConfig)
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    guards: GuardsConfig = msgspec.field(default_factory=GuardsConfig)
+    signal: SignalConfig = msgspec.field(default_factory=SignalConfig)
+    risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
+    paper: PaperConfig = msgspec.field(default_factory=PaperConfig)
 
 
 def to_dict(cfg: Config) -> dict[str, object]:

@@ -1,0 +1,139 @@
+"""Wire market state, guards and the signal to the bus.
+
+:class:`GuardMonitor` feeds :class:`~core.market_state.MarketState` from the market topics and
+re-evaluates the guards after each input, on the given clock (wall time live, event time in
+replay). It publishes a :class:`~core.guards.GuardReport` on ``guards`` at every status change and
+at least once per ``heartbeat_ms`` of clock time. :class:`SignalRunner` runs the VWAP-reclaim
+signal on each closed 1-minute bar with the report evaluated at that instant, publishing intents
+on ``engine:intents`` and regime changes on ``engine:regime``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Literal, TypeVar
+
+import msgspec
+
+from core.bus import Bus, Topics
+from core.clock import Clock
+from core.guard_config import GuardsConfig, RiskConfig, SignalConfig
+from core.guards import GUARDS, GuardReport, evaluate
+from core.intents import INTENTS, REGIME, Intent
+from core.market_state import MarketState
+from core.models import Bar, FeedStatus
+from core.signal import VwapReclaimSignal
+
+M = TypeVar("M")
+
+# Live connections that carry each venue's liquidations; the guards' liquidation input is the
+# liveness of the venue (the market state keys it by venue name, as replay publishes it).
+LIQUIDATION_FEEDS: Mapping[str, str] = {
+    "binance.market": "binance",
+    "bybit.linear": "bybit",
+    "okx.public": "okx",
+}
+
+
+class GuardMonitor:
+    def __init__(
+        self,
+        bus: Bus,
+        cfg: GuardsConfig,
+        clock: Clock,
+        data_source: Literal["live", "replay"],
+        heartbeat_ms: int = 60_000,
+    ) -> None:
+        self.bus = bus
+        self.cfg = cfg
+        self.clock = clock
+        self.data_source = data_source
+        self.heartbeat_ms = heartbeat_ms
+        self.state = MarketState(cfg)
+        self.latest: GuardReport | None = None
+        self.evaluations = 0
+        self._last_published_ms: int | None = None
+        st = self.state
+        self._offs: list[Callable[[], None]] = [
+            bus.on(Topics.BOOK, self._wrap(st.on_book)),
+            bus.on(Topics.FUNDING, self._wrap(st.on_funding)),
+            bus.on(Topics.OPEN_INTEREST, self._wrap(st.on_open_interest)),
+            bus.on(Topics.BASIS, self._wrap(st.on_basis)),
+            bus.on(Topics.LIQUIDATIONS, self._wrap(st.on_liquidation)),
+            bus.on(Topics.FEED_STATUS, self._on_feed_status),
+            bus.on(Topics.BARS, self._on_bar),
+        ]
+
+    def _wrap(self, handler: Callable[[M], None]) -> Callable[[M], None]:
+        def on_input(msg: M) -> None:
+            handler(msg)
+            self.check()
+
+        return on_input
+
+    def _on_feed_status(self, msg: FeedStatus) -> None:
+        venue = LIQUIDATION_FEEDS.get(msg.feed)
+        self.state.on_feed_status(msg if venue is None else msgspec.structs.replace(msg, feed=venue))
+        self.check()
+
+    def _on_bar(self, bar: Bar) -> None:
+        self.state.on_bar(bar)
+        self.check()
+
+    def check(self) -> GuardReport:
+        """Evaluate now; publish when the status changed or the heartbeat is due."""
+        now = self.clock.now_ms()
+        report = evaluate(self.state.snapshot(now), self.cfg, now, self.data_source)
+        self.evaluations += 1
+        prev = self.latest
+        self.latest = report
+        last = self._last_published_ms
+        if prev is None or prev.status != report.status or last is None or now - last >= self.heartbeat_ms:
+            self._last_published_ms = now
+            self.bus.publish(GUARDS, report)
+        return report
+
+    def close(self) -> None:
+        for off in self._offs:
+            off()
+        self._offs.clear()
+
+
+class SignalRunner:
+    """Runs after the monitor on each closed bar (register it second), so it sees the report
+    evaluated with that bar included."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        monitor: GuardMonitor,
+        signal_cfg: SignalConfig,
+        risk: RiskConfig,
+        equity_usd: Callable[[], float],
+    ) -> None:
+        self.bus = bus
+        self.monitor = monitor
+        self.signal = VwapReclaimSignal(signal_cfg, risk)
+        self.equity_usd = equity_usd
+        self.intents: list[Intent] = []
+        self.skips: list[str] = []
+        self._off = bus.on(Topics.BARS, self._on_bar)
+
+    def _on_bar(self, bar: Bar) -> None:
+        if not bar.closed:
+            return
+        state = self.monitor.state
+        report = self.monitor.latest
+        intent = self.signal.on_bar(bar, report, state.book, state.atr_5m, self.equity_usd())
+        regime = self.signal.regime_update()
+        if regime is not None:
+            self.bus.publish(REGIME, regime)
+        if intent is not None:
+            self.intents.append(intent)
+            self.bus.publish(INTENTS, intent)
+        elif self.signal.last_skip:
+            self.skips.append(self.signal.last_skip)
+            self.signal.last_skip = ""
+
+    def close(self) -> None:
+        self._off()
