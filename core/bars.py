@@ -20,15 +20,10 @@ floor applies after :meth:`BarBuilder.flush`: a later trade of an already-emitte
 fresh bar with that minute's timestamp (cvd/vwap continue from the day's running totals).
 
 Hot path: :meth:`BarBuilder.add` does a handful of slot reads/writes and allocates nothing except
-the :class:`~core.models.Bar` it returns once per minute; :meth:`BarBuilder.add_many` (columns) and
-:meth:`BarBuilder.add_rows` (objects with ``ts``/``price``/``qty``/``sell``, e.g. decoded structs) run
-the same arithmetic with all state in local variables (the fastest entry points).
+the :class:`~core.models.Bar` it returns once per minute.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable, Sequence
-from typing import Protocol
 
 from core.models import Bar
 
@@ -36,21 +31,6 @@ MINUTE_MS = 60_000
 DAY_MS = 86_400_000
 
 _NO_BAR = -(1 << 62)
-
-
-class TradeRow(Protocol):
-    """What :meth:`BarBuilder.add_rows` reads from each row (e.g. a decoded msgspec Struct)."""
-
-    @property
-    def ts(self) -> int: ...
-    @property
-    def price(self) -> float: ...
-    @property
-    def qty(self) -> float: ...
-    @property
-    def sell(self) -> bool:
-        """True when the aggressor sold."""
-        ...
 
 
 class BarBuilder:
@@ -108,138 +88,6 @@ class BarBuilder:
         self._n += 1
         return None
 
-    def add_many(
-        self,
-        ts: Sequence[int],
-        prices: Sequence[float],
-        qtys: Sequence[float],
-        sells: Sequence[bool],
-    ) -> list[Bar]:
-        """Add trades given as columns (equal lengths); return the bars closed meanwhile, in order."""
-        n = len(ts)
-        if not (len(prices) == len(qtys) == len(sells) == n):
-            raise ValueError("add_many: columns differ in length")
-        out: list[Bar] = []
-        if not n:
-            return out
-        cur = self._ts
-        end = self._end
-        cnt = self._n
-        h = self._h
-        lo = self._l
-        c = self._c
-        buy = self._buy
-        sell = self._sell
-        pq = self._pq
-        late = 0
-        for t, p, q, s in zip(ts, prices, qtys, sells, strict=True):
-            if t >= end:
-                # write the locals back, let the slow path roll the bar, reload
-                self._n = cnt
-                self._h = h
-                self._l = lo
-                self._c = c
-                self._buy = buy
-                self._sell = sell
-                self._pq = pq
-                bar = self._open(t - t % MINUTE_MS, p, q, s)
-                if bar is not None:
-                    out.append(bar)
-                cur = self._ts
-                end = self._end
-                cnt = 1
-                h = lo = c = p
-                buy = self._buy
-                sell = self._sell
-                pq = self._pq
-                continue
-            if t < cur:
-                late += 1
-            if p > h:
-                h = p
-            elif p < lo:
-                lo = p
-            c = p
-            if s:
-                sell += q
-            else:
-                buy += q
-            pq += p * q
-            cnt += 1
-        self._n = cnt
-        self._h = h
-        self._l = lo
-        self._c = c
-        self._buy = buy
-        self._sell = sell
-        self._pq = pq
-        self.late += late
-        return out
-
-    def add_rows(self, rows: Iterable[TradeRow]) -> list[Bar]:
-        """Add trades given as objects with ``ts``/``price``/``qty``/``sell``; return the closed bars.
-
-        Same arithmetic as :meth:`add_many`; this is the fastest entry point for decoded frames
-        (no column lists to build).
-        """
-        out: list[Bar] = []
-        cur = self._ts
-        end = self._end
-        cnt = self._n
-        h = self._h
-        lo = self._l
-        c = self._c
-        buy = self._buy
-        sell = self._sell
-        pq = self._pq
-        late = 0
-        for r in rows:
-            t = r.ts
-            p = r.price
-            q = r.qty
-            if t >= end:
-                self._n = cnt
-                self._h = h
-                self._l = lo
-                self._c = c
-                self._buy = buy
-                self._sell = sell
-                self._pq = pq
-                bar = self._open(t - t % MINUTE_MS, p, q, r.sell)
-                if bar is not None:
-                    out.append(bar)
-                cur = self._ts
-                end = self._end
-                cnt = 1
-                h = lo = c = p
-                buy = self._buy
-                sell = self._sell
-                pq = self._pq
-                continue
-            if t < cur:
-                late += 1
-            if p > h:
-                h = p
-            elif p < lo:
-                lo = p
-            c = p
-            if r.sell:
-                sell += q
-            else:
-                buy += q
-            pq += p * q
-            cnt += 1
-        self._n = cnt
-        self._h = h
-        self._l = lo
-        self._c = c
-        self._buy = buy
-        self._sell = sell
-        self._pq = pq
-        self.late += late
-        return out
-
-    # ------------------------------------------------------------------ slow path
     def _open(self, minute: int, price: float, qty: float, is_sell: bool) -> Bar | None:
         """Close the current bar (if any) and open one at ``minute`` with this trade."""
         closed: Bar | None = None

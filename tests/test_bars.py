@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.bars import DAY_MS, MINUTE_MS, BarBuilder
+from core.bus import Bus, Topics
 from core.models import Bar
+from feeds.pipeline import MarketPipeline, drive
 from feeds.replay import open_recording
-from feeds.replay.fastpath import TradeBarPipeline, decode_trade, trades_to_bars
 
 Trade4 = tuple[int, float, float, bool]  # ts_ms, price, qty, aggressor sold
 
@@ -104,27 +104,20 @@ def test_acceptance_btcusdt_bars_match_reference(btc_file: Path) -> None:
     assert len(trades) == 21_313
     want = reference_bars(trades)
 
-    # 1) decode path: the recording reader + fast trade decoder + BarBuilder
-    frames = [f.data for f in open_recording(btc_file).frames() if f.kind == "recv"]
-    got = trades_to_bars(frames, symbol="BTCUSDT")
+    # 1) the product path over ALL frames (depth/bookTicker mixed in, the REST snapshot too):
+    #    recording reader -> BinanceCodec -> MarketPipeline -> bus -> bars, as replay and live run it
+    bus = Bus()
+    got: list[Bar] = []
+    bus.on(Topics.BARS, got.append)
+    pipeline = MarketPipeline(bus, binance_symbol=None)
+    drive(pipeline, open_recording(btc_file).frames())
+    pipeline.flush()
     assert_same(got, want)
-    assert all(b.closed for b in got) and all(b.symbol == "BTCUSDT" for b in got)
+    assert all(b.symbol == "BTCUSDT" for b in got) and all(b.closed for b in got[:-1])
+    assert pipeline.stats.trades == 21_313
 
-    # the unfiltered lean path over ALL frames (depth/bookTicker mixed in, the REST snapshot too)
-    every = [f.data for f in open_recording(btc_file).frames()]
-    pipe = TradeBarPipeline(None, BarBuilder("BTCUSDT"))
-    assert pipe.feed_many(every) == got[:-1]
-    assert pipe.finish() == got[-1]
-    assert (pipe.trades, pipe.skipped) == (21_313, len(every) - 21_313)
-
-    # 2) BarBuilder.add and add_many directly on the same trades
+    # 2) BarBuilder.add directly on the same trades
     assert_same(run_add(trades), want)
-    bb = BarBuilder("BTCUSDT")
-    cols = list(zip(*trades, strict=True))
-    many = bb.add_many(*cols)
-    last = bb.flush()
-    assert last is not None
-    assert_same([*many, last], want)
 
     # The file's RECEIVE clock crosses 00:00 UTC only for depth frames: its last trade is at
     # 23:59:59.643 (T), so every trade bar is on 2024-08-08 and cvd/vwap accumulate from the first
@@ -157,48 +150,6 @@ def test_acceptance_day_reset_on_real_trades_shifted_across_midnight(btc_file: P
     assert not close(prev.cvd, prev.buy_vol - prev.sell_vol)  # before midnight it accumulated
 
 
-def test_fast_decoder_floats_equal_float_of_string(btc_file: Path) -> None:
-    n = 0
-    for f in open_recording(btc_file).frames():
-        if b"@trade" not in f.data[:30]:
-            assert decode_trade(f.data) is None
-            continue
-        t = decode_trade(f.data)
-        d = json.loads(f.data)["data"]
-        assert t is not None
-        assert (t.ts, t.price, t.qty, t.sell, t.symbol, t.trade_id) == (
-            d["T"],
-            float(d["p"]),
-            float(d["q"]),
-            d["m"],
-            d["s"],
-            d["t"],
-        )
-        n += 1
-    assert n == 21_313
-
-
-def test_pipeline_skips_non_trades_and_garbage() -> None:
-    pipe = TradeBarPipeline("SOLUSDT")
-    frames = [
-        b'{"stream":"solusdt@trade","data":{"e":"trade","T":60000,"s":"SOLUSDT","p":"10.5","q":"2","m":true}}',
-        b'{"stream":"btcusdt@trade","data":{"e":"trade","T":60001,"s":"BTCUSDT","p":"1","q":"1","m":false}}',
-        b'{"e":"aggTrade","T":60002,"s":"SOLUSDT","p":"11","q":"1","m":false}',
-        b'{"stream":"solusdt@markPrice","data":{"e":"markPriceUpdate","p":"1","T":5,"q":"1","m":true}}',
-        b"not json",
-        b'{"stream":"solusdt@bookTicker","data":{"e":"bookTicker","b":"1"}}',
-    ]
-    assert pipe.feed_many(frames) == []
-    assert (pipe.trades, pipe.skipped) == (2, 4)
-    bar = pipe.finish()
-    assert bar is not None
-    assert (bar.open, bar.close, bar.sell_vol, bar.buy_vol, bar.trades) == (10.5, 11.0, 2.0, 1.0, 2)
-    anysym = TradeBarPipeline()
-    assert anysym.feed_many(frames) == [] and (anysym.trades, anysym.skipped) == (3, 3)
-    assert anysym.feed(frames[0]) is None and anysym.feed(frames[4]) is None
-    assert (anysym.trades, anysym.skipped) == (4, 4)
-
-
 # ------------------------------------------------------------------------------ property
 DAY_EDGE = 20_000 * DAY_MS  # a UTC midnight
 
@@ -222,34 +173,19 @@ def trade_seqs(draw: st.DrawFn) -> list[Trade4]:
 def test_property_matches_naive_resample(trades: list[Trade4], split: int) -> None:
     want = reference_bars(trades)
     assert_same(run_add(trades), want)
-    # add_many in two batches, with a current() peek in between, gives the same bars
+    # the same trades with a current() peek after `split` of them, then flush: same bars
     bb = BarBuilder("X")
     a, b = trades[:split], trades[split:]
-    got = bb.add_many([t[0] for t in a], [t[1] for t in a], [t[2] for t in a], [t[3] for t in a])
+    got = [bar for t in a if (bar := bb.add(*t)) is not None]
     cur = bb.current()
     if a:
         assert cur is not None and not cur.closed
         assert cur.timestamp == a[-1][0] // MINUTE_MS * MINUTE_MS
-    got += bb.add_many([t[0] for t in b], [t[1] for t in b], [t[2] for t in b], [t[3] for t in b])
+    got += [bar for t in b if (bar := bb.add(*t)) is not None]
     last = bb.flush()
     assert last is not None and last.closed
     assert_same([*got, last], want)
     assert bb.current() is None and bb.flush() is None
-    # add_rows on objects gives the same bars
-    bb = BarBuilder("X")
-    got = bb.add_rows([Row(*t) for t in a])
-    got += bb.add_rows(Row(*t) for t in b)
-    last = bb.flush()
-    assert last is not None
-    assert_same([*got, last], want)
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    ts: int
-    price: float
-    qty: float
-    sell: bool
 
 
 # ------------------------------------------------------------------------------ out of order
@@ -280,39 +216,6 @@ def test_out_of_order_trade_folds_into_current_bar() -> None:
     again = bb2.flush()
     assert again is not None and again.timestamp == DAY_EDGE and again.cvd == 2.0
     assert bb2.late == 2
-
-
-def test_add_many_out_of_order_equals_add() -> None:
-    trades: list[Trade4] = [
-        (120_000, 1.0, 1.0, False),
-        (200_000, 2.0, 1.0, True),
-        (130_000, 3.0, 1.0, False),
-        (250_000, 0.5, 2.0, False),
-    ]
-    a = run_add(trades)
-    bb = BarBuilder("X")
-    b = bb.add_many(*zip(*trades, strict=True))
-    last = bb.flush()
-    assert last is not None
-    assert a == [*b, last]
-    assert bb.late == 1
-    bb = BarBuilder("X")
-    c = bb.add_rows([Row(*t) for t in trades])
-    last = bb.flush()
-    assert last is not None and a == [*c, last] and bb.late == 1
-    assert [x.trades for x in a] == [1, 2, 1]
-
-
-def test_empty_and_mismatched_columns() -> None:
-    bb = BarBuilder("X")
-    assert bb.add_many([], [], [], []) == []
-    assert bb.current() is None and bb.flush() is None
-    try:
-        bb.add_many([1], [1.0], [], [True])
-    except ValueError:
-        pass
-    else:
-        raise AssertionError("mismatched columns accepted")
 
 
 def test_zero_quantity_vwap_is_last_price() -> None:
