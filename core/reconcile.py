@@ -76,7 +76,9 @@ class ReconcileResult(msgspec.Struct, frozen=True, kw_only=True):
         return not self.orphans_on_venue and not self.missing_on_venue
 
 
-def reconcile(journal_orders: Sequence[JournaledOrder], venue_open_orders: Sequence[Order]) -> ReconcileResult:
+def reconcile(
+    journal_orders: Sequence[JournaledOrder], venue_open_orders: Sequence[Order]
+) -> ReconcileResult:
     """Match journal orders with the venue's open orders (see the module docstring)."""
     by_id: dict[str, JournaledOrder] = {}
     by_tag: dict[str, JournaledOrder] = {}

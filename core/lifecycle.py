@@ -1,0 +1,887 @@
+"""The execution lifecycle of one intent: a pure, deterministic state machine (no I/O, no clock).
+
+:class:`IntentLifecycle` consumes inputs (ticks, the results of the engine's venue calls, venue
+order/fill events, a kill) and returns a :class:`Step`: the :data:`Action` values the engine must
+execute against the venue and the :class:`EngineEvent` values it must record and publish.
+
+Lifecycle (see docs/EXECUTION_ENGINE.md)::
+
+    NEW --preflight fails--> DONE(rejected)
+     |
+     v
+    ENTRY: post-only limit at the touch (attempt 1)
+     |  unfilled after replace_timeout_s and touch drifted > tolerance, guards pass
+     |     -> cancel, then re-place at the touch (attempt 2; never more than max_attempts)
+     |  last attempt unfilled / entry_ttl_s over / guards block
+     |     -> cancel; market_convert and guards pass -> market order for the rest; else give up
+     |  any fill (partial included) -> the stop-loss is placed at once for the filled size
+     v
+    OPEN: stop live -> TP ladder (reduce-only limits); TP1 filled -> stop to breakeven + fees;
+          then the stop trails by trail_atr_mult x ATR(5m) on each new 5m bar, never loosening;
+          stop filled -> cancel TPs; last TP filled -> cancel stop
+     v
+    DONE       (flat, no live orders)
+    CLOSING    (the stop could not be placed / was lost: Flatten + Halt, waits for Flattened)
+    KILLED     (kill switch: no further orders from this lifecycle)
+
+Safety invariants (property-tested): at most ``max_attempts`` entry orders (+ one market
+convert); whenever the lifecycle holds a position it either has a stop order (pending or live) or
+has just asked for a flatten; the stop price only tightens; after a kill no order is placed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+import msgspec
+
+from core.bus import Topic
+from core.guards import GuardReport, allows_entry
+from core.intents import Intent
+from core.venue import (
+    Fill,
+    Order,
+    OrderRequest,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Position,
+    PostOnly,
+    TriggerCondition,
+)
+
+# --------------------------------------------------------------------------- config
+
+
+class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Execution engine settings (the ``engine`` config section)."""
+
+    market: str = "SOL-PERP"
+    equity_usd: float = 10_000.0  # start-of-day equity when the venue does not say otherwise
+    drift_tolerance_bps: float = 5.0  # entry re-placed only when the touch moved more than this
+    replace_timeout_s: float = 10.0  # an entry attempt rests at least this long before a replace
+    entry_ttl_s: float = 60.0  # total time an entry may rest before it is given up
+    max_attempts: int = 2  # entry orders per intent, replaces included
+    market_convert: bool = False  # after the last attempt, take the rest at market (guards permitting)
+    flatten_on_kill: bool = False
+    guard_max_age_s: float = 5.0
+    max_leverage: float = 5.0
+    risk_per_trade_pct: float = 0.5
+    risk_tolerance: float = 0.05  # fraction over the risk budget accepted (rounding)
+    daily_stop_pct: float = 3.0
+    priority_fee_cap: float = 0.0  # micro-lamports per CU; 0 = no cap
+    taker_fee_bps: float = 3.5  # exit fee assumed for breakeven
+    breakeven_buffer_bps: float = 1.0
+    trail_atr_mult: float = 1.5
+    atr_period: int = 14
+    atr_bar_minutes: int = 5
+    call_retries: int = 3  # attempts for a retryable venue error / timeout
+    retry_backoff_s: float = 0.2
+    call_timeout_s: float = 5.0
+    kill_max_tries: int = 50
+    kill_backoff_s: float = 0.2
+    kill_backoff_max_s: float = 5.0
+    poll_interval_s: float = 0.25
+    pnl_check_interval_s: float = 1.0  # daily-stop evaluation cadence
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_attempts <= 2:
+            raise ValueError(f"max_attempts: must be 1 or 2, got {self.max_attempts}")
+        for name in ("drift_tolerance_bps", "replace_timeout_s", "entry_ttl_s", "guard_max_age_s",
+                     "max_leverage", "risk_per_trade_pct", "daily_stop_pct", "trail_atr_mult",
+                     "equity_usd"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name}: must be a positive number, got {v}")
+
+
+# --------------------------------------------------------------------------- events
+
+
+class EngineEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One transition, published on ``engine:events`` and written to the activity log.
+
+    ``kind`` is one of :data:`EVENT_KINDS`; ``intent_id`` is empty for engine-wide events."""
+
+    kind: str
+    intent_id: str
+    ts: int
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+EVENT_KINDS = (
+    "intent_accepted", "intent_rejected", "intent_done",
+    "order_submitted", "order_rejected", "order_partially_filled", "order_filled",
+    "order_cancelled", "order_replaced", "market_convert", "entry_abandoned",
+    "sl_placed", "tp_placed", "sl_moved", "trail_moved", "tp_hit", "sl_hit",
+    "guard_block", "flatten", "halt", "kill_switch", "automation", "trading_state", "error",
+)
+ENGINE_EVENTS = Topic("engine:events", EngineEvent)
+
+
+# --------------------------------------------------------------------------- actions
+
+
+class Place(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    req: OrderRequest
+
+
+class Cancel(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    order_id: str
+    tag_: str = ""
+
+
+class Modify(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    order_id: str
+    tag_: str
+    size: float | None = None
+    trigger_price: float | None = None
+    price: float | None = None
+
+
+class CancelAndPlace(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    cancel_ids: tuple[str, ...]
+    reqs: tuple[OrderRequest, ...]
+
+
+class Flatten(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """Cancel ``cancel_ids`` and close the position at market (reduce-only); answer with
+    :class:`Flattened`."""
+
+    intent_id: str
+    reason: str
+    cancel_ids: tuple[str, ...] = ()
+
+
+class Halt(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """Stop automation (the engine runs its kill switch with this reason)."""
+
+    reason: str
+
+
+Action = Place | Cancel | Modify | CancelAndPlace | Flatten | Halt
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+class Tick(msgspec.Struct, frozen=True, kw_only=True):
+    """Time passes. ``guard`` is the latest guard report (None = none yet); ``atr`` with
+    ``new_bar=True`` marks a newly closed ATR bar (5m)."""
+
+    ts: int
+    bid: float | None = None
+    ask: float | None = None
+    guard: GuardReport | None = None
+    atr: float | None = None
+    new_bar: bool = False
+
+
+class Accepted(msgspec.Struct, frozen=True, kw_only=True):
+    ts: int
+    tag: str
+    order: Order
+
+
+class PlaceFailed(msgspec.Struct, frozen=True, kw_only=True):
+    ts: int
+    tag: str
+    reason: str
+
+
+class Modified(msgspec.Struct, frozen=True, kw_only=True):
+    ts: int
+    tag: str
+    order: Order
+
+
+class ModifyFailed(msgspec.Struct, frozen=True, kw_only=True):
+    ts: int
+    tag: str
+    reason: str
+
+
+class CancelFailed(msgspec.Struct, frozen=True, kw_only=True):
+    ts: int
+    tag: str
+    reason: str
+
+
+class OrderChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """A venue :class:`~core.venue.OrderUpdate`."""
+
+    ts: int
+    order: Order
+    reason: str = ""
+
+
+class Filled(msgspec.Struct, frozen=True, kw_only=True):
+    """A venue :class:`~core.venue.FillEvent`."""
+
+    fill: Fill
+
+
+class Flattened(msgspec.Struct, frozen=True, kw_only=True):
+    ts: int
+    ok: bool
+    reason: str = ""
+
+
+class Kill(msgspec.Struct, frozen=True, kw_only=True):
+    ts: int
+    reason: str
+
+
+Input = Tick | Accepted | PlaceFailed | Modified | ModifyFailed | CancelFailed | OrderChanged | Filled \
+    | Flattened | Kill
+
+
+class Step(msgspec.Struct, kw_only=True):
+    actions: list[Action] = msgspec.field(default_factory=list)
+    events: list[EngineEvent] = msgspec.field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- preflight
+
+
+class PreflightContext(msgspec.Struct, frozen=True, kw_only=True):
+    now_ms: int
+    guard: GuardReport | None
+    equity_usd: float
+    day_pnl_pct: float | None
+    priority_fee: float | None = None
+
+
+def guard_fresh_ok(guard: GuardReport | None, now_ms: int, max_age_s: float) -> tuple[bool, str]:
+    """A guard report allows an entry: present, at most ``max_age_s`` old, nothing blocking."""
+    if guard is None:
+        return False, "no guard report"
+    age = (now_ms - guard.ts) / 1000.0
+    if age > max_age_s:
+        return False, f"guard report {age:.1f} s old > {max_age_s:g} s"
+    if not allows_entry(guard):
+        why = "; ".join(guard.blocks) or guard.status
+        return False, f"guards block: {why}"
+    return True, ""
+
+
+def _finite_pos(x: float) -> bool:
+    return math.isfinite(x) and x > 0
+
+
+def preflight(intent: Intent, ctx: PreflightContext, cfg: EngineConfig) -> list[str]:
+    """Why ``intent`` must not be entered (empty = go)."""
+    out: list[str] = []
+    if intent.symbol != cfg.market:
+        out.append(f"market {intent.symbol!r} is not {cfg.market!r}")
+    if not (_finite_pos(intent.price) and _finite_pos(intent.size) and _finite_pos(intent.sl)):
+        out.append("price, size and sl must be positive numbers")
+        return out
+    long = intent.side == "buy"
+    if (intent.sl >= intent.price) if long else (intent.sl <= intent.price):
+        out.append(f"stop {intent.sl:g} is on the wrong side of entry {intent.price:g}")
+    fr = sum(f for _, f in intent.tps)
+    if intent.tps and not math.isclose(fr, 1.0, abs_tol=1e-6):
+        out.append(f"take-profit fractions sum to {fr:g}, not 1")
+    for px, f in intent.tps:
+        wrong_side = (px <= intent.price) if long else (px >= intent.price)
+        if not (_finite_pos(px) and _finite_pos(f)) or wrong_side:
+            out.append(f"take-profit {px:g} is invalid for a {intent.side}")
+            break
+    ok, why = guard_fresh_ok(ctx.guard, ctx.now_ms, cfg.guard_max_age_s)
+    if not ok:
+        out.append(why)
+    eq = ctx.equity_usd
+    if not _finite_pos(eq):
+        out.append("equity unknown")
+        return out
+    notional = intent.price * intent.size
+    if intent.leverage > cfg.max_leverage or notional > eq * cfg.max_leverage * (1 + 1e-9):
+        out.append(f"leverage {max(intent.leverage, notional / eq):.2f}x > cap {cfg.max_leverage:g}x")
+    risk = abs(intent.price - intent.sl) * intent.size
+    budget = eq * cfg.risk_per_trade_pct / 100.0
+    if risk > budget * (1 + cfg.risk_tolerance):
+        out.append(f"risk {risk:.2f} USD > {cfg.risk_per_trade_pct:g}% of equity ({budget:.2f} USD)")
+    if ctx.day_pnl_pct is None or not math.isfinite(ctx.day_pnl_pct):
+        out.append("day PnL unknown")
+    elif ctx.day_pnl_pct <= -cfg.daily_stop_pct:
+        out.append(f"daily stop: day PnL {ctx.day_pnl_pct:.2f}% <= -{cfg.daily_stop_pct:g}%")
+    if cfg.priority_fee_cap > 0 and ctx.priority_fee is not None and ctx.priority_fee > cfg.priority_fee_cap:
+        out.append(f"priority fee {ctx.priority_fee:g} > cap {cfg.priority_fee_cap:g}")
+    return out
+
+
+def day_pnl_pct(pos: Position, mark: float | None, baseline_net: float, start_equity: float) -> float:
+    """Realized (net of fees, plus funding) since ``baseline_net`` plus unrealized PnL at ``mark``,
+    as a percentage of start-of-day equity."""
+    net = pos.realized_pnl - pos.fees + pos.funding - baseline_net
+    unreal = pos.size * (mark - pos.avg_price) if (mark is not None and pos.size) else 0.0
+    return (net + unreal) / start_equity * 100.0
+
+
+def realized_net(pos: Position) -> float:
+    return pos.realized_pnl - pos.fees + pos.funding
+
+
+# --------------------------------------------------------------------------- state machine
+
+
+class Phase(StrEnum):
+    NEW = "new"
+    ENTRY = "entry"
+    OPEN = "open"
+    CLOSING = "closing"
+    DONE = "done"
+    KILLED = "killed"
+
+
+Role = Literal["entry", "convert", "sl", "tp", "flat"]
+SlotState = Literal["pending", "live", "done"]
+After = Literal["replace", "convert", "giveup"]
+TERMINAL = (Phase.DONE, Phase.KILLED)
+MAX_CANCEL_TRIES = 3
+MAX_MODIFY_FAILURES = 3
+
+
+@dataclass
+class Slot:
+    """One order of this lifecycle, keyed by its client tag."""
+
+    tag: str
+    role: Role
+    req: OrderRequest
+    ts: int
+    index: int = 0  # TP index / entry attempt
+    order_id: str | None = None
+    state: SlotState = "pending"
+    status: str = "pending"
+    filled_upd: float = 0.0
+    fill_qty: float = 0.0
+    fill_cost: float = 0.0
+    fees: float = 0.0
+    avg_upd: float = 0.0
+    cancel_sent: bool = False
+    cancel_tries: int = 0
+    modifying: bool = False
+    pending_mod: tuple[float | None, float | None] = (None, None)  # (size, trigger) asked for
+    modify_failures: int = 0
+
+    @property
+    def filled(self) -> float:
+        return max(self.filled_upd, self.fill_qty)
+
+    @property
+    def cost(self) -> float:
+        if self.fill_qty >= self.filled_upd:
+            return self.fill_cost
+        return self.fill_cost + (self.filled_upd - self.fill_qty) * self.avg_upd
+
+    @property
+    def active(self) -> bool:
+        return self.state != "done"
+
+
+class IntentLifecycle:
+    """The lifecycle of one intent. Feed inputs with :meth:`start` then :meth:`on`."""
+
+    def __init__(self, intent: Intent, cfg: EngineConfig) -> None:
+        self.intent = intent
+        self.cfg = cfg
+        self.phase = Phase.NEW
+        self.outcome = ""
+        self.slots: dict[str, Slot] = {}
+        self.attempts = 0
+        self.converted = False
+        self.first_entry_ts = 0
+        self.after: After | None = None
+        self.stop_price = intent.sl
+        self.be_moved = False
+        self.hwm: float | None = None
+        self.last: Tick | None = None
+        self.long = intent.side == "buy"
+        self.eps = 1e-9 * max(1.0, intent.size)
+        self._ts = intent.ts
+        self._step = Step()
+
+    # ---------------------------------------------------------------- helpers
+    @property
+    def exit_side(self) -> OrderSide:
+        return "sell" if self.long else "buy"
+
+    def _tag(self, suffix: str) -> str:
+        return f"{self.intent.id}:{suffix}"
+
+    def owns(self, tag: str) -> bool:
+        return tag.startswith(self.intent.id + ":")
+
+    def slots_of(self, *roles: Role) -> list[Slot]:
+        return [s for s in self.slots.values() if s.role in roles]
+
+    @property
+    def entry_qty(self) -> float:
+        return sum(s.filled for s in self.slots_of("entry", "convert"))
+
+    @property
+    def exit_qty(self) -> float:
+        return sum(s.filled for s in self.slots_of("sl", "tp", "flat"))
+
+    @property
+    def position(self) -> float:
+        """Unsigned size this lifecycle holds (entries filled minus exits filled)."""
+        p = self.entry_qty - self.exit_qty
+        return p if p > self.eps else 0.0
+
+    @property
+    def avg_entry(self) -> float:
+        q = self.entry_qty
+        return sum(s.cost for s in self.slots_of("entry", "convert")) / q if q > 0 else 0.0
+
+    @property
+    def sl_slot(self) -> Slot | None:
+        for s in self.slots_of("sl"):
+            if s.active:
+                return s
+        return None
+
+    def open_orders(self) -> list[Slot]:
+        """Orders accepted (or being placed) and not yet finished."""
+        return [s for s in self.slots.values() if s.active]
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in TERMINAL
+
+    def _ev(self, kind: str, **data: Any) -> None:
+        self._step.events.append(EngineEvent(kind=kind, intent_id=self.intent.id, ts=self._ts, data=data))
+
+    def _act(self, a: Action) -> None:
+        self._step.actions.append(a)
+
+    def _place(self, role: Role, req: OrderRequest, index: int = 0) -> None:
+        self.slots[req.client_tag] = Slot(tag=req.client_tag, role=role, req=req, ts=self._ts, index=index)
+        self._act(Place(req=req))
+
+    def _cancel(self, s: Slot) -> None:
+        if s.state == "live" and s.order_id is not None and not s.cancel_sent:
+            s.cancel_sent = True
+            s.cancel_tries += 1
+            self._act(Cancel(order_id=s.order_id, tag_=s.tag))
+
+    def _flush(self) -> Step:
+        st, self._step = self._step, Step()
+        return st
+
+    def _touch(self) -> float | None:
+        t = self.last
+        if t is None:
+            return None
+        px = t.bid if self.long else t.ask
+        return px if px is not None and _finite_pos(px) else None
+
+    def _guards_ok(self) -> tuple[bool, str]:
+        return guard_fresh_ok(self.last.guard if self.last else None, self._ts, self.cfg.guard_max_age_s)
+
+    # ---------------------------------------------------------------- entry
+    def start(self, ctx: PreflightContext) -> Step:
+        """Preflight and, when it passes, the first post-only entry."""
+        self._ts = ctx.now_ms
+        if self.phase != Phase.NEW:
+            return self._flush()
+        reasons = preflight(self.intent, ctx, self.cfg)
+        if reasons:
+            self.phase, self.outcome = Phase.DONE, "rejected"
+            self._ev("intent_rejected", reasons=reasons)
+            return self._flush()
+        self.phase = Phase.ENTRY
+        self.first_entry_ts = ctx.now_ms
+        self._ev("intent_accepted", side=self.intent.side, price=self.intent.price, size=self.intent.size,
+                 sl=self.intent.sl, tps=[list(t) for t in self.intent.tps], source=self.intent.source)
+        self._place_entry(self.intent.price)
+        return self._flush()
+
+    def abandon_entry(self, ts: int, reason: str) -> Step:
+        """Stop entering (trading state no longer active): cancel a resting entry, keep exits."""
+        self._ts = max(self._ts, ts)
+        s = self._entry_working()
+        if self.phase == Phase.ENTRY and s is not None and s.role == "entry":
+            self._ev("guard_block", stage="trading state", reason=reason)
+            self.after = "giveup"
+            self._cancel(s)
+        return self._flush()
+
+    def _place_entry(self, price: float) -> None:
+        self.attempts += 1
+        size = self.intent.size - self.entry_qty
+        req = OrderRequest(
+            market=self.cfg.market, side=self.intent.side, type=OrderType.LIMIT, size=size, price=price,
+            post_only=PostOnly.MUST if self.intent.post_only else PostOnly.NONE,
+            client_tag=self._tag(f"e{self.attempts}"),
+        )
+        self._place("entry", req, index=self.attempts)
+
+    def _inside_ladder(self) -> bool:
+        """The touch is still strictly between the stop and the first target (else an entry there
+        would be stopped or take profit at once)."""
+        touch = self._touch()
+        if touch is None:
+            return False
+        tp1 = self.intent.tps[0][0] if self.intent.tps else None
+        if self.long:
+            return touch > self.stop_price and (tp1 is None or touch < tp1)
+        return touch < self.stop_price and (tp1 is None or touch > tp1)
+
+    def _entry_working(self) -> Slot | None:
+        for s in self.slots_of("entry", "convert"):
+            if s.active:
+                return s
+        return None
+
+    def _entry_tick(self) -> None:
+        s = self._entry_working()
+        if s is None or s.role != "entry" or s.state != "live" or s.cancel_sent:
+            return
+        ok, why = self._guards_ok()
+        if not ok:
+            self._ev("guard_block", stage="resting entry", reason=why)
+            self.after = "giveup"
+            self._cancel(s)
+            return
+        age_s = (self._ts - s.ts) / 1000.0
+        total_s = (self._ts - self.first_entry_ts) / 1000.0
+        touch = self._touch()
+        price = s.req.price or 0.0
+        drifted = touch is not None and abs(touch - price) / price * 1e4 > self.cfg.drift_tolerance_bps
+        last = self.attempts >= self.cfg.max_attempts
+        if not last and age_s >= self.cfg.replace_timeout_s and drifted:
+            self.after = "replace"
+            self._cancel(s)
+        elif (last and age_s >= self.cfg.replace_timeout_s) or total_s >= self.cfg.entry_ttl_s:
+            self.after = "convert" if self.cfg.market_convert else "giveup"
+            self._cancel(s)
+
+    def _entry_ended(self, s: Slot, why: str) -> None:
+        """An entry order is finished (filled, cancelled, rejected); decide what comes next."""
+        remaining = self.intent.size - self.entry_qty
+        after = self.after
+        self.after = None
+        if s.role == "convert" or remaining <= self.eps or self.phase != Phase.ENTRY:
+            return
+        if after is None:  # not asked by us: post-only rejection or a venue cancel
+            after = "replace" if self.attempts < self.cfg.max_attempts else (
+                "convert" if self.cfg.market_convert else "giveup")
+        if after in ("replace", "convert") and not self._inside_ladder():
+            self._ev("entry_abandoned", filled=self.entry_qty, attempts=self.attempts,
+                     why=f"price {self._touch()} left the range between stop and first target")
+            return
+        if after == "replace":
+            ok, gwhy = self._guards_ok()
+            touch = self._touch()
+            if ok and touch is not None and self.attempts < self.cfg.max_attempts:
+                old = s.req.price
+                self._place_entry(touch)
+                self._ev("order_replaced", old_price=old, new_price=touch, attempt=self.attempts, why=why)
+                return
+            if not ok:
+                self._ev("guard_block", stage="replace", reason=gwhy)
+            after = "convert" if (self.cfg.market_convert and ok) else "giveup"
+        if after == "convert" and not self.converted:
+            ok, gwhy = self._guards_ok()
+            if ok:
+                self.converted = True
+                req = OrderRequest(market=self.cfg.market, side=self.intent.side, type=OrderType.MARKET,
+                                   size=remaining, client_tag=self._tag("mc"))
+                self._place("convert", req)
+                self._ev("market_convert", size=remaining)
+                return
+            self._ev("guard_block", stage="market convert", reason=gwhy)
+        self._ev("entry_abandoned", filled=self.entry_qty, attempts=self.attempts, why=why)
+
+    # ---------------------------------------------------------------- protection
+    def _stop_req(self, size: float) -> OrderRequest:
+        return OrderRequest(
+            market=self.cfg.market, side=self.exit_side, type=OrderType.TRIGGER_MARKET, size=size,
+            trigger_price=self.stop_price,
+            trigger_condition=TriggerCondition.BELOW if self.long else TriggerCondition.ABOVE,
+            reduce_only=True, client_tag=self._tag(f"sl{len(self.slots_of('sl')) + 1}"),
+        )
+
+    def _tighter(self, new: float, old: float) -> bool:
+        return new > old + 1e-12 if self.long else new < old - 1e-12
+
+    def _move_stop(self, price: float, kind: str, **data: Any) -> None:
+        if self._tighter(price, self.stop_price):
+            old, self.stop_price = self.stop_price, price
+            self._ev(kind, old=old, new=price, **data)
+
+    def _flatten(self, reason: str) -> None:
+        self.phase = Phase.CLOSING
+        self.outcome = "flattened"
+        ids = tuple(s.order_id for s in self.open_orders() if s.order_id is not None and s.role != "flat")
+        self._act(Flatten(intent_id=self.intent.id, reason=reason, cancel_ids=ids))
+        self._act(Halt(reason=reason))
+        self._ev("flatten", reason=reason, position=self.position)
+
+    def _protect(self) -> None:
+        """Keep a stop for the whole position; the first thing done after any entry fill."""
+        pos = self.position
+        if pos <= 0:
+            return
+        sl = self.sl_slot
+        if sl is None:
+            self._place("sl", self._stop_req(pos))
+            return
+        if sl.state != "live" or sl.modifying or sl.cancel_sent or sl.order_id is None:
+            return
+        want_size = sl.filled + pos
+        size_diff = abs(sl.req.size - want_size) > self.eps
+        px_diff = sl.req.trigger_price is None or abs(sl.req.trigger_price - self.stop_price) > 1e-12
+        if (size_diff or px_diff) and sl.modify_failures < MAX_MODIFY_FAILURES:
+            sl.modifying = True
+            sl.pending_mod = (want_size if size_diff else None, self.stop_price if px_diff else None)
+            self._act(Modify(order_id=sl.order_id, tag_=sl.tag, size=sl.pending_mod[0],
+                             trigger_price=sl.pending_mod[1]))
+
+    def _place_tps(self) -> None:
+        if self.slots_of("tp") or not self.intent.tps:
+            return
+        sl = self.sl_slot
+        if sl is None or sl.state != "live":
+            return  # the stop first
+        pos = self.position
+        total_f = sum(f for _, f in self.intent.tps)
+        left = pos
+        n = len(self.intent.tps)
+        for i, (px, f) in enumerate(self.intent.tps):
+            size = left if i == n - 1 else pos * f / total_f
+            left -= size
+            if size <= self.eps:
+                continue
+            req = OrderRequest(market=self.cfg.market, side=self.exit_side, type=OrderType.LIMIT, size=size,
+                               price=px, reduce_only=True, client_tag=self._tag(f"tp{i + 1}"))
+            self._place("tp", req, index=i + 1)
+
+    def _trail_tick(self, t: Tick) -> None:
+        touch = self._touch()
+        if touch is not None and (self.hwm is None or self._tighter(touch, self.hwm)):
+            self.hwm = touch
+        if not (self.be_moved and t.new_bar and t.atr is not None and _finite_pos(t.atr) and self.hwm):
+            return
+        dist = self.cfg.trail_atr_mult * t.atr
+        cand = self.hwm - dist if self.long else self.hwm + dist
+        if touch is not None and not self._tighter(touch, cand):
+            return  # would trigger at once; wait for the next bar
+        self._move_stop(cand, "trail_moved", atr=t.atr, ref=self.hwm)
+
+    def _breakeven(self) -> float:
+        q = self.entry_qty
+        avg = self.avg_entry
+        fees = sum(s.fees for s in self.slots_of("entry", "convert"))
+        per_unit = max(0.0, fees / q if q else 0.0)
+        per_unit += avg * (self.cfg.taker_fee_bps + self.cfg.breakeven_buffer_bps) / 1e4
+        return avg + per_unit if self.long else avg - per_unit
+
+    # ---------------------------------------------------------------- driver
+    def _advance(self) -> None:
+        if self.phase in TERMINAL or self.phase in (Phase.NEW, Phase.CLOSING):
+            return
+        self._protect()
+        pos = self.position
+        if self.phase == Phase.ENTRY and self._entry_working() is None:
+            self.after = None
+            if self.entry_qty > self.eps:
+                self.phase = Phase.OPEN
+                self._ev("order_filled", role="entry", filled=self.entry_qty, avg_price=self.avg_entry)
+            else:
+                self.phase, self.outcome = Phase.DONE, "unfilled"
+                self._ev("intent_done", outcome=self.outcome)
+                return
+        if self.phase == Phase.OPEN:
+            if pos > 0:
+                self._place_tps()
+            else:
+                for s in self.open_orders():
+                    self._cancel(s)
+                if not self.open_orders():
+                    self.phase = Phase.DONE
+                    self.outcome = self.outcome or "closed"
+                    self._ev("intent_done", outcome=self.outcome, entry=self.avg_entry,
+                             size=self.entry_qty)
+
+    def on(self, inp: Input) -> Step:
+        """Consume one input; returns the actions and events it causes."""
+        ts = inp.fill.ts if isinstance(inp, Filled) else inp.ts
+        self._ts = max(self._ts, ts)
+        if isinstance(inp, Kill):
+            self._kill(inp)
+            return self._flush()
+        if isinstance(inp, Tick):
+            self.last = inp
+            if self.phase == Phase.ENTRY:
+                self._entry_tick()
+            if self.phase == Phase.OPEN:
+                self._trail_tick(inp)
+        elif isinstance(inp, Accepted):
+            self._on_accepted(inp)
+        elif isinstance(inp, PlaceFailed):
+            self._on_place_failed(inp)
+        elif isinstance(inp, Modified | ModifyFailed):
+            self._on_modify(inp)
+        elif isinstance(inp, CancelFailed):
+            s = self.slots.get(inp.tag)
+            if s is not None and s.active:
+                s.cancel_sent = False
+                if s.cancel_tries >= MAX_CANCEL_TRIES:
+                    self._ev("error", stage="cancel", tag=s.tag, reason=inp.reason)
+                    s.state = "done"  # the kill switch / reconciliation owns it now
+                    if s.role in ("entry", "convert"):
+                        self.after = None
+        elif isinstance(inp, OrderChanged):
+            self._on_order(inp)
+        elif isinstance(inp, Filled):
+            self._on_fill(inp.fill)
+        elif isinstance(inp, Flattened) and self.phase == Phase.CLOSING:
+            self.phase = Phase.DONE
+            self.outcome = "flattened" if inp.ok else "flatten_failed"
+            for s in self.open_orders():
+                s.state = "done"
+            self._ev("intent_done", outcome=self.outcome, reason=inp.reason)
+        self._advance()
+        return self._flush()
+
+    def _kill(self, k: Kill) -> None:
+        if self.phase in TERMINAL:
+            return
+        self.phase, self.outcome = Phase.KILLED, "killed"
+        for s in self.open_orders():
+            s.state = "done"  # the kill switch cancels everything on the venue
+        self._ev("intent_done", outcome="killed", reason=k.reason, position=self.position)
+
+    def _on_accepted(self, a: Accepted) -> None:
+        s = self.slots.get(a.tag)
+        if s is None or s.state != "pending":
+            return
+        s.order_id = a.order.order_id
+        s.req = a.order.request  # the venue may have sized a reduce-only order down
+        s.state = "live"
+        s.status = str(a.order.status)
+        if s.role == "sl":
+            self._ev("sl_placed", order_id=s.order_id, trigger=s.req.trigger_price, size=s.req.size)
+        elif s.role == "tp":
+            self._ev("tp_placed", order_id=s.order_id, index=s.index, price=s.req.price, size=s.req.size)
+        else:
+            self._ev("order_submitted", role=s.role, order_id=s.order_id, price=s.req.price,
+                     size=s.req.size, attempt=s.index)
+        if self.terminal or self.phase == Phase.CLOSING:
+            return
+        self._apply_order(s, a.order, "")
+
+    def _on_place_failed(self, f: PlaceFailed) -> None:
+        s = self.slots.get(f.tag)
+        if s is None or s.state != "pending":
+            return
+        s.state, s.status = "done", "failed"
+        self._ev("order_rejected", role=s.role, reason=f.reason)
+        if self.terminal or self.phase == Phase.CLOSING:
+            return
+        if s.role == "sl":
+            if self.position > 0:
+                self._flatten(f"stop could not be placed: {f.reason}")
+        elif s.role in ("entry", "convert"):
+            self._entry_ended(s, f.reason)
+        elif s.role == "tp":
+            self._ev("error", stage="take-profit", index=s.index, reason=f.reason)
+
+    def _on_modify(self, m: Modified | ModifyFailed) -> None:
+        s = self.slots.get(m.tag)
+        if s is None:
+            return
+        s.modifying = False
+        if isinstance(m, Modified):
+            size, trig = s.pending_mod
+            s.req = msgspec.structs.replace(
+                s.req, size=size if size is not None else s.req.size,
+                trigger_price=trig if trig is not None else s.req.trigger_price)
+            if s.active and not self.terminal:
+                self._apply_order(s, m.order, "")
+        else:
+            s.modify_failures += 1
+            self._ev("error", stage="modify", tag=s.tag, reason=m.reason, failures=s.modify_failures)
+
+    def _on_order(self, u: OrderChanged) -> None:
+        s = self.slots.get(u.order.request.client_tag)
+        if s is None:
+            return
+        if s.order_id is None:  # the event raced the call's answer
+            s.order_id = u.order.order_id
+            if s.state == "pending":
+                s.state = "live"
+        self._apply_order(s, u.order, u.reason)
+
+    def _apply_order(self, s: Slot, o: Order, reason: str) -> None:
+        was = s.filled
+        if o.filled > s.filled_upd:
+            s.filled_upd = o.filled
+            s.avg_upd = o.avg_price
+        if not s.active:
+            return
+        st = o.status
+        s.status = str(st)
+        if s.filled > was + self.eps:
+            self._partial(s)
+        if st not in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED):
+            return
+        s.state = "done"
+        if self.terminal or self.phase == Phase.CLOSING:
+            return
+        if st == OrderStatus.FILLED:
+            self._on_slot_filled(s)
+        else:
+            if st == OrderStatus.REJECTED:
+                self._ev("order_rejected", role=s.role, order_id=s.order_id, reason=reason)
+            else:
+                self._ev("order_cancelled", role=s.role, order_id=s.order_id, filled=s.filled, reason=reason)
+            if s.role in ("entry", "convert"):
+                self._entry_ended(s, reason or str(st))
+            elif s.role == "sl" and self.position > 0:
+                self._flatten(f"stop {st}: {reason}".strip())
+
+    def _on_slot_filled(self, s: Slot) -> None:
+        if s.role in ("entry", "convert"):
+            if s.role == "convert":
+                self._ev("order_filled", role="convert", filled=s.filled)
+            self._entry_ended(s, "filled")
+        elif s.role == "sl":
+            self.outcome = "stopped"
+            self._ev("sl_hit", order_id=s.order_id, trigger=s.req.trigger_price, size=s.filled)
+        elif s.role == "tp":
+            self._ev("tp_hit", index=s.index, price=s.req.price, size=s.filled)
+            if not self.be_moved:
+                self.be_moved = True
+                be = self._breakeven()
+                self._move_stop(be, "sl_moved", reason="breakeven after TP1", avg_entry=self.avg_entry)
+                self.hwm = self._touch() or s.req.price
+            if not any(t.active for t in self.slots_of("tp")) and self.position <= 0:
+                self.outcome = "target"
+
+    def _partial(self, s: Slot) -> None:
+        if s.role in ("entry", "convert") and s.filled < s.req.size - self.eps:
+            self._ev("order_partially_filled", role=s.role, order_id=s.order_id, filled=s.filled,
+                     size=s.req.size)
+
+    def _on_fill(self, f: Fill) -> None:
+        s = self.slots.get(f.client_tag)
+        if s is None:
+            return
+        was = s.filled
+        s.fill_qty += f.size
+        s.fill_cost += f.size * f.price
+        s.fees += f.fee
+        if s.filled > was + self.eps:
+            self._partial(s)
+        if s.order_id is None:
+            s.order_id = f.order_id
+            if s.state == "pending":
+                s.state = "live"
