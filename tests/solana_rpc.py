@@ -271,7 +271,8 @@ class LocalSolanaRpc:
     def _get_multiple_accounts(self, params: list[Any]) -> Any:
         o = self._opts(params, 1)
         enc, sl = o.get("encoding", "base64"), o.get("dataSlice")
-        return self._ctx([(a.encode(enc, sl) if (a := self.accounts.get(str(k))) else None) for k in params[0]])
+        accs = [self.accounts.get(str(k)) for k in params[0]]
+        return self._ctx([a.encode(enc, sl) if a else None for a in accs])
 
     def _get_program_accounts(self, params: list[Any]) -> Any:
         program = str(params[0])
@@ -332,7 +333,8 @@ class LocalSolanaRpc:
 
     def _get_prioritization_fees(self, params: list[Any]) -> Any:
         n = len(self.prioritization_fees)
-        return [{"slot": self.slot - n + i, "prioritizationFee": f} for i, f in enumerate(self.prioritization_fees)]
+        fees = self.prioritization_fees
+        return [{"slot": self.slot - n + i, "prioritizationFee": f} for i, f in enumerate(fees)]
 
     def _get_balance(self, params: list[Any]) -> Any:
         acc = self.accounts.get(str(params[0]))
