@@ -31,16 +31,36 @@ has just asked for a flatten; the stop price only tightens; after a kill no orde
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
 import msgspec
 
-from core.bus import Topic
-from core.guards import GuardReport, allows_entry
+from core.engine_types import (
+    Accepted,
+    Action,
+    Cancel,
+    CancelFailed,
+    EngineConfig,
+    EngineEvent,
+    Filled,
+    Flatten,
+    Flattened,
+    Halt,
+    Input,
+    Kill,
+    Modified,
+    Modify,
+    ModifyFailed,
+    OrderChanged,
+    Place,
+    PlaceFailed,
+    Step,
+    Tick,
+)
 from core.intents import Intent
+from core.preflight import PreflightContext, finite_pos, guard_fresh_ok, preflight
 from core.venue import (
     Fill,
     Order,
@@ -48,283 +68,9 @@ from core.venue import (
     OrderSide,
     OrderStatus,
     OrderType,
-    Position,
     PostOnly,
     TriggerCondition,
 )
-
-# --------------------------------------------------------------------------- config
-
-
-class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Execution engine settings (the ``engine`` config section)."""
-
-    market: str = "SOL-PERP"
-    equity_usd: float = 10_000.0  # start-of-day equity when the venue does not say otherwise
-    drift_tolerance_bps: float = 5.0  # entry re-placed only when the touch moved more than this
-    replace_timeout_s: float = 10.0  # an entry attempt rests at least this long before a replace
-    entry_ttl_s: float = 60.0  # total time an entry may rest before it is given up
-    max_attempts: int = 2  # entry orders per intent, replaces included
-    market_convert: bool = False  # after the last attempt, take the rest at market (guards permitting)
-    flatten_on_kill: bool = False
-    guard_max_age_s: float = 5.0
-    max_leverage: float = 5.0
-    risk_per_trade_pct: float = 0.5
-    risk_tolerance: float = 0.05  # fraction over the risk budget accepted (rounding)
-    daily_stop_pct: float = 3.0
-    priority_fee_cap: float = 0.0  # micro-lamports per CU; 0 = no cap
-    taker_fee_bps: float = 3.5  # exit fee assumed for breakeven
-    breakeven_buffer_bps: float = 1.0
-    trail_atr_mult: float = 1.5
-    atr_period: int = 14
-    atr_bar_minutes: int = 5
-    call_retries: int = 3  # attempts for a retryable venue error / timeout
-    retry_backoff_s: float = 0.2
-    call_timeout_s: float = 5.0
-    kill_max_tries: int = 50
-    kill_backoff_s: float = 0.2
-    kill_backoff_max_s: float = 5.0
-    poll_interval_s: float = 0.25
-    pnl_check_interval_s: float = 1.0  # daily-stop evaluation cadence
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.max_attempts <= 2:
-            raise ValueError(f"max_attempts: must be 1 or 2, got {self.max_attempts}")
-        for name in ("drift_tolerance_bps", "replace_timeout_s", "entry_ttl_s", "guard_max_age_s",
-                     "max_leverage", "risk_per_trade_pct", "daily_stop_pct", "trail_atr_mult",
-                     "equity_usd"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v > 0):
-                raise ValueError(f"{name}: must be a positive number, got {v}")
-
-
-# --------------------------------------------------------------------------- events
-
-
-class EngineEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """One transition, published on ``engine:events`` and written to the activity log.
-
-    ``kind`` is one of :data:`EVENT_KINDS`; ``intent_id`` is empty for engine-wide events."""
-
-    kind: str
-    intent_id: str
-    ts: int
-    data: dict[str, Any] = msgspec.field(default_factory=dict)
-
-
-EVENT_KINDS = (
-    "intent_accepted", "intent_rejected", "intent_done",
-    "order_submitted", "order_rejected", "order_partially_filled", "order_filled",
-    "order_cancelled", "order_replaced", "market_convert", "entry_abandoned",
-    "sl_placed", "tp_placed", "sl_moved", "trail_moved", "tp_hit", "sl_hit",
-    "guard_block", "flatten", "halt", "kill_switch", "automation", "trading_state", "error",
-)
-ENGINE_EVENTS = Topic("engine:events", EngineEvent)
-
-
-# --------------------------------------------------------------------------- actions
-
-
-class Place(msgspec.Struct, frozen=True, kw_only=True, tag=True):
-    req: OrderRequest
-
-
-class Cancel(msgspec.Struct, frozen=True, kw_only=True, tag=True):
-    order_id: str
-    tag_: str = ""
-
-
-class Modify(msgspec.Struct, frozen=True, kw_only=True, tag=True):
-    order_id: str
-    tag_: str
-    size: float | None = None
-    trigger_price: float | None = None
-    price: float | None = None
-
-
-class CancelAndPlace(msgspec.Struct, frozen=True, kw_only=True, tag=True):
-    cancel_ids: tuple[str, ...]
-    reqs: tuple[OrderRequest, ...]
-
-
-class Flatten(msgspec.Struct, frozen=True, kw_only=True, tag=True):
-    """Cancel ``cancel_ids`` and close the position at market (reduce-only); answer with
-    :class:`Flattened`."""
-
-    intent_id: str
-    reason: str
-    cancel_ids: tuple[str, ...] = ()
-
-
-class Halt(msgspec.Struct, frozen=True, kw_only=True, tag=True):
-    """Stop automation (the engine runs its kill switch with this reason)."""
-
-    reason: str
-
-
-Action = Place | Cancel | Modify | CancelAndPlace | Flatten | Halt
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-class Tick(msgspec.Struct, frozen=True, kw_only=True):
-    """Time passes. ``guard`` is the latest guard report (None = none yet); ``atr`` with
-    ``new_bar=True`` marks a newly closed ATR bar (5m)."""
-
-    ts: int
-    bid: float | None = None
-    ask: float | None = None
-    guard: GuardReport | None = None
-    atr: float | None = None
-    new_bar: bool = False
-
-
-class Accepted(msgspec.Struct, frozen=True, kw_only=True):
-    ts: int
-    tag: str
-    order: Order
-
-
-class PlaceFailed(msgspec.Struct, frozen=True, kw_only=True):
-    ts: int
-    tag: str
-    reason: str
-
-
-class Modified(msgspec.Struct, frozen=True, kw_only=True):
-    ts: int
-    tag: str
-    order: Order
-
-
-class ModifyFailed(msgspec.Struct, frozen=True, kw_only=True):
-    ts: int
-    tag: str
-    reason: str
-
-
-class CancelFailed(msgspec.Struct, frozen=True, kw_only=True):
-    ts: int
-    tag: str
-    reason: str
-
-
-class OrderChanged(msgspec.Struct, frozen=True, kw_only=True):
-    """A venue :class:`~core.venue.OrderUpdate`."""
-
-    ts: int
-    order: Order
-    reason: str = ""
-
-
-class Filled(msgspec.Struct, frozen=True, kw_only=True):
-    """A venue :class:`~core.venue.FillEvent`."""
-
-    fill: Fill
-
-
-class Flattened(msgspec.Struct, frozen=True, kw_only=True):
-    ts: int
-    ok: bool
-    reason: str = ""
-
-
-class Kill(msgspec.Struct, frozen=True, kw_only=True):
-    ts: int
-    reason: str
-
-
-Input = Tick | Accepted | PlaceFailed | Modified | ModifyFailed | CancelFailed | OrderChanged | Filled \
-    | Flattened | Kill
-
-
-class Step(msgspec.Struct, kw_only=True):
-    actions: list[Action] = msgspec.field(default_factory=list)
-    events: list[EngineEvent] = msgspec.field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- preflight
-
-
-class PreflightContext(msgspec.Struct, frozen=True, kw_only=True):
-    now_ms: int
-    guard: GuardReport | None
-    equity_usd: float
-    day_pnl_pct: float | None
-    priority_fee: float | None = None
-
-
-def guard_fresh_ok(guard: GuardReport | None, now_ms: int, max_age_s: float) -> tuple[bool, str]:
-    """A guard report allows an entry: present, at most ``max_age_s`` old, nothing blocking."""
-    if guard is None:
-        return False, "no guard report"
-    age = (now_ms - guard.ts) / 1000.0
-    if age > max_age_s:
-        return False, f"guard report {age:.1f} s old > {max_age_s:g} s"
-    if not allows_entry(guard):
-        why = "; ".join(guard.blocks) or guard.status
-        return False, f"guards block: {why}"
-    return True, ""
-
-
-def _finite_pos(x: float) -> bool:
-    return math.isfinite(x) and x > 0
-
-
-def preflight(intent: Intent, ctx: PreflightContext, cfg: EngineConfig) -> list[str]:
-    """Why ``intent`` must not be entered (empty = go)."""
-    out: list[str] = []
-    if intent.symbol != cfg.market:
-        out.append(f"market {intent.symbol!r} is not {cfg.market!r}")
-    if not (_finite_pos(intent.price) and _finite_pos(intent.size) and _finite_pos(intent.sl)):
-        out.append("price, size and sl must be positive numbers")
-        return out
-    long = intent.side == "buy"
-    if (intent.sl >= intent.price) if long else (intent.sl <= intent.price):
-        out.append(f"stop {intent.sl:g} is on the wrong side of entry {intent.price:g}")
-    fr = sum(f for _, f in intent.tps)
-    if intent.tps and not math.isclose(fr, 1.0, abs_tol=1e-6):
-        out.append(f"take-profit fractions sum to {fr:g}, not 1")
-    for px, f in intent.tps:
-        wrong_side = (px <= intent.price) if long else (px >= intent.price)
-        if not (_finite_pos(px) and _finite_pos(f)) or wrong_side:
-            out.append(f"take-profit {px:g} is invalid for a {intent.side}")
-            break
-    ok, why = guard_fresh_ok(ctx.guard, ctx.now_ms, cfg.guard_max_age_s)
-    if not ok:
-        out.append(why)
-    eq = ctx.equity_usd
-    if not _finite_pos(eq):
-        out.append("equity unknown")
-        return out
-    notional = intent.price * intent.size
-    if intent.leverage > cfg.max_leverage or notional > eq * cfg.max_leverage * (1 + 1e-9):
-        out.append(f"leverage {max(intent.leverage, notional / eq):.2f}x > cap {cfg.max_leverage:g}x")
-    risk = abs(intent.price - intent.sl) * intent.size
-    budget = eq * cfg.risk_per_trade_pct / 100.0
-    if risk > budget * (1 + cfg.risk_tolerance):
-        out.append(f"risk {risk:.2f} USD > {cfg.risk_per_trade_pct:g}% of equity ({budget:.2f} USD)")
-    if ctx.day_pnl_pct is None or not math.isfinite(ctx.day_pnl_pct):
-        out.append("day PnL unknown")
-    elif ctx.day_pnl_pct <= -cfg.daily_stop_pct:
-        out.append(f"daily stop: day PnL {ctx.day_pnl_pct:.2f}% <= -{cfg.daily_stop_pct:g}%")
-    if cfg.priority_fee_cap > 0 and ctx.priority_fee is not None and ctx.priority_fee > cfg.priority_fee_cap:
-        out.append(f"priority fee {ctx.priority_fee:g} > cap {cfg.priority_fee_cap:g}")
-    return out
-
-
-def day_pnl_pct(pos: Position, mark: float | None, baseline_net: float, start_equity: float) -> float:
-    """Realized (net of fees, plus funding) since ``baseline_net`` plus unrealized PnL at ``mark``,
-    as a percentage of start-of-day equity."""
-    net = pos.realized_pnl - pos.fees + pos.funding - baseline_net
-    unreal = pos.size * (mark - pos.avg_price) if (mark is not None and pos.size) else 0.0
-    return (net + unreal) / start_equity * 100.0
-
-
-def realized_net(pos: Position) -> float:
-    return pos.realized_pnl - pos.fees + pos.funding
-
 
 # --------------------------------------------------------------------------- state machine
 
@@ -479,7 +225,7 @@ class IntentLifecycle:
         if t is None:
             return None
         px = t.bid if self.long else t.ask
-        return px if px is not None and _finite_pos(px) else None
+        return px if px is not None and finite_pos(px) else None
 
     def _guards_ok(self) -> tuple[bool, str]:
         return guard_fresh_ok(self.last.guard if self.last else None, self._ts, self.cfg.guard_max_age_s)
@@ -667,7 +413,7 @@ class IntentLifecycle:
         touch = self._touch()
         if touch is not None and (self.hwm is None or self._tighter(touch, self.hwm)):
             self.hwm = touch
-        if not (self.be_moved and t.new_bar and t.atr is not None and _finite_pos(t.atr) and self.hwm):
+        if not (self.be_moved and t.new_bar and t.atr is not None and finite_pos(t.atr) and self.hwm):
             return
         dist = self.cfg.trail_atr_mult * t.atr
         cand = self.hwm - dist if self.long else self.hwm + dist

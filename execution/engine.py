@@ -26,10 +26,7 @@ from typing import Any, TypeVar
 
 from core.bus import Bus, Topics
 from core.clock import Clock
-from core.guards import GUARDS, GuardReport
-from core.indicators import Atr, Resampler
-from core.intents import INTENTS, Intent
-from core.lifecycle import (
+from core.engine_types import (
     ENGINE_EVENTS,
     Accepted,
     Action,
@@ -43,22 +40,22 @@ from core.lifecycle import (
     Flattened,
     Halt,
     Input,
-    IntentLifecycle,
     Kill,
     Modified,
     Modify,
     ModifyFailed,
     OrderChanged,
-    Phase,
     Place,
     PlaceFailed,
-    PreflightContext,
     Step,
     Tick,
-    day_pnl_pct,
-    realized_net,
 )
+from core.guards import GUARDS, GuardReport
+from core.indicators import Atr, Resampler
+from core.intents import INTENTS, Intent
+from core.lifecycle import IntentLifecycle, Phase
 from core.models import Bar, BookTop
+from core.preflight import PreflightContext, day_pnl_pct, realized_net
 from core.venue import (
     FillEvent,
     Order,

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 
 from core.clock import Clock
-from core.lifecycle import EngineConfig
+from core.engine_types import EngineConfig
 from core.venue import OrderRequest, OrderType, Venue, VenueError
 
 QTY_EPS = 1e-9

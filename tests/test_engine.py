@@ -7,9 +7,10 @@ import pytest
 
 from core.bus import Bus, Topics
 from core.clock import EventClock
+from core.engine_types import ENGINE_EVENTS, EngineConfig, EngineEvent
 from core.guards import GUARDS, Depth, GuardReport
 from core.intents import INTENTS, Intent
-from core.lifecycle import ENGINE_EVENTS, EngineConfig, EngineEvent, Phase
+from core.lifecycle import Phase
 from core.models import BookTop, Side, Trade
 from core.venue import OrderType
 from execution.engine import Engine, TradingState

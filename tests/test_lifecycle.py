@@ -10,9 +10,7 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.guards import Depth, GuardReport
-from core.intents import Intent
-from core.lifecycle import (
+from core.engine_types import (
     Accepted,
     Action,
     Cancel,
@@ -24,19 +22,19 @@ from core.lifecycle import (
     Flattened,
     Halt,
     Input,
-    IntentLifecycle,
     Kill,
     Modified,
     Modify,
     ModifyFailed,
     OrderChanged,
-    Phase,
     Place,
     PlaceFailed,
-    PreflightContext,
     Tick,
-    preflight,
 )
+from core.guards import Depth, GuardReport
+from core.intents import Intent
+from core.lifecycle import IntentLifecycle, Phase
+from core.preflight import PreflightContext, preflight
 from core.venue import Fill, Order, OrderRequest, OrderStatus
 
 T0 = 1_700_000_000_000
