@@ -30,6 +30,7 @@ from core.config_schema import (  # noqa: F401  (re-exported for callers)
     VenuesConfig,
     to_dict,
 )
+from core.engine_types import OWNED_ELSEWHERE
 from core.guard_config import GUARD_NAMES
 
 APP_NAME = "autotrader"
@@ -102,6 +103,11 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def validate(tree: Mapping[str, Any]) -> Config:
+    engine = tree.get("engine")
+    if isinstance(engine, Mapping):
+        for key in engine:
+            if key in OWNED_ELSEWHERE:
+                raise ConfigError(f"engine.{key}", f"set {OWNED_ELSEWHERE[key]} instead")
     try:
         return msgspec.convert(tree, Config, strict=False)
     except msgspec.ValidationError as exc:

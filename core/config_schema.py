@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from core.engine_types import EngineConfig
 from core.guard_config import GuardsConfig, RiskConfig, SignalConfig
 
 Url = Annotated[str, msgspec.Meta(pattern=r"^(wss?|https?)://[^\s/]+.*$")]
@@ -75,6 +76,8 @@ class FeedsConfig(_Section):
 
 class StorageConfig(_Section):
     root: str = ""
+    #: activity log + order/intent journal + paper venue state (SQLite, WAL); default: data dir
+    state_db: str = ""
     flush_interval_s: PosFloat = 60.0
     retention_days: Annotated[int, msgspec.Meta(ge=1)] = 30
 
@@ -84,10 +87,33 @@ class LoggingConfig(_Section):
     status_interval_s: PosFloat = 10.0
 
 
+NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
+
+
 class PaperConfig(_Section):
-    """The paper venue (the default venue): starting equity used for sizing."""
+    """The paper venue (the default venue): starting equity, fees and the fill model."""
 
     equity_usd: PosFloat = 10_000.0
+    maker_fee_bps: float = -0.25  # negative = rebate
+    taker_fee_bps: NonNegFloat = 3.5
+    tick_size: PosFloat = 0.01
+    funding: bool = False  # accrue funding on the position from the funding feed
+    latency_ms: Annotated[int, msgspec.Meta(ge=0)] = 0
+    slippage_ticks: NonNegFloat = 1.0
+    queue_behind_factor: NonNegFloat = 1.0
+
+
+class ControlConfig(_Section):
+    """The local control socket (``autotrader kill|status|guards|intent`` reach a running instance)."""
+
+    socket_path: str = ""  # default: the user runtime dir, control.sock
+
+
+class MetricsConfig(_Section):
+    """Prometheus metrics served on loopback (``port = 0``: off)."""
+
+    host: Annotated[str, msgspec.Meta(pattern=r"^(127\.\d+\.\d+\.\d+|::1|localhost)$")] = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
 
 
 class Config(_Section):
@@ -100,6 +126,23 @@ class Config(_Section):
     signal: SignalConfig = msgspec.field(default_factory=SignalConfig)
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
     paper: PaperConfig = msgspec.field(default_factory=PaperConfig)
+    engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
+    control: ControlConfig = msgspec.field(default_factory=ControlConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+
+
+def engine_config(cfg: Config) -> EngineConfig:
+    """``[engine]`` completed with the settings other sections own (one source of truth)."""
+    return msgspec.structs.replace(
+        cfg.engine,
+        max_leverage=cfg.guards.max_leverage,
+        risk_per_trade_pct=cfg.risk.risk_per_trade_pct,
+        daily_stop_pct=cfg.guards.daily_stop.max_loss_pct,
+        atr_period=cfg.guards.atr_period,
+        atr_bar_minutes=cfg.guards.atr_bar_minutes,
+        equity_usd=cfg.paper.equity_usd,
+        market=cfg.signal.market,
+    )
 
 
 def to_dict(cfg: Config) -> dict[str, object]:

@@ -4,7 +4,7 @@ lifecycle asks the engine to execute and the inputs it consumes. See :mod:`core.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -15,9 +15,28 @@ from core.venue import Fill, Order, OrderRequest
 # --------------------------------------------------------------------------- config
 
 
-class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Execution engine settings (the ``engine`` config section)."""
+#: EngineConfig fields owned by other config sections (one source of truth): the composition
+#: root copies them in (``core.config_schema.engine_config``) and ``[engine]`` refuses them.
+OWNED_ELSEWHERE: dict[str, str] = {
+    "max_leverage": "guards.max_leverage",
+    "risk_per_trade_pct": "risk.risk_per_trade_pct",
+    "daily_stop_pct": "guards.daily_stop.max_loss_pct",
+    "atr_period": "guards.atr_period",
+    "atr_bar_minutes": "guards.atr_bar_minutes",
+    "equity_usd": "paper.equity_usd",
+    "market": "signal.market",
+}
 
+
+class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Execution engine settings (the ``engine`` config section; see :data:`OWNED_ELSEWHERE`)."""
+
+    venue: Literal["paper", "drift"] = "paper"
+    #: automation (signal intents) at start: ``auto`` = on for the paper venue, off for Drift
+    automation: Literal["on", "off", "auto"] = "auto"
+    #: venue orders no journal entry explains, found at start: left alone (and reported) or cancelled
+    orphans: Literal["adopt", "cancel"] = "cancel"
+    cancel_on_exit: bool = False  # on SIGTERM/quit: cancel every open order (default: leave them)
     market: str = "SOL-PERP"
     equity_usd: float = 10_000.0  # start-of-day equity when the venue does not say otherwise
     drift_tolerance_bps: float = 5.0  # entry re-placed only when the touch moved more than this
@@ -55,6 +74,18 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"{name}: must be a positive number, got {v}")
+        for name in ("risk_tolerance", "priority_fee_cap", "taker_fee_bps", "breakeven_buffer_bps",
+                     "retry_backoff_s", "kill_backoff_s", "pnl_check_interval_s"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name}: must be a number >= 0, got {v}")
+        for name in ("call_timeout_s", "kill_backoff_max_s", "poll_interval_s"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name}: must be a positive number, got {v}")
+        for name in ("call_retries", "kill_max_tries", "atr_period", "atr_bar_minutes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
 
 
 # --------------------------------------------------------------------------- events
@@ -77,6 +108,7 @@ EVENT_KINDS = (
     "order_cancelled", "order_replaced", "market_convert", "entry_abandoned",
     "sl_placed", "tp_placed", "sl_moved", "trail_moved", "tp_hit", "sl_hit",
     "guard_block", "flatten", "halt", "kill_switch", "automation", "trading_state", "error",
+    "reconcile", "orphan_adopted", "orphan_cancelled", "order_missing", "venue_status",
 )
 ENGINE_EVENTS = Topic("engine:events", EngineEvent)
 

@@ -31,9 +31,7 @@ has just asked for a flatten; the stop price only tightens; after a kill no orde
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
@@ -60,6 +58,15 @@ from core.engine_types import (
     Tick,
 )
 from core.intents import Intent
+from core.lifecycle_state import (
+    MAX_CANCEL_TRIES,
+    MAX_MODIFY_FAILURES,
+    TERMINAL,
+    After,
+    Phase,
+    Role,
+    Slot,
+)
 from core.preflight import PreflightContext, finite_pos, guard_fresh_ok, preflight
 from core.venue import (
     Fill,
@@ -73,61 +80,6 @@ from core.venue import (
 )
 
 # --------------------------------------------------------------------------- state machine
-
-
-class Phase(StrEnum):
-    NEW = "new"
-    ENTRY = "entry"
-    OPEN = "open"
-    CLOSING = "closing"
-    DONE = "done"
-    KILLED = "killed"
-
-
-Role = Literal["entry", "convert", "sl", "tp", "flat"]
-SlotState = Literal["pending", "live", "done"]
-After = Literal["replace", "convert", "giveup"]
-TERMINAL = (Phase.DONE, Phase.KILLED)
-MAX_CANCEL_TRIES = 3
-MAX_MODIFY_FAILURES = 3
-
-
-@dataclass
-class Slot:
-    """One order of this lifecycle, keyed by its client tag."""
-
-    tag: str
-    role: Role
-    req: OrderRequest
-    ts: int
-    index: int = 0  # TP index / entry attempt
-    order_id: str | None = None
-    state: SlotState = "pending"
-    status: str = "pending"
-    filled_upd: float = 0.0
-    fill_qty: float = 0.0
-    fill_cost: float = 0.0
-    fees: float = 0.0
-    avg_upd: float = 0.0
-    cancel_sent: bool = False
-    cancel_tries: int = 0
-    modifying: bool = False
-    pending_mod: tuple[float | None, float | None] = (None, None)  # (size, trigger) asked for
-    modify_failures: int = 0
-
-    @property
-    def filled(self) -> float:
-        return max(self.filled_upd, self.fill_qty)
-
-    @property
-    def cost(self) -> float:
-        if self.fill_qty >= self.filled_upd:
-            return self.fill_cost
-        return self.fill_cost + (self.filled_upd - self.fill_qty) * self.avg_upd
-
-    @property
-    def active(self) -> bool:
-        return self.state != "done"
 
 
 class IntentLifecycle:
@@ -246,6 +198,27 @@ class IntentLifecycle:
         self._ev("intent_accepted", side=self.intent.side, price=self.intent.price, size=self.intent.size,
                  sl=self.intent.sl, tps=[list(t) for t in self.intent.tps], source=self.intent.source)
         self._place_entry(self.intent.price)
+        return self._flush()
+
+    def resume(self, ts: int) -> Step:
+        """Continue after a restart, once :func:`core.recovery.recover_lifecycle` rebuilt the slots:
+        a resting entry is cancelled (never kept across a restart), a held position is protected."""
+        self._ts = max(self._ts, ts)
+        working = self._entry_working()
+        if working is not None and working.state == "live":
+            self.phase = Phase.ENTRY
+            self.after = "giveup"
+            self._ev("guard_block", stage="restart", reason="a resting entry is not kept across a restart")
+            self._cancel(working)
+        elif self.entry_qty > self.eps:
+            self.phase = Phase.OPEN
+        else:
+            self.phase, self.outcome = Phase.DONE, "unfilled"
+            self._ev("intent_done", outcome=self.outcome, reason="restart: nothing filled")
+            return self._flush()
+        self._ev("reconcile", phase=str(self.phase), position=self.position, stop=self.stop_price,
+                 live=[s.tag for s in self.open_orders()])
+        self._advance()
         return self._flush()
 
     def abandon_entry(self, ts: int, reason: str) -> Step:

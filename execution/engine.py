@@ -9,6 +9,10 @@ published on ``engine:events``.
 Trading states: ``active`` (entries allowed), ``reducing`` (reduce-only orders only: new intents are
 rejected, exits keep working), ``halted`` (after the kill switch: nothing is placed).
 
+Every venue call goes through :class:`execution.order_gateway.OrderGateway` (retries, ambiguous
+outcomes, u8 user order ids, the write-ahead order journal). With a durable journal the engine
+reconciles with the venue before it trades (:meth:`Engine.recover`, see :mod:`core.recovery`).
+
 Usage: ``await engine.step()`` processes everything pending once (tests, replay); ``await
 engine.run()`` loops until :meth:`stop`.
 """
@@ -17,12 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
+
+import msgspec
 
 from core.bus import Bus, Topics
 from core.clock import Clock
@@ -53,9 +58,11 @@ from core.engine_types import (
 from core.guards import GUARDS, GuardReport
 from core.indicators import Atr, Resampler
 from core.intents import INTENTS, Intent
-from core.lifecycle import IntentLifecycle, Phase
+from core.journal_port import JournalError, OrderJournal
+from core.lifecycle import IntentLifecycle
+from core.lifecycle_state import Phase
 from core.models import Bar, BookTop
-from core.preflight import PreflightContext, day_pnl_pct, realized_net
+from core.preflight import PreflightContext
 from core.venue import (
     FillEvent,
     Order,
@@ -68,12 +75,20 @@ from core.venue import (
     VenueState,
     VenueStatus,
 )
+from execution.day_pnl import DayPnl
+from execution.engine_recovery import recover
 from execution.killswitch import KillResult, KillSwitch, Sleep
+from execution.order_gateway import OrderGateway, intent_of
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-DAY_MS = 86_400_000
 QTY_EPS = 1e-9
+#: journal intent state for an ``intent_done`` outcome (anything else: ``done``)
+_DONE_STATE = {"killed": "killed", "rejected": "rejected", "flatten_failed": "failed"}
+_TERMINAL_EVENT = {
+    OrderStatus.FILLED: "order_filled",
+    OrderStatus.CANCELLED: "order_cancelled",
+    OrderStatus.REJECTED: "order_rejected",
+}
 
 
 class TradingState(StrEnum):
@@ -94,35 +109,38 @@ class Engine:
         equity: Callable[[], float] | None = None,
         priority_fee: Callable[[], float | None] | None = None,
         sleep: Sleep = asyncio.sleep,
+        journal: OrderJournal | None = None,
+        on_latency: Callable[[float], None] | None = None,
     ) -> None:
         self.bus = bus
         self.venue = venue
         self.clock = clock
         self.cfg = cfg = cfg if cfg is not None else EngineConfig()
         self.on_event = on_event
-        self.equity_fn = equity
         self.priority_fee_fn = priority_fee
         self.sleep = sleep
-        self.killswitch = KillSwitch(venue, clock, cfg, sleep)
+        self.gateway = OrderGateway(
+            venue, cfg, journal, now_ms=clock.now_ms, sleep=sleep, on_latency=on_latency
+        )
+        self.journal = self.gateway.journal
+        self.killswitch = KillSwitch(venue, clock, cfg, sleep, place=self._place_kill_order)
         self.trading_state = TradingState.ACTIVE
-        self.automation_on = True
+        self.automation_on = cfg.automation == "on" or (cfg.automation == "auto" and cfg.venue == "paper")
+        #: with a durable journal, nothing is traded before :meth:`recover` reconciled with the venue
+        self.recovered = journal is None
         self.lifecycles: dict[str, IntentLifecycle] = {}
-        self.seen_intents: set[str] = set()
         self.venue_state = VenueState.ACTIVE
+        self.venue_reason = ""
         self.guard: GuardReport | None = None
         self.bid: float | None = None
         self.ask: float | None = None
         self.atr: float | None = None
-        self.day_pnl: float | None = None
-        self.start_equity = cfg.equity_usd
+        self.pnl = DayPnl(cfg.equity_usd, equity)
         self._new_bar = False
         self._resampler = Resampler(cfg.atr_bar_minutes)
         self._atr = Atr(cfg.atr_period)
         self._intents: deque[Intent] = deque()
-        self._day: int | None = None
-        self._baseline_net = 0.0
         self._last_pnl_check = -(10**18)
-        self._inflight = 0
         self._pending: list[tuple[IntentLifecycle, Step]] = []
         self._running = False
         self._wake = asyncio.Event()
@@ -132,6 +150,14 @@ class Engine:
             bus.on(Topics.BOOK, self._on_book),
             bus.on(Topics.BARS, self._on_bar),
         ]
+
+    @property
+    def day_pnl(self) -> float | None:
+        return self.pnl.pct
+
+    @property
+    def start_equity(self) -> float:
+        return self.pnl.start_equity
 
     # ------------------------------------------------------------------ bus inputs (sync)
     def _on_intent(self, intent: Intent) -> None:
@@ -160,18 +186,25 @@ class Engine:
         self._new_bar = True
         self._wake.set()
 
+    def wake(self) -> None:
+        """Ask the run loop for a step now (new venue events, a command)."""
+        self._wake.set()
+
     def close(self) -> None:
         for off in self._offs:
             off()
         self._offs = []
 
     # ------------------------------------------------------------------ control
+    def _engine_event(self, kind: str, **data: Any) -> None:
+        self._emit(EngineEvent(kind=kind, intent_id="", ts=self.clock.now_ms(), data=data))
+
     def set_automation(self, on: bool) -> None:
         if on and self.trading_state == TradingState.HALTED:
             raise RuntimeError("the kill switch is engaged: resume trading first (set_trading_state)")
         if on != self.automation_on:
             self.automation_on = on
-            self._emit(EngineEvent(kind="automation", intent_id="", ts=self.clock.now_ms(), data={"on": on}))
+            self._engine_event("automation", on=on)
 
     def set_trading_state(self, state: TradingState, reason: str = "") -> None:
         """Operator control. Leaving ``halted`` re-arms the kill switch (automation stays off)."""
@@ -180,19 +213,29 @@ class Engine:
         old, self.trading_state = self.trading_state, state
         if old == TradingState.HALTED:
             self.killswitch.reset()
-        self._emit(
-            EngineEvent(
-                kind="trading_state",
-                intent_id="",
-                ts=self.clock.now_ms(),
-                data={"from": str(old), "to": str(state), "reason": reason},
-            )
-        )
+        self._engine_event("trading_state", **{"from": str(old), "to": str(state), "reason": reason})
         if state != TradingState.ACTIVE:
             now = self.clock.now_ms()
             for lc in self.active():
                 self._pending.append((lc, lc.abandon_entry(now, f"trading state {state}")))
             self._wake.set()
+
+    def control_state(self) -> dict[str, Any]:
+        """What must survive a restart: a kill stays engaged, automation stays as the operator left it."""
+        return {
+            "trading_state": str(self.trading_state),
+            "automation_on": self.automation_on,
+            "kill_reason": self.killswitch.reason if self.killswitch.engaged else "",
+        }
+
+    def restore_control(self, state: dict[str, Any]) -> None:
+        ts = str(state.get("trading_state", "active"))
+        if ts in TradingState.__members__.values():
+            self.trading_state = TradingState(ts)
+        self.automation_on = bool(state.get("automation_on", self.automation_on))
+        if self.trading_state == TradingState.HALTED:
+            self.automation_on = False
+            self.killswitch.restore(str(state.get("kill_reason") or "kill switch engaged before restart"))
 
     def active(self) -> list[IntentLifecycle]:
         return [lc for lc in self.lifecycles.values() if not lc.terminal]
@@ -206,41 +249,33 @@ class Engine:
         self.trading_state = TradingState.HALTED
         self.automation_on = False
         if first:
-            self._emit(
-                EngineEvent(
-                    kind="kill_switch",
-                    intent_id="",
-                    ts=now,
-                    data={"stage": "engaged", "reason": reason, "flatten": flat},
-                )
-            )
+            self._engine_event("kill_switch", stage="engaged", reason=reason, flatten=flat)
             for lc in list(self.lifecycles.values()):
                 self._emit_step(lc.on(Kill(ts=now, reason=reason)))
         result = await self.killswitch.engage(reason, flat)
         waited = 0.0
         limit = self.cfg.call_timeout_s * max(1, self.cfg.call_retries)
-        while self._inflight and waited < limit:  # a call in flight may land after the cancel
+        while self.gateway.inflight and waited < limit:  # a call in flight may land after the cancel
             await asyncio.sleep(0.01)
             waited += 0.01
         if not result.already or waited:
             result = await self.killswitch.engage(reason, flat) if waited else result
-            self._emit(
-                EngineEvent(
-                    kind="kill_switch",
-                    intent_id="",
-                    ts=self.clock.now_ms(),
-                    data={
-                        "stage": "confirmed" if result.confirmed else "unconfirmed",
-                        "reason": result.reason,
-                        "cancelled": result.cancelled,
-                        "attempts": result.attempts,
-                        "flattened": result.flattened,
-                        "position": result.position,
-                        "errors": list(result.errors),
-                    },
-                )
+            self._engine_event(
+                "kill_switch",
+                stage="confirmed" if result.confirmed else "unconfirmed",
+                reason=result.reason,
+                cancelled=result.cancelled,
+                attempts=result.attempts,
+                flattened=result.flattened,
+                position=result.position,
+                errors=list(result.errors),
             )
         return result
+
+    async def _place_kill_order(self, req: OrderRequest) -> Order:
+        order = await self.gateway.place(req, intent_of(req.client_tag), "flat")
+        self._order_submitted(intent_of(req.client_tag), "flat", order)
+        return order
 
     # ------------------------------------------------------------------ loop
     async def run(self) -> None:
@@ -250,14 +285,7 @@ class Engine:
                 await self.step()
             except Exception as e:  # the loop must survive; the error is recorded
                 log.exception("engine step failed")
-                self._emit(
-                    EngineEvent(
-                        kind="error",
-                        intent_id="",
-                        ts=self.clock.now_ms(),
-                        data={"stage": "step", "reason": repr(e)},
-                    )
-                )
+                self._engine_event("error", stage="step", reason=repr(e))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.cfg.poll_interval_s)
             self._wake.clear()
@@ -268,12 +296,11 @@ class Engine:
 
     async def step(self) -> None:
         """Process venue events, pending intents, one tick for every live lifecycle, the daily stop."""
-        if (
-            self.killswitch.engaged
-            and self.killswitch.result is not None
-            and not (self.killswitch.result.confirmed)
-        ):
-            await self.kill(self.killswitch.reason)
+        if not self.recovered:
+            await recover(self)
+        ks = self.killswitch
+        if ks.engaged and ks.result is not None and not ks.result.confirmed:
+            await self.kill(ks.reason)
         await self._pump_venue()
         pending, self._pending = self._pending, []
         for lc, st in pending:
@@ -281,14 +308,8 @@ class Engine:
         while self._intents:
             await self._handle_intent(self._intents.popleft())
             await self._pump_venue()
-        tick = Tick(
-            ts=self.clock.now_ms(),
-            bid=self.bid,
-            ask=self.ask,
-            guard=self.guard,
-            atr=self.atr,
-            new_bar=self._new_bar,
-        )
+        tick = Tick(ts=self.clock.now_ms(), bid=self.bid, ask=self.ask, guard=self.guard, atr=self.atr,
+                    new_bar=self._new_bar)
         self._new_bar = False
         for lc in self.active():
             await self._drive(lc, lc.on(tick))
@@ -297,39 +318,33 @@ class Engine:
 
     # ------------------------------------------------------------------ intents
     def _reject(self, intent: Intent, reasons: list[str]) -> None:
-        self._emit(
-            EngineEvent(
-                kind="intent_rejected", intent_id=intent.id, ts=self.clock.now_ms(), data={"reasons": reasons}
-            )
-        )
+        self._emit(EngineEvent(kind="intent_rejected", intent_id=intent.id, ts=self.clock.now_ms(),
+                               data={"reasons": reasons}))
 
     async def _handle_intent(self, intent: Intent) -> None:
-        if intent.id in self.seen_intents:
-            self._reject(intent, ["duplicate intent id (never submitted twice)"])
+        now = self.clock.now_ms()
+        if not self.journal.begin_intent(intent.id, msgspec.to_builtins(intent), ts_ms=now):
+            self._emit(EngineEvent(kind="intent_rejected", intent_id=intent.id, ts=now,
+                                   data={"reasons": ["duplicate intent id (never submitted twice)"],
+                                         "duplicate": True}))
             return
-        self.seen_intents.add(intent.id)
         why: list[str] = []
         if self.trading_state != TradingState.ACTIVE:
             why.append(f"trading state is {self.trading_state}")
         if not self.automation_on and intent.source == "signal":
             why.append("automation is off")
         if self.venue_state != VenueState.ACTIVE:
-            why.append(f"venue is {self.venue_state}")
+            detail = f": {self.venue_reason}" if self.venue_reason else ""
+            why.append(f"venue is {self.venue_state}{detail}")
         if self.active():
             why.append("another intent is in progress")
         if why:
             self._reject(intent, why)
             return
-        now = self.clock.now_ms()
         await self._refresh_pnl(now, force=True)
         fee = self.priority_fee_fn() if self.priority_fee_fn is not None else None
-        ctx = PreflightContext(
-            now_ms=now,
-            guard=self.guard,
-            equity_usd=self.start_equity,
-            day_pnl_pct=self.day_pnl,
-            priority_fee=fee,
-        )
+        ctx = PreflightContext(now_ms=now, guard=self.guard, equity_usd=self.start_equity,
+                               day_pnl_pct=self.day_pnl, priority_fee=fee)
         lc = IntentLifecycle(intent, self.cfg)
         lc.last = Tick(ts=now, bid=self.bid, ask=self.ask, guard=self.guard)
         self.lifecycles[intent.id] = lc
@@ -337,12 +352,29 @@ class Engine:
 
     # ------------------------------------------------------------------ driving
     def _emit(self, ev: EngineEvent) -> None:
+        self._journal_intent(ev)
         if self.on_event is not None:
             try:
                 self.on_event(ev)  # the activity log first: recorded before it is shown
             except Exception:
                 log.exception("on_event handler failed for %s", ev.kind)
         self.bus.publish(ENGINE_EVENTS, ev)
+
+    def _journal_intent(self, ev: EngineEvent) -> None:
+        if not ev.intent_id or ev.kind not in ("intent_accepted", "intent_rejected", "intent_done"):
+            return
+        if ev.kind == "intent_accepted":
+            state = "active"
+        elif ev.kind == "intent_rejected":
+            if ev.data.get("duplicate"):
+                return
+            state = "rejected"
+        else:
+            state = _DONE_STATE.get(str(ev.data.get("outcome", "")), "done")
+        try:
+            self.journal.intent_state(ev.intent_id, state, ts_ms=ev.ts)
+        except JournalError as e:
+            log.error("journal: %s", e)
 
     def _emit_step(self, st: Step) -> None:
         for ev in st.events:
@@ -363,21 +395,13 @@ class Engine:
             if not evs:
                 return
             for ev in evs:
-                now = self.clock.now_ms()
                 if isinstance(ev, VenueStatus):
-                    if ev.state != self.venue_state:
-                        self.venue_state = ev.state
-                        self._emit(
-                            EngineEvent(
-                                kind="venue_status",
-                                intent_id="",
-                                ts=now,
-                                data={"state": str(ev.state), "reason": ev.reason},
-                            )
-                        )
+                    self._on_venue_status(ev)
                     continue
+                now = self.clock.now_ms()
                 inp: Input
                 if isinstance(ev, OrderUpdate):
+                    self.gateway.track(ev.order)
                     tag = ev.order.request.client_tag
                     inp = OrderChanged(ts=now, order=ev.order, reason=ev.reason)
                 elif isinstance(ev, FillEvent):
@@ -386,64 +410,37 @@ class Engine:
                 else:
                     continue
                 lc = self._owner(tag)
-                if lc is not None:
+                if lc is not None and tag in lc.slots:
                     await self._drive(lc, lc.on(inp))
+                elif isinstance(ev, OrderUpdate):
+                    self._untracked(ev)
+
+    def _on_venue_status(self, ev: VenueStatus) -> None:
+        if ev.state != self.venue_state or ev.reason != self.venue_reason:
+            self.venue_state, self.venue_reason = ev.state, ev.reason
+            self._engine_event("venue_status", state=str(ev.state), reason=ev.reason)
+
+    def _untracked(self, ev: OrderUpdate) -> None:
+        """An order no lifecycle slot owns (flatten, kill-switch, adopted orphan): still recorded."""
+        o = ev.order
+        kind = _TERMINAL_EVENT.get(o.status)
+        if kind is None:
+            return
+        tag = o.request.client_tag
+        self._emit(EngineEvent(kind=kind, intent_id=intent_of(tag), ts=self.clock.now_ms(), data={
+            "role": tag.rsplit(":", 1)[-1] if tag else "unknown", "order_id": o.order_id, "filled": o.filled,
+            "avg_price": o.avg_price, "reason": ev.reason}))
 
     def _owner(self, tag: str) -> IntentLifecycle | None:
-        if ":" not in tag:
-            return None
-        return self.lifecycles.get(tag.rsplit(":", 1)[0])
+        return self.lifecycles.get(intent_of(tag))
+
+    def _order_submitted(self, intent_id: str, role: str, o: Order) -> None:
+        r = o.request
+        self._emit(EngineEvent(kind="order_submitted", intent_id=intent_id, ts=self.clock.now_ms(), data={
+            "role": role, "order_id": o.order_id, "side": r.side, "type": str(r.type), "price": r.price,
+            "size": r.size, "reduce_only": r.reduce_only, "user_order_id": r.user_order_id}))
 
     # ------------------------------------------------------------------ venue calls
-    async def _call(
-        self, fn: Callable[[], Awaitable[T]], recover: Callable[[], Awaitable[T | None]] | None = None
-    ) -> T:
-        """Call with a timeout and retries on retryable errors. ``recover`` runs before a retry and
-        may return the outcome of an ambiguous earlier attempt (so nothing is done twice)."""
-        delay = self.cfg.retry_backoff_s
-        tries = max(1, self.cfg.call_retries)
-        self._inflight += 1
-        try:
-            for i in range(tries):
-                try:
-                    return await asyncio.wait_for(fn(), self.cfg.call_timeout_s)
-                except VenueError as e:
-                    if not e.retryable or i == tries - 1:
-                        raise
-                except TimeoutError:
-                    if i == tries - 1:
-                        raise VenueError("timeout", retryable=True) from None
-                await self.sleep(delay)
-                delay *= 2
-                if recover is not None:
-                    found = await recover()
-                    if found is not None:
-                        return found
-            raise VenueError("retries exhausted", retryable=True)
-        finally:
-            self._inflight -= 1
-
-    async def _find_by_tag(self, req: OrderRequest) -> Order | None:
-        try:
-            for o in await self.venue.open_orders(req.market):
-                if o.request.client_tag == req.client_tag:
-                    return o
-            fills = [f for f in await self.venue.fills(0) if f.client_tag == req.client_tag]
-        except VenueError:
-            return None
-        if not fills:
-            return None
-        qty = sum(f.size for f in fills)
-        avg = sum(f.size * f.price for f in fills) / qty
-        return Order(
-            order_id=fills[0].order_id,
-            request=req,
-            status=OrderStatus.OPEN,
-            filled=qty,
-            avg_price=avg,
-            ts=fills[-1].ts,
-        )
-
     def _allowed(self, lc: IntentLifecycle, req: OrderRequest) -> str:
         if lc.phase == Phase.KILLED:
             return "kill switch engaged"
@@ -455,25 +452,25 @@ class Engine:
 
     async def _execute(self, lc: IntentLifecycle, a: Action) -> list[Input]:
         now = self.clock.now_ms
+        gw = self.gateway
         if isinstance(a, Place):
             req = a.req
             why = self._allowed(lc, req)
             if why:
                 return [PlaceFailed(ts=now(), tag=req.client_tag, reason=why)]
+            slot = lc.slots.get(req.client_tag)
             try:
-                order = await self._call(lambda: self.venue.place(req), lambda: self._find_by_tag(req))
-            except VenueError as e:
-                return [PlaceFailed(ts=now(), tag=req.client_tag, reason=str(e))]
+                order = await gw.place(req, lc.intent.id, slot.role if slot else "entry")
             except Exception as e:
-                return [PlaceFailed(ts=now(), tag=req.client_tag, reason=repr(e))]
+                return [PlaceFailed(ts=now(), tag=req.client_tag, reason=str(e) or repr(e))]
             return [Accepted(ts=now(), tag=req.client_tag, order=order)]
         if isinstance(a, Cancel):
             if lc.phase == Phase.KILLED:
                 return []
             try:
-                await self._call(lambda: self._cancel_call(a.order_id), lambda: self._gone(a.order_id))
+                await gw.cancel(a.order_id)
             except Exception as e:
-                if await self._gone(a.order_id):
+                if await gw.gone(a.order_id):
                     return []  # already finished; its final event comes from the venue
                 return [CancelFailed(ts=now(), tag=a.tag_, reason=str(e))]
             return []
@@ -481,20 +478,18 @@ class Engine:
             if lc.phase == Phase.KILLED:
                 return []
             try:
-                order = await self._call(
-                    lambda: self.venue.modify(
-                        a.order_id, price=a.price, size=a.size, trigger_price=a.trigger_price
-                    )
-                )
+                order = await gw.call(lambda: self.venue.modify(
+                    a.order_id, price=a.price, size=a.size, trigger_price=a.trigger_price))
             except Exception as e:
                 return [ModifyFailed(ts=now(), tag=a.tag_, reason=str(e))]
             return [Modified(ts=now(), tag=a.tag_, order=order)]
         if isinstance(a, CancelAndPlace):
-            bad = [r for r in a.reqs if self._allowed(lc, r)]
+            bad = next((w for r in a.reqs if (w := self._allowed(lc, r))), "")
             if bad:
-                return [PlaceFailed(ts=now(), tag=r.client_tag, reason=self._allowed(lc, r)) for r in a.reqs]
+                return [PlaceFailed(ts=now(), tag=r.client_tag, reason=bad) for r in a.reqs]
+            roles = [s.role if (s := lc.slots.get(r.client_tag)) else "entry" for r in a.reqs]
             try:
-                orders = await self._call(lambda: self.venue.cancel_and_place(a.cancel_ids, a.reqs))
+                orders = await gw.cancel_and_place(a.cancel_ids, a.reqs, lc.intent.id, roles)
             except Exception as e:
                 return [PlaceFailed(ts=now(), tag=r.client_tag, reason=str(e)) for r in a.reqs]
             return [Accepted(ts=now(), tag=o.request.client_tag, order=o) for o in orders]
@@ -506,41 +501,26 @@ class Engine:
             return []
         return []
 
-    async def _cancel_call(self, order_id: str) -> bool:
-        await self.venue.cancel(order_id)
-        return True
-
-    async def _gone(self, order_id: str) -> bool | None:
-        """True when the order is no longer open (None when that cannot be told)."""
-        try:
-            return all(o.order_id != order_id for o in await self.venue.open_orders(self.cfg.market)) or None
-        except VenueError:
-            return None
-
     async def _flatten(self, a: Flatten) -> tuple[bool, str]:
+        gw = self.gateway
         for oid in a.cancel_ids:
             with contextlib.suppress(Exception):
-                await self._call(functools.partial(self._cancel_call, oid))
+                await gw.cancel(oid)
         last = ""
+        m = self.cfg.market
         for i in range(max(1, self.cfg.call_retries)):
             try:
-                pos = (await self._call(lambda: self.venue.position(self.cfg.market))).size
+                pos = (await gw.call(lambda: self.venue.position(m))).size
                 if abs(pos) <= QTY_EPS:
                     return True, a.reason
-                req = OrderRequest(
-                    market=self.cfg.market,
-                    side="sell" if pos > 0 else "buy",
-                    type=OrderType.MARKET,
-                    size=abs(pos),
-                    reduce_only=True,
-                    client_tag=f"{a.intent_id}:flat{i + 1}",
-                )
-                await self._call(functools.partial(self.venue.place, req))
+                req = OrderRequest(market=m, side="sell" if pos > 0 else "buy", type=OrderType.MARKET,
+                                   size=abs(pos), reduce_only=True, client_tag=f"{a.intent_id}:flat{i + 1}")
+                self._order_submitted(a.intent_id, "flat", await gw.place(req, a.intent_id, "flat"))
             except Exception as e:
                 last = str(e)
             await self.sleep(self.cfg.retry_backoff_s)
         try:
-            pos = (await self.venue.position(self.cfg.market)).size
+            pos = (await self.venue.position(m)).size
         except VenueError as e:
             return False, f"{a.reason}; flatten unconfirmed: {e}"
         return abs(pos) <= QTY_EPS, f"{a.reason}; {last}" if last else a.reason
@@ -553,51 +533,40 @@ class Engine:
         try:
             pos = await self.venue.position(self.cfg.market)
         except VenueError:
-            self.day_pnl = None  # unknown: preflight fails closed
+            self.pnl.update(now, None, None)  # unknown: preflight fails closed
             return
         mark = (self.bid + self.ask) / 2 if self.bid is not None and self.ask is not None else None
-        day = now // DAY_MS
-        if self._day is None or day != self._day:
-            if self._day is not None:
-                self.start_equity = (
-                    self.equity_fn()
-                    if self.equity_fn is not None
-                    else (self.start_equity * (1 + (self.day_pnl or 0.0) / 100))
-                )
-            elif self.equity_fn is not None:
-                self.start_equity = self.equity_fn()
-            self._day = day
-            self._baseline_net = realized_net(pos)
-        self.day_pnl = day_pnl_pct(pos, mark, self._baseline_net, self.start_equity)
+        self.pnl.update(now, pos, mark)
 
     async def _check_daily_stop(self) -> None:
         if self.trading_state == TradingState.HALTED:
             return
         await self._refresh_pnl(self.clock.now_ms())
-        if self.day_pnl is not None and self.day_pnl <= -self.cfg.daily_stop_pct:
-            await self.kill(
-                f"daily stop: day PnL {self.day_pnl:.2f}% <= -{self.cfg.daily_stop_pct:g}%",
-                flatten=self.cfg.flatten_on_kill,
-            )
+        pct = self.day_pnl
+        if pct is not None and pct <= -self.cfg.daily_stop_pct:
+            await self.kill(f"daily stop: day PnL {pct:.2f}% <= -{self.cfg.daily_stop_pct:g}%",
+                            flatten=self.cfg.flatten_on_kill)
 
     def snapshot(self) -> dict[str, Any]:
         """State for status commands and the UI."""
+        res = self.killswitch.result
         return {
             "trading_state": str(self.trading_state),
             "automation_on": self.automation_on,
             "venue_state": str(self.venue_state),
+            "venue_reason": self.venue_reason,
+            "recovered": self.recovered,
             "day_pnl_pct": self.day_pnl,
             "start_equity": self.start_equity,
-            "kill": None
-            if self.killswitch.result is None
-            else {"reason": self.killswitch.result.reason, "confirmed": self.killswitch.result.confirmed},
+            "kill": None if not self.killswitch.engaged else {
+                "reason": self.killswitch.reason,
+                "confirmed": None if res is None else res.confirmed,
+                "ts": None if res is None else res.ts,
+            },
             "active": [
-                {
-                    "intent_id": lc.intent.id,
-                    "phase": str(lc.phase),
-                    "position": lc.position,
-                    "stop": lc.stop_price,
-                }
+                {"intent_id": lc.intent.id, "side": lc.intent.side, "phase": str(lc.phase),
+                 "position": lc.position, "stop": lc.stop_price,
+                 "orders": [s.tag for s in lc.open_orders()]}
                 for lc in self.active()
             ],
         }

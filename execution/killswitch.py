@@ -14,7 +14,7 @@ import msgspec
 
 from core.clock import Clock
 from core.engine_types import EngineConfig
-from core.venue import OrderRequest, OrderType, Venue, VenueError
+from core.venue import Order, OrderRequest, OrderType, Venue, VenueError
 
 QTY_EPS = 1e-9
 Sleep = Callable[[float], Awaitable[None]]
@@ -35,12 +35,24 @@ class KillResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class KillSwitch:
-    def __init__(self, venue: Venue, clock: Clock, cfg: EngineConfig, sleep: Sleep = asyncio.sleep) -> None:
+    """``place`` sends the flatten orders (the engine passes its journaled, recorded path)."""
+
+    def __init__(
+        self,
+        venue: Venue,
+        clock: Clock,
+        cfg: EngineConfig,
+        sleep: Sleep = asyncio.sleep,
+        place: Callable[[OrderRequest], Awaitable[Order]] | None = None,
+    ) -> None:
         self.venue = venue
         self.clock = clock
         self.cfg = cfg
         self.sleep = sleep
+        self.place = place if place is not None else venue.place
         self.engaged = False
+        self.engaged_ts = 0
+        self._flat_seq = 0  # flatten orders sent by this switch (client tags are never reused)
         self.reason = ""
         self.result: KillResult | None = None
         self._lock = asyncio.Lock()
@@ -51,10 +63,14 @@ class KillSwitch:
         self.reason = ""
         self.result = None
 
+    def restore(self, reason: str) -> None:
+        """Engaged before a restart: stays engaged (the next :meth:`engage` re-checks the venue)."""
+        self.engaged, self.reason, self.engaged_ts = True, reason, self.clock.now_ms()
+
     async def engage(self, reason: str, flatten: bool) -> KillResult:
         async with self._lock:
             if not self.engaged:
-                self.engaged, self.reason = True, reason
+                self.engaged, self.reason, self.engaged_ts = True, reason, self.clock.now_ms()
             prev = self.result
             if prev is not None and prev.confirmed and (prev.flattened or not flatten):
                 try:
@@ -127,10 +143,11 @@ class KillSwitch:
             type=OrderType.MARKET,
             size=abs(pos),
             reduce_only=True,
-            client_tag=f"kill:flat{attempt}",
+            client_tag=f"kill-{self.engaged_ts}:flat{self._flat_seq + 1}",
         )
+        self._flat_seq += 1
         try:
-            await self.venue.place(req)
+            await self.place(req)
             pos = (await self.venue.position(market)).size
         except VenueError as e:
             errors.append(f"flatten: {e}")

@@ -28,6 +28,8 @@ from typing import Any
 
 import msgspec
 
+from core.journal_port import JournaledIntent, JournalError
+from core.journal_port import check_state as _check
 from core.reconcile import (
     INTENT_STATES,
     ORDER_STATES,
@@ -64,25 +66,8 @@ CREATE INDEX IF NOT EXISTS intents_state ON intents (state);
 _ORDER_COLS = "client_tag, intent_id, role, state, order_id, user_order_id, request, created_ms, updated_ms"
 
 
-class JournalError(Exception):
-    """The journal refused a write (unknown id, bad state) or could not be opened."""
-
-
-class JournaledIntent(msgspec.Struct, frozen=True, kw_only=True):
-    intent_id: str
-    state: str
-    payload: dict[str, Any]
-    created_ms: int
-    updated_ms: int
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _check(state: str, known: frozenset[str], what: str) -> None:
-    if state not in known:
-        raise JournalError(f"unknown {what} state {state!r}; known: {', '.join(sorted(known))}")
 
 
 class Journal:

@@ -33,7 +33,8 @@ from core.engine_types import (
 )
 from core.guards import Depth, GuardReport
 from core.intents import Intent
-from core.lifecycle import IntentLifecycle, Phase
+from core.lifecycle import IntentLifecycle
+from core.lifecycle_state import Phase
 from core.preflight import PreflightContext, preflight
 from core.venue import Fill, Order, OrderRequest, OrderStatus
 

@@ -1,0 +1,176 @@
+"""The order/intent journal as the engine sees it: a Protocol, plus an in-memory implementation
+(backtests, tests). The durable one is :class:`storage.journal.Journal` (SQLite, WAL).
+
+Write-ahead protocol (see :mod:`storage.journal`): ``begin_intent`` before anything else
+(``False`` = already journaled: never submit it again); ``record_order(..., "submitting")``
+*before* the venue call (``False`` = this client tag was used already: do not place it again);
+``update_order`` with the venue id and state after it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import msgspec
+
+from core.reconcile import (
+    INTENT_STATES,
+    ORDER_STATES,
+    TERMINAL_INTENT_STATES,
+    TERMINAL_ORDER_STATES,
+    JournaledOrder,
+)
+
+
+class JournalError(Exception):
+    """The journal refused a write (unknown id, bad state) or could not be opened."""
+
+
+class JournaledIntent(msgspec.Struct, frozen=True, kw_only=True):
+    intent_id: str
+    state: str
+    payload: dict[str, Any]
+    created_ms: int
+    updated_ms: int
+
+
+def check_state(state: str, known: frozenset[str], what: str) -> None:
+    if state not in known:
+        raise JournalError(f"unknown {what} state {state!r}; known: {', '.join(sorted(known))}")
+
+
+class OrderJournal(Protocol):
+    def begin_intent(
+        self, intent_id: str, payload: dict[str, Any], *, state: str = "pending", ts_ms: int | None = None
+    ) -> bool: ...
+
+    def intent_state(self, intent_id: str, state: str, *, ts_ms: int | None = None) -> None: ...
+
+    def get_intent(self, intent_id: str) -> JournaledIntent | None: ...
+
+    def open_intents(self) -> list[JournaledIntent]: ...
+
+    def record_order(
+        self,
+        intent_id: str,
+        role: str,
+        client_tag: str,
+        order_id: str | None,
+        state: str = "submitting",
+        *,
+        user_order_id: int = 0,
+        request: dict[str, Any] | None = None,
+        ts_ms: int | None = None,
+    ) -> bool: ...
+
+    def update_order(
+        self,
+        client_tag: str,
+        order_id: str | None = None,
+        state: str | None = None,
+        *,
+        ts_ms: int | None = None,
+    ) -> None: ...
+
+    def orders_for(self, intent_id: str) -> list[JournaledOrder]: ...
+
+    def open_orders(self) -> list[JournaledOrder]: ...
+
+    def find_order(
+        self, *, client_tag: str | None = None, order_id: str | None = None
+    ) -> JournaledOrder | None: ...
+
+
+class MemoryJournal:
+    """:class:`OrderJournal` in memory, with the same rules as the SQLite one."""
+
+    def __init__(self) -> None:
+        self.intents: dict[str, JournaledIntent] = {}
+        self.orders: dict[str, JournaledOrder] = {}
+
+    def begin_intent(
+        self, intent_id: str, payload: dict[str, Any], *, state: str = "pending", ts_ms: int | None = None
+    ) -> bool:
+        if not intent_id:
+            raise JournalError("intent_id must not be empty")
+        check_state(state, INTENT_STATES, "intent")
+        if intent_id in self.intents:
+            return False
+        now = ts_ms or 0
+        self.intents[intent_id] = JournaledIntent(
+            intent_id=intent_id, state=state, payload=dict(payload), created_ms=now, updated_ms=now
+        )
+        return True
+
+    def intent_state(self, intent_id: str, state: str, *, ts_ms: int | None = None) -> None:
+        check_state(state, INTENT_STATES, "intent")
+        it = self.intents.get(intent_id)
+        if it is None:
+            raise JournalError(f"unknown intent {intent_id!r}")
+        self.intents[intent_id] = msgspec.structs.replace(it, state=state, updated_ms=ts_ms or it.updated_ms)
+
+    def get_intent(self, intent_id: str) -> JournaledIntent | None:
+        return self.intents.get(intent_id)
+
+    def open_intents(self) -> list[JournaledIntent]:
+        return [i for i in self.intents.values() if i.state not in TERMINAL_INTENT_STATES]
+
+    def record_order(
+        self,
+        intent_id: str,
+        role: str,
+        client_tag: str,
+        order_id: str | None,
+        state: str = "submitting",
+        *,
+        user_order_id: int = 0,
+        request: dict[str, Any] | None = None,
+        ts_ms: int | None = None,
+    ) -> bool:
+        if not client_tag or not role:
+            raise JournalError("client_tag and role must not be empty")
+        check_state(state, ORDER_STATES, "order")
+        if intent_id not in self.intents:
+            raise JournalError(f"unknown intent {intent_id!r}: begin_intent first")
+        if client_tag in self.orders:
+            return False
+        now = ts_ms or 0
+        self.orders[client_tag] = JournaledOrder(
+            client_tag=client_tag, intent_id=intent_id, role=role, state=state, order_id=order_id,
+            user_order_id=user_order_id, request=dict(request or {}), created_ms=now, updated_ms=now,
+        )
+        return True
+
+    def update_order(
+        self,
+        client_tag: str,
+        order_id: str | None = None,
+        state: str | None = None,
+        *,
+        ts_ms: int | None = None,
+    ) -> None:
+        if state is not None:
+            check_state(state, ORDER_STATES, "order")
+        o = self.orders.get(client_tag)
+        if o is None:
+            raise JournalError(f"unknown order client_tag {client_tag!r}")
+        self.orders[client_tag] = msgspec.structs.replace(
+            o, order_id=order_id if order_id is not None else o.order_id,
+            state=state if state is not None else o.state, updated_ms=ts_ms or o.updated_ms,
+        )
+
+    def orders_for(self, intent_id: str) -> list[JournaledOrder]:
+        return [o for o in self.orders.values() if o.intent_id == intent_id]
+
+    def open_orders(self) -> list[JournaledOrder]:
+        return [o for o in self.orders.values() if o.state not in TERMINAL_ORDER_STATES]
+
+    def find_order(
+        self, *, client_tag: str | None = None, order_id: str | None = None
+    ) -> JournaledOrder | None:
+        if (client_tag is None) == (order_id is None):
+            raise JournalError("give exactly one of client_tag or order_id")
+        if client_tag is not None:
+            return self.orders.get(client_tag)
+        hits = [o for o in self.orders.values() if o.order_id == order_id]
+        return hits[-1] if hits else None
