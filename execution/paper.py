@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace as dc_replace
 from typing import Literal
 
@@ -75,6 +75,7 @@ from core.venue import (
     VenueState,
     VenueStatus,
 )
+from execution import paper_state
 from execution.paper_book import QTY_EPS, crosses, queue_ahead, slide_price
 from execution.paper_ledger import Ledger
 from execution.paper_matching import PaperMatcher, PaperVenueError
@@ -103,6 +104,7 @@ class PaperVenue(PaperMatcher):
         queue_behind_factor: float = 1.0,
         mark_from_mid: bool = False,
         max_walk_levels: int = 100,
+        persist: Callable[[bytes], None] | None = None,
     ) -> None:
         super().__init__(
             clock=clock,
@@ -123,6 +125,9 @@ class PaperVenue(PaperMatcher):
         self._state_ts = clock.now_ms()
         self._faults: deque[str] = deque()
         self._po_rejects = 0
+        #: called with the account state after every change the engine can see (a call that
+        #: acted, events drained), so a restart finds the account as the engine last knew it
+        self.persist = persist
 
     # ------------------------------------------------------------------ control and accessors
 
@@ -169,7 +174,20 @@ class PaperVenue(PaperMatcher):
 
     def events(self) -> list[VenueEvent]:
         out, self._events = self._events, []
+        if out:
+            self._save()
         return out
+
+    def save_state(self) -> bytes:
+        return paper_state.dump(self)
+
+    def load_state(self, blob: bytes) -> dict[str, object]:
+        """Restore a saved account (see :mod:`execution.paper_state`)."""
+        return paper_state.load(self, blob)
+
+    def _save(self) -> None:
+        if self.persist is not None:
+            self.persist(paper_state.dump(self))
 
     # ------------------------------------------------------------------ async Venue calls
 
@@ -264,6 +282,7 @@ class PaperVenue(PaperMatcher):
         return True
 
     def _post_call(self, timeout_after: bool) -> None:
+        self._save()
         if timeout_after:
             raise PaperVenueError("timeout", "injected after the call took effect", retryable=True)
 

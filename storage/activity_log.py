@@ -27,10 +27,14 @@ from typing import Any, Literal, TextIO
 
 import msgspec
 
+from core.engine_types import EVENT_KINDS, EngineEvent
+from core.event_text import describe
+
 SCHEMA_VERSION = 1
 
-#: Known activity kinds. ``append`` refuses anything else (a typo must not silently invent a kind).
-KINDS: frozenset[str] = frozenset(
+#: Known activity kinds: every engine event kind and a few of the process's own. ``append`` refuses
+#: anything else (a typo must not silently invent a kind).
+KINDS: frozenset[str] = frozenset(EVENT_KINDS) | frozenset(
     {
         # orders
         "order_submitted",
@@ -190,6 +194,12 @@ class ActivityLog:
         return self.append_row(
             kind, ts_ms=ts_ms, intent_id=intent_id, order_id=order_id, message=message, data=data
         ).id
+
+    def append_event(self, ev: EngineEvent) -> ActivityRow:
+        """Record one engine event (before it is published)."""
+        oid = str(ev.data.get("order_id") or "")
+        return self.append_row(ev.kind, ts_ms=ev.ts, intent_id=ev.intent_id, order_id=oid,
+                               message=describe(ev), data=ev.data)
 
     def append_row(
         self,
