@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
 from autotrader import __version__
-from autotrader.config import ConfigError, load_config, parse_set_option
-from core.config_schema import Config
+from autotrader.activity_cmd import activity_app
+from autotrader.cli_common import ConfigOpt, SetOpt, fail, get_config
+from autotrader.engine_cmds import register as register_engine_commands
 
 app = typer.Typer(
     name="autotrader",
@@ -20,32 +21,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML config file (default: platformdirs location).")
-]
-SetOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set", help="Override a config key, e.g. --set market.binance_symbol=SOLUSDT (repeatable)."
-    ),
-]
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"autotrader: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def get_config(config: Path | None, sets: list[str] | None, defaults: dict[str, Any] | None = None) -> Config:
-    """Load the config; ``defaults`` are command-specific overrides that ``--set`` still beats."""
-    try:
-        overrides = dict(defaults or {})
-        overrides.update(parse_set_option(s) for s in (sets or []))
-        return load_config(config, overrides=overrides)
-    except ConfigError as exc:
-        fail(str(exc))
-
 
 def _version(value: bool) -> None:
     if value:
@@ -117,7 +92,7 @@ def run(
     set_: SetOpt = None,
 ) -> None:
     """Start the runtime (live market data by default; --replay PATH to drive it from a recording)."""
-    from autotrader.config import storage_root
+    from autotrader.config import control_socket_path, state_db_path, storage_root
     from autotrader.runtime import parse_speed, run_runtime
 
     cfg = get_config(config, set_)
@@ -128,7 +103,9 @@ def run(
     except ValueError as exc:
         fail(str(exc))
     keep = (replay_path is None) if store is None else store
-    raise typer.Exit(run_runtime(cfg, replay_path, pace, storage_root(cfg) if keep else None))
+    state = state_db_path(cfg, "live" if replay_path is None else "replay")
+    raise typer.Exit(run_runtime(cfg, replay_path, pace, storage_root(cfg) if keep else None,
+                                 state_db=state, control_path=control_socket_path(cfg)))
 
 
 @app.command()
@@ -174,8 +151,10 @@ def demo(
     """Run on the bundled synthetic demo session (generated once, deterministically; no network)."""
     import platformdirs
 
+    from autotrader.config import control_socket_path, state_db_path
     from autotrader.runtime import parse_speed, run_runtime
     from feeds.demo import ensure_demo
+    from storage.activity_log import remove_db
 
     # The demo session is 45 minutes: ATR(5m) over 3 bars instead of 14 lets the signal arm
     # after 15 minutes instead of 70 (override with --set guards.atr_period=N).
@@ -189,7 +168,11 @@ def demo(
     cache = Path(platformdirs.user_cache_dir("autotrader")) / "demo"
     path = ensure_demo(cache, seed=seed)
     typer.echo(f"synthetic demo session: {path}", err=True)
-    raise typer.Exit(run_runtime(cfg, path, pace, None))
+    state = state_db_path(cfg, "demo")
+    if not cfg.storage.state_db:
+        remove_db(state)  # every demo starts with a fresh paper account
+    code = run_runtime(cfg, path, pace, None, state_db=state, control_path=control_socket_path(cfg))
+    raise typer.Exit(code)
 
 
 def parse_duration(text: str) -> float:
@@ -261,12 +244,23 @@ def _not_built(name: str, issue: str) -> None:
     )
 
 
+@app.command()
+def backtest(
+    path: Annotated[Path, typer.Argument(help="Recording to replay through signal, engine and paper venue.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Backtest on event time: trades, PnL, fees, max drawdown, guard blocks and kills."""
+    from autotrader.backtest_cmd import run_backtest
+
+    raise typer.Exit(run_backtest(config, set_, path, json_out))
+
+
+register_engine_commands(app)
+app.add_typer(activity_app, name="activity")
+
 for _name, _issue in [
-    ("status", "issue 5"),
-    ("kill", "issue 5"),
-    ("intent", "issue 5"),
-    ("activity", "issue 5"),
-    ("backtest", "issue 5"),
     ("liqmap", "issue 7"),
     ("venue", "issue 8"),
     ("delegate", "issue 8"),

@@ -164,3 +164,21 @@ def parse_set_option(item: str) -> tuple[str, Any]:
 
 def storage_root(cfg: Config) -> Path:
     return Path(cfg.storage.root) if cfg.storage.root else default_data_dir() / "parquet"
+
+
+def state_db_path(cfg: Config, mode: str = "live") -> Path:
+    """The state database (activity log, order journal, paper account, engine control state).
+
+    ``storage.state_db`` when set; else in the data dir, one per kind of run so a replay or the demo
+    never touches the live paper account: ``state.sqlite3`` (live), ``replay-state.sqlite3``,
+    ``demo-state.sqlite3``."""
+    if cfg.storage.state_db:
+        return Path(cfg.storage.state_db).expanduser()
+    name = {"live": "state.sqlite3", "replay": "replay-state.sqlite3", "demo": "demo-state.sqlite3"}[mode]
+    return default_data_dir() / name
+
+
+def control_socket_path(cfg: Config) -> Path:
+    from autotrader.control import default_socket_path
+
+    return Path(cfg.control.socket_path).expanduser() if cfg.control.socket_path else default_socket_path()

@@ -27,6 +27,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, make_wsgi_app
 
 from core.bus import Bus, Topics
+from core.engine_types import EngineEvent
 from core.guards import GUARDS, RANK, GuardReport
 from core.models import FeedStatus
 
@@ -132,6 +133,26 @@ class Metrics:
 
     def kill_switch(self) -> None:
         self.kills.inc()
+
+    def on_engine_event(self, ev: EngineEvent) -> None:
+        """Order counters from the engine's events (role: entry, convert, sl, tp, flat)."""
+        k, role = ev.kind, str(ev.data.get("role", ""))
+        if k == "order_submitted":
+            self.order_submitted(role or "entry")
+        elif k == "sl_placed":
+            self.order_submitted("sl")
+        elif k == "tp_placed":
+            self.order_submitted("tp")
+        elif k == "order_filled":
+            self.order_filled(role or "entry")
+        elif k == "sl_hit":
+            self.order_filled("sl")
+        elif k == "tp_hit":
+            self.order_filled("tp")
+        elif k == "order_cancelled":
+            self.order_cancelled(role or "entry")
+        elif k == "kill_switch" and ev.data.get("stage") == "engaged":
+            self.kill_switch()
 
     # --- bus hooks ---------------------------------------------------------------------------
 

@@ -1,11 +1,13 @@
-"""Composition root for ``autotrader run``: bus + pipeline + feeds + storage + structured logs.
+"""Composition root for ``autotrader run``: bus + pipeline + feeds + guards + signal + engine and
+venue (:mod:`autotrader.trading`) + storage + control socket + metrics + structured logs.
 
 Live (default): the transports of :mod:`feeds.live` drive the pipeline, feed health comes from
 their monitor, and 1m bars / funding / OI / liquidations / USDC trades go to Parquet storage.
 With ``--replay`` a recording drives the runtime at X× its own pace (``max`` = as fast as
 possible) on event time; after the data ends the instance keeps running until SIGINT/SIGTERM so
 it can be inspected, with every feed reported ``down`` (fail closed: nothing is live any more).
-SIGINT/SIGTERM: stop the feeds, flush and close storage, exit 0.
+SIGINT/SIGTERM: stop the engine (open orders are left as they are unless
+``engine.cancel_on_exit``), stop the feeds, flush and close storage, exit 0.
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from autotrader.control import ControlError, ControlServer, default_socket_path
+from autotrader.control_handlers import ControlHandlers
 from autotrader.emit import bar_json, book_json, intent_json
 from autotrader.logs import log_event, setup_logging
+from autotrader.metrics import Metrics, MetricsServer
+from autotrader.trading import TradingStack
 from core.bus import Bus, Topics
 from core.clock import Clock, EventClock, WallClock
 from core.config_schema import Config, to_dict
@@ -112,6 +118,8 @@ class Runtime:
         speed: float,
         logger: logging.Logger,
         store_root: Path | None = None,
+        state_db: Path | None = None,
+        control_path: Path | None = None,
     ) -> None:
         self.cfg = cfg
         self.replay_path = replay_path
@@ -147,8 +155,23 @@ class Runtime:
         self.exit_code = 0
         self.replay_health = ReplayHealth(self.pipeline, max_ages(cfg))
         self.guards = GuardMonitor(self.bus, cfg.guards, self.clock, "live" if self.live else "replay")
-        self.signal = SignalRunner(self.bus, self.guards, cfg.signal, cfg.risk, lambda: cfg.paper.equity_usd)
+        self.metrics = Metrics()
+        self.metrics.bind_bus(self.bus)
+        self.trading = TradingStack(cfg, self.bus, self.clock, state_db=state_db, logger=logger,
+                                    metrics=self.metrics, guard_now=self.guards.check)
+        self.engine = self.trading.engine
+        self.signal = SignalRunner(self.bus, self.guards, cfg.signal, cfg.risk, self.trading.equity)
         self.bus.on(INTENTS, self._on_intent)
+        self.control_path = control_path
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.handlers = ControlHandlers(self.trading, self.guards, cfg.risk, self.status_line, self.spawn)
+
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """An owned task: kept until done, cancelled at shutdown (no fire-and-forget)."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     def _on_intent(self, intent: Intent) -> None:
         log_event(self.log, "intent", **intent_json(intent))
@@ -184,6 +207,8 @@ class Runtime:
             "market": self.state.as_dict(),
             "guards": guards_to_json(self.guards.check()),
             "regime": {"on": self.signal.signal.regime.on, "reason": self.signal.signal.regime.reason},
+            "trading": {k: v for k, v in self.engine.snapshot().items() if k != "active"}
+            | {"active": len(self.engine.active())},
         }
 
     async def _replay(self, path: Path) -> None:
@@ -262,11 +287,53 @@ class Runtime:
             except OSError as exc:
                 log_event(self.log, "storage flush failed", logging.ERROR, error=str(exc))
 
+    async def _start_services(self) -> tuple[ControlServer, MetricsServer | None]:
+        path = self.control_path or default_socket_path()
+        control = ControlServer(path, self.handlers.handlers())
+        await control.start()
+        log_event(self.log, "control socket", path=str(path))
+        metrics = None
+        if self.cfg.metrics.port:
+            metrics = self.metrics.start_http(self.cfg.metrics.host, self.cfg.metrics.port)
+            if metrics is not None:
+                log_event(self.log, "metrics", url=metrics.url)
+        return control, metrics
+
+    async def _shutdown_engine(self, engine_task: asyncio.Task[None]) -> None:
+        self.engine.stop()
+        with contextlib.suppress(asyncio.TimeoutError, Exception):
+            await asyncio.wait_for(asyncio.shield(engine_task), timeout=5)
+        if self.cfg.engine.cancel_on_exit:
+            try:
+                n = await asyncio.wait_for(self.engine.venue.cancel_all(self.engine.cfg.market), 10)
+                log_event(self.log, "cancelled on exit", orders=n)
+            except Exception as e:  # recorded; the operator must check the venue
+                log_event(self.log, "cancel on exit failed", logging.ERROR, error=str(e))
+        if self.trading.activity is not None:
+            snap = self.engine.snapshot()
+            self.trading.activity.append(
+                "shutdown", ts_ms=self.clock.now_ms(),
+                message="stopped" + ("; open orders cancelled" if self.cfg.engine.cancel_on_exit else
+                                     "; open orders left on the venue"),
+                data={"trading_state": snap["trading_state"], "active": len(snap["active"])})
+
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop_event.set)
+        try:
+            control, metrics_http = await self._start_services()
+        except (ControlError, OSError, ValueError) as exc:
+            log_event(self.log, "cannot start", logging.ERROR, error=str(exc))
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            self.trading.close()
+            return 2
+        if self.trading.activity is not None:
+            self.trading.activity.append("startup", ts_ms=self.clock.now_ms(), message="started",
+                                         data={"data_source": "live" if self.live else "replay"})
         main = self._live() if self.replay_path is None else self._replay(self.replay_path)
+        engine_task = asyncio.create_task(self.engine.run(), name="engine")
         tasks = [
             asyncio.create_task(main, name="live" if self.live else "replay"),
             asyncio.create_task(self._status_loop(), name="status"),
@@ -276,6 +343,12 @@ class Runtime:
         try:
             await self.stop_event.wait()
         finally:
+            await self._shutdown_engine(engine_task)
+            await control.close()
+            if metrics_http is not None:
+                metrics_http.close()
+            tasks.append(engine_task)
+            tasks.extend(self._tasks)
             # the live task stops by itself on stop_event (closing its session); give it time
             if self.live:
                 with contextlib.suppress(asyncio.TimeoutError, Exception):
@@ -287,12 +360,22 @@ class Runtime:
                     await t
             if self.sink is not None:
                 self.sink.close()
+            self.trading.close()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
         log_event(self.log, "stopped", exit_code=self.exit_code)
         return self.exit_code
 
 
-def run_runtime(cfg: Config, replay_path: Path | None, speed: float, store_root: Path | None = None) -> int:
+def run_runtime(
+    cfg: Config,
+    replay_path: Path | None,
+    speed: float,
+    store_root: Path | None = None,
+    state_db: Path | None = None,
+    control_path: Path | None = None,
+) -> int:
     logger = setup_logging(cfg.logging.level)
-    return asyncio.run(Runtime(cfg, replay_path, speed, logger, store_root).run())
+    runtime = Runtime(cfg, replay_path, speed, logger, store_root, state_db=state_db,
+                      control_path=control_path)
+    return asyncio.run(runtime.run())

@@ -162,11 +162,24 @@ class IntentLifecycle:
         self.slots[req.client_tag] = Slot(tag=req.client_tag, role=role, req=req, ts=self._ts, index=index)
         self._act(Place(req=req))
 
+    def _cancel_due(self, s: Slot) -> bool:
+        """A failed cancel is retried with capped exponential backoff (0.5 s .. 30 s)."""
+        wait_ms = min(30_000.0, 500.0 * 2 ** (s.cancel_tries - 1))
+        return not s.cancel_tries or self._ts - s.cancel_ts >= wait_ms
+
     def _cancel(self, s: Slot) -> None:
-        if s.state == "live" and s.order_id is not None and not s.cancel_sent:
+        s.want_cancel = True
+        if s.state == "live" and s.order_id is not None and not s.cancel_sent and self._cancel_due(s):
             s.cancel_sent = True
             s.cancel_tries += 1
+            s.cancel_ts = self._ts
             self._act(Cancel(order_id=s.order_id, tag_=s.tag))
+
+    def _retry_cancels(self) -> None:
+        """Orders whose cancel failed are cancelled again (when due; see :meth:`_cancel_due`)."""
+        for s in self.open_orders():
+            if s.want_cancel and not s.cancel_sent and s.cancel_tries:
+                self._cancel(s)
 
     def _flush(self) -> Step:
         st, self._step = self._step, Step()
@@ -438,6 +451,7 @@ class IntentLifecycle:
             return self._flush()
         if isinstance(inp, Tick):
             self.last = inp
+            self._retry_cancels()
             if self.phase == Phase.ENTRY:
                 self._entry_tick()
             if self.phase == Phase.OPEN:
@@ -451,12 +465,11 @@ class IntentLifecycle:
         elif isinstance(inp, CancelFailed):
             s = self.slots.get(inp.tag)
             if s is not None and s.active:
+                # never forget an order we could not cancel: it may still fill; retried on ticks
                 s.cancel_sent = False
-                if s.cancel_tries >= MAX_CANCEL_TRIES:
-                    self._ev("error", stage="cancel", tag=s.tag, reason=inp.reason)
-                    s.state = "done"  # the kill switch / reconciliation owns it now
-                    if s.role in ("entry", "convert"):
-                        self.after = None
+                if s.cancel_tries == MAX_CANCEL_TRIES:
+                    self._ev("error", stage="cancel", tag=s.tag, reason=inp.reason,
+                             note="still live on the venue; the cancel is retried")
         elif isinstance(inp, OrderChanged):
             self._on_order(inp)
         elif isinstance(inp, Filled):

@@ -45,6 +45,8 @@ class Slot:
     avg_upd: float = 0.0
     cancel_sent: bool = False
     cancel_tries: int = 0
+    want_cancel: bool = False  # we asked for a cancel; retried until the venue confirms
+    cancel_ts: int = 0
     modifying: bool = False
     pending_mod: tuple[float | None, float | None] = (None, None)  # (size, trigger) asked for
     modify_failures: int = 0

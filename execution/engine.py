@@ -111,6 +111,7 @@ class Engine:
         sleep: Sleep = asyncio.sleep,
         journal: OrderJournal | None = None,
         on_latency: Callable[[float], None] | None = None,
+        guard_now: Callable[[], GuardReport | None] | None = None,
     ) -> None:
         self.bus = bus
         self.venue = venue
@@ -118,6 +119,9 @@ class Engine:
         self.cfg = cfg = cfg if cfg is not None else EngineConfig()
         self.on_event = on_event
         self.priority_fee_fn = priority_fee
+        #: evaluates the guards now (the monitor publishes only on change and once a minute; a
+        #: decision needs a report no older than guard_max_age_s)
+        self.guard_now = guard_now
         self.sleep = sleep
         self.gateway = OrderGateway(
             venue, cfg, journal, now_ms=clock.now_ms, sleep=sleep, on_latency=on_latency
@@ -152,6 +156,10 @@ class Engine:
         ]
 
     @property
+    def pending_intents(self) -> bool:
+        return bool(self._intents)
+
+    @property
     def day_pnl(self) -> float | None:
         return self.pnl.pct
 
@@ -167,6 +175,12 @@ class Engine:
     def _on_guard(self, report: GuardReport) -> None:
         if self.guard is None or report.ts >= self.guard.ts:
             self.guard = report
+
+    def _refresh_guard(self) -> None:
+        if self.guard_now is not None:
+            g = self.guard_now()
+            if g is not None:
+                self._on_guard(g)
 
     def _on_book(self, book: BookTop) -> None:
         if book.bid_px > 0 and book.ask_px > 0:
@@ -305,6 +319,7 @@ class Engine:
         pending, self._pending = self._pending, []
         for lc, st in pending:
             await self._drive(lc, st)
+        self._refresh_guard()
         while self._intents:
             await self._handle_intent(self._intents.popleft())
             await self._pump_venue()

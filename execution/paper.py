@@ -172,6 +172,17 @@ class PaperVenue(PaperMatcher):
         w = self._live.get(order_id) or self._done.get(order_id)
         return w.snapshot() if w is not None else None
 
+    @property
+    def pending_events(self) -> bool:
+        """Something to report (a fill, a trigger, a cancel) since the last :meth:`events`."""
+        return bool(self._events)
+
+    def fill_history(self) -> list[Fill]:
+        return list(self._fills)
+
+    def live_order_count(self) -> int:
+        return len(self._live)
+
     def events(self) -> list[VenueEvent]:
         out, self._events = self._events, []
         if out:

@@ -162,6 +162,12 @@ def open_db(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def remove_db(path: Path) -> None:
+    """Delete a state database with its WAL and shared-memory files (a fresh start)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
 class ActivityLog:
     """Append-only activity log. Thread-safe (one connection behind a lock); one writer process."""
 

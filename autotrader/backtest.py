@@ -1,0 +1,214 @@
+"""Backtest: a recording replayed through codecs → pipeline → guards → signal → engine → paper venue,
+on event time, with the same objects a live run uses (only the clock and the state store differ:
+event time, everything in memory).
+
+The engine steps every ``engine.poll_interval_s`` of event time (as the live loop does in wall
+time) and at once whenever the paper venue has something to report (a fill, a trigger) or an
+intent is waiting, so a fill is protected within the same engine step as live. Manual intents
+(``autotrader intent --replay``) are injected at their event time through the control path's own
+intent builder.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from autotrader.runtime import max_ages
+from autotrader.trading import TradingStack
+from core.bus import Bus
+from core.clock import EventClock
+from core.config_schema import Config
+from core.engine_types import EngineEvent
+from core.guard_monitor import GuardMonitor, SignalRunner
+from core.intents import INTENTS
+from core.manual import build_manual_intent
+from core.venue import Fill
+from execution.paper import PaperVenue
+from feeds.pipeline import MarketPipeline
+from feeds.replay import Frame, open_recording
+from feeds.replay_health import ReplayHealth
+
+
+@dataclass
+class ManualOrder:
+    """A manual intent to inject: at ``at_ms`` (event time), or ``offset_ms`` after the first frame."""
+
+    side: str
+    size: float
+    sl: float
+    price: float | None = None
+    tps: list[tuple[float, float | None]] = field(default_factory=list)
+    at_ms: int | None = None
+    offset_ms: int = 0
+    id: str = "manual-1"
+
+
+class Trade(msgspec.Struct, kw_only=True):
+    intent_id: str
+    side: str
+    source: str
+    entry_ts: int
+    exit_ts: int | None
+    size: float
+    avg_entry: float
+    avg_exit: float | None
+    pnl: float  # realized, net of this trade's fees
+    fees: float
+    outcome: str
+
+
+class BacktestReport(msgspec.Struct, kw_only=True):
+    path: str
+    frames: int
+    event_span_s: float
+    wall_s: float
+    events_per_s: float
+    intents: int
+    accepted: int
+    rejected: int
+    trades: list[Trade]
+    realized_pnl: float
+    unrealized_pnl: float
+    fees: float
+    funding: float
+    net_pnl: float
+    start_equity: float
+    end_equity: float
+    max_drawdown_usd: float
+    max_drawdown_pct: float
+    guard_blocks: int
+    guard_rejections: int
+    kills: list[str]
+    open_position: float
+    open_orders: int
+    recording: dict[str, Any]
+
+
+def _trades(fills: list[Fill], events: list[EngineEvent], sources: dict[str, str]) -> list[Trade]:
+    by_intent: dict[str, list[Fill]] = {}
+    for f in fills:
+        iid = f.client_tag.rsplit(":", 1)[0]
+        by_intent.setdefault(iid, []).append(f)
+    outcome = {e.intent_id: str(e.data.get("outcome", "")) for e in events if e.kind == "intent_done"}
+    side = {e.intent_id: str(e.data.get("side", "")) for e in events if e.kind == "intent_accepted"}
+    out: list[Trade] = []
+    for iid, fs in by_intent.items():
+        if iid not in side:
+            continue  # kill-switch flatten orders and the like: in the totals, not a trade
+        sign = 1.0 if side[iid] == "buy" else -1.0
+        entry = [f for f in fs if (1.0 if f.side == "buy" else -1.0) == sign]
+        exit_ = [f for f in fs if (1.0 if f.side == "buy" else -1.0) != sign]
+        q_in = sum(f.size for f in entry)
+        q_out = sum(f.size for f in exit_)
+        if q_in <= 0:
+            continue
+        avg_in = sum(f.size * f.price for f in entry) / q_in
+        avg_out = sum(f.size * f.price for f in exit_) / q_out if q_out > 0 else None
+        fees = sum(f.fee for f in fs)
+        gross = sign * (avg_out - avg_in) * q_out if avg_out is not None else 0.0
+        out.append(Trade(intent_id=iid, side=side[iid], source=sources.get(iid, ""), entry_ts=entry[0].ts,
+                         exit_ts=exit_[-1].ts if exit_ else None, size=q_in, avg_entry=avg_in,
+                         avg_exit=avg_out, pnl=gross - fees, fees=fees, outcome=outcome.get(iid, "open")))
+    return out
+
+
+class Backtest:
+    def __init__(self, cfg: Config, path: Path, manual: list[ManualOrder] | None = None) -> None:
+        self.cfg = cfg
+        self.path = path
+        self.manual = sorted(manual or [], key=lambda m: (m.at_ms or 0, m.offset_ms))
+        self.bus = bus = Bus()
+        self.clock = clock = EventClock()
+        self.pipeline = MarketPipeline(bus, binance_symbol=None, bybit_symbol=cfg.market.bybit_symbol,
+                                       okx_usdc_inst=cfg.market.okx_usdc_inst, clock=clock)
+        self.health = ReplayHealth(self.pipeline, max_ages(cfg))
+        self.guards = GuardMonitor(bus, cfg.guards, clock, "replay")
+        self.events: list[EngineEvent] = []
+        self.stack = TradingStack(cfg, bus, clock, state_db=None, guard_now=self.guards.check,
+                                  on_event=self.events.append)
+        self.signal = SignalRunner(bus, self.guards, cfg.signal, cfg.risk, self.stack.equity)
+        venue = self.stack.venue
+        assert isinstance(venue, PaperVenue)
+        self.venue = venue
+        self.sources: dict[str, str] = {}
+        bus.on(INTENTS, lambda it: self.sources.__setitem__(it.id, it.source))
+
+    def _inject(self, m: ManualOrder) -> None:
+        e = self.stack.engine
+        intent = build_manual_intent(intent_id=m.id, ts=self.clock.now_ms(), market=e.cfg.market, side=m.side,
+                                     size=m.size, sl=m.sl, price=m.price, bid=e.bid, ask=e.ask, tps=m.tps,
+                                     default_split=self.cfg.risk.tp_split, equity_usd=e.start_equity)
+        self.bus.publish(INTENTS, intent)
+
+    @staticmethod
+    def _due(m: ManualOrder, first_ms: int) -> int:
+        return m.at_ms if m.at_ms is not None else first_ms + m.offset_ms
+
+    async def run(self, progress: Callable[[int], None] | None = None) -> BacktestReport:
+        rec = open_recording(self.path)
+        engine, venue, pipe, health = self.stack.engine, self.venue, self.pipeline, self.health
+        on_ws, on_http, now_ms = pipe.on_ws, pipe.on_http, self.clock.now_ms
+        step_ms = int(self.cfg.engine.poll_interval_s * 1000)
+        start_eq = venue.equity()
+        peak, max_dd, max_dd_pct = start_eq, 0.0, 0.0
+        manual = list(self.manual)
+        first_ms: int | None = None
+        next_step = 0
+        n = 0
+        t0 = time.perf_counter()
+        frames: Iterator[Frame] = rec.frames()
+        for f in frames:
+            if f.kind == "recv":
+                on_ws(f.venue, f.data, f.ts_ns)
+            elif f.kind == "http":
+                on_http(f.venue, f.url, f.data, f.ts_ns)
+            n += 1
+            now = now_ms()
+            health.maybe_publish(self.bus, now)
+            if first_ms is None and now > 0:
+                first_ms = now
+            while manual and first_ms is not None and now >= self._due(manual[0], first_ms):
+                self._inject(manual.pop(0))
+            if now >= next_step or venue.pending_events or engine.pending_intents:
+                await engine.step()
+                next_step = now + step_ms
+                eq = venue.equity()
+                peak = max(peak, eq)
+                if peak - eq > max_dd:
+                    max_dd, max_dd_pct = peak - eq, (peak - eq) / peak * 100
+            if progress is not None and n % 5000 == 0:
+                progress(n)
+        pipe.flush()
+        health.done = True
+        health.maybe_publish(self.bus, now_ms())
+        await engine.step()
+        wall = time.perf_counter() - t0
+        return self._report(rec.stats.as_dict(), n, first_ms, wall, start_eq, max_dd, max_dd_pct)
+
+    def _report(self, stats: dict[str, Any], n: int, first_ms: int | None, wall: float, start_eq: float,
+                max_dd: float, max_dd_pct: float) -> BacktestReport:
+        v, ev = self.venue, self.events
+        fills = v.fill_history()
+        pos = v.get_position(self.stack.engine.cfg.market)
+        rejected = [e for e in ev if e.kind == "intent_rejected"]
+        guard_rej = [e for e in rejected if any("guard" in str(r) for r in e.data.get("reasons", []))]
+        span = (self.clock.now_ms() - first_ms) / 1000 if first_ms else 0.0
+        return BacktestReport(
+            path=str(self.path), frames=n, event_span_s=span, wall_s=wall,
+            events_per_s=n / wall if wall else 0.0,
+            intents=len(self.sources), accepted=sum(1 for e in ev if e.kind == "intent_accepted"),
+            rejected=len(rejected), trades=_trades(fills, ev, self.sources), realized_pnl=v.realized_pnl(),
+            unrealized_pnl=v.unrealized_pnl(), fees=v.total_fees(), funding=v.total_funding(),
+            net_pnl=v.equity() - start_eq, start_equity=start_eq, end_equity=v.equity(),
+            max_drawdown_usd=max_dd, max_drawdown_pct=max_dd_pct,
+            guard_blocks=sum(1 for e in ev if e.kind == "guard_block"), guard_rejections=len(guard_rej),
+            kills=[str(e.data.get("reason", "")) for e in ev if e.kind == "kill_switch"
+                   and e.data.get("stage") == "engaged"],
+            open_position=pos.size, open_orders=v.live_order_count(), recording=stats,
+        )

@@ -1,0 +1,132 @@
+"""``autotrader backtest PATH`` and ``autotrader intent ... --replay PATH``: run a backtest, print
+its report as a table (or JSON with ``--json``)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import orjson
+
+from autotrader.backtest import Backtest, BacktestReport, ManualOrder
+from autotrader.cli_common import fail, get_config
+from core.manual import ManualIntentError
+from feeds.replay import RecordingError
+
+
+def parse_at(text: str) -> tuple[int | None, int]:
+    """``--at``: epoch ms (13 digits) → (at_ms, 0); ``90s``/``5m``/``1h``/``1500ms`` or plain seconds
+    → (None, offset ms from the first frame)."""
+    t = text.strip().lower()
+    if t.isdigit() and len(t) >= 12:
+        return int(t), 0
+    units = (("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000))
+    suffix, mult = next(((u, m) for u, m in units if t.endswith(u)), ("", 1000))
+    num = t[: len(t) - len(suffix)]
+    try:
+        value = float(num)
+    except ValueError:
+        raise ValueError(f"--at must be an offset like 90s, 5m, 1h or epoch ms, got {text!r}") from None
+    if value < 0:
+        raise ValueError(f"--at must not be negative, got {text!r}")
+    return None, int(value * mult)
+
+
+def _ts(ms: int | None) -> str:
+    return "-" if not ms else datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S")
+
+
+def render_report(r: BacktestReport) -> str:
+    lines = [
+        f"backtest {r.path}",
+        f"  {r.frames:,} events over {r.event_span_s:,.0f} s of market time in {r.wall_s:.2f} s "
+        f"({r.events_per_s:,.0f} events/s)",
+        f"  intents {r.intents} (accepted {r.accepted}, rejected {r.rejected}; "
+        f"by guards {r.guard_rejections}), guard blocks {r.guard_blocks}, kills {len(r.kills)}",
+        "",
+        f"  {'intent':<34} {'side':<4} {'entry':>8} {'size':>10} {'avg entry':>11} {'avg exit':>11} "
+        f"{'PnL':>10} {'fees':>8}  outcome",
+    ]
+    for t in r.trades:
+        exit_px = f"{t.avg_exit:.4f}" if t.avg_exit is not None else "-"
+        lines.append(f"  {t.intent_id[:34]:<34} {t.side:<4} {_ts(t.entry_ts):>8} {t.size:>10.4f} "
+                     f"{t.avg_entry:>11.4f} {exit_px:>11} {t.pnl:>10.2f} {t.fees:>8.4f}  {t.outcome}")
+    if not r.trades:
+        lines.append("  (no trades)")
+    lines += [
+        "",
+        f"  realized {r.realized_pnl:,.2f}  unrealized {r.unrealized_pnl:,.2f}  fees {r.fees:,.4f}  "
+        f"funding {r.funding:,.4f}",
+        f"  net PnL {r.net_pnl:+,.2f} USD  (equity {r.start_equity:,.2f} -> {r.end_equity:,.2f})  "
+        f"max drawdown {r.max_drawdown_usd:,.2f} USD ({r.max_drawdown_pct:.2f} %)",
+        f"  at the end: position {r.open_position:+g}, {r.open_orders} open order(s)",
+    ]
+    for k in r.kills:
+        lines.append(f"  kill: {k}")
+    return "\n".join(lines)
+
+
+def _run(config: Path | None, sets: list[str] | None, path: Path, manual: list[ManualOrder],
+         json_out: bool) -> tuple[int, Backtest | None]:
+    cfg = get_config(config, sets)
+    if cfg.engine.venue != "paper":
+        fail("a backtest runs on the paper venue (engine.venue = 'paper')")
+    if not path.exists():
+        fail(f"{path}: no such recording")
+    show = sys.stderr.isatty() and not json_out
+    bt = Backtest(cfg, path, manual)
+
+    def progress(n: int) -> None:
+        if show:
+            sys.stderr.write(f"\rbacktest: {n:,} events")
+            sys.stderr.flush()
+
+    try:
+        report = asyncio.run(bt.run(progress))
+    except RecordingError as exc:
+        fail(str(exc))
+    except ManualIntentError as exc:
+        fail(f"manual intent: {exc}")
+    if show:
+        sys.stderr.write("\r" + " " * 40 + "\r")
+    if json_out:
+        sys.stdout.write(orjson.dumps(msgspec.to_builtins(report)).decode() + "\n")
+    else:
+        print(render_report(report))
+    return 0, bt
+
+
+def run_backtest(config: Path | None, sets: list[str] | None, path: Path, json_out: bool) -> int:
+    return _run(config, sets, path, [], json_out)[0]
+
+
+def run_backtest_with_intent(
+    config: Path | None,
+    sets: list[str] | None,
+    path: Path,
+    *,
+    side: str,
+    size: float,
+    sl: float,
+    price: float | None,
+    tps: list[tuple[float, float | None]],
+    at: str,
+    json_out: bool,
+) -> int:
+    try:
+        at_ms, offset = parse_at(at)
+    except ValueError as exc:
+        fail(str(exc))
+    m = ManualOrder(side=side, size=size, sl=sl, price=price, tps=tps, at_ms=at_ms, offset_ms=offset)
+    code, bt = _run(config, sets, path, [m], json_out)
+    if bt is not None and not json_out:
+        print("\n  manual intent:")
+        for ev in bt.events:
+            if ev.intent_id == m.id:
+                from core.event_text import describe
+
+                print(f"    {_ts(ev.ts)}  {ev.kind:<22} {describe(ev)}")
+    return code

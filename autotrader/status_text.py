@@ -1,0 +1,68 @@
+"""``autotrader status`` as text (the JSON form is the daemon's answer as it is)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+
+def _ts(ms: object) -> str:
+    if not isinstance(ms, int | float) or ms <= 0:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _num(x: object, fmt: str = ",.2f") -> str:
+    return format(x, fmt) if isinstance(x, int | float) else "-"
+
+
+def render_status(d: dict[str, Any]) -> str:
+    e = d.get("engine") or {}
+    label = f" ({d['label']})" if d.get("label") else ""
+    lines = [f"autotrader — {d.get('data_source', '?')}{label}, event time {_ts(d.get('event_ts'))}"
+             + ("  [replay finished]" if d.get("replay_done") else "")]
+    state = str(e.get("trading_state", "?")).upper()
+    kill = e.get("kill")
+    kill_txt = ""
+    if kill:
+        conf = kill.get("confirmed")
+        word = "confirmed" if conf else ("confirming" if conf is None else "NOT confirmed")
+        kill_txt = f"  kill switch: {kill.get('reason')} ({word})"
+    auto = "on" if e.get("automation_on") else "off"
+    lines.append(f"  trading    {state}{kill_txt}   automation {auto}")
+    venue = e.get("venue") or {}
+    vtxt = f"{venue.get('name', '?')} {venue.get('state', e.get('venue_state', '?'))}"
+    if venue.get("reason"):
+        vtxt += f" ({venue['reason']})"
+    if e.get("venue_error"):
+        vtxt += f"  ERROR: {e['venue_error']}"
+    pnl = e.get("day_pnl_pct")
+    lines.append(f"  venue      {vtxt}   equity {_num(e.get('equity'))} USD   day PnL "
+                 + (f"{pnl:+.2f} %" if isinstance(pnl, int | float) else "unknown"))
+    pos = e.get("position") or {}
+    size = pos.get("size")
+    if isinstance(size, int | float) and size:
+        lines.append(f"  position   {size:+g} @ {_num(pos.get('avg_price'), '.4f')}  unrealized "
+                     f"{_num(e.get('unrealized_pnl'))}  realized {_num(pos.get('realized_pnl'))}  fees "
+                     f"{_num(pos.get('fees'))}")
+    else:
+        lines.append("  position   flat")
+    orders = e.get("open_orders") or []
+    lines.append(f"  orders     {len(orders)} open")
+    for o in orders:
+        px = o.get("trigger_price") or o.get("price")
+        ro = " reduce-only" if o.get("reduce_only") else ""
+        lines.append(f"    {o.get('tag') or o.get('order_id')}: {o.get('side')} {o.get('type')} "
+                     f"{o.get('size'):g} @ {_num(px, '.4f')}{ro} [{o.get('status')}]")
+    for a in e.get("active") or []:
+        lines.append(f"  intent     {a.get('intent_id')}: {a.get('side')} {a.get('phase')}, holds "
+                     f"{a.get('position'):g}, stop {_num(a.get('stop'), '.4f')}")
+    g = d.get("guards") or {}
+    why = "; ".join(g.get("blocks") or []) or "; ".join(g.get("warnings") or [])
+    lines.append(f"  guards     {str(g.get('status', '?')).upper()}" + (f"  {why}" if why else ""))
+    feeds = d.get("feeds") or {}
+    ftxt = " | ".join(f"{k} {v.get('state')} {_num(v.get('age_s'), '.1f')}s" for k, v in feeds.items())
+    lines.append(f"  feeds      {ftxt or '-'}")
+    if e.get("state_db"):
+        lines.append(f"  state      {e['state_db']}")
+    return "\n".join(lines)

@@ -1,0 +1,192 @@
+"""The trading side of one app instance: venue + engine + activity log + journal + metrics, on a bus.
+
+Used by the runtime (live, replay, demo: durable state in the state database) and by the backtest
+(everything in memory). The venue follows the market topics of the same bus the guards and the
+signal read, so paper fills happen on exactly the market the engine sees.
+
+Event path (safety principle 4, "nothing is lost"): engine event → activity log row (fsynced) →
+metrics → JSON log line carrying the intent id → bus ``engine:events`` (UI, control clients).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from autotrader.logs import log_event
+from autotrader.metrics import Metrics
+from core.bus import Bus, Topics
+from core.clock import Clock
+from core.config_schema import Config, engine_config
+from core.engine_types import EngineEvent
+from core.guards import GuardReport
+from core.journal_port import OrderJournal
+from core.venue import Venue
+from execution.engine import Engine
+from execution.paper import PaperVenue
+from storage.activity_log import ActivityLog
+from storage.journal import Journal
+from storage.state_store import StateStore
+
+M = TypeVar("M")
+PAPER_KEY = "paper.account"
+CONTROL_KEY = "engine.control"
+_CONTROL_KINDS = frozenset({"kill_switch", "automation", "trading_state"})
+
+
+class VenueUnavailable(RuntimeError):
+    """The configured venue cannot be built (e.g. not built yet, bad keys)."""
+
+
+def build_paper(cfg: Config, clock: Clock, persist: Callable[[bytes], None] | None = None) -> PaperVenue:
+    p = cfg.paper
+    return PaperVenue(
+        clock=clock,
+        maker_fee_bps=p.maker_fee_bps,
+        taker_fee_bps=p.taker_fee_bps,
+        tick_size=p.tick_size,
+        start_equity=p.equity_usd,
+        funding=p.funding,
+        latency_ms=p.latency_ms,
+        slippage_ticks=p.slippage_ticks,
+        queue_behind_factor=p.queue_behind_factor,
+        mark_from_mid=True,
+        persist=persist,
+    )
+
+
+class TradingStack:
+    """``state_db=None``: in memory (backtests); otherwise the activity log, the journal, the paper
+    account and the engine's control state live in that SQLite file and survive restarts."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        bus: Bus,
+        clock: Clock,
+        *,
+        state_db: Path | None,
+        logger: logging.Logger | None = None,
+        metrics: Metrics | None = None,
+        guard_now: Callable[[], GuardReport | None] | None = None,
+        on_event: Callable[[EngineEvent], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.bus = bus
+        self.log = logger
+        self.metrics = metrics
+        self.extra_on_event = on_event
+        self.state_db = state_db
+        self.activity: ActivityLog | None = None
+        self.store: StateStore | None = None
+        journal: OrderJournal | None = None
+        if state_db is not None:
+            self.activity = ActivityLog(state_db)
+            journal = Journal(state_db)
+            self.store = StateStore(state_db)
+        self.journal = journal
+        self._wake: Callable[[], None] = lambda: None  # the engine's, once it exists
+        self.venue: Venue = self._build_venue(clock)
+        ecfg = engine_config(cfg)
+        self.engine = Engine(
+            bus,
+            self.venue,
+            clock,
+            ecfg,
+            self._on_event,
+            equity=self.equity,
+            journal=journal,
+            guard_now=guard_now,
+            on_latency=metrics.submit_confirmed if metrics is not None else None,
+        )
+        self._wake = self.engine.wake
+        if self.store is not None:
+            saved = self.store.get_json(CONTROL_KEY)
+            if isinstance(saved, dict):
+                self.engine.restore_control(saved)
+
+    def _build_venue(self, clock: Clock) -> Venue:
+        if self.cfg.engine.venue != "paper":
+            raise VenueUnavailable(
+                f"engine.venue = {self.cfg.engine.venue!r}: the Drift venue is not wired in yet (issue 8); "
+                "use the paper venue"
+            )
+        store = self.store
+        persist = (lambda b: store.put(PAPER_KEY, b)) if store is not None else None
+        venue = build_paper(self.cfg, clock, persist)
+        if store is not None:
+            blob = store.get(PAPER_KEY)
+            if blob is not None:
+                summary = venue.load_state(blob)
+                if self.log is not None:
+                    log_event(self.log, "paper account restored", summary=summary)
+        bus = self.bus
+        bus.on(Topics.BOOK, self._woken(venue, venue.on_book))
+        bus.on(Topics.TRADES, self._woken(venue, venue.on_trade))
+        if self.cfg.paper.funding:
+            bus.on(Topics.FUNDING, venue.on_funding)
+        return venue
+
+    def _woken(self, venue: PaperVenue, handler: Callable[[M], None]) -> Callable[[M], None]:
+        """Market input to the paper venue; a fill or trigger wakes the engine at once."""
+
+        def on_input(msg: M) -> None:
+            handler(msg)
+            if venue.pending_events:
+                self._wake()
+
+        return on_input
+
+    def equity(self) -> float:
+        v = self.venue
+        return v.equity() if isinstance(v, PaperVenue) else self.cfg.paper.equity_usd
+
+    def _on_event(self, ev: EngineEvent) -> None:
+        if self.activity is not None:
+            self.activity.append_event(ev)  # durable before anything else sees it
+        if self.metrics is not None:
+            self.metrics.on_engine_event(ev)
+        if self.log is not None:
+            level = logging.WARNING if ev.kind in ("error", "kill_switch", "guard_block") else logging.INFO
+            data = {"intent_id": ev.intent_id, "event_ts": ev.ts, **ev.data}
+            self.log.log(level, ev.kind, extra={"data": data})
+        if self.store is not None and ev.kind in _CONTROL_KINDS:
+            self.store.put_json(CONTROL_KEY, self.engine.control_state())
+        if self.extra_on_event is not None:
+            self.extra_on_event(ev)
+
+    async def status(self) -> dict[str, Any]:
+        """Engine state plus what the venue says now (position, open orders, equity)."""
+        out = self.engine.snapshot()
+        m = self.engine.cfg.market
+        v = self.venue
+        try:
+            pos = await v.position(m)
+            orders = await v.open_orders(m)
+            vs = await v.status()
+            out["position"] = {"size": pos.size, "avg_price": pos.avg_price,
+                               "realized_pnl": pos.realized_pnl, "fees": pos.fees, "funding": pos.funding}
+            out["open_orders"] = [
+                {"order_id": o.order_id, "tag": o.request.client_tag, "side": o.request.side,
+                 "type": str(o.request.type), "size": o.request.size, "filled": o.filled,
+                 "price": o.request.price, "trigger_price": o.request.trigger_price,
+                 "reduce_only": o.request.reduce_only, "status": str(o.status)}
+                for o in orders
+            ]
+            out["venue"] = {"name": v.name, "state": str(vs.state), "reason": vs.reason}
+        except Exception as e:  # the venue may be down: say so, never invent numbers
+            out["venue_error"] = str(e)
+        if isinstance(v, PaperVenue):
+            out["equity"] = v.equity()
+            out["unrealized_pnl"] = v.unrealized_pnl()
+        out["state_db"] = str(self.state_db) if self.state_db is not None else None
+        return out
+
+    def close(self) -> None:
+        self.engine.close()
+        for closable in (self.activity, self.journal, self.store):
+            close = getattr(closable, "close", None)
+            if close is not None:
+                close()
