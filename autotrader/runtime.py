@@ -150,6 +150,7 @@ class Runtime:
             )
             self.sink = StorageSink(self.bus, store)
         self.replay_done = False
+        self.first_frame = asyncio.Event()
         self.label = ""  # "synthetic demo" when the recording says so
         self.stop_event = asyncio.Event()
         self.exit_code = 0
@@ -251,6 +252,8 @@ class Runtime:
                     on_http(f.venue, f.url, f.data, f.ts_ns)
                 health.maybe_publish(self.bus, self.event_clock.now_ms())
                 n += 1
+                if n == 1:
+                    self.first_frame.set()
         except RecordingError as exc:
             log_event(self.log, "replay error", logging.ERROR, error=str(exc))
         self.pipeline.flush()
@@ -299,9 +302,21 @@ class Runtime:
                 log_event(self.log, "metrics", url=metrics.url)
         return control, metrics
 
+    async def _engine_main(self) -> None:
+        """The engine, once the clock means something (replay: after the first frame), so the
+        restart reconciliation and every row it writes carry a real time."""
+        if not self.live:
+            await self.first_frame.wait()
+        if self.trading.activity is not None:
+            self.trading.activity.append("startup", ts_ms=self.clock.now_ms(), message="started",
+                                         data={"data_source": "live" if self.live else "replay"})
+        await self.engine.run()
+
     async def _shutdown_engine(self, engine_task: asyncio.Task[None]) -> None:
         self.engine.stop()
-        with contextlib.suppress(asyncio.TimeoutError, Exception):
+        if not self.live and not self.first_frame.is_set():
+            engine_task.cancel()  # never started: nothing to finish
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
             await asyncio.wait_for(asyncio.shield(engine_task), timeout=5)
         if self.cfg.engine.cancel_on_exit:
             try:
@@ -329,11 +344,8 @@ class Runtime:
                 loop.remove_signal_handler(sig)
             self.trading.close()
             return 2
-        if self.trading.activity is not None:
-            self.trading.activity.append("startup", ts_ms=self.clock.now_ms(), message="started",
-                                         data={"data_source": "live" if self.live else "replay"})
         main = self._live() if self.replay_path is None else self._replay(self.replay_path)
-        engine_task = asyncio.create_task(self.engine.run(), name="engine")
+        engine_task = asyncio.create_task(self._engine_main(), name="engine")
         tasks = [
             asyncio.create_task(main, name="live" if self.live else "replay"),
             asyncio.create_task(self._status_loop(), name="status"),
