@@ -114,25 +114,39 @@ def guards(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for every input to be fresh.", min=1)
     ] = 75.0,
+    live: Annotated[
+        bool, typer.Option("--live", help="Connect to the feeds now even when an instance is running.")
+    ] = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """A guard report now, one-shot from the live feeds (inputs that stay missing are named)."""
+    """The guard report of the running instance; without one (or with --live), one-shot from the
+    live feeds (inputs that stay missing are named)."""
     import asyncio
 
     import orjson
 
-    from autotrader.guards_cmd import one_shot_report, render_text
+    from autotrader.config import control_socket_path
+    from autotrader.control import ControlError, request_sync
+    from autotrader.guards_cmd import one_shot_report, render_json_text
     from autotrader.logs import setup_logging
     from core.guards import to_json
 
     cfg = get_config(config, set_)
-    setup_logging("WARNING")
-    report = asyncio.run(one_shot_report(cfg, timeout))
+    d: dict[str, Any] | None = None
+    if not live:
+        try:
+            d = request_sync(control_socket_path(cfg), "guards", {"detailed": True}, timeout=3.0)
+        except ControlError:
+            d = None
+    if d is None:
+        setup_logging("WARNING")
+        d = to_json(asyncio.run(one_shot_report(cfg, timeout)), detailed=True)
     if json_out:
-        typer.echo(orjson.dumps(to_json(report)).decode())
+        d.pop("checks", None)
+        typer.echo(orjson.dumps(d).decode())
     else:
-        typer.echo(render_text(report))
+        typer.echo(render_json_text(d))
 
 
 DEMO_DEFAULTS: dict[str, Any] = {"guards.atr_period": 3}

@@ -51,7 +51,11 @@ async def one_shot_report(cfg: Config, timeout_s: float, poll_s: float = 0.25) -
 
 def render_text(report: GuardReport) -> str:
     """A short human-readable report (plain text; colour is the UI's job)."""
-    d: dict[str, Any] = to_json(report, detailed=True)
+    return render_json_text(to_json(report, detailed=True))
+
+
+def render_json_text(d: dict[str, Any]) -> str:
+    """:func:`render_text` of a report already in its JSON form (as a running instance sends it)."""
 
     def num(x: Any, fmt: str) -> str:
         return "n/a" if x is None else format(x, fmt)

@@ -92,11 +92,24 @@ def short_tmp() -> Any:
         yield Path(d)
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def test_kill_from_another_process_halts_the_daemon(btc_file: Path, short_tmp: Path) -> None:
-    d = Daemon(short_tmp, btc_file, "max")
+    import urllib.request
+
+    port = _free_port()
+    d = Daemon(short_tmp, btc_file, "max", f"metrics.port={port}")
     try:
         st = d.wait_for("the daemon to answer", lambda s: s["engine"]["trading_state"] == "active")
         assert st["data_source"] == "replay"
+        g = d.cli("guards", "--json")
+        assert g.returncode == 0 and json.loads(g.stdout)["data_source"] == "replay"
         out = d.cli("kill", "--reason", "operator test from another shell")
         assert out.returncode == 0, out.stderr
         assert "HALTED" in out.stdout and "confirmed" in out.stdout
@@ -115,6 +128,10 @@ def test_kill_from_another_process_halts_the_daemon(btc_file: Path, short_tmp: P
         csv_out = d.cli("activity", "export", "--format", "csv", "--db", str(short_tmp / "state.sqlite3"))
         assert csv_out.returncode == 0 and csv_out.stdout.startswith("id,ts_ms,kind")
         assert "kill_switch" in csv_out.stdout
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            metrics = resp.read().decode()
+        assert "kill_switch_total 1.0" in metrics
+        assert "guard_status" in metrics and "feed_messages_total" in metrics
     finally:
         code = d.stop()
     assert code == 0, d.tail()
