@@ -47,8 +47,8 @@ async def one_round(sock: Path, n_orders: int) -> tuple[float, float, int]:
     venue = stack.venue
     now = clock.now_ms()
     bus.publish(Topics.BOOK, BookTop(venue="binance", symbol="SOLUSDT", timestamp=now, update_id=1,
-                                     bid_px=150.0, bid_qty=100.0, ask_px=150.01, ask_qty=100.0, spread_bps=0.7,
-                                     bid_usd=1e6, ask_usd=1e6))
+                                     bid_px=150.0, bid_qty=100.0, ask_px=150.01, ask_qty=100.0,
+                                     spread_bps=0.7, bid_usd=1e6, ask_usd=1e6))
     await venue.place(OrderRequest(market="SOL-PERP", side="buy", type=OrderType.MARKET, size=4.0,
                                    client_tag="b:e1"))
     await venue.place(OrderRequest(market="SOL-PERP", side="sell", type=OrderType.TRIGGER_MARKET, size=4.0,
