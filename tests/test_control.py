@@ -201,6 +201,7 @@ def test_default_socket_path(sock_dir: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     assert default_socket_path() == runtime / "autotrader" / "control.sock"
     monkeypatch.delenv("XDG_RUNTIME_DIR")
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)  # the platform default, not the tests' dir
     p = default_socket_path()  # no runtime dir: the state dir, never a guessable /tmp directory
     assert p.name == "control.sock" and "autotrader" in str(p) and os.path.isabs(p)
     if not Path(f"/run/user/{os.getuid()}").is_dir():
