@@ -3,6 +3,7 @@ write-ahead journal), restart recovery, the paper account's persistence, metrics
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import msgspec
@@ -14,6 +15,7 @@ from core.bus import Bus
 from core.clock import EventClock
 from core.config_schema import engine_config
 from core.engine_types import EngineConfig, EngineEvent
+from core.intents import INTENTS
 from core.journal_port import MemoryJournal
 from core.manual import ManualIntentError, build_manual_intent, tp_ladder
 from core.recovery import recover_lifecycle
@@ -193,3 +195,58 @@ def test_metrics_follow_engine_events() -> None:
     assert 'orders_filled_total{role="tp"} 1.0' in text
     assert 'orders_cancelled_total{role="tp"} 1.0' in text
     assert "kill_switch_total 1.0" in text
+
+
+async def test_an_intent_is_never_entered_twice_across_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "state.sqlite3"
+    h = Harness()
+    j1 = Journal(db)
+    h.engine = Engine(h.bus, h.venue, h.clock, h.cfg, h.events.append, journal=j1)
+    h.engine.recovered = True
+    h.book(100.0, 100.1)
+    it = h.intent("same-id")
+    await h.engine.step()
+    assert "intent_accepted" in h.kinds()
+    h.engine.close()
+    j1.close()
+
+    j2 = Journal(db)
+    events: list[EngineEvent] = []
+    e2 = Engine(h.bus, h.venue, h.clock, h.cfg, events.append, journal=j2)
+    await e2.step()  # reconciles first: the resting entry is cancelled, not re-sent
+    h.bus.publish(INTENTS, it)  # the signal publishes the same bar's intent again
+    await e2.step()
+    rejected = [e for e in events if e.kind == "intent_rejected" and e.intent_id == "same-id"]
+    assert rejected and "duplicate" in rejected[0].data["reasons"][0]
+    assert not [e for e in events if e.kind == "order_submitted" and e.data.get("role") == "entry"]
+    assert not await h.venue.open_orders()
+    j2.close()
+
+
+async def test_sigterm_cancels_open_orders_only_when_configured(tmp_path: Path, btc_file: Path) -> None:
+    import asyncio
+
+    from autotrader.logs import setup_logging
+    from autotrader.runtime import Runtime
+
+    for cancel in (False, True):
+        cfg = validate({"engine": {"cancel_on_exit": cancel}})
+        rt = Runtime(cfg, btc_file, 1.0, setup_logging("ERROR"), state_db=tmp_path / f"s{cancel}.sqlite3",
+                     control_path=Path(f"/tmp/at-test-{os.getpid()}-{cancel}.sock"))
+        task = asyncio.create_task(rt.run())
+        await asyncio.wait_for(rt.first_frame.wait(), 20)
+        while rt.engine.bid is None:
+            await asyncio.sleep(0.05)
+        req = OrderRequest(market="SOL-PERP", side="buy", type=OrderType.LIMIT, size=0.001,
+                           price=rt.engine.bid - 500, client_tag="op:e1")
+        await rt.engine.venue.place(req)
+        rt.stop_event.set()
+        assert await asyncio.wait_for(task, 30) == 0
+        left = await rt.engine.venue.open_orders()
+        assert len(left) == (0 if cancel else 1)
+        from storage.activity_log import ActivityLog
+
+        log = ActivityLog(tmp_path / f"s{cancel}.sqlite3", readonly=True)
+        msg = log.query({"shutdown"})[0].message
+        log.close()
+        assert ("cancelled" in msg) == cancel and ("left on the venue" in msg) != cancel
