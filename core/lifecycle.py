@@ -37,11 +37,7 @@ import msgspec
 
 from core.engine_types import (
     Accepted,
-    Action,
-    Cancel,
     CancelFailed,
-    EngineConfig,
-    EngineEvent,
     Filled,
     Flatten,
     Flattened,
@@ -52,27 +48,23 @@ from core.engine_types import (
     Modify,
     ModifyFailed,
     OrderChanged,
-    Place,
     PlaceFailed,
     Step,
     Tick,
 )
-from core.intents import Intent
+from core.lifecycle_base import LifecycleBase
 from core.lifecycle_state import (
     MAX_CANCEL_TRIES,
     MAX_MODIFY_FAILURES,
     TERMINAL,
-    After,
     Phase,
-    Role,
     Slot,
 )
-from core.preflight import PreflightContext, finite_pos, guard_fresh_ok, preflight
+from core.preflight import PreflightContext, finite_pos, preflight
 from core.venue import (
     Fill,
     Order,
     OrderRequest,
-    OrderSide,
     OrderStatus,
     OrderType,
     PostOnly,
@@ -82,118 +74,8 @@ from core.venue import (
 # --------------------------------------------------------------------------- state machine
 
 
-class IntentLifecycle:
+class IntentLifecycle(LifecycleBase):
     """The lifecycle of one intent. Feed inputs with :meth:`start` then :meth:`on`."""
-
-    def __init__(self, intent: Intent, cfg: EngineConfig) -> None:
-        self.intent = intent
-        self.cfg = cfg
-        self.phase = Phase.NEW
-        self.outcome = ""
-        self.slots: dict[str, Slot] = {}
-        self.attempts = 0
-        self.converted = False
-        self.first_entry_ts = 0
-        self.after: After | None = None
-        self.stop_price = intent.sl
-        self.be_moved = False
-        self.hwm: float | None = None
-        self.last: Tick | None = None
-        self.long = intent.side == "buy"
-        self.eps = 1e-9 * max(1.0, intent.size)
-        self._ts = intent.ts
-        self._step = Step()
-
-    # ---------------------------------------------------------------- helpers
-    @property
-    def exit_side(self) -> OrderSide:
-        return "sell" if self.long else "buy"
-
-    def _tag(self, suffix: str) -> str:
-        return f"{self.intent.id}:{suffix}"
-
-    def owns(self, tag: str) -> bool:
-        return tag.startswith(self.intent.id + ":")
-
-    def slots_of(self, *roles: Role) -> list[Slot]:
-        return [s for s in self.slots.values() if s.role in roles]
-
-    @property
-    def entry_qty(self) -> float:
-        return sum(s.filled for s in self.slots_of("entry", "convert"))
-
-    @property
-    def exit_qty(self) -> float:
-        return sum(s.filled for s in self.slots_of("sl", "tp", "flat"))
-
-    @property
-    def position(self) -> float:
-        """Unsigned size this lifecycle holds (entries filled minus exits filled)."""
-        p = self.entry_qty - self.exit_qty
-        return p if p > self.eps else 0.0
-
-    @property
-    def avg_entry(self) -> float:
-        q = self.entry_qty
-        return sum(s.cost for s in self.slots_of("entry", "convert")) / q if q > 0 else 0.0
-
-    @property
-    def sl_slot(self) -> Slot | None:
-        for s in self.slots_of("sl"):
-            if s.active:
-                return s
-        return None
-
-    def open_orders(self) -> list[Slot]:
-        """Orders accepted (or being placed) and not yet finished."""
-        return [s for s in self.slots.values() if s.active]
-
-    @property
-    def terminal(self) -> bool:
-        return self.phase in TERMINAL
-
-    def _ev(self, kind: str, **data: Any) -> None:
-        self._step.events.append(EngineEvent(kind=kind, intent_id=self.intent.id, ts=self._ts, data=data))
-
-    def _act(self, a: Action) -> None:
-        self._step.actions.append(a)
-
-    def _place(self, role: Role, req: OrderRequest, index: int = 0) -> None:
-        self.slots[req.client_tag] = Slot(tag=req.client_tag, role=role, req=req, ts=self._ts, index=index)
-        self._act(Place(req=req))
-
-    def _cancel_due(self, s: Slot) -> bool:
-        """A failed cancel is retried with capped exponential backoff (0.5 s .. 30 s)."""
-        wait_ms = min(30_000.0, 500.0 * 2 ** (s.cancel_tries - 1))
-        return not s.cancel_tries or self._ts - s.cancel_ts >= wait_ms
-
-    def _cancel(self, s: Slot) -> None:
-        s.want_cancel = True
-        if s.state == "live" and s.order_id is not None and not s.cancel_sent and self._cancel_due(s):
-            s.cancel_sent = True
-            s.cancel_tries += 1
-            s.cancel_ts = self._ts
-            self._act(Cancel(order_id=s.order_id, tag_=s.tag))
-
-    def _retry_cancels(self) -> None:
-        """Orders whose cancel failed are cancelled again (when due; see :meth:`_cancel_due`)."""
-        for s in self.open_orders():
-            if s.want_cancel and not s.cancel_sent and s.cancel_tries:
-                self._cancel(s)
-
-    def _flush(self) -> Step:
-        st, self._step = self._step, Step()
-        return st
-
-    def _touch(self) -> float | None:
-        t = self.last
-        if t is None:
-            return None
-        px = t.bid if self.long else t.ask
-        return px if px is not None and finite_pos(px) else None
-
-    def _guards_ok(self) -> tuple[bool, str]:
-        return guard_fresh_ok(self.last.guard if self.last else None, self._ts, self.cfg.guard_max_age_s)
 
     # ---------------------------------------------------------------- entry
     def start(self, ctx: PreflightContext) -> Step:
