@@ -3,7 +3,6 @@ write-ahead journal), restart recovery, the paper account's persistence, metrics
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import msgspec
@@ -232,7 +231,7 @@ async def test_sigterm_cancels_open_orders_only_when_configured(tmp_path: Path, 
     for cancel in (False, True):
         cfg = validate({"engine": {"cancel_on_exit": cancel}})
         rt = Runtime(cfg, btc_file, 1.0, setup_logging("ERROR"), state_db=tmp_path / f"s{cancel}.sqlite3",
-                     control_path=Path(f"/tmp/at-test-{os.getpid()}-{cancel}.sock"))
+                     control_path=tmp_path / f"c{cancel}.sock")
         task = asyncio.create_task(rt.run())
         await asyncio.wait_for(rt.first_frame.wait(), 20)
         while rt.engine.bid is None:
