@@ -160,7 +160,7 @@ class DriftSim:
         orders[i] = rep(orders[i], status=OrderStatus.Open(), order_type=p.order_type, market_type=p.market_type,
                         direction=p.direction, user_order_id=p.user_order_id, base_asset_amount=p.base_asset_amount,
                         price=p.price, market_index=p.market_index, reduce_only=p.reduce_only,
-                        post_only=type(p.post_only).__name__ != "NONE", trigger_price=p.trigger_price or 0,
+                        post_only=type(p.post_only).__name__ != "None", trigger_price=p.trigger_price or 0,
                         trigger_condition=p.trigger_condition, order_id=user.next_order_id, slot=self.rpc.slot,
                         base_asset_amount_filled=0, quote_asset_amount_filled=0)
         return rep(user, orders=orders, next_order_id=user.next_order_id + 1)
