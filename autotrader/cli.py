@@ -268,11 +268,17 @@ for _name, _issue in [
     ("activity", "issue 5"),
     ("backtest", "issue 5"),
     ("liqmap", "issue 7"),
-    ("venue", "issue 8"),
-    ("delegate", "issue 8"),
-    ("keys", "issue 8"),
 ]:
     _not_built(_name, _issue)
+
+# --- issue 8: Drift venue commands (autotrader/drift_cmd.py, autotrader/manual_cmd.py)
+from autotrader.drift_cmd import delegate_app, keys_app, venue_app  # noqa: E402
+from autotrader.manual_cmd import drift_order  # noqa: E402
+
+app.add_typer(venue_app, name="venue")
+app.add_typer(delegate_app, name="delegate")
+app.add_typer(keys_app, name="keys")
+app.command(name="drift-order", hidden=True)(drift_order)
 
 
 def main() -> None:

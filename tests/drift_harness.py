@@ -17,8 +17,13 @@ from tests.drift_sim import DriftSim
 from tests.solana_rpc import LocalSolanaRpc
 
 T0 = 1_700_000_000_000
-FAST = SendConfig(schedule_s=(0.05, 0.05, 0.05, 0.05), poll_s=0.01, expiry_wait_s=1.0, priority_fee_cap=3000,
-                  fee_cache_s=0.0)
+FAST = SendConfig(
+    schedule_s=(0.05, 0.05, 0.05, 0.05),
+    poll_s=0.01,
+    expiry_wait_s=1.0,
+    priority_fee_cap=3000,
+    fee_cache_s=0.0,
+)
 
 
 @dataclass
@@ -46,8 +51,14 @@ async def drift_env(cfg: SendConfig = FAST, *, start: bool = True) -> DriftEnv:
     client = RpcClient(rpc.url, timeout_s=2.0)
     chain = DriftChain(client, pid, owner.pubkey(), delegate.pubkey())
     bindings: list[TagBinding] = []
-    venue = DriftVenue(chain, TxSender(client, cfg), KeypairSigner(delegate, "delegate"), EventClock(T0),
-                       poll_s=0.05, on_bind=bindings.append)
+    venue = DriftVenue(
+        chain,
+        TxSender(client, cfg),
+        KeypairSigner(delegate, "delegate"),
+        EventClock(T0),
+        poll_s=0.05,
+        on_bind=bindings.append,
+    )
     env = DriftEnv(rpc, sim, venue, owner, delegate, pid, client, bindings)
     if start:
         await venue.start(poll=False)

@@ -69,24 +69,62 @@ class DriftSim:
     def write_all(self) -> None:
         st = zero("State")
         tiers = list(st.perp_fee_structure.fee_tiers)
-        tiers[0] = rep(tiers[0], fee_numerator=35, fee_denominator=100_000, maker_rebate_numerator=25,
-                       maker_rebate_denominator=1_000_000)
-        st = rep(st, exchange_status=self.exchange_status, number_of_markets=1, number_of_spot_markets=1,
-                 perp_fee_structure=rep(st.perp_fee_structure, fee_tiers=tiers))
+        tiers[0] = rep(
+            tiers[0],
+            fee_numerator=35,
+            fee_denominator=100_000,
+            maker_rebate_numerator=25,
+            maker_rebate_denominator=1_000_000,
+        )
+        st = rep(
+            st,
+            exchange_status=self.exchange_status,
+            number_of_markets=1,
+            number_of_spot_markets=1,
+            perp_fee_structure=rep(st.perp_fee_structure, fee_tiers=tiers),
+        )
         self.rpc.set_account(str(self.state_pk), str(self.pid), encode("State", st))
         pm = zero("PerpMarket")
-        amm = rep(pm.amm, oracle=self.oracle_pk, oracle_source=OracleSource.Prelaunch(), order_tick_size=100,
-                  order_step_size=1_000_000, min_order_size=10_000_000)
-        status = [MarketStatus.Initialized, MarketStatus.Active, MarketStatus.FundingPaused, MarketStatus.AmmPaused,
-                  MarketStatus.FillPaused, MarketStatus.WithdrawPaused, MarketStatus.ReduceOnly,
-                  MarketStatus.Settlement, MarketStatus.Delisted][self.market_status]()
-        pm = rep(pm, pubkey=self.perp_pk, amm=amm, market_index=0, status=status,
-                 paused_operations=self.paused_operations, quote_spot_market_index=0,
-                 name=list(b"SOL-PERP".ljust(32)))
+        amm = rep(
+            pm.amm,
+            oracle=self.oracle_pk,
+            oracle_source=OracleSource.Prelaunch(),
+            order_tick_size=100,
+            order_step_size=1_000_000,
+            min_order_size=10_000_000,
+        )
+        status = [
+            MarketStatus.Initialized,
+            MarketStatus.Active,
+            MarketStatus.FundingPaused,
+            MarketStatus.AmmPaused,
+            MarketStatus.FillPaused,
+            MarketStatus.WithdrawPaused,
+            MarketStatus.ReduceOnly,
+            MarketStatus.Settlement,
+            MarketStatus.Delisted,
+        ][self.market_status]()
+        pm = rep(
+            pm,
+            pubkey=self.perp_pk,
+            amm=amm,
+            market_index=0,
+            status=status,
+            paused_operations=self.paused_operations,
+            quote_spot_market_index=0,
+            name=list(b"SOL-PERP".ljust(32)),
+        )
         self.rpc.set_account(str(self.perp_pk), str(self.pid), encode("PerpMarket", pm))
         sm = zero("SpotMarket")
-        sm = rep(sm, pubkey=self.spot_pk, oracle=self.usdc_oracle_pk, oracle_source=OracleSource.QuoteAsset(),
-                 market_index=0, decimals=6, status=MarketStatus.Active())
+        sm = rep(
+            sm,
+            pubkey=self.spot_pk,
+            oracle=self.usdc_oracle_pk,
+            oracle_source=OracleSource.QuoteAsset(),
+            market_index=0,
+            decimals=6,
+            status=MarketStatus.Active(),
+        )
         self.rpc.set_account(str(self.spot_pk), str(self.pid), encode("SpotMarket", sm))
         orc = zero("PrelaunchOracle")
         orc = rep(orc, price=ORACLE_PRICE, max_price=ORACLE_PRICE * 2, perp_market_index=0)
@@ -140,10 +178,17 @@ class DriftSim:
                 for p in data.params:
                     user = self._place(user, p)
             elif name == "cancel_order":
-                user = self._set_orders(user, [o if o.order_id != data.order_id else zero_order(o) for o in user.orders])
+                user = self._set_orders(
+                    user, [o if o.order_id != data.order_id else zero_order(o) for o in user.orders]
+                )
             elif name == "cancel_orders":
-                user = self._set_orders(user, [zero_order(o) if is_open(o) and o.market_index == (data.market_index or 0)
-                                               else o for o in user.orders])
+                user = self._set_orders(
+                    user,
+                    [
+                        zero_order(o) if is_open(o) and o.market_index == (data.market_index or 0) else o
+                        for o in user.orders
+                    ],
+                )
             elif name == "modify_order":
                 user = self._modify(user, data.order_id, data.modify_order_params)
         self.user = user
@@ -157,23 +202,40 @@ class DriftSim:
         if p.user_order_id and any(is_open(o) and o.user_order_id == p.user_order_id for o in orders):
             raise ValueError("UserOrderIdAlreadyInUse")
         i = next(i for i, o in enumerate(orders) if not is_open(o))
-        orders[i] = rep(orders[i], status=OrderStatus.Open(), order_type=p.order_type, market_type=p.market_type,
-                        direction=p.direction, user_order_id=p.user_order_id, base_asset_amount=p.base_asset_amount,
-                        price=p.price, market_index=p.market_index, reduce_only=p.reduce_only,
-                        post_only=type(p.post_only).__name__ != "None", trigger_price=p.trigger_price or 0,
-                        trigger_condition=p.trigger_condition, order_id=user.next_order_id, slot=self.rpc.slot,
-                        base_asset_amount_filled=0, quote_asset_amount_filled=0)
+        orders[i] = rep(
+            orders[i],
+            status=OrderStatus.Open(),
+            order_type=p.order_type,
+            market_type=p.market_type,
+            direction=p.direction,
+            user_order_id=p.user_order_id,
+            base_asset_amount=p.base_asset_amount,
+            price=p.price,
+            market_index=p.market_index,
+            reduce_only=p.reduce_only,
+            post_only=type(p.post_only).__name__ != "None",
+            trigger_price=p.trigger_price or 0,
+            trigger_condition=p.trigger_condition,
+            order_id=user.next_order_id,
+            slot=self.rpc.slot,
+            base_asset_amount_filled=0,
+            quote_asset_amount_filled=0,
+        )
         return rep(user, orders=orders, next_order_id=user.next_order_id + 1)
 
     def _modify(self, user: Any, order_id: int, mp: Any) -> Any:
         orders = list(user.orders)
         for i, o in enumerate(orders):
             if is_open(o) and o.order_id == order_id:
-                orders[i] = rep(o, order_id=user.next_order_id,
-                                price=mp.price if mp.price is not None else o.price,
-                                base_asset_amount=mp.base_asset_amount if mp.base_asset_amount is not None
-                                else o.base_asset_amount,
-                                trigger_price=mp.trigger_price if mp.trigger_price is not None else o.trigger_price)
+                orders[i] = rep(
+                    o,
+                    order_id=user.next_order_id,
+                    price=mp.price if mp.price is not None else o.price,
+                    base_asset_amount=mp.base_asset_amount
+                    if mp.base_asset_amount is not None
+                    else o.base_asset_amount,
+                    trigger_price=mp.trigger_price if mp.trigger_price is not None else o.trigger_price,
+                )
                 return rep(user, orders=orders, next_order_id=user.next_order_id + 1)
         return user
 
@@ -198,15 +260,27 @@ class DriftSim:
         p = pos[0]
         sign = 1 if long else -1
         new_base = p.base_asset_amount + sign * q
-        qe = p.quote_entry_amount - sign * quote if abs(new_base) > abs(p.base_asset_amount) else \
-            (p.quote_entry_amount * new_base // p.base_asset_amount if p.base_asset_amount else 0)
-        pos[0] = rep(p, market_index=0, base_asset_amount=new_base, quote_entry_amount=qe,
-                     quote_asset_amount=p.quote_asset_amount - sign * quote, max_margin_ratio=7)
+        qe = (
+            p.quote_entry_amount - sign * quote
+            if abs(new_base) > abs(p.base_asset_amount)
+            else (p.quote_entry_amount * new_base // p.base_asset_amount if p.base_asset_amount else 0)
+        )
+        pos[0] = rep(
+            p,
+            market_index=0,
+            base_asset_amount=new_base,
+            quote_entry_amount=qe,
+            quote_asset_amount=p.quote_asset_amount - sign * quote,
+            max_margin_ratio=7,
+        )
         if q >= rem:
             orders[i] = zero_order(o)
         else:
-            orders[i] = rep(o, base_asset_amount_filled=o.base_asset_amount_filled + q,
-                            quote_asset_amount_filled=o.quote_asset_amount_filled + quote)
+            orders[i] = rep(
+                o,
+                base_asset_amount_filled=o.base_asset_amount_filled + q,
+                quote_asset_amount_filled=o.quote_asset_amount_filled + quote,
+            )
         self.user = rep(self.user, orders=orders, perp_positions=pos)
         self.write_user()
 

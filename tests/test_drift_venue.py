@@ -10,7 +10,15 @@ from driftpy.decode.user import decode_user
 from solders.compute_budget import ID as COMPUTE_BUDGET
 from solders.pubkey import Pubkey
 
-from core.venue import OrderRequest, OrderStatus, OrderType, OrderUpdate, PostOnly, TriggerCondition, VenueError
+from core.venue import (
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    PostOnly,
+    TriggerCondition,
+    VenueError,
+)
 from core.venue import VenueState as VS
 from execution.drift.delegation import NO_DELEGATE, delegate_status, revoke_delegate, set_delegate
 from execution.drift.sender import TxSender
@@ -22,16 +30,37 @@ from tests.drift_sim import encode
 MUST = PostOnly.MUST
 
 
-def limit(tag: str, side: str = "buy", size: float = 1.2345, price: float = 100.00017,
-          post_only: PostOnly = MUST, reduce_only: bool = False) -> OrderRequest:
-    return OrderRequest(market="SOL-PERP", side=side, type=OrderType.LIMIT, size=size, price=price,  # type: ignore[arg-type]
-                        post_only=post_only, reduce_only=reduce_only, client_tag=tag)
+def limit(
+    tag: str,
+    side: str = "buy",
+    size: float = 1.2345,
+    price: float = 100.00017,
+    post_only: PostOnly = MUST,
+    reduce_only: bool = False,
+) -> OrderRequest:
+    return OrderRequest(
+        market="SOL-PERP",
+        side=side,
+        type=OrderType.LIMIT,
+        size=size,
+        price=price,  # type: ignore[arg-type]
+        post_only=post_only,
+        reduce_only=reduce_only,
+        client_tag=tag,
+    )
 
 
 def stop(tag: str, trigger: float = 98.99995, size: float = 1.0) -> OrderRequest:
-    return OrderRequest(market="SOL-PERP", side="sell", type=OrderType.TRIGGER_MARKET, size=size,
-                        trigger_price=trigger, trigger_condition=TriggerCondition.BELOW, reduce_only=True,
-                        client_tag=tag)
+    return OrderRequest(
+        market="SOL-PERP",
+        side="sell",
+        type=OrderType.TRIGGER_MARKET,
+        size=size,
+        trigger_price=trigger,
+        trigger_condition=TriggerCondition.BELOW,
+        reduce_only=True,
+        client_tag=tag,
+    )
 
 
 def cu_price(env, raw: bytes) -> int:  # type: ignore[no-untyped-def]
@@ -76,8 +105,9 @@ async def test_place_post_only_limit_as_delegate_in_venue_precision() -> None:
         await env.close()
 
 
-@pytest.mark.parametrize(("mode", "variant"), [(PostOnly.TRY, "TryPostOnly"), (PostOnly.SLIDE, "Slide"),
-                                               (PostOnly.NONE, "None")])
+@pytest.mark.parametrize(
+    ("mode", "variant"), [(PostOnly.TRY, "TryPostOnly"), (PostOnly.SLIDE, "Slide"), (PostOnly.NONE, "None")]
+)
 async def test_post_only_modes_and_sell_rounding(mode: PostOnly, variant: str) -> None:
     env = await drift_env()
     try:
@@ -93,9 +123,17 @@ async def test_stop_and_take_profit_triggers_reduce_only() -> None:
     env = await drift_env()
     try:
         await env.venue.place(stop("i1:sl1"))
-        tp = OrderRequest(market="SOL-PERP", side="sell", type=OrderType.TRIGGER_LIMIT, size=0.5, price=103.0,
-                          trigger_price=102.5, trigger_condition=TriggerCondition.ABOVE, reduce_only=True,
-                          client_tag="i1:tp1")
+        tp = OrderRequest(
+            market="SOL-PERP",
+            side="sell",
+            type=OrderType.TRIGGER_LIMIT,
+            size=0.5,
+            price=103.0,
+            trigger_price=102.5,
+            trigger_condition=TriggerCondition.ABOVE,
+            reduce_only=True,
+            client_tag="i1:tp1",
+        )
         await env.venue.place(tp)
         sl = env.sim.parse(env.rpc.sent[0].raw)[1][0][1].params
         assert type(sl.order_type).__name__ == "TriggerMarket" and sl.reduce_only
@@ -127,14 +165,22 @@ async def test_cancel_modify_cancel_all_and_cancel_and_place() -> None:
         assert data.modify_order_params.trigger_price == 99_500_000 and data.modify_order_params.price is None
         assert accs[2] == env.delegate.pubkey()
         await v.wait_idle()
-        assert env.sim.order_by_uid(1).trigger_price == 99_500_000 and env.sim.order_by_uid(1).order_id != sl_chain
+        assert (
+            env.sim.order_by_uid(1).trigger_price == 99_500_000
+            and env.sim.order_by_uid(1).order_id != sl_chain
+        )
         ev = [e for e in v.events() if isinstance(e, OrderUpdate)]
         assert ev and ev[-1].order.order_id == "i1:sl1" and ev[-1].order.status == OrderStatus.OPEN
 
         # cancel-and-place: cancel the TP and place two in ONE transaction
         n = len(env.rpc.sent)
-        news = await v.cancel_and_place(["i1:tp1"], [limit("i1:tp2", "sell", 1.0, 104.0, reduce_only=True),
-                                                     limit("i1:tp3", "sell", 1.0, 106.0, reduce_only=True)])
+        news = await v.cancel_and_place(
+            ["i1:tp1"],
+            [
+                limit("i1:tp2", "sell", 1.0, 104.0, reduce_only=True),
+                limit("i1:tp3", "sell", 1.0, 106.0, reduce_only=True),
+            ],
+        )
         assert [o.order_id for o in news] == ["i1:tp2", "i1:tp3"] and len(env.rpc.sent) == n + 1
         ixs = env.sim.parse(env.rpc.sent[-1].raw)[1]
         assert [x[0] for x in ixs] == ["cancel_order", "place_orders"]
@@ -152,7 +198,9 @@ async def test_cancel_modify_cancel_all_and_cancel_and_place() -> None:
         assert sorted(o.user_order_id for o in env.sim.open_orders()) == [1, 4]
         assert await v.cancel_all("SOL-PERP") == 2
         name, data, _ = env.sim.parse(env.rpc.sent[-1].raw)[1][0]
-        assert name == "cancel_orders" and data.market_index == 0 and type(data.market_type).__name__ == "Perp"
+        assert (
+            name == "cancel_orders" and data.market_index == 0 and type(data.market_type).__name__ == "Perp"
+        )
         await v.wait_idle()
         assert env.sim.open_orders() == [] and await v.open_orders() == []
     finally:
@@ -173,7 +221,7 @@ async def test_fills_from_user_account_partial_then_complete() -> None:
         env.sim.fill(o.request.user_order_id)
         await v.refresh()
         evs = v.events()
-        assert [getattr(e, "fill", None) and e.fill.size for e in evs][0] == pytest.approx(1.5)
+        assert next(getattr(e, "fill", None) and e.fill.size for e in evs) == pytest.approx(1.5)
         assert evs[-1].order.status == OrderStatus.FILLED and evs[-1].order.filled == pytest.approx(2.0)
         pos = await v.position("SOL-PERP")
         assert pos.size == pytest.approx(2.0) and pos.avg_price == pytest.approx(99.9975, abs=1e-3)
@@ -204,7 +252,11 @@ async def test_paused_exchange_refuses_every_order() -> None:
         env.sim.set_status(ops=0x04 | 0x01)
         await v.refresh()
         st = await v.status()
-        assert st.state == VS.PAUSED and "perp market 0 fills paused" in st.reason and "UpdateFunding" in st.reason
+        assert (
+            st.state == VS.PAUSED
+            and "perp market 0 fills paused" in st.reason
+            and "UpdateFunding" in st.reason
+        )
         assert env.rpc.sent == []
         env.sim.set_status()
         await v.refresh()
@@ -250,7 +302,9 @@ async def test_never_confirming_follows_schedule_then_fails_without_duplicate() 
         sigs = [t.signature for t in env.rpc.sent]
         assert len(sigs) == 4 and len(set(sigs)) == 1  # 1 send + 3 re-broadcasts of the same bytes
         evs = [e for e in v.events() if isinstance(e, OrderUpdate)]
-        assert evs[-1].order.status == OrderStatus.REJECTED and "not confirmed after 4 send(s)" in evs[-1].reason
+        assert (
+            evs[-1].order.status == OrderStatus.REJECTED and "not confirmed after 4 send(s)" in evs[-1].reason
+        )
         with pytest.raises(VenueError, match="never placed twice"):
             await v.place(limit("i1:e1"))
         assert len(env.rpc.sent) == 4
@@ -295,7 +349,9 @@ async def test_restart_rebinds_client_tags_by_user_order_id() -> None:
     try:
         await env.venue.place(stop("i1:sl1"))
         await env.venue.wait_idle()
-        fresh = DriftVenue(env.venue.chain, TxSender(env.client, FAST), KeypairSigner(env.delegate), env.venue.clock)
+        fresh = DriftVenue(
+            env.venue.chain, TxSender(env.client, FAST), KeypairSigner(env.delegate), env.venue.clock
+        )
         fresh.restore(env.bindings)
         await fresh.start(poll=False)
         [o] = await fresh.open_orders()
@@ -320,7 +376,9 @@ async def test_delegate_set_and_revoke_signed_by_owner() -> None:
         name, data, accs = env.sim.parse(env.rpc.sent[-1].raw)[1][0]
         tx = env.sim.parse(env.rpc.sent[-1].raw)[0]
         assert name == "update_user_delegate" and data.delegate == NO_DELEGATE and data.sub_account_id == 0
-        assert accs == [env.sim.user_pk, env.owner.pubkey()] and tx.message.account_keys[0] == env.owner.pubkey()
+        assert (
+            accs == [env.sim.user_pk, env.owner.pubkey()] and tx.message.account_keys[0] == env.owner.pubkey()
+        )
         assert not (await delegate_status(chain)).has_delegate
         out = await set_delegate(chain, sender, KeypairSigner(env.owner), new)
         assert out.landed and (await delegate_status(chain)).delegate == str(new)
@@ -331,10 +389,8 @@ async def test_delegate_set_and_revoke_signed_by_owner() -> None:
 
 
 def test_decode_user_misreads_perp_position_bytes_88_91_our_decoder_does_not() -> None:
-    from tests.drift_sim import rep, zero
-
     from execution.drift.chain import drift_idl  # noqa: F401
-    from tests.drift_sim import CODER
+    from tests.drift_sim import CODER, rep, zero
 
     u = zero("User")
     pos = list(u.perp_positions)

@@ -12,9 +12,9 @@ import keyring
 import pytest
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
+from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.message import MessageV0, to_bytes_versioned
-from solders.hash import Hash
 from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
 
@@ -99,7 +99,7 @@ def test_encrypted_file_round_trip_wrong_passphrase_and_tamper(tmp_path: Path) -
     doc = json.loads(text)
     doc["entries"]["drift-delegate"]["pubkey"] = str(Keypair().pubkey())  # swap the public key: AAD fails
     f.write_text(json.dumps(doc))
-    with pytest.raises(KeyStoreError, match="wrong passphrase|altered"):
+    with pytest.raises(KeyStoreError, match=r"wrong passphrase|altered"):
         st.load("drift-delegate")
 
 
@@ -116,11 +116,13 @@ def test_solana_cli_keypair_import(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- Ledger
 def test_apdu_exchanges_match_the_app_protocol() -> None:
     # GET_PUBKEY for 44'/501'/0' as documented: E0 05 00 00 0D 03 8000002C 800001F5 80000000
-    assert serialize_path("44'/501'/0'").hex() == "03" "8000002c" "800001f5" "80000000"
+    assert serialize_path("44'/501'/0'").hex() == "038000002c800001f580000000"
     # a 300-byte message: 1 + 13 + 300 = 314 bytes -> chunks of 255 and 59
     msg = bytes(range(256)) + bytes(44)
     a1, a2 = sign_apdus("44'/501'/0'", msg)
-    assert a1[:5] == bytes([0xE0, 0x06, 0x01, 0x02, 255]) and a1[5:19] == bytes.fromhex("01038000002c800001f580000000")
+    assert a1[:5] == bytes([0xE0, 0x06, 0x01, 0x02, 255]) and a1[5:19] == bytes.fromhex(
+        "01038000002c800001f580000000"
+    )
     assert a2[:5] == bytes([0xE0, 0x06, 0x01, 0x01, 59])  # P2_EXTEND, last chunk
     assert a1[19:] + a2[5:] == msg
     [single] = sign_apdus("44'/501'/1'/0'", b"\x80abc")
@@ -132,7 +134,7 @@ def test_apdu_exchanges_match_the_app_protocol() -> None:
 def test_hid_framing_round_trip() -> None:
     a = bytes([0xE0, 0x05, 0x00, 0x00, 0x0D]) + serialize_path("44'/501'/0'")
     [f] = hid_frames(a)
-    assert f[:7] == bytes.fromhex("0101" "05" "0000" "0012") and f[7:25] == a and len(f) == 64
+    assert f[:7] == bytes.fromhex("01010500000012") and f[7:25] == a and len(f) == 64
     big = bytes(200)
     frames = hid_frames(big)
     assert [struct.unpack(">H", x[3:5])[0] for x in frames] == [0, 1, 2, 3]
@@ -186,8 +188,10 @@ async def test_ledger_signer_over_speculos_tcp_signs_a_transaction() -> None:
     signer = LedgerSigner(TcpTransport("127.0.0.1", sp.port, timeout_s=5), "44'/501'/0'")
     assert signer.pubkey() == kp.pubkey()
     assert signer.app_configuration()["version"] == "1.6.1"
-    ixs = [transfer(TransferParams(from_pubkey=kp.pubkey(), to_pubkey=Keypair().pubkey(), lamports=i + 1))
-           for i in range(8)]
+    ixs = [
+        transfer(TransferParams(from_pubkey=kp.pubkey(), to_pubkey=Keypair().pubkey(), lamports=i + 1))
+        for i in range(8)
+    ]
     msg = MessageV0.try_compile(kp.pubkey(), ixs, [], Hash.default())
     raw = to_bytes_versioned(msg)
     assert len(raw) > 255  # chunked

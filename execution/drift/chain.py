@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import driftpy
-from anchorpy import Program, Provider, Wallet
+from anchorpy.program.core import Program
+from anchorpy.provider import Provider, Wallet
 from anchorpy_core.idl import Idl
 from driftpy.account_subscription_config import AccountSubscriptionConfig
 from driftpy.accounts import DataAndSlot
@@ -71,7 +72,7 @@ class PubkeyWallet(Wallet):
         return self._pubkey
 
     @property
-    def payer(self) -> Keypair:  # type: ignore[override]
+    def payer(self) -> Keypair:
         raise RuntimeError("PubkeyWallet cannot sign: sign through execution.signers")
 
     @payer.setter
@@ -179,9 +180,9 @@ class DriftChain:
             self.client.users[self.sub_account_id].account_subscriber.update_data(DataAndSlot(slot, decoded))
         v.slot, v.state, v.perp_market, v.spot_market, v.fetched_at = slot, state, perp, spot, now
         sub = self.client.account_subscriber
-        sub.cache["state"] = DataAndSlot(slot, state)  # type: ignore[attr-defined]
-        sub.cache["perp_markets"] = [DataAndSlot(slot, perp)]  # type: ignore[attr-defined]
-        sub.cache["spot_markets"] = [DataAndSlot(slot, spot)]  # type: ignore[attr-defined]
+        sub.cache["state"] = DataAndSlot(slot, state)
+        sub.cache["perp_markets"] = [DataAndSlot(slot, perp)]
+        sub.cache["spot_markets"] = [DataAndSlot(slot, spot)]
         return v
 
     def status(self) -> DriftStatus:
@@ -209,6 +210,8 @@ class DriftChain:
         tier = st.perp_fee_structure.fee_tiers[0]
         taker = tier.fee_numerator / tier.fee_denominator if tier.fee_denominator else 0.0
         rebate = (
-            tier.maker_rebate_numerator / tier.maker_rebate_denominator if tier.maker_rebate_denominator else 0.0
+            tier.maker_rebate_numerator / tier.maker_rebate_denominator
+            if tier.maker_rebate_denominator
+            else 0.0
         )
         return taker, rebate

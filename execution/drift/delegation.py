@@ -14,7 +14,7 @@ from anchorpy.program.context import Context
 from solders.pubkey import Pubkey
 
 from execution.drift.chain import DriftChain
-from execution.drift.sender import Outcome, TxSender
+from execution.drift.sender import Outcome, SignedTx, TxSender
 from execution.drift.user_state import snapshot_from_decoded
 from execution.signers.base import Signer, SignerError
 
@@ -38,18 +38,30 @@ class DelegateStatus:
         return self.delegate != str(NO_DELEGATE)
 
     def to_json(self) -> dict[str, object]:
-        return {"user": self.user, "authority": self.authority, "delegate": self.delegate if self.has_delegate
-                else None, "sub_account_id": self.sub_account_id, "slot": self.slot}
+        return {
+            "user": self.user,
+            "authority": self.authority,
+            "delegate": self.delegate if self.has_delegate else None,
+            "sub_account_id": self.sub_account_id,
+            "slot": self.slot,
+        }
 
 
 async def delegate_status(chain: DriftChain) -> DelegateStatus:
     slot, data = await chain.rpc.get_account(chain.user_pubkey)
     if data is None:
-        raise DelegationError(f"User account {chain.user_pubkey} not found (authority {chain.authority}, "
-                              f"sub-account {chain.sub_account_id}, program {chain.program_id})")
+        raise DelegationError(
+            f"User account {chain.user_pubkey} not found (authority {chain.authority}, "
+            f"sub-account {chain.sub_account_id}, program {chain.program_id})"
+        )
     snap = snapshot_from_decoded(chain.decode(data), slot)
-    return DelegateStatus(user=str(chain.user_pubkey), authority=snap.authority, delegate=snap.delegate,
-                          sub_account_id=snap.sub_account_id, slot=slot)
+    return DelegateStatus(
+        user=str(chain.user_pubkey),
+        authority=snap.authority,
+        delegate=snap.delegate,
+        sub_account_id=snap.sub_account_id,
+        slot=slot,
+    )
 
 
 def update_delegate_ix(chain: DriftChain, delegate: Pubkey):  # type: ignore[no-untyped-def]
@@ -63,12 +75,14 @@ def update_delegate_ix(chain: DriftChain, delegate: Pubkey):  # type: ignore[no-
 async def set_delegate(chain: DriftChain, sender: TxSender, owner: Signer, delegate: Pubkey) -> Outcome:
     """Send ``update_user_delegate`` signed by ``owner`` and follow it to confirmation."""
     if owner.pubkey() != chain.authority:
-        raise SignerError(f"the owner signer is {owner.pubkey()}, but the account's authority is "
-                          f"{chain.authority}: only the owner can change the delegate")
+        raise SignerError(
+            f"the owner signer is {owner.pubkey()}, but the account's authority is "
+            f"{chain.authority}: only the owner can change the delegate"
+        )
     ix = update_delegate_ix(chain, delegate)
     fee = await sender.priority_fee([chain.user_pubkey])
 
-    async def build():  # type: ignore[no-untyped-def]
+    async def build() -> SignedTx:
         return await sender.build([ix], owner, fee)
 
     tx = await build()

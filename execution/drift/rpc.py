@@ -7,7 +7,6 @@ hands driftpy an ``AsyncClient`` only as the instruction builder's (unused) conn
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 from typing import Any
@@ -29,7 +28,9 @@ _RETRYABLE_CODES = {-32002, -32004, -32005, -32007, -32014, -32016}
 
 
 class RpcClient:
-    def __init__(self, url: str, session: aiohttp.ClientSession | None = None, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, url: str, session: aiohttp.ClientSession | None = None, timeout_s: float = 10.0
+    ) -> None:
         self.url = url
         self._session = session
         self._own = session is None
@@ -55,11 +56,13 @@ class RpcClient:
                 if resp.status == 429:
                     raise RpcError(f"{method}: rate limited (HTTP 429)", code=429, retryable=True)
                 if resp.status >= 400:
-                    raise RpcError(f"{method}: HTTP {resp.status}", code=resp.status, retryable=resp.status >= 500)
+                    raise RpcError(
+                        f"{method}: HTTP {resp.status}", code=resp.status, retryable=resp.status >= 500
+                    )
                 data = await resp.json(content_type=None)
         except RpcError:
             raise
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise RpcError(f"{method}: timed out", retryable=True) from None
         except (aiohttp.ClientError, ValueError) as e:
             raise RpcError(f"{method}: {type(e).__name__}: {e}", retryable=True) from None
@@ -99,7 +102,12 @@ class RpcClient:
 
     async def send_transaction(self, raw: bytes) -> str:
         """Send a signed transaction; the RPC node does not retry (maxRetries 0): we do."""
-        opts = {"encoding": "base64", "skipPreflight": True, "maxRetries": 0, "preflightCommitment": "processed"}
+        opts = {
+            "encoding": "base64",
+            "skipPreflight": True,
+            "maxRetries": 0,
+            "preflightCommitment": "processed",
+        }
         return str(await self.call("sendTransaction", [base64.b64encode(raw).decode(), opts]))
 
     async def signature_statuses(self, signatures: list[str]) -> list[dict[str, Any] | None]:

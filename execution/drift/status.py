@@ -96,8 +96,14 @@ class DriftStatus:
     market_paused_operations: list[str] = field(default_factory=list)
 
     @classmethod
-    def of(cls, exchange_status: int, market_status: int, paused_operations: int, market_index: int = 0,
-           slot: int = 0) -> DriftStatus:
+    def of(
+        cls,
+        exchange_status: int,
+        market_status: int,
+        paused_operations: int,
+        market_index: int = 0,
+        slot: int = 0,
+    ) -> DriftStatus:
         return cls(
             exchange_status=exchange_status,
             market_status=market_status,
@@ -140,7 +146,9 @@ class DriftStatus:
         if stops:
             return VenueState.PAUSED, "; ".join(stops + notes)
         if mname == "ReduceOnly":
-            return VenueState.REDUCE_ONLY, "; ".join([f"perp market {self.market_index} is reduce-only", *notes])
+            return VenueState.REDUCE_ONLY, "; ".join(
+                [f"perp market {self.market_index} is reduce-only", *notes]
+            )
         return VenueState.ACTIVE, "; ".join(notes)
 
     def venue_status(self, venue: str, ts: int) -> VenueStatus:

@@ -192,10 +192,16 @@ def diff(
     out = Diff()
     explained = 0
     vanished: list[ChainOrder] = []
-    old_by = {o.user_order_id: o for o in old.orders.values()
-              if o.market_index == market_index and o.user_order_id in ours}
-    new_by = {o.user_order_id: o for o in new.orders.values()
-              if o.market_index == market_index and o.user_order_id in ours}
+    old_by = {
+        o.user_order_id: o
+        for o in old.orders.values()
+        if o.market_index == market_index and o.user_order_id in ours
+    }
+    new_by = {
+        o.user_order_id: o
+        for o in new.orders.values()
+        if o.market_index == market_index and o.user_order_id in ours
+    }
     for uid, o in old_by.items():
         n = new_by.get(uid)
         if n is None:
@@ -206,18 +212,34 @@ def diff(
         if df > 0:
             out.fills.append(FillDelta(order=n, size=df, quote=dq, maker=_is_maker(n)))
             explained += n.sign * df
-        if df > 0 or n.triggered != o.triggered or n.base != o.base or n.price != o.price \
-                or n.trigger_price != o.trigger_price or n.order_id != o.order_id:
-            out.changes.append(OrderChange(order=n, status=n.status, filled=n.filled, quote_filled=n.quote_filled,
-                                           reason="modified" if n.order_id != o.order_id else ""))
+        if (
+            df > 0
+            or n.triggered != o.triggered
+            or n.base != o.base
+            or n.price != o.price
+            or n.trigger_price != o.trigger_price
+            or n.order_id != o.order_id
+        ):
+            out.changes.append(
+                OrderChange(
+                    order=n,
+                    status=n.status,
+                    filled=n.filled,
+                    quote_filled=n.quote_filled,
+                    reason="modified" if n.order_id != o.order_id else "",
+                )
+            )
     for uid, n in new_by.items():
         if uid in old_by:
             continue
         if n.filled > 0:
             out.fills.append(FillDelta(order=n, size=n.filled, quote=n.quote_filled, maker=_is_maker(n)))
             explained += n.sign * n.filled
-        out.changes.append(OrderChange(order=n, status=n.status, filled=n.filled, quote_filled=n.quote_filled,
-                                       reason="accepted"))
+        out.changes.append(
+            OrderChange(
+                order=n, status=n.status, filled=n.filled, quote_filled=n.quote_filled, reason="accepted"
+            )
+        )
     delta = new.position(market_index).base - old.position(market_index).base - explained
     for o in vanished:
         rem = o.base - o.filled
@@ -226,12 +248,18 @@ def diff(
         if q > 0:
             out.fills.append(FillDelta(order=o, size=q, quote=0, maker=_is_maker(o)))
         if q >= rem:
-            out.changes.append(OrderChange(order=o, status=OrderStatus.FILLED, filled=o.base, quote_filled=0,
-                                           reason="filled"))
+            out.changes.append(
+                OrderChange(
+                    order=o, status=OrderStatus.FILLED, filled=o.base, quote_filled=0, reason="filled"
+                )
+            )
         else:
             why = "cancelled" if not q else "partially filled, rest cancelled"
-            out.changes.append(OrderChange(order=o, status=OrderStatus.CANCELLED, filled=o.filled + q,
-                                           quote_filled=0, reason=why))
+            out.changes.append(
+                OrderChange(
+                    order=o, status=OrderStatus.CANCELLED, filled=o.filled + q, quote_filled=0, reason=why
+                )
+            )
     for o in extra_vanished:
         if o.user_order_id in new_by or o.user_order_id in old_by:
             continue
@@ -241,9 +269,15 @@ def diff(
         delta -= o.sign * q
         out.fills.append(FillDelta(order=o, size=q, quote=0, maker=_is_maker(o)))
         status = OrderStatus.FILLED if q >= o.base else OrderStatus.CANCELLED
-        out.changes.append(OrderChange(order=o, status=status, filled=q, quote_filled=0,
-                                       reason="filled" if status == OrderStatus.FILLED else
-                                       "partially filled, rest cancelled"))
+        out.changes.append(
+            OrderChange(
+                order=o,
+                status=status,
+                filled=q,
+                quote_filled=0,
+                reason="filled" if status == OrderStatus.FILLED else "partially filled, rest cancelled",
+            )
+        )
     return out
 
 

@@ -20,13 +20,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import msgspec
-from driftpy.types import MarketType
+from driftpy.types import MarketType, OrderParams
 
 from core.clock import Clock
 from core.venue import (
@@ -78,8 +79,14 @@ class Tracked:
 
     def snapshot(self) -> Order:
         avg = self.cost / self.filled if self.filled > 0 else 0.0
-        return Order(order_id=self.order_id, request=self.request, status=self.status, filled=self.filled,
-                     avg_price=avg, ts=self.ts)
+        return Order(
+            order_id=self.order_id,
+            request=self.request,
+            status=self.status,
+            filled=self.filled,
+            avg_price=avg,
+            ts=self.ts,
+        )
 
 
 class DriftVenue:
@@ -132,10 +139,8 @@ class DriftVenue:
         for t in tasks:
             t.cancel()
         for t in tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-            except (asyncio.CancelledError, Exception):
-                pass
         self._poller = None
         self._tasks.clear()
 
@@ -170,8 +175,14 @@ class DriftVenue:
     def _check_age(self) -> None:
         age = self.monotonic() - self.chain.view.fetched_at
         if self.chain.view.fetched_at and age > self.max_age_s:
-            self._set_status(VenueStatus(venue=self.name, state=VenueState.DOWN,
-                                         reason=f"Drift account data is {age:.0f} s old", ts=self.clock.now_ms()))
+            self._set_status(
+                VenueStatus(
+                    venue=self.name,
+                    state=VenueState.DOWN,
+                    reason=f"Drift account data is {age:.0f} s old",
+                    ts=self.clock.now_ms(),
+                )
+            )
 
     def drift_status(self) -> DriftStatus | None:
         """The decoded pause state (for ``autotrader venue status`` and the UI top bar)."""
@@ -225,8 +236,17 @@ class DriftVenue:
             t.seen = True
             t.ts = now
             self._fees += fee
-            fill = Fill(order_id=t.order_id, client_tag=t.tag, market=self.market, side=t.request.side, price=px,
-                        size=size, fee=fee, maker=f.maker, ts=now)
+            fill = Fill(
+                order_id=t.order_id,
+                client_tag=t.tag,
+                market=self.market,
+                side=t.request.side,
+                price=px,
+                size=size,
+                fee=fee,
+                maker=f.maker,
+                ts=now,
+            )
             self._fills.append(fill)
             self._events.append(FillEvent(fill=fill))
         for c in d.changes:
@@ -244,12 +264,21 @@ class DriftVenue:
 
     def _synthetic(self, t: Tracked) -> ChainOrder:
         r = t.request
-        return ChainOrder(order_id=-1, user_order_id=t.uid, market_index=self.chain.market_index,
-                          order_type="Limit" if r.price else "Market",
-                          direction="Long" if r.side == "buy" else "Short", base=round(r.size * BASE),
-                          filled=0, quote_filled=0, price=round((r.price or 0) * 1e6),
-                          trigger_price=round((r.trigger_price or 0) * 1e6), trigger_condition="Above",
-                          reduce_only=r.reduce_only, post_only=r.post_only != "none")
+        return ChainOrder(
+            order_id=-1,
+            user_order_id=t.uid,
+            market_index=self.chain.market_index,
+            order_type="Limit" if r.price else "Market",
+            direction="Long" if r.side == "buy" else "Short",
+            base=round(r.size * BASE),
+            filled=0,
+            quote_filled=0,
+            price=round((r.price or 0) * 1e6),
+            trigger_price=round((r.trigger_price or 0) * 1e6),
+            trigger_condition="Above",
+            reduce_only=r.reduce_only,
+            post_only=r.post_only != "none",
+        )
 
     def _mark_seen(self, snap: UserSnapshot) -> None:
         for t in self._ours().values():
@@ -289,9 +318,19 @@ class DriftVenue:
 
     def _track_chain(self, o: ChainOrder, tag: str, order_id: str) -> Tracked:
         req = self._request_of(o, tag)
-        t = Tracked(order_id=order_id, tag=tag, uid=o.user_order_id, request=req, status=o.status,
-                    chain_id=o.order_id, seen=True, in_flight=False, filled=o.filled / BASE,
-                    cost=o.quote_filled / QUOTE, ts=self.clock.now_ms())
+        t = Tracked(
+            order_id=order_id,
+            tag=tag,
+            uid=o.user_order_id,
+            request=req,
+            status=o.status,
+            chain_id=o.order_id,
+            seen=True,
+            in_flight=False,
+            filled=o.filled / BASE,
+            cost=o.quote_filled / QUOTE,
+            ts=self.clock.now_ms(),
+        )
         self._orders[order_id] = t
         if tag:
             self._by_tag[tag] = t
@@ -300,16 +339,28 @@ class DriftVenue:
     def _request_of(self, o: ChainOrder, tag: str) -> OrderRequest:
         from core.venue import OrderType, PostOnly, TriggerCondition
 
-        kind = {"Limit": OrderType.LIMIT, "TriggerMarket": OrderType.TRIGGER_MARKET,
-                "TriggerLimit": OrderType.TRIGGER_LIMIT}.get(o.order_type, OrderType.MARKET)
+        kind = {
+            "Limit": OrderType.LIMIT,
+            "TriggerMarket": OrderType.TRIGGER_MARKET,
+            "TriggerLimit": OrderType.TRIGGER_LIMIT,
+        }.get(o.order_type, OrderType.MARKET)
         trig = o.trigger_price / 1e6 if kind in (OrderType.TRIGGER_MARKET, OrderType.TRIGGER_LIMIT) else None
         cond = None
         if trig:
             cond = TriggerCondition.ABOVE if o.trigger_condition.endswith("Above") else TriggerCondition.BELOW
-        return OrderRequest(market=self.market, side="buy" if o.direction == "Long" else "sell",  # type: ignore[arg-type]
-                            type=kind, size=o.base / BASE, price=(o.price / 1e6) or None, trigger_price=trig,
-                            trigger_condition=cond, post_only=PostOnly.MUST if o.post_only else PostOnly.NONE,
-                            reduce_only=o.reduce_only, user_order_id=o.user_order_id, client_tag=tag)
+        return OrderRequest(
+            market=self.market,
+            side="buy" if o.direction == "Long" else "sell",
+            type=kind,
+            size=o.base / BASE,
+            price=(o.price / 1e6) or None,
+            trigger_price=trig,
+            trigger_condition=cond,
+            post_only=PostOnly.MUST if o.post_only else PostOnly.NONE,
+            reduce_only=o.reduce_only,
+            user_order_id=o.user_order_id,
+            client_tag=tag,
+        )
 
     # ------------------------------------------------------------------ helpers
     def _alloc_uid(self) -> int:
@@ -356,8 +407,13 @@ class DriftVenue:
             raise VenueError(f"sendTransaction refused: {e}", retryable=e.retryable) from None
         return tx
 
-    def _follow(self, tx: SignedTx, rebuild: Callable[[], Awaitable[SignedTx]], landed: Callable[[], Awaitable[bool]],
-                done: Callable[[Outcome], None]) -> None:
+    def _follow(
+        self,
+        tx: SignedTx,
+        rebuild: Callable[[], Awaitable[SignedTx]],
+        landed: Callable[[], Awaitable[bool]],
+        done: Callable[[Outcome], None],
+    ) -> None:
         async def run() -> None:
             out = await self.sender.confirm(tx, rebuild, landed)
             try:
@@ -384,7 +440,7 @@ class DriftVenue:
             self._events.append(OrderUpdate(order=t.snapshot(), reason=out.reason or "not confirmed"))
 
     # ------------------------------------------------------------------ Venue calls
-    def _prepare(self, req: OrderRequest) -> tuple[Tracked, object]:
+    def _prepare(self, req: OrderRequest) -> tuple[Tracked, OrderParams]:
         spec = self.chain.market_spec()
         uid = self._alloc_uid()
         params = to_order_params(req, spec, uid)
@@ -429,8 +485,12 @@ class DriftVenue:
             self._orders.pop(t.order_id, None)
             self._by_tag.pop(t.tag, None)
             raise
-        self._follow(tx, build, lambda: self._on_chain(lambda s: s.by_user_order_id(t.uid) is not None),
-                     lambda out: self._fail([t], out))
+        self._follow(
+            tx,
+            build,
+            lambda: self._on_chain(lambda s: s.by_user_order_id(t.uid) is not None),
+            lambda out: self._fail([t], out),
+        )
         return t.snapshot()
 
     async def cancel(self, order_id: str) -> None:
@@ -439,7 +499,9 @@ class DriftVenue:
         if st is not None and not st.cancels_allowed:
             raise VenueError(f"Drift is fully paused, cancel refused: {self._status.reason}", retryable=True)
         if t.chain_id is None or not t.seen:
-            raise VenueError(f"order {order_id} is not on chain yet (its transaction is in flight)", retryable=True)
+            raise VenueError(
+                f"order {order_id} is not on chain yet (its transaction is in flight)", retryable=True
+            )
         chain_id = t.chain_id
         fee = await self._fee()
         ix = self.chain.client.get_cancel_order_ix(chain_id, self.chain.sub_account_id)
@@ -462,22 +524,39 @@ class DriftVenue:
         if n == 0:
             return 0
         fee = await self._fee()
-        ix = self.chain.client.get_cancel_orders_ix(MarketType.Perp(), idx, None, self.chain.sub_account_id)
+        ix = self.chain.client.get_cancel_orders_ix(
+            MarketType.Perp(),
+            idx,
+            None,  # type: ignore[arg-type]
+            self.chain.sub_account_id,
+        )
 
         async def build() -> SignedTx:
             return await self.sender.build([ix], self.signer, fee)
 
         tx = await self._send(build)
-        self._follow(tx, build, lambda: self._on_chain(lambda s: not any(o.market_index == idx for o in s.orders.values())),
-                     lambda out: None)
+        self._follow(
+            tx,
+            build,
+            lambda: self._on_chain(lambda s: not any(o.market_index == idx for o in s.orders.values())),
+            lambda out: None,
+        )
         return n
 
-    async def modify(self, order_id: str, *, price: float | None = None, size: float | None = None,
-                     trigger_price: float | None = None) -> Order:
+    async def modify(
+        self,
+        order_id: str,
+        *,
+        price: float | None = None,
+        size: float | None = None,
+        trigger_price: float | None = None,
+    ) -> Order:
         t = self._find(order_id)
         self._check_tradeable(t.request.reduce_only)
         if t.chain_id is None or not t.seen:
-            raise VenueError(f"order {order_id} is not on chain yet (its transaction is in flight)", retryable=True)
+            raise VenueError(
+                f"order {order_id} is not on chain yet (its transaction is in flight)", retryable=True
+            )
         if size is not None and size <= t.filled + 1e-12:
             raise VenueError(f"size {size} not above filled {t.filled}")
         spec = self.chain.market_spec()
@@ -502,8 +581,9 @@ class DriftVenue:
 
         def modified(s: UserSnapshot) -> bool:
             o = s.by_user_order_id(t.uid)
-            return o is None or ((want[0] is None or o.price == want[0])
-                                 and (want[1] is None or o.trigger_price == want[1]))
+            return o is None or (
+                (want[0] is None or o.price == want[0]) and (want[1] is None or o.trigger_price == want[1])
+            )
 
         def done(out: Outcome) -> None:
             if not out.landed and t.status not in TERMINAL:
@@ -575,8 +655,15 @@ class DriftVenue:
                 if o.market_index == self.chain.market_index and o.user_order_id not in ours:
                     b = self._restored.get(o.user_order_id)
                     req = self._request_of(o, b.client_tag if b else "")
-                    out.append(Order(order_id=b.order_id if b else f"chain:{o.order_id}", request=req,
-                                     status=o.status, filled=o.filled / BASE, ts=self.clock.now_ms()))
+                    out.append(
+                        Order(
+                            order_id=b.order_id if b else f"chain:{o.order_id}",
+                            request=req,
+                            status=o.status,
+                            filled=o.filled / BASE,
+                            ts=self.clock.now_ms(),
+                        )
+                    )
         return out
 
     async def position(self, market: str) -> Position:
@@ -592,7 +679,9 @@ class DriftVenue:
         size = p.base / BASE
         avg = (-p.quote_entry / QUOTE) / size if size else 0.0
         net = (p.quote - p.quote_entry + p.settled_pnl) / QUOTE  # realized - fees + funding (all-in)
-        return Position(market=market, size=size, avg_price=avg, realized_pnl=net + self._fees, fees=self._fees)
+        return Position(
+            market=market, size=size, avg_price=avg, realized_pnl=net + self._fees, fees=self._fees
+        )
 
     async def fills(self, since_ts: int = 0) -> list[Fill]:
         return [f for f in self._fills if f.ts >= since_ts]

@@ -49,7 +49,9 @@ class KeyStore(Protocol):
     def delete(self, name: str) -> bool: ...
 
 
-def passphrase_source(passphrase_file: Path | None = None, *, environ: dict[str, str] | None = None) -> Passphrase:
+def passphrase_source(
+    passphrase_file: Path | None = None, *, environ: dict[str, str] | None = None
+) -> Passphrase:
     env = os.environ if environ is None else environ
 
     def get(confirm: bool) -> str:
@@ -57,7 +59,9 @@ def passphrase_source(passphrase_file: Path | None = None, *, environ: dict[str,
             try:
                 return passphrase_file.read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as e:
-                raise KeyStoreError(f"{passphrase_file}: cannot read the passphrase file: {e.strerror}") from None
+                raise KeyStoreError(
+                    f"{passphrase_file}: cannot read the passphrase file: {e.strerror}"
+                ) from None
         if env.get(PASSPHRASE_ENV):
             return env[PASSPHRASE_ENV]
         p = getpass.getpass("Key file passphrase: ")
@@ -150,17 +154,27 @@ class EncryptedFileStore:
 
     @staticmethod
     def _key(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-        return hashlib.scrypt(passphrase.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=256 * 1024 * 1024)
+        return hashlib.scrypt(
+            passphrase.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=256 * 1024 * 1024
+        )
 
     def save(self, name: str, keypair: Keypair) -> None:
         entries = self._read()
         pw = self.passphrase(True)
         salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
         pub = str(keypair.pubkey())
-        ct = AESGCM(self._key(pw, salt, self.n, self.R, self.P)).encrypt(nonce, bytes(keypair), f"{name}|{pub}".encode())
+        ct = AESGCM(self._key(pw, salt, self.n, self.R, self.P)).encrypt(
+            nonce, bytes(keypair), f"{name}|{pub}".encode()
+        )
         entries[name] = {
-            "pubkey": pub, "kdf": "scrypt", "n": self.n, "r": self.R, "p": self.P, "cipher": "aes-256-gcm",
-            "salt": base64.b64encode(salt).decode(), "nonce": base64.b64encode(nonce).decode(),
+            "pubkey": pub,
+            "kdf": "scrypt",
+            "n": self.n,
+            "r": self.R,
+            "p": self.P,
+            "cipher": "aes-256-gcm",
+            "salt": base64.b64encode(salt).decode(),
+            "nonce": base64.b64encode(nonce).decode(),
             "ciphertext": base64.b64encode(ct).decode(),
         }
         self._write(entries)
@@ -171,11 +185,18 @@ class EncryptedFileStore:
             raise KeyStoreError(f"no key {name!r} in {self.path}")
         pw = self.passphrase(False)
         try:
-            key = self._key(pw, base64.b64decode(str(e["salt"])), int(str(e["n"])), int(str(e["r"])), int(str(e["p"])))
-            raw = AESGCM(key).decrypt(base64.b64decode(str(e["nonce"])), base64.b64decode(str(e["ciphertext"])),
-                                      f"{name}|{e['pubkey']}".encode())
+            key = self._key(
+                pw, base64.b64decode(str(e["salt"])), int(str(e["n"])), int(str(e["r"])), int(str(e["p"]))
+            )
+            raw = AESGCM(key).decrypt(
+                base64.b64decode(str(e["nonce"])),
+                base64.b64decode(str(e["ciphertext"])),
+                f"{name}|{e['pubkey']}".encode(),
+            )
         except InvalidTag:
-            raise KeyStoreError(f"wrong passphrase for key {name!r} in {self.path} (or the file was altered)") from None
+            raise KeyStoreError(
+                f"wrong passphrase for key {name!r} in {self.path} (or the file was altered)"
+            ) from None
         except (KeyError, ValueError) as exc:
             raise KeyStoreError(f"{self.path}: damaged entry {name!r}: {exc}") from None
         kp = Keypair.from_bytes(raw)
@@ -202,7 +223,9 @@ def read_solana_keypair_file(path: Path) -> Keypair:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise KeyStoreError(f"{path}: not a readable Solana keypair file: {e}") from None
-    if not (isinstance(data, list) and len(data) == 64 and all(isinstance(x, int) and 0 <= x < 256 for x in data)):
+    if not (
+        isinstance(data, list) and len(data) == 64 and all(isinstance(x, int) and 0 <= x < 256 for x in data)
+    ):
         raise KeyStoreError(f"{path}: expected a JSON array of 64 bytes (solana-keygen format)")
     try:
         return Keypair.from_bytes(bytes(data))

@@ -141,7 +141,7 @@ class Transport(Protocol):
 class HidTransport:
     def __init__(self, path: bytes | None = None, timeout_ms: int = 120_000) -> None:
         try:
-            import hid  # type: ignore[import-not-found]
+            import hid
         except ImportError:
             raise SignerError("USB Ledger support needs the 'hidapi' package (pip install hidapi)") from None
         if path is None:
@@ -210,12 +210,17 @@ class LedgerSigner:
         data = check_sw(self.transport.exchange(apdu(INS_GET_APP_CONFIGURATION, 0, 0, b"")))
         if len(data) < 5:
             raise SignerError("short app configuration answer")
-        return {"blind_signing": bool(data[0]), "pubkey_display": data[1],
-                "version": f"{data[2]}.{data[3]}.{data[4]}"}
+        return {
+            "blind_signing": bool(data[0]),
+            "pubkey_display": data[1],
+            "version": f"{data[2]}.{data[3]}.{data[4]}",
+        }
 
     def pubkey(self) -> Pubkey:
         if self._pubkey is None:
-            data = check_sw(self.transport.exchange(apdu(INS_GET_PUBKEY, P1_NON_CONFIRM, 0, serialize_path(self.path))))
+            data = check_sw(
+                self.transport.exchange(apdu(INS_GET_PUBKEY, P1_NON_CONFIRM, 0, serialize_path(self.path)))
+            )
             if len(data) != 32:
                 raise SignerError(f"unexpected public key length {len(data)}")
             self._pubkey = Pubkey.from_bytes(data)
