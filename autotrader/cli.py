@@ -12,7 +12,9 @@ import typer
 from autotrader import __version__
 from autotrader.activity_cmd import activity_app
 from autotrader.cli_common import ConfigOpt, SetOpt, fail, get_config
+from autotrader.drift_cmd import delegate_app, keys_app, venue_app
 from autotrader.engine_cmds import register as register_engine_commands
+from autotrader.manual_cmd import drift_order
 
 app = typer.Typer(
     name="autotrader",
@@ -276,11 +278,13 @@ app.add_typer(activity_app, name="activity")
 
 for _name, _issue in [
     ("liqmap", "issue 7"),
-    ("venue", "issue 8"),
-    ("delegate", "issue 8"),
-    ("keys", "issue 8"),
 ]:
     _not_built(_name, _issue)
+
+app.add_typer(venue_app, name="venue")
+app.add_typer(delegate_app, name="delegate")
+app.add_typer(keys_app, name="keys")
+app.command(name="drift-order", hidden=True)(drift_order)
 
 
 def main() -> None:

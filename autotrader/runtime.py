@@ -26,7 +26,7 @@ from autotrader.control_handlers import ControlHandlers
 from autotrader.emit import bar_json, book_json, intent_json
 from autotrader.logs import log_event, setup_logging
 from autotrader.metrics import Metrics, MetricsServer
-from autotrader.trading import TradingStack
+from autotrader.trading import TradingStack, VenueUnavailable
 from core.bus import Bus, Topics
 from core.clock import Clock, EventClock, WallClock
 from core.config_schema import Config, to_dict
@@ -337,11 +337,13 @@ class Runtime:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop_event.set)
         try:
+            await self.trading.start()
             control, metrics_http = await self._start_services()
-        except (ControlError, OSError, ValueError) as exc:
+        except (ControlError, OSError, ValueError, VenueUnavailable) as exc:
             log_event(self.log, "cannot start", logging.ERROR, error=str(exc))
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+            await self.trading.aclose()
             self.trading.close()
             return 2
         main = self._live() if self.replay_path is None else self._replay(self.replay_path)
@@ -372,6 +374,7 @@ class Runtime:
                     await t
             if self.sink is not None:
                 self.sink.close()
+            await self.trading.aclose()
             self.trading.close()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
@@ -388,6 +391,14 @@ def run_runtime(
     control_path: Path | None = None,
 ) -> int:
     logger = setup_logging(cfg.logging.level)
-    runtime = Runtime(cfg, replay_path, speed, logger, store_root, state_db=state_db,
-                      control_path=control_path)
-    return asyncio.run(runtime.run())
+
+    async def main() -> int:
+        try:
+            runtime = Runtime(cfg, replay_path, speed, logger, store_root, state_db=state_db,
+                              control_path=control_path)
+        except VenueUnavailable as exc:
+            log_event(logger, "cannot start", logging.ERROR, error=str(exc))
+            return 2
+        return await runtime.run()
+
+    return asyncio.run(main())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from autotrader.logs import log_event
 from autotrader.metrics import Metrics
@@ -31,6 +31,9 @@ from storage.journal import Journal
 from storage.state_store import StateStore
 
 M = TypeVar("M")
+if TYPE_CHECKING:
+    from execution.drift.venue import DriftVenue  # driftpy is imported only when Drift is used
+
 PAPER_KEY = "paper.account"
 CONTROL_KEY = "engine.control"
 _CONTROL_KINDS = frozenset({"kill_switch", "automation", "trading_state"})
@@ -88,6 +91,7 @@ class TradingStack:
             self.store = StateStore(state_db)
         self.journal = journal
         self._wake: Callable[[], None] = lambda: None  # the engine's, once it exists
+        self.async_venue: DriftVenue | None = None
         self.venue: Venue = self._build_venue(clock)
         ecfg = engine_config(cfg)
         self.engine = Engine(
@@ -97,6 +101,7 @@ class TradingStack:
             ecfg,
             self._on_event,
             equity=self.equity,
+            priority_fee=self.priority_fee,
             journal=journal,
             guard_now=guard_now,
             on_latency=metrics.submit_confirmed if metrics is not None else None,
@@ -108,11 +113,8 @@ class TradingStack:
                 self.engine.restore_control(saved)
 
     def _build_venue(self, clock: Clock) -> Venue:
-        if self.cfg.engine.venue != "paper":
-            raise VenueUnavailable(
-                f"engine.venue = {self.cfg.engine.venue!r}: the Drift venue is not wired in yet (issue 8); "
-                "use the paper venue"
-            )
+        if self.cfg.engine.venue == "drift":
+            return self._build_drift(clock)
         store = self.store
         persist = (lambda b: store.put(PAPER_KEY, b)) if store is not None else None
         venue = build_paper(self.cfg, clock, persist)
@@ -128,6 +130,58 @@ class TradingStack:
         if self.cfg.paper.funding:
             bus.on(Topics.FUNDING, venue.on_funding)
         return venue
+
+    def _build_drift(self, clock: Clock) -> Venue:
+        """DriftVenue signing as the delegate (``venues.drift.use_delegate``) or the owner; keys come
+        from the key store (the passphrase of an encrypted file is asked on the terminal, or read
+        from ``AUTOTRADER_PASSPHRASE``). Bindings of client tags to user order ids are restored from
+        the journal so open orders are recognised after a restart."""
+        from autotrader.config import default_data_dir
+        from execution.drift.factory import DriftSetupError, build_drift_venue, key_store, owner_signer
+        from execution.drift.venue import TagBinding
+        from execution.signers.base import KeypairSigner, Signer
+        from execution.signers.keystore import KeyStoreError, passphrase_source
+
+        cfg = self.cfg
+        try:
+            keys = key_store(cfg, passphrase_source(None), default_data_dir())
+            signer: Signer
+            if cfg.venues.drift.use_delegate:
+                signer = KeypairSigner(keys.load(cfg.keys.delegate_name), "delegate")
+            else:
+                signer = owner_signer(cfg, keys)
+            journal = self.journal
+            restore = [TagBinding(o.client_tag, o.user_order_id, o.order_id or o.client_tag)
+                       for o in (journal.open_orders() if journal is not None else []) if o.user_order_id]
+
+            def on_bind(b: TagBinding) -> None:
+                if journal is not None and journal.find_order(client_tag=b.client_tag) is not None:
+                    journal.update_order(b.client_tag, order_id=b.order_id, user_order_id=b.user_order_id)
+
+            venue = build_drift_venue(cfg, clock, signer, on_bind=on_bind, restore=restore)
+        except (DriftSetupError, KeyStoreError) as e:
+            raise VenueUnavailable(f"Drift venue: {e}") from e
+        self.async_venue = venue
+        return venue
+
+    async def start(self) -> None:
+        """Connect a venue that needs it (Drift: first account read, then polling)."""
+        if self.async_venue is not None:
+            try:
+                await self.async_venue.start()
+            except Exception as e:
+                raise VenueUnavailable(f"Drift venue: cannot read the accounts at "
+                                       f"{self.cfg.venues.drift.rpc_url}: {e}") from e
+
+    async def aclose(self) -> None:
+        if self.async_venue is not None:
+            await self.async_venue.close()
+
+    def priority_fee(self) -> float | None:
+        """The network's recent priority fee (before the cap) for the engine's preflight."""
+        v = self.async_venue
+        est = v.sender.last_estimate if v is not None else None
+        return None if est is None else float(est)
 
     def _woken(self, venue: PaperVenue, handler: Callable[[M], None]) -> Callable[[M], None]:
         """Market input to the paper venue; a fill or trigger wakes the engine at once."""

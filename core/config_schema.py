@@ -44,13 +44,52 @@ class OkxConfig(_Section):
     rest_url: Url = "https://www.okx.com"
 
 
+Base58Key = Annotated[str, msgspec.Meta(pattern=r"^([1-9A-HJ-NP-Za-km-z]{32,44})?$")]
+
+
 class DriftConfig(_Section):
     cluster: Literal["devnet", "mainnet"] = "devnet"
     rpc_url: Url = "https://api.devnet.solana.com"
     ws_url: Url = "wss://api.devnet.solana.com"
-    program_id: str = "dRiftyHA39MWEi3m9aunc5MzRF1JYuBsbn6VPcn33UH"
-    authority: str = ""
+    program_id: Base58Key = "dRiftyHA39MWEi3m9aunc5MzRF1JYuBsbn6VPcn33UH"
+    authority: Base58Key = ""
     sub_account: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    # --- issue 8: the Drift venue (execution/drift); see docs/DRIFT_VENUE.md
+    allow_mainnet: bool = False  # mainnet is refused unless this (or --mainnet) says so
+    perp_market_index: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    use_delegate: bool = True  # trade as the app's delegate key (see docs/DELEGATION.md)
+    # the cap itself is engine.priority_fee_cap (one setting: the sender's ceiling and the preflight check)
+    priority_fee_percentile: Annotated[float, msgspec.Meta(ge=0, le=100)] = 75.0
+    compute_unit_limit: Annotated[int, msgspec.Meta(ge=10_000, le=1_400_000)] = 400_000
+    confirm_schedule_s: list[PosFloat] = msgspec.field(default_factory=lambda: [30.0, 45.0, 60.0, 90.0])
+    confirm_poll_s: PosFloat = 1.0
+    account_poll_s: PosFloat = 1.0
+    max_account_age_s: PosFloat = 15.0  # older User/State data: the venue reports itself down
+    rpc_timeout_s: PosFloat = 10.0
+    lookup_tables: list[Base58Key] = msgspec.field(default_factory=list)  # fetched once, not per send
+
+    def __post_init__(self) -> None:
+        if self.cluster == "mainnet" and not self.allow_mainnet:
+            raise ValueError(
+                "allow_mainnet: cluster = \"mainnet\" needs an explicit opt-in "
+                "(venues.drift.allow_mainnet = true or --mainnet)"
+            )
+        if not self.confirm_schedule_s:
+            raise ValueError("confirm_schedule_s: must list at least one wait, e.g. [30, 45, 60, 90]")
+
+
+class KeysConfig(_Section):
+    """Key storage (issue 8; docs/DELEGATION.md): OS keyring first, encrypted file as fallback."""
+
+    backend: Literal["auto", "keyring", "file"] = "auto"  # auto: keyring if usable, else the file
+    keyring_service: Annotated[str, msgspec.Meta(min_length=1)] = "autotrader"
+    encrypted_file: str = ""  # default: <platformdirs data dir>/keys.enc
+    delegate_name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]+$")] = "drift-delegate"
+    owner_name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]+$")] = "drift-owner"
+    owner_signer: Literal["local", "ledger"] = "local"  # who signs delegate set/revoke and manual orders
+    ledger_path: Annotated[str, msgspec.Meta(pattern=r"^44'/501'(/[0-9]+'?)*$")] = "44'/501'/0'"
+    ledger_transport: Literal["hid", "tcp"] = "hid"
+    speculos: str = "127.0.0.1:9999"  # host:port of the Speculos APDU port (ledger_transport = tcp)
 
 
 class HeliusConfig(_Section):
@@ -126,6 +165,7 @@ class Config(_Section):
     signal: SignalConfig = msgspec.field(default_factory=SignalConfig)
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
     paper: PaperConfig = msgspec.field(default_factory=PaperConfig)
+    keys: KeysConfig = msgspec.field(default_factory=KeysConfig)
     engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
     control: ControlConfig = msgspec.field(default_factory=ControlConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)

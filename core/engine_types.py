@@ -50,7 +50,9 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     risk_per_trade_pct: float = 0.5
     risk_tolerance: float = 0.05  # fraction over the risk budget accepted (rounding)
     daily_stop_pct: float = 3.0
-    priority_fee_cap: float = 0.0  # micro-lamports per CU; 0 = no cap
+    #: micro-lamports per CU (0 = no cap): Drift transactions never bid more, and an entry is refused
+    #: while the network's recent fees are above it (they would not land in time)
+    priority_fee_cap: float = 200_000.0
     taker_fee_bps: float = 3.5  # exit fee assumed for breakeven
     breakeven_buffer_bps: float = 1.0
     trail_atr_mult: float = 1.5

@@ -69,6 +69,7 @@ class OrderJournal(Protocol):
         order_id: str | None = None,
         state: str | None = None,
         *,
+        user_order_id: int | None = None,
         ts_ms: int | None = None,
     ) -> None: ...
 
@@ -147,6 +148,7 @@ class MemoryJournal:
         order_id: str | None = None,
         state: str | None = None,
         *,
+        user_order_id: int | None = None,
         ts_ms: int | None = None,
     ) -> None:
         if state is not None:
@@ -157,6 +159,7 @@ class MemoryJournal:
         self.orders[client_tag] = msgspec.structs.replace(
             o, order_id=order_id if order_id is not None else o.order_id,
             state=state if state is not None else o.state, updated_ms=ts_ms or o.updated_ms,
+            user_order_id=user_order_id if user_order_id is not None else o.user_order_id,
         )
 
     def orders_for(self, intent_id: str) -> list[JournaledOrder]:

@@ -187,17 +187,18 @@ class Journal:
         order_id: str | None = None,
         state: str | None = None,
         *,
+        user_order_id: int | None = None,
         ts_ms: int | None = None,
     ) -> None:
-        """Set the venue order id and/or the state of a journaled order (``None`` keeps it)."""
+        """Set the venue order id, state and/or user order id of a journaled order (``None`` keeps it)."""
         if state is not None:
             _check(state, ORDER_STATES, "order")
         now = _now_ms() if ts_ms is None else ts_ms
         with self._lock:
             cur = self._db().execute(
                 "UPDATE orders SET order_id = COALESCE(?, order_id), state = COALESCE(?, state), "
-                "updated_ms = ? WHERE client_tag = ?",
-                (order_id, state, now, client_tag),
+                "user_order_id = COALESCE(?, user_order_id), updated_ms = ? WHERE client_tag = ?",
+                (order_id, state, user_order_id, now, client_tag),
             )
         if cur.rowcount != 1:
             raise JournalError(f"unknown order client_tag {client_tag!r}")

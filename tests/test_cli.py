@@ -31,7 +31,7 @@ def test_version() -> None:
     assert out.stdout.startswith("autotrader ")
 
 
-@pytest.mark.parametrize("cmd", ["liqmap", "keys"])
+@pytest.mark.parametrize("cmd", ["liqmap"])
 def test_unbuilt_commands_say_so_and_fail(cmd: str) -> None:
     out = run_cli(cmd)
     assert out.returncode != 0

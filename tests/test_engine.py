@@ -10,7 +10,7 @@ from core.clock import EventClock
 from core.engine_types import ENGINE_EVENTS, EngineConfig, EngineEvent
 from core.guards import GUARDS, Depth, GuardReport
 from core.intents import INTENTS, Intent
-from core.lifecycle import Phase
+from core.lifecycle_state import Phase
 from core.models import BookTop, Side, Trade
 from core.venue import OrderType
 from execution.engine import Engine, TradingState

@@ -1,0 +1,1 @@
+"""Signers (local keypair, Ledger) and key storage (OS keyring, encrypted file)."""

@@ -1,0 +1,65 @@
+"""Shared setup for the Drift venue tests: local RPC + simulated Drift + a DriftVenue. Not a test module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+
+from core.clock import EventClock
+from execution.drift.chain import DriftChain
+from execution.drift.rpc import RpcClient
+from execution.drift.sender import SendConfig, TxSender
+from execution.drift.venue import DriftVenue, TagBinding
+from execution.signers.base import KeypairSigner
+from tests.drift_sim import DriftSim
+from tests.solana_rpc import LocalSolanaRpc
+
+T0 = 1_700_000_000_000
+FAST = SendConfig(
+    schedule_s=(0.05, 0.05, 0.05, 0.05),
+    poll_s=0.01,
+    expiry_wait_s=1.0,
+    priority_fee_cap=3000,
+    fee_cache_s=0.0,
+)
+
+
+@dataclass
+class DriftEnv:
+    rpc: LocalSolanaRpc
+    sim: DriftSim
+    venue: DriftVenue
+    owner: Keypair
+    delegate: Keypair
+    program_id: Pubkey
+    client: RpcClient
+    bindings: list[TagBinding]
+
+    async def close(self) -> None:
+        await self.venue.close()
+        await self.client.close()
+        await self.rpc.close()
+
+
+async def drift_env(cfg: SendConfig = FAST, *, start: bool = True) -> DriftEnv:
+    rpc = await LocalSolanaRpc().start()
+    owner, delegate = Keypair(), Keypair()
+    pid = Pubkey.new_unique()
+    sim = DriftSim(rpc, pid, owner.pubkey(), delegate.pubkey())
+    client = RpcClient(rpc.url, timeout_s=2.0)
+    chain = DriftChain(client, pid, owner.pubkey(), delegate.pubkey())
+    bindings: list[TagBinding] = []
+    venue = DriftVenue(
+        chain,
+        TxSender(client, cfg),
+        KeypairSigner(delegate, "delegate"),
+        EventClock(T0),
+        poll_s=0.05,
+        on_bind=bindings.append,
+    )
+    env = DriftEnv(rpc, sim, venue, owner, delegate, pid, client, bindings)
+    if start:
+        await venue.start(poll=False)
+    return env

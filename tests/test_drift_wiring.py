@@ -1,0 +1,115 @@
+"""The Drift venue as the app composes it: keys from the key store, config from TOML keys, the
+engine's journal, a manual intent through the bus, the kill switch; and ``autotrader venue status``
+from the command line — all against the local JSON-RPC server with the simulated Drift program."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from autotrader.config import validate
+from autotrader.trading import TradingStack, VenueUnavailable
+from core.bus import Bus, Topics
+from core.clock import EventClock
+from core.engine_types import ENGINE_EVENTS, EngineEvent
+from core.guards import GUARDS
+from core.intents import INTENTS
+from core.manual import build_manual_intent
+from core.models import BookTop
+from execution.signers.keystore import EncryptedFileStore, passphrase_source
+from tests.conftest import REPO_ROOT
+from tests.drift_harness import T0, drift_env
+from tests.test_engine import report
+
+PASS = "correct horse battery staple"
+
+
+def _tree(env_url: str, pid: str, owner: str, keyfile: Path) -> dict[str, object]:
+    return {
+        "engine": {"venue": "drift", "retry_backoff_s": 0.0, "call_timeout_s": 2.0,
+                   "kill_backoff_s": 0.0},
+        "venues": {"drift": {"rpc_url": env_url, "program_id": pid, "authority": owner,
+                             "confirm_schedule_s": [0.05, 0.05, 0.05, 0.05], "confirm_poll_s": 0.01,
+                             "account_poll_s": 0.05}},
+        "keys": {"backend": "file", "encrypted_file": str(keyfile)},
+    }
+
+
+async def test_trading_stack_on_drift_places_and_kills(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = await drift_env(start=False)
+    try:
+        keyfile = tmp_path / "keys.enc"
+        monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
+        store = EncryptedFileStore(keyfile, passphrase_source(None), scrypt_n=2**12)
+        store.save("drift-delegate", env.delegate)
+        cfg = validate(_tree(env.rpc.url, str(env.program_id), str(env.owner.pubkey()), keyfile))
+        clock = EventClock(T0)
+        bus = Bus()
+        events: list[EngineEvent] = []
+        bus.on(ENGINE_EVENTS, events.append)
+        stack = TradingStack(cfg, bus, clock, state_db=tmp_path / "state.sqlite3")
+        await stack.start()
+        assert stack.venue.name and (await stack.venue.status()).state == "active"
+        engine = stack.engine
+        bus.publish(Topics.BOOK, BookTop(venue="binance", symbol="SOLUSDT", timestamp=T0, update_id=1,
+                                         bid_px=100.0, bid_qty=10, ask_px=100.1, ask_qty=10, spread_bps=10,
+                                         bid_usd=1e6, ask_usd=1e6))
+        bus.publish(GUARDS, report(T0))
+        it = build_manual_intent(intent_id="m1", ts=T0, market="SOL-PERP", side="buy", size=1.0, sl=98.0,
+                                 price=None, bid=100.0, ask=100.1, tps=[(103.0, None)], equity_usd=10_000.0)
+        bus.publish(INTENTS, it)
+        await engine.step()
+        assert "intent_accepted" in [e.kind for e in events], [e.data for e in events]
+        assert env.rpc.sent, "the entry went out as a transaction"
+        assert stack.priority_fee() is not None  # the preflight sees the network's fee
+        jo = stack.journal.find_order(client_tag="m1:e1") if stack.journal is not None else None
+        assert jo is not None and 1 <= jo.user_order_id <= 255
+        await stack.venue.wait_idle()  # type: ignore[attr-defined]
+        r = await engine.kill("drift wiring test")
+        assert r.confirmed, r
+        assert not await stack.venue.open_orders()
+        await stack.aclose()
+        stack.close()
+    finally:
+        await env.close()
+
+
+def test_missing_keys_are_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
+    cfg = validate(_tree("http://127.0.0.1:9", "dRiftyHA39MWEi3m9aunc5MzRF1JYuBsbn6VPcn33UH",
+                         "11111111111111111111111111111111", tmp_path / "none.enc"))
+    with pytest.raises(VenueUnavailable, match="drift-delegate"):
+        TradingStack(cfg, Bus(), EventClock(T0), state_db=None)
+
+
+async def test_venue_status_command_against_the_local_rpc() -> None:
+    env = await drift_env(start=False)
+    try:
+        cmd = [sys.executable, "-m", "autotrader", "venue", "status", "--json",
+               "--set", f'venues.drift.rpc_url="{env.rpc.url}"',
+               "--set", f'venues.drift.program_id="{env.program_id}"',
+               "--set", f'venues.drift.authority="{env.owner.pubkey()}"']
+
+        async def status() -> dict[str, object]:
+            proc = await asyncio.create_subprocess_exec(*cmd, cwd=REPO_ROOT, env=dict(os.environ),
+                                                        stdout=asyncio.subprocess.PIPE,
+                                                        stderr=asyncio.subprocess.PIPE)
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+            assert proc.returncode == 0, err.decode()
+            result: dict[str, object] = json.loads(out)
+            return result
+
+        assert (await status())["state"] == "active"
+        env.sim.set_status(exchange=0xFF)  # the April 2026 pause: everything refused
+        st = await status()
+        assert st["state"] == "paused" and st["exchange_status"] == 0xFF, st
+        assert "paused" in str(st["reason"]).lower()
+    finally:
+        await env.close()
