@@ -41,6 +41,37 @@ def parse_tp(text: str) -> tuple[float, float | None]:
         raise ValueError(f"--tp must be PRICE or PRICE:FRACTION, got {text!r}") from None
 
 
+def _manual(config: Path | None, sets: list[str] | None, side: str, size: float, sl: float,
+            price: float | None, tps: list[tuple[float, float | None]], yes: bool,
+            passphrase_file: Path | None, mainnet: bool) -> int:
+    """``intent --manual``: entry, stop and TPs signed together by the owner (see manual_cmd)."""
+    import time
+
+    from autotrader.drift_cmd import _store
+    from autotrader.manual_cmd import protected_requests, run_manual_orders
+    from core.manual import ManualIntentError, build_manual_intent
+    from execution.drift.factory import owner_signer
+
+    if price is None:
+        fail("--manual needs --price (this command has no market data to take the touch from)")
+    cfg = get_config(config, sets, {"venues.drift.allow_mainnet": True} if mainnet else None)
+    try:
+        now = int(time.time() * 1000)
+        intent = build_manual_intent(
+            intent_id=f"manual-{now}", ts=now, market=cfg.signal.market, side=side, size=size, sl=sl,
+            price=price, bid=None, ask=None, tps=tps, default_split=cfg.risk.tp_split,
+            equity_usd=cfg.paper.equity_usd,
+        )
+    except ManualIntentError as exc:
+        fail(str(exc))
+    try:
+        signer = owner_signer(cfg, _store(cfg, passphrase_file))
+    except Exception as exc:
+        fail(f"signer: {exc}", 1)
+    return run_manual_orders(cfg, protected_requests(intent, cfg.signal.market), signer, yes=yes,
+                             mainnet_flag=mainnet)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def status(json_out: JsonOpt = False, config: ConfigOpt = None, set_: SetOpt = None) -> None:
@@ -98,17 +129,28 @@ def register(app: typer.Typer) -> None:
         at: Annotated[
             str, typer.Option("--at", help="With --replay: offset from the start (90s, 5m) or epoch ms.")
         ] = "60s",
+        manual: Annotated[
+            bool, typer.Option("--manual", help="Sign it yourself (local key or Ledger); send it to Drift.")
+        ] = False,
+        yes: Annotated[bool, typer.Option("--yes", help="With --manual: do not ask before signing.")] = False,
+        passphrase_file: Annotated[
+            Path | None, typer.Option("--passphrase-file", help="With --manual: the key file's passphrase.")
+        ] = None,
+        mainnet: Annotated[bool, typer.Option("--mainnet", help="With --manual: allow mainnet.")] = False,
         json_out: JsonOpt = False,
         config: ConfigOpt = None,
         set_: SetOpt = None,
     ) -> None:
-        """Submit a manual intent (post-only entry + stop + TP ladder) to the running instance."""
+        """Submit a manual intent (post-only entry + stop + TP ladder) to the running instance;
+        with --manual, sign it by hand and send it to Drift (delegation off)."""
         if side not in ("buy", "sell"):
             fail(f"side must be 'buy' or 'sell', got {side!r}")
         try:
             tps = [parse_tp(t) for t in (tp or [])]
         except ValueError as exc:
             fail(str(exc))
+        if manual:
+            raise typer.Exit(_manual(config, set_, side, size, sl, price, tps, yes, passphrase_file, mainnet))
         if replay is not None:
             from autotrader.backtest_cmd import run_backtest_with_intent
 

@@ -113,3 +113,41 @@ async def test_venue_status_command_against_the_local_rpc() -> None:
         assert "paused" in str(st["reason"]).lower()
     finally:
         await env.close()
+
+
+async def test_intent_manual_signs_entry_stop_and_tps_in_one_transaction(tmp_path: Path) -> None:
+    env = await drift_env(start=False)
+    try:
+        keyfile = tmp_path / "keys.enc"
+        pw = tmp_path / "pw"
+        pw.write_text(PASS)
+        store = EncryptedFileStore(keyfile, passphrase_source(pw), scrypt_n=2**12)
+        store.save("drift-owner", env.owner)
+        cmd = [sys.executable, "-m", "autotrader", "intent", "buy", "--size", "2", "--price", "100",
+               "--sl", "97", "--tp", "103", "--tp", "106", "--manual", "--yes", "--passphrase-file", str(pw),
+               "--set", f'venues.drift.rpc_url="{env.rpc.url}"',
+               "--set", f'venues.drift.program_id="{env.program_id}"',
+               "--set", f'venues.drift.authority="{env.owner.pubkey()}"',
+               "--set", 'keys.backend="file"', "--set", f'keys.encrypted_file="{keyfile}"',
+               "--set", "venues.drift.confirm_schedule_s=[0.2, 0.2, 0.2, 0.2]"]
+        proc = await asyncio.create_subprocess_exec(*cmd, cwd=REPO_ROOT, env=dict(os.environ),
+                                                    stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 90)
+        text = out.decode()
+        assert proc.returncode == 0, text + err.decode()
+        assert "reduce-only" in text and "trigger" in text
+        assert len(env.rpc.sent) == 1, "one transaction, one signature (one Ledger confirmation)"
+        tx, ixs = env.sim.parse(env.rpc.sent[0].raw)
+        assert tx.message.account_keys[0] == env.owner.pubkey(), "signed by the owner (delegation off)"
+        assert [name for name, _, _ in ixs] == ["place_orders"]
+        params = ixs[0][1].params
+        assert len(params) == 4  # entry, stop, TP1, TP2
+        entry, stop, tp1, tp2 = params
+        assert not entry.reduce_only and entry.price == 100_000_000
+        assert entry.base_asset_amount == 2_000_000_000
+        assert stop.reduce_only and stop.trigger_price == 97_000_000
+        assert tp1.reduce_only and tp2.reduce_only and tp1.price == 103_000_000 and tp2.price == 106_000_000
+        assert tp1.base_asset_amount + tp2.base_asset_amount == 2_000_000_000
+    finally:
+        await env.close()
