@@ -151,3 +151,43 @@ async def test_intent_manual_signs_entry_stop_and_tps_in_one_transaction(tmp_pat
         assert tp1.base_asset_amount + tp2.base_asset_amount == 2_000_000_000
     finally:
         await env.close()
+
+
+async def test_keys_and_delegation_from_the_command_line(tmp_path: Path) -> None:
+    """keys generate (no secret printed) → delegate set (owner signs) → status → revoke."""
+    env = await drift_env(start=False)
+    try:
+        keyfile, pw = tmp_path / "keys.enc", tmp_path / "pw"
+        pw.write_text(PASS)
+        EncryptedFileStore(keyfile, passphrase_source(pw), scrypt_n=2**12).save("drift-owner", env.owner)
+        sets = ["--set", f'venues.drift.rpc_url="{env.rpc.url}"',
+                "--set", f'venues.drift.program_id="{env.program_id}"',
+                "--set", f'venues.drift.authority="{env.owner.pubkey()}"',
+                "--set", 'keys.backend="file"', "--set", f'keys.encrypted_file="{keyfile}"',
+                "--set", "venues.drift.confirm_schedule_s=[0.2, 0.2, 0.2, 0.2]"]
+
+        async def cli(*args: str) -> tuple[int, str]:
+            proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "autotrader", *args, *sets,
+                                                        cwd=REPO_ROOT, env=dict(os.environ),
+                                                        stdout=asyncio.subprocess.PIPE,
+                                                        stderr=asyncio.subprocess.PIPE)
+            out, err = await asyncio.wait_for(proc.communicate(), 90)
+            return proc.returncode or 0, out.decode() + err.decode()
+
+        code, out = await cli("keys", "generate", "--passphrase-file", str(pw))
+        assert code == 0, out
+        delegate_pk = out.split(":", 1)[1].split()[0]
+        assert len(out) < 200 and "secret" not in out.lower()
+        code, out = await cli("delegate", "set", "--json", "--passphrase-file", str(pw))
+        assert code == 0, out
+        tx, ixs = env.sim.parse(env.rpc.sent[-1].raw)
+        assert [n for n, _, _ in ixs] == ["update_user_delegate"]
+        assert tx.message.account_keys[0] == env.owner.pubkey(), "the owner signs delegation"
+        code, out = await cli("delegate", "status", "--json")
+        assert code == 0 and json.loads(out)["delegate"] == delegate_pk, out
+        code, out = await cli("delegate", "revoke", "--json", "--passphrase-file", str(pw))
+        assert code == 0, out
+        code, out = await cli("delegate", "status", "--json")
+        assert json.loads(out)["delegate"] != delegate_pk
+    finally:
+        await env.close()
