@@ -177,7 +177,9 @@ async def test_keys_and_delegation_from_the_command_line(tmp_path: Path) -> None
         code, out = await cli("keys", "generate", "--passphrase-file", str(pw))
         assert code == 0, out
         delegate_pk = out.split(":", 1)[1].split()[0]
-        assert len(out) < 200 and "secret" not in out.lower()
+        kp = EncryptedFileStore(keyfile, passphrase_source(pw), scrypt_n=2**12).load("drift-delegate")
+        assert str(kp.pubkey()) == delegate_pk
+        assert str(kp) not in out and bytes(kp).hex() not in out, "never prints a secret"
         code, out = await cli("delegate", "set", "--json", "--passphrase-file", str(pw))
         assert code == 0, out
         tx, ixs = env.sim.parse(env.rpc.sent[-1].raw)
