@@ -71,9 +71,9 @@ class LiqEntry(msgspec.Struct, frozen=True, kw_only=True):
     avg_entry_price: float
     est_liq_px: float  # -1 when no liquidation price exists (e.g. fully collateralized)
     collateral_usd: float  # weighted spot collateral (without unrealized PnL)
-    leverage: float  # |position notional| / (collateral + unrealized PnL)
+    leverage: float | None  # |position notional| / (collateral + unrealized PnL); None if that is <= 0
     health: int  # 0..100 as driftpy's get_health: 100·(1 − maintenance requirement / total collateral)
-    distance_bps: float  # (est_liq_px − oracle) / oracle · 10⁴, signed
+    distance_bps: float | None  # (est_liq_px − oracle) / oracle · 10⁴, signed; None without a liq price
     approximate: bool
     updated_at: int  # ms
 
@@ -377,9 +377,9 @@ def estimate(raw: bytes, account: str, m: MarketParams, updated_at: int) -> LiqE
         avg_entry_price=abs(pos.quote_entry / pos.base) * 1000.0,
         est_liq_px=liq,
         collateral_usd=spot.collateral / QUOTE_PRECISION,
-        leverage=notional / equity if equity > 0 else math.inf,
+        leverage=notional / equity if equity > 0 else None,
         health=health,
-        distance_bps=(liq - oracle) / oracle * 1e4 if liq > 0 and oracle > 0 else math.inf,
+        distance_bps=(liq - oracle) / oracle * 1e4 if liq > 0 and oracle > 0 else None,
         approximate=approximate,
         updated_at=updated_at,
     )
@@ -404,7 +404,7 @@ def scan(
 
 
 def sort_entries(entries: Sequence[LiqEntry]) -> list[LiqEntry]:
-    return sorted(entries, key=lambda e: abs(e.distance_bps))
+    return sorted(entries, key=lambda e: math.inf if e.distance_bps is None else abs(e.distance_bps))
 
 
 def clusters(entries: Sequence[LiqEntry], oracle_price: float, bucket_bps: float = 25.0) -> list[LiqCluster]:
@@ -443,6 +443,6 @@ def build_map(
 
 
 def entry_json(e: LiqEntry) -> dict[str, object]:
-    """The CLI/JSON object; non-finite numbers become null."""
+    """The CLI/JSON object (the ARCHITECTURE.md ``liqmap --json`` keys)."""
     raw: dict[str, object] = msgspec.to_builtins(e)
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in raw.items()}
+    return raw

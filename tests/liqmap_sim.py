@@ -208,3 +208,18 @@ class DriftpyReference:
 
     def health(self, raw: bytes) -> int:
         return int(self.user(raw).get_health())
+
+
+def install(rpc: Any, mk: Markets, program_id: Pubkey, users: list[tuple[str, bytes]]) -> None:
+    """Put the markets, their oracles and ``users`` into a :class:`tests.solana_rpc.LocalSolanaRpc`."""
+    from driftpy.addresses import get_perp_market_public_key, get_spot_market_public_key
+
+    pid = str(program_id)
+    rpc.set_account(str(get_perp_market_public_key(program_id, 0)), pid, encode("PerpMarket", mk.perp()))
+    rpc.set_account(str(mk.perp_oracle), pid, mk.oracle_account(mk.oracle_price))
+    for s in mk.spots:
+        rpc.set_account(str(get_spot_market_public_key(program_id, s.index)), pid, encode("SpotMarket", mk.spot(s)))
+        if s.index != 0 and not s.sister:
+            rpc.set_account(str(s.oracle), pid, mk.oracle_account(s.price))
+    for key, raw in users:
+        rpc.set_account(key, pid, raw)

@@ -134,7 +134,7 @@ def test_scan_skips_accounts_without_the_market_and_sorts_by_distance() -> None:
     accounts.append(("short", b"\x00" * 100))
     entries, seen = scan(accounts, mk.params(), 7)
     assert seen == 42 and len(entries) == 40
-    d = [abs(e.distance_bps) for e in entries]
+    d = [abs(e.distance_bps) if e.distance_bps is not None else math.inf for e in entries]
     assert d == sorted(d)
     m = build_map(entries, mk.params(), 7, 1, seen)
     assert m.clusters and sum(c.accounts for c in m.clusters) == sum(1 for e in entries if e.est_liq_px > 0)
