@@ -14,6 +14,7 @@ from autotrader.activity_cmd import activity_app
 from autotrader.cli_common import ConfigOpt, SetOpt, fail, get_config
 from autotrader.drift_cmd import delegate_app, keys_app, venue_app
 from autotrader.engine_cmds import register as register_engine_commands
+from autotrader.liqmap_cmd import liqmap
 from autotrader.manual_cmd import drift_order
 
 app = typer.Typer(
@@ -250,16 +251,6 @@ def record(
     raise typer.Exit(asyncio.run(main()))
 
 
-def _not_built(name: str, issue: str) -> None:
-    def command() -> None:
-        fail(f"'{name}' is not built yet ({issue})", 3)
-
-    command.__doc__ = f"Not built yet ({issue})."
-    app.command(name=name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
-        command
-    )
-
-
 @app.command()
 def backtest(
     path: Annotated[Path, typer.Argument(help="Recording to replay through signal, engine and paper venue.")],
@@ -276,10 +267,7 @@ def backtest(
 register_engine_commands(app)
 app.add_typer(activity_app, name="activity")
 
-for _name, _issue in [
-    ("liqmap", "issue 7"),
-]:
-    _not_built(_name, _issue)
+app.command(name="liqmap")(liqmap)
 
 app.add_typer(venue_app, name="venue")
 app.add_typer(delegate_app, name="delegate")

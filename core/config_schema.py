@@ -92,9 +92,40 @@ class KeysConfig(_Section):
     speculos: str = "127.0.0.1:9999"  # host:port of the Speculos APDU port (ledger_transport = tcp)
 
 
+HostPort = Annotated[str, msgspec.Meta(pattern=r"^(|(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5})$")]
+
+
 class HeliusConfig(_Section):
-    listen: str = ""
-    auth_header: str = ""
+    """The Helius webhook receiver (issue 7; docs/LIQMAP.md): ``POST /webhooks/helius``."""
+
+    listen: HostPort = ""  # bind address "HOST:PORT" (e.g. "127.0.0.1:8787"); "" = off
+    auth_header: str = ""  # the webhook's authHeader; compared with the Authorization header
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    dedupe_signatures: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 100_000  # remembered
+    output_dir: str = ""  # Parquet of the kept transactions; default <storage root>/helius/drift
+
+    def __post_init__(self) -> None:
+        if self.listen:
+            port = int(self.listen.rsplit(":", 1)[1])
+            if not 0 < port <= 65535:
+                raise ValueError(f"listen: port must be 1..65535, got {port} (form HOST:PORT)")
+            if not self.auth_header:
+                raise ValueError("auth_header: required when listen is set (the webhook's authHeader; "
+                                 "unauthenticated webhooks are refused)")
+
+
+class LiqMapConfig(_Section):
+    """The Drift liquidation-map scanner (issue 7; docs/LIQMAP.md)."""
+
+    scan: Literal["live", "always", "off"] = "live"  # live: in live runs; always: also replay/demo
+    interval_s: Annotated[float, msgspec.Meta(ge=60)] = 3600.0
+    rpc_url: Annotated[str, msgspec.Meta(pattern=r"^(|https?://[^\s/]+.*)$")] = ""  # "" = venues.drift.rpc_url
+    timeout_s: PosFloat = 120.0  # per getProgramAccounts call: slow on mainnet
+    retries: Annotated[int, msgspec.Meta(ge=0, le=20)] = 4
+    backoff_cap_s: PosFloat = 60.0
+    bucket_bps: PosFloat = 25.0  # cluster width
+    max_age_s: PosFloat = 7200.0  # an older map is not given to the liq_gap guard
+    output_dir: str = ""  # latest.json + latest.parquet; default <storage root>/drift/liq_map
 
 
 class VenuesConfig(_Section):
@@ -169,6 +200,7 @@ class Config(_Section):
     engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
     control: ControlConfig = msgspec.field(default_factory=ControlConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    liqmap: LiqMapConfig = msgspec.field(default_factory=LiqMapConfig)
 
 
 def engine_config(cfg: Config) -> EngineConfig:

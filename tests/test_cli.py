@@ -31,13 +31,6 @@ def test_version() -> None:
     assert out.stdout.startswith("autotrader ")
 
 
-@pytest.mark.parametrize("cmd", ["liqmap"])
-def test_unbuilt_commands_say_so_and_fail(cmd: str) -> None:
-    out = run_cli(cmd)
-    assert out.returncode != 0
-    assert "not built yet" in out.stderr
-
-
 def test_replay_missing_file_names_it(tmp_path: Path) -> None:
     missing = tmp_path / "nope.gz"
     out = run_cli("replay", str(missing), "--emit", "bars")
