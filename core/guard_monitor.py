@@ -2,7 +2,9 @@
 
 :class:`GuardMonitor` feeds :class:`~core.market_state.MarketState` from the market topics and
 re-evaluates the guards after each input, on the given clock (wall time live, event time in
-replay). It publishes a :class:`~core.guards.GuardReport` on ``guards`` at every status change and
+replay). The latest Drift liquidation map (``onchain:drift:liq_map``) feeds the ``liq_gap`` guard
+with its cluster prices while it is at most ``liq_map_max_age_ms`` old; without one (or with a
+stale one) ``liq_gap`` is skipped. It publishes a :class:`~core.guards.GuardReport` on ``guards`` at every status change and
 at least once per ``heartbeat_ms`` of clock time. :class:`SignalRunner` runs the VWAP-reclaim
 signal on each closed 1-minute bar with the report evaluated at that instant, publishing intents
 on ``engine:intents`` and regime changes on ``engine:regime``.
@@ -20,6 +22,7 @@ from core.clock import Clock
 from core.guard_config import GuardsConfig, RiskConfig, SignalConfig
 from core.guards import GUARDS, GuardReport, evaluate
 from core.intents import INTENTS, REGIME, Intent
+from core.liqmap import LIQ_MAP, LiqMap
 from core.market_state import MarketState
 from core.models import Bar, FeedStatus
 from core.signal import VwapReclaimSignal
@@ -43,6 +46,7 @@ class GuardMonitor:
         clock: Clock,
         data_source: Literal["live", "replay"],
         heartbeat_ms: int = 60_000,
+        liq_map_max_age_ms: int = 7_200_000,
     ) -> None:
         self.bus = bus
         self.cfg = cfg
@@ -51,6 +55,8 @@ class GuardMonitor:
         self.heartbeat_ms = heartbeat_ms
         self.state = MarketState(cfg)
         self.latest: GuardReport | None = None
+        self.liq_map: LiqMap | None = None
+        self.liq_map_max_age_ms = liq_map_max_age_ms
         self.evaluations = 0
         self._last_published_ms: int | None = None
         st = self.state
@@ -62,6 +68,7 @@ class GuardMonitor:
             bus.on(Topics.LIQUIDATIONS, self._wrap(st.on_liquidation)),
             bus.on(Topics.FEED_STATUS, self._on_feed_status),
             bus.on(Topics.BARS, self._on_bar),
+            bus.on(LIQ_MAP, self._on_liq_map),
         ]
 
     def _wrap(self, handler: Callable[[M], None]) -> Callable[[M], None]:
@@ -80,10 +87,22 @@ class GuardMonitor:
         self.state.on_bar(bar)
         self.check()
 
+    def _on_liq_map(self, m: LiqMap) -> None:
+        self.liq_map = m
+        self.check()
+
+    def liq_clusters(self, now_ms: int) -> list[float] | None:
+        """Cluster prices of the latest map, None without a map or when it is too old."""
+        m = self.liq_map
+        if m is None or now_ms - m.updated_at > self.liq_map_max_age_ms:
+            return None
+        return m.cluster_prices()
+
     def check(self) -> GuardReport:
         """Evaluate now; publish when the status changed or the heartbeat is due."""
         now = self.clock.now_ms()
-        report = evaluate(self.state.snapshot(now), self.cfg, now, self.data_source)
+        report = evaluate(self.state.snapshot(now), self.cfg, now, self.data_source,
+                          liq_clusters=self.liq_clusters(now))
         self.evaluations += 1
         prev = self.latest
         self.latest = report
