@@ -26,6 +26,7 @@ from autotrader.control_handlers import ControlHandlers
 from autotrader.emit import bar_json, book_json, intent_json
 from autotrader.logs import log_event, setup_logging
 from autotrader.metrics import Metrics, MetricsServer
+from autotrader.onchain import OnchainServices
 from autotrader.trading import TradingStack, VenueUnavailable
 from core.bus import Bus, Topics
 from core.clock import Clock, EventClock, WallClock
@@ -155,7 +156,8 @@ class Runtime:
         self.stop_event = asyncio.Event()
         self.exit_code = 0
         self.replay_health = ReplayHealth(self.pipeline, max_ages(cfg))
-        self.guards = GuardMonitor(self.bus, cfg.guards, self.clock, "live" if self.live else "replay")
+        self.guards = GuardMonitor(self.bus, cfg.guards, self.clock, "live" if self.live else "replay",
+                                   liq_map_max_age_ms=int(cfg.liqmap.max_age_s * 1000))
         self.metrics = Metrics()
         self.metrics.bind_bus(self.bus)
         self.trading = TradingStack(cfg, self.bus, self.clock, state_db=state_db, logger=logger,
@@ -166,6 +168,7 @@ class Runtime:
         self.control_path = control_path
         self._tasks: set[asyncio.Task[Any]] = set()
         self.handlers = ControlHandlers(self.trading, self.guards, cfg.risk, self.status_line, self.spawn)
+        self.onchain = OnchainServices(cfg, self.bus, self.live, logger, self.spawn)  # liq map, Helius
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         """An owned task: kept until done, cancelled at shutdown (no fire-and-forget)."""
@@ -300,6 +303,14 @@ class Runtime:
             metrics = self.metrics.start_http(self.cfg.metrics.host, self.cfg.metrics.port)
             if metrics is not None:
                 log_event(self.log, "metrics", url=metrics.url)
+        try:
+            await self.onchain.start()  # liq-map scanner, Helius receiver (autotrader/onchain.py)
+        except BaseException:
+            await self.onchain.close()
+            await control.close()
+            if metrics is not None:
+                metrics.close()
+            raise
         return control, metrics
 
     async def _engine_main(self) -> None:
@@ -358,6 +369,7 @@ class Runtime:
             await self.stop_event.wait()
         finally:
             await self._shutdown_engine(engine_task)
+            await self.onchain.close()
             await control.close()
             if metrics_http is not None:
                 metrics_http.close()

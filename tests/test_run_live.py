@@ -38,6 +38,7 @@ async def test_run_no_ui_live_then_sigterm(tmp_path: Path) -> None:
         "AUTOTRADER__STORAGE__FLUSH_INTERVAL_S": "1",
         "AUTOTRADER__LOGGING__STATUS_INTERVAL_S": "0.5",
         "AUTOTRADER__FEEDS__BINANCE_MAX_AGE_S": "5",
+        "AUTOTRADER__LIQMAP__SCAN": '"off"',  # no Drift RPC here (the liq-map scanner is tested apart)
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,

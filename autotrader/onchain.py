@@ -1,0 +1,71 @@
+"""On-chain services of ``autotrader run``: the periodic liquidation-map scanner and the Helius
+webhook receiver (with its Parquet store). Both optional:
+
+* scanner: ``liqmap.scan = "live"`` (default) scans every ``liqmap.interval_s`` in live runs only,
+  ``"always"`` also in replay/demo, ``"off"`` never. The stored map is published first, so the
+  liq_gap guard has clusters right after a restart (while the map is younger than ``max_age_s``).
+* receiver: only when ``venues.helius.listen`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from autotrader.liqmap_cmd import helius_dir, periodic_scans
+from core.bus import Bus
+from core.config_schema import Config
+from feeds.drift.helius import HeliusReceiver, parse_listen
+from storage.helius_store import HeliusStore
+
+Spawn = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
+
+
+class OnchainServices:
+    def __init__(self, cfg: Config, bus: Bus, live: bool, logger: logging.Logger, spawn: Spawn) -> None:
+        self.cfg, self.bus, self.live, self.log, self.spawn = cfg, bus, live, logger, spawn
+        self.receiver: HeliusReceiver | None = None
+        self.store: HeliusStore | None = None
+
+    @property
+    def scanning(self) -> bool:
+        mode = self.cfg.liqmap.scan
+        return mode == "always" or (mode == "live" and self.live)
+
+    async def start(self) -> None:
+        """Raises OSError when the receiver cannot bind (the runtime then refuses to start)."""
+        h = self.cfg.venues.helius
+        if h.listen:
+            self.store = HeliusStore(self.bus, helius_dir(self.cfg))
+            rx = HeliusReceiver(self.bus, self.cfg.venues.drift.program_id, h.auth_header,
+                                max_body_bytes=h.max_body_bytes, dedupe_signatures=h.dedupe_signatures)
+            host, port = parse_listen(h.listen)
+            url = await rx.start(host, port)
+            self.receiver = rx
+            self.log.info("helius receiver listening on %s/webhooks/helius", url)
+            self.spawn(self._flush_loop(), "helius:flush")
+        if self.scanning:
+            self.spawn(periodic_scans(self.cfg, self.bus, self.log), "liqmap:scan")
+
+    async def _flush_loop(self) -> None:
+        store = self.store
+        assert store is not None
+        while True:
+            await asyncio.sleep(1.0)
+            if store.pending():
+                try:
+                    await asyncio.to_thread(store.flush)
+                except OSError as e:
+                    self.log.error("helius store flush failed: %s", e)
+
+    async def close(self) -> None:
+        if self.receiver is not None:
+            await self.receiver.close()
+            self.receiver = None
+        if self.store is not None:
+            with contextlib.suppress(OSError):
+                self.store.close()
+            self.store = None
