@@ -119,7 +119,7 @@ class LiqMapConfig(_Section):
 
     scan: Literal["live", "always", "off"] = "live"  # live: in live runs; always: also replay/demo
     interval_s: Annotated[float, msgspec.Meta(ge=60)] = 3600.0
-    rpc_url: Annotated[str, msgspec.Meta(pattern=r"^(|https?://[^\s/]+.*)$")] = ""  # "" = venues.drift.rpc_url
+    rpc_url: Annotated[str, msgspec.Meta(pattern=r"^(|https?://[^\s/]+.*)$")] = ""  # "": venues.drift
     timeout_s: PosFloat = 120.0  # per getProgramAccounts call: slow on mainnet
     retries: Annotated[int, msgspec.Meta(ge=0, le=20)] = 4
     backoff_cap_s: PosFloat = 60.0

@@ -2,12 +2,13 @@
 
 :class:`GuardMonitor` feeds :class:`~core.market_state.MarketState` from the market topics and
 re-evaluates the guards after each input, on the given clock (wall time live, event time in
-replay). The latest Drift liquidation map (``onchain:drift:liq_map``) feeds the ``liq_gap`` guard
-with its cluster prices while it is at most ``liq_map_max_age_ms`` old; without one (or with a
-stale one) ``liq_gap`` is skipped. It publishes a :class:`~core.guards.GuardReport` on ``guards`` at every status change and
-at least once per ``heartbeat_ms`` of clock time. :class:`SignalRunner` runs the VWAP-reclaim
-signal on each closed 1-minute bar with the report evaluated at that instant, publishing intents
-on ``engine:intents`` and regime changes on ``engine:regime``.
+replay). The latest Drift liquidation map (``onchain:drift:liq_map``) feeds the ``liq_gap``
+guard with its cluster prices while it is at most ``liq_map_max_age_ms`` old; without one (or
+with a stale one) ``liq_gap`` is skipped. It publishes a :class:`~core.guards.GuardReport` on
+``guards`` at every status change and at least once per ``heartbeat_ms`` of clock time.
+:class:`SignalRunner` runs the VWAP-reclaim signal on each closed 1-minute bar with the report
+evaluated at that instant, publishing intents on ``engine:intents`` and regime changes on
+``engine:regime``.
 """
 
 from __future__ import annotations

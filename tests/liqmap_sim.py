@@ -14,7 +14,7 @@ from driftpy.accounts import DataAndSlot
 from driftpy.drift_client import DriftClient
 from driftpy.drift_user import DriftUser
 from driftpy.oracles.oracle_id import get_oracle_id
-from driftpy.types import MarginMode, MarketStatus, OracleSource, OraclePriceData, SpotBalanceType
+from driftpy.types import MarginMode, MarketStatus, OraclePriceData, OracleSource, SpotBalanceType
 from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
@@ -59,29 +59,62 @@ class Markets:
         if not self.spots:
             self.spots = [
                 SpotSpec(0, 1_000_000, 6, 10_400_000_000, 10_900_000_000, 10_000, 10_000),
-                SpotSpec(1, self.oracle_price, 9, 10_100_000_000, 10_300_000_000, 9_000, 11_000, 0, True,
-                         self.perp_oracle),
+                SpotSpec(
+                    1,
+                    self.oracle_price,
+                    9,
+                    10_100_000_000,
+                    10_300_000_000,
+                    9_000,
+                    11_000,
+                    0,
+                    True,
+                    self.perp_oracle,
+                ),
                 SpotSpec(2, 60_000_000_000, 8, 10_050_000_000, 10_200_000_000, 8_000, 12_000, 1_000),
             ]
 
     def perp(self) -> Any:
         pm = zero("PerpMarket")
-        amm = rep(pm.amm, oracle=self.perp_oracle, oracle_source=OracleSource.Prelaunch(),
-                  cumulative_funding_rate_long=self.funding_long,
-                  cumulative_funding_rate_short=self.funding_short, order_step_size=1_000_000)
-        return rep(pm, amm=amm, market_index=0, status=MarketStatus.Active(), margin_ratio_initial=self.mmr * 2,
-                   margin_ratio_maintenance=self.mmr, imf_factor=self.imf,
-                   unrealized_pnl_maintenance_asset_weight=self.upnl_weight,
-                   unrealized_pnl_initial_asset_weight=self.upnl_weight, quote_spot_market_index=0)
+        amm = rep(
+            pm.amm,
+            oracle=self.perp_oracle,
+            oracle_source=OracleSource.Prelaunch(),
+            cumulative_funding_rate_long=self.funding_long,
+            cumulative_funding_rate_short=self.funding_short,
+            order_step_size=1_000_000,
+        )
+        return rep(
+            pm,
+            amm=amm,
+            market_index=0,
+            status=MarketStatus.Active(),
+            margin_ratio_initial=self.mmr * 2,
+            margin_ratio_maintenance=self.mmr,
+            imf_factor=self.imf,
+            unrealized_pnl_maintenance_asset_weight=self.upnl_weight,
+            unrealized_pnl_initial_asset_weight=self.upnl_weight,
+            quote_spot_market_index=0,
+        )
 
     def spot(self, s: SpotSpec) -> Any:
         sm = zero("SpotMarket")
         src = OracleSource.QuoteAsset() if s.index == 0 else OracleSource.Prelaunch()
-        return rep(sm, market_index=s.index, oracle=s.oracle, oracle_source=src, decimals=s.decimals,
-                   cumulative_deposit_interest=s.deposit_interest, cumulative_borrow_interest=s.borrow_interest,
-                   maintenance_asset_weight=s.asset_weight, initial_asset_weight=s.asset_weight,
-                   maintenance_liability_weight=s.liability_weight, initial_liability_weight=s.liability_weight,
-                   imf_factor=s.imf, status=MarketStatus.Active())
+        return rep(
+            sm,
+            market_index=s.index,
+            oracle=s.oracle,
+            oracle_source=src,
+            decimals=s.decimals,
+            cumulative_deposit_interest=s.deposit_interest,
+            cumulative_borrow_interest=s.borrow_interest,
+            maintenance_asset_weight=s.asset_weight,
+            initial_asset_weight=s.asset_weight,
+            maintenance_liability_weight=s.liability_weight,
+            initial_liability_weight=s.liability_weight,
+            imf_factor=s.imf,
+            status=MarketStatus.Active(),
+        )
 
     def oracle_account(self, price: int) -> bytes:
         orc = zero("PrelaunchOracle")
@@ -117,24 +150,40 @@ def make_user(
     base = int(size * 1e9) * (1 if long else -1)
     qe = -base * int(entry * 1e6) // 1_000_000_000
     fees = rng.randint(0, 5_000_000)
-    funding = rng.randint(-10**9, 10**9)
-    pos = rep(u.perp_positions[0], market_index=0, base_asset_amount=base, quote_entry_amount=qe,
-              quote_break_even_amount=qe - fees, quote_asset_amount=qe - fees,
-              last_cumulative_funding_rate=(mk.funding_long if long else mk.funding_short) + funding)
+    funding = rng.randint(-(10**9), 10**9)
+    pos = rep(
+        u.perp_positions[0],
+        market_index=0,
+        base_asset_amount=base,
+        quote_entry_amount=qe,
+        quote_break_even_amount=qe - fees,
+        quote_asset_amount=qe - fees,
+        last_cumulative_funding_rate=(mk.funding_long if long else mk.funding_short) + funding,
+    )
     if orders:
-        pos = rep(pos, open_orders=2, open_bids=int(rng.uniform(0, size) * 1e9),
-                  open_asks=-int(rng.uniform(0, size) * 1e9))
+        pos = rep(
+            pos,
+            open_orders=2,
+            open_bids=int(rng.uniform(0, size) * 1e9),
+            open_asks=-int(rng.uniform(0, size) * 1e9),
+        )
     if lp:
         pos = rep(pos, lp_shares=1_000_000_000)
     perps = list(u.perp_positions)
     slot = rng.randrange(8)
     perps[slot] = pos
     if other_perp:
-        perps[(slot + 1) % 8] = rep(u.perp_positions[0], market_index=1, base_asset_amount=10**9,
-                                    quote_asset_amount=-20_000_000, quote_entry_amount=-20_000_000)
+        perps[(slot + 1) % 8] = rep(
+            u.perp_positions[0],
+            market_index=1,
+            base_asset_amount=10**9,
+            quote_asset_amount=-20_000_000,
+            quote_entry_amount=-20_000_000,
+        )
     elif rng.random() < 0.3:  # a flat position with unsettled PnL (counts, no margin)
-        perps[(slot + 1) % 8] = rep(u.perp_positions[0], market_index=3,
-                                    quote_asset_amount=rng.randint(-5_000_000, 5_000_000))
+        perps[(slot + 1) % 8] = rep(
+            u.perp_positions[0], market_index=3, quote_asset_amount=rng.randint(-5_000_000, 5_000_000)
+        )
     spots = list(u.spot_positions)
     balances = [(0, usdc, usdc < 0)] + [(i, abs(t), b) for i, t, b in spot]
     for k, (idx, tokens, borrow) in enumerate(balances):
@@ -142,8 +191,12 @@ def make_user(
             continue
         spec = mk.spots[idx] if idx < len(mk.spots) else SpotSpec(idx, 1_000_000, 6, INTEREST, INTEREST, 1, 1)
         bt = SpotBalanceType.Borrow() if borrow else SpotBalanceType.Deposit()
-        spots[k] = rep(spots[k], market_index=idx, balance_type=bt,
-                       scaled_balance=scaled_balance(abs(tokens), spec, borrow))
+        spots[k] = rep(
+            spots[k],
+            market_index=idx,
+            balance_type=bt,
+            scaled_balance=scaled_balance(abs(tokens), spec, borrow),
+        )
     mode = MarginMode.HighLeverage() if hlm else MarginMode.Default()
     return rep(u, authority=Pubkey.new_unique(), perp_positions=perps, spot_positions=spots, margin_mode=mode)
 
@@ -168,7 +221,9 @@ def random_covered_user(mk: Markets, rng: random.Random) -> Any:
     if rng.random() < 0.1:
         usdc = -usdc * 0.2  # a USDC borrow, other collateral
         spot.append((2, size * px / lev / 60_000 * 2, False))
-    return make_user(mk, rng, long=long, size=size, entry=entry, usdc=usdc, spot=spot, orders=rng.random() < 0.2)
+    return make_user(
+        mk, rng, long=long, size=size, entry=entry, usdc=usdc, spot=spot, orders=rng.random() < 0.2
+    )
 
 
 class DriftpyReference:
@@ -190,13 +245,18 @@ class DriftpyReference:
         perp = decode(encode("PerpMarket", mk.perp()))
         other = decode(encode("PerpMarket", rep(mk.perp(), market_index=3)))  # flat positions' market
         sub.cache["perp_markets"] = [DataAndSlot(SLOT, perp), DataAndSlot(SLOT, other)]
-        sub.cache["spot_markets"] = [DataAndSlot(SLOT, decode(encode("SpotMarket", mk.spot(s)))) for s in mk.spots]
+        sub.cache["spot_markets"] = [
+            DataAndSlot(SLOT, decode(encode("SpotMarket", mk.spot(s)))) for s in mk.spots
+        ]
         prices = sub.cache["oracle_price_data"]
         prices[get_oracle_id(mk.perp_oracle, OracleSource.Prelaunch())] = DataAndSlot(
-            SLOT, OraclePriceData(mk.oracle_price, SLOT, 0, mk.oracle_price, 0, True))
+            SLOT, OraclePriceData(mk.oracle_price, SLOT, 0, mk.oracle_price, 0, True)
+        )
         for s in mk.spots:
             src = OracleSource.QuoteAsset() if s.index == 0 else OracleSource.Prelaunch()
-            prices[get_oracle_id(s.oracle, src)] = DataAndSlot(SLOT, OraclePriceData(s.price, SLOT, 0, s.price, 0, True))
+            prices[get_oracle_id(s.oracle, src)] = DataAndSlot(
+                SLOT, OraclePriceData(s.price, SLOT, 0, s.price, 0, True)
+            )
 
     def user(self, raw: bytes) -> DriftUser:
         du = DriftUser(self.client, Pubkey.new_unique(), AccountSubscriptionConfig("cached"))
@@ -218,7 +278,9 @@ def install(rpc: Any, mk: Markets, program_id: Pubkey, users: list[tuple[str, by
     rpc.set_account(str(get_perp_market_public_key(program_id, 0)), pid, encode("PerpMarket", mk.perp()))
     rpc.set_account(str(mk.perp_oracle), pid, mk.oracle_account(mk.oracle_price))
     for s in mk.spots:
-        rpc.set_account(str(get_spot_market_public_key(program_id, s.index)), pid, encode("SpotMarket", mk.spot(s)))
+        rpc.set_account(
+            str(get_spot_market_public_key(program_id, s.index)), pid, encode("SpotMarket", mk.spot(s))
+        )
         if s.index != 0 and not s.sister:
             rpc.set_account(str(s.oracle), pid, mk.oracle_account(s.price))
     for key, raw in users:

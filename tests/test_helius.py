@@ -28,15 +28,27 @@ AUTH = "Bearer s3cret-webhook-value"
 
 
 def enhanced(sig: str, program: str = DRIFT) -> dict[str, Any]:
-    return {"signature": sig, "slot": 123, "timestamp": 1_700_000_000, "type": "UNKNOWN", "source": "DRIFT",
-            "instructions": [{"programId": "ComputeBudget111111111111111111111111111111", "accounts": []},
-                             {"programId": program, "accounts": ["u1"], "innerInstructions": []}],
-            "accountData": [{"account": "u1", "nativeBalanceChange": 0}]}
+    return {
+        "signature": sig,
+        "slot": 123,
+        "timestamp": 1_700_000_000,
+        "type": "UNKNOWN",
+        "source": "DRIFT",
+        "instructions": [
+            {"programId": "ComputeBudget111111111111111111111111111111", "accounts": []},
+            {"programId": program, "accounts": ["u1"], "innerInstructions": []},
+        ],
+        "accountData": [{"account": "u1", "nativeBalanceChange": 0}],
+    }
 
 
 def raw_tx(sig: str) -> dict[str, Any]:
-    return {"slot": 9, "blockTime": 1_700_000_001, "meta": {"err": None},
-            "transaction": {"signatures": [sig], "message": {"accountKeys": ["a", DRIFT], "instructions": []}}}
+    return {
+        "slot": 9,
+        "blockTime": 1_700_000_001,
+        "meta": {"err": None},
+        "transaction": {"signatures": [sig], "message": {"accountKeys": ["a", DRIFT], "instructions": []}},
+    }
 
 
 async def _start(tmp: Path, **kw: Any) -> tuple[HeliusReceiver, HeliusStore, list[DriftTxEvent]]:
@@ -74,8 +86,12 @@ async def test_wrong_or_missing_auth_is_401_and_nothing_stored(tmp_path: Path) -
 async def test_kept_deduped_filtered_and_persisted(tmp_path: Path) -> None:
     rx, store, got = await _start(tmp_path)
     try:
-        batch = [enhanced("sig1"), enhanced("sig2", program="Other1111111111111111111111111111111111111"),
-                 raw_tx("sig3"), {"no": "signature"}]
+        batch = [
+            enhanced("sig1"),
+            enhanced("sig2", program="Other1111111111111111111111111111111111111"),
+            raw_tx("sig3"),
+            {"no": "signature"},
+        ]
         status, ans, took = await _post(rx.url, json.dumps(batch).encode())
         assert status == 200 and ans == {"received": 4, "kept": 2, "duplicates": 0, "ignored": 2}
         assert took < 1.0
@@ -86,7 +102,9 @@ async def test_kept_deduped_filtered_and_persisted(tmp_path: Path) -> None:
         assert status == 200 and ans["duplicates"] == 1
         async with aiohttp.ClientSession() as s, s.get(rx.url + PATH + "/health") as r:
             health = await r.json()
-        assert r.status == 200 and health["status"] == "ok" and health["kept"] == 2 and health["duplicates"] == 3
+        assert (
+            r.status == 200 and health["status"] == "ok" and health["kept"] == 2 and health["duplicates"] == 3
+        )
     finally:
         await rx.close()
     assert [e.signature for e in got] == ["sig1", "sig3"]
@@ -143,20 +161,50 @@ def server() -> Iterator[_Server]:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
     | st.sampled_from([DRIFT, "sig", ""]),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(
-        st.sampled_from(["signature", "slot", "timestamp", "type", "source", "transaction", "signatures",
-                         "instructions", "programId", "accountKeys", "x"]) | st.text(max_size=8), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "signature",
+                    "slot",
+                    "timestamp",
+                    "type",
+                    "source",
+                    "transaction",
+                    "signatures",
+                    "instructions",
+                    "programId",
+                    "accountKeys",
+                    "x",
+                ]
+            )
+            | st.text(max_size=8),
+            inner,
+            max_size=5,
+        )
+    ),
     max_leaves=25,
 )
-bodies = st.one_of(st.binary(max_size=600), json_values.map(lambda v: json.dumps(v).encode()),
-                   st.lists(json_values, max_size=4).map(lambda v: json.dumps(v).encode()))
+bodies = st.one_of(
+    st.binary(max_size=600),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.lists(json_values, max_size=4).map(lambda v: json.dumps(v).encode()),
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=bodies, auth=st.sampled_from([AUTH, AUTH, "nope", None]),
-       ctype=st.sampled_from(["application/json", "text/plain", "application/octet-stream"]))
+@given(
+    body=bodies,
+    auth=st.sampled_from([AUTH, AUTH, "nope", None]),
+    ctype=st.sampled_from(["application/json", "text/plain", "application/octet-stream"]),
+)
 def test_fuzz_never_5xx(server: _Server, body: bytes, auth: str | None, ctype: str) -> None:
     headers = {"Content-Type": ctype} | ({"Authorization": auth} if auth is not None else {})
     req = urllib.request.Request(server.rx.url + PATH, data=body, headers=headers, method="POST")

@@ -29,7 +29,13 @@ from tests.liqmap_sim import DriftpyReference, Markets, make_user, random_covere
 MARKETS = [
     {},
     {"mmr": 300, "imf": 1000, "funding_long": 5 * 10**9, "funding_short": -3 * 10**9, "upnl_weight": 9000},
-    {"oracle_price": 23_456_789, "mmr": 625, "imf": 4000, "funding_long": -7 * 10**9, "funding_short": 2 * 10**9},
+    {
+        "oracle_price": 23_456_789,
+        "mmr": 625,
+        "imf": 4000,
+        "funding_long": -7 * 10**9,
+        "funding_short": 2 * 10**9,
+    },
 ]
 
 
@@ -43,38 +49,93 @@ i64 = st.integers(-(2**63), 2**63 - 1)
 
 
 @settings(max_examples=60, deadline=None)
-@given(slot=st.integers(0, 7), base=i64, quote=i64, entry=i64, bids=i64, asks=i64, lp=st.integers(0, 2**64 - 1),
-       mi=st.integers(0, 65535), oo=st.integers(1, 255), mmr=st.integers(0, 65535),
-       sb=st.integers(1, 2**64 - 1), smi=st.integers(0, 65535), borrow=st.booleans(), soo=st.integers(0, 255))
+@given(
+    slot=st.integers(0, 7),
+    base=i64,
+    quote=i64,
+    entry=i64,
+    bids=i64,
+    asks=i64,
+    lp=st.integers(0, 2**64 - 1),
+    mi=st.integers(0, 65535),
+    oo=st.integers(1, 255),
+    mmr=st.integers(0, 65535),
+    sb=st.integers(1, 2**64 - 1),
+    smi=st.integers(0, 65535),
+    borrow=st.booleans(),
+    soo=st.integers(0, 255),
+)
 def test_fixed_offsets_read_what_driftpys_coder_wrote(
-    slot: int, base: int, quote: int, entry: int, bids: int, asks: int, lp: int, mi: int, oo: int, mmr: int,
-    sb: int, smi: int, borrow: bool, soo: int,
+    slot: int,
+    base: int,
+    quote: int,
+    entry: int,
+    bids: int,
+    asks: int,
+    lp: int,
+    mi: int,
+    oo: int,
+    mmr: int,
+    sb: int,
+    smi: int,
+    borrow: bool,
+    soo: int,
 ) -> None:
     from driftpy.types import SpotBalanceType
 
     u = zero("User")
     perps = list(u.perp_positions)
-    perps[slot] = rep(perps[slot], base_asset_amount=base, quote_asset_amount=quote, quote_entry_amount=entry,
-                      open_bids=bids, open_asks=asks, lp_shares=lp, market_index=mi, open_orders=oo,
-                      max_margin_ratio=mmr, last_cumulative_funding_rate=-base)
+    perps[slot] = rep(
+        perps[slot],
+        base_asset_amount=base,
+        quote_asset_amount=quote,
+        quote_entry_amount=entry,
+        open_bids=bids,
+        open_asks=asks,
+        lp_shares=lp,
+        market_index=mi,
+        open_orders=oo,
+        max_margin_ratio=mmr,
+        last_cumulative_funding_rate=-base,
+    )
     spots = list(u.spot_positions)
     bt = SpotBalanceType.Borrow() if borrow else SpotBalanceType.Deposit()
-    spots[7 - slot] = rep(spots[7 - slot], scaled_balance=sb, market_index=smi, balance_type=bt, open_orders=soo,
-                          open_bids=bids, open_asks=asks)
+    spots[7 - slot] = rep(
+        spots[7 - slot],
+        scaled_balance=sb,
+        market_index=smi,
+        balance_type=bt,
+        open_orders=soo,
+        open_bids=bids,
+        open_asks=asks,
+    )
     raw = encode("User", rep(u, perp_positions=perps, spot_positions=spots))
     (p,) = [p for p in perp_slots(raw) if p.base == base and p.market_index == mi]
     assert (p.quote, p.quote_entry, p.open_bids, p.open_asks, p.lp_shares, p.open_orders, p.funding_rate) == (
-        quote, entry, bids, asks, lp, oo, -base)
+        quote,
+        entry,
+        bids,
+        asks,
+        lp,
+        oo,
+        -base,
+    )
     (s,) = spot_slots(raw)
     assert (s.scaled_balance, s.market_index, s.borrow, s.open_orders, s.open_bids, s.open_asks) == (
-        sb, smi, borrow, soo, bids, asks)
+        sb,
+        smi,
+        borrow,
+        soo,
+        bids,
+        asks,
+    )
     assert has_position(raw, mi) == (base != 0)
 
 
 @pytest.mark.parametrize("cfg", MARKETS)
 def test_estimate_matches_driftpy_get_perp_liq_price(cfg: dict[str, int]) -> None:
-    """120 users per market (360 in all) (long and short, USDC/SOL/third-asset collateral, borrows, open orders,
-    funding, size premium): within 0.25% of driftpy, the same health."""
+    """120 users per market, 360 in all (long and short, USDC/SOL/third-asset collateral, borrows,
+    open orders, funding, size premium): within 0.25% of driftpy, the same health."""
     mk = Markets(**cfg)
     ref = DriftpyReference(mk)
     params = mk.params()
@@ -104,21 +165,33 @@ def test_estimate_matches_driftpy_get_perp_liq_price(cfg: dict[str, int]) -> Non
 def test_uncovered_cases_are_flagged_approximate(case: str) -> None:
     mk = Markets()
     rng = random.Random(case)
-    kw = {"other_perp": {"other_perp": True}, "lp": {"lp": True}, "hlm": {"hlm": True},
-          "unknown_spot": {"spot": [(9, 100.0, False)]}}[case]
+    kw = {
+        "other_perp": {"other_perp": True},
+        "lp": {"lp": True},
+        "hlm": {"hlm": True},
+        "unknown_spot": {"spot": [(9, 100.0, False)]},
+    }[case]
     raw = encode("User", make_user(mk, rng, long=True, size=10, entry=150, usdc=300, **kw))  # type: ignore[arg-type]
     e = estimate(raw, "a", mk.params(), 0)
     assert e is not None and e.approximate
-    plain = estimate(encode("User", make_user(mk, rng, long=True, size=10, entry=150, usdc=300)), "b", mk.params(), 0)
+    plain = estimate(
+        encode("User", make_user(mk, rng, long=True, size=10, entry=150, usdc=300)), "b", mk.params(), 0
+    )
     assert plain is not None and not plain.approximate
 
 
 def test_textbook_formula_for_a_usdc_only_long_and_short() -> None:
     """No fees, no funding, no size premium: p = (q·avg − C) / (q − mmr·|q|)."""
     mk = Markets(mmr=500)
-    for long, want in ((True, (10 * 150 - 300) / (10 - 0.05 * 10)), (False, (-10 * 150 - 300) / (-10 - 0.05 * 10))):
+    for long, want in (
+        (True, (10 * 150 - 300) / (10 - 0.05 * 10)),
+        (False, (-10 * 150 - 300) / (-10 - 0.05 * 10)),
+    ):
         u = make_user(mk, random.Random(0), long=long, size=10, entry=150, usdc=300)
-        perps = [rep(p, quote_asset_amount=p.quote_entry_amount, last_cumulative_funding_rate=0) for p in u.perp_positions]
+        perps = [
+            rep(p, quote_asset_amount=p.quote_entry_amount, last_cumulative_funding_rate=0)
+            for p in u.perp_positions
+        ]
         e = estimate(encode("User", rep(u, perp_positions=perps)), "a", mk.params(), 0)
         assert e is not None
         assert e.est_liq_px == pytest.approx(want, rel=1e-5)
@@ -141,16 +214,34 @@ def test_scan_skips_accounts_without_the_market_and_sorts_by_distance() -> None:
 
 
 def _entry(px: float, size: float) -> LiqEntry:
-    return LiqEntry(account="a", market_index=0, position_size=size, avg_entry_price=1.0, est_liq_px=px,
-                    collateral_usd=1.0, leverage=1.0, health=50, distance_bps=0.0, approximate=False, updated_at=0)
+    return LiqEntry(
+        account="a",
+        market_index=0,
+        position_size=size,
+        avg_entry_price=1.0,
+        est_liq_px=px,
+        collateral_usd=1.0,
+        leverage=1.0,
+        health=50,
+        distance_bps=0.0,
+        approximate=False,
+        updated_at=0,
+    )
 
 
-@given(st.lists(st.tuples(st.floats(1, 1000), st.floats(-1000, 1000)), max_size=50), st.floats(1, 1000),
-       st.sampled_from([10.0, 25.0, 100.0]))
-def test_clusters_keep_all_notional_in_25bps_buckets(items: list[tuple[float, float]], oracle: float, bps: float) -> None:
+@given(
+    st.lists(st.tuples(st.floats(1, 1000), st.floats(-1000, 1000)), max_size=50),
+    st.floats(1, 1000),
+    st.sampled_from([10.0, 25.0, 100.0]),
+)
+def test_clusters_keep_all_notional_in_25bps_buckets(
+    items: list[tuple[float, float]], oracle: float, bps: float
+) -> None:
     entries = [_entry(px, q) for px, q in items]
     cs = clusters(entries, oracle, bps)
-    assert math.isclose(sum(c.notional_usd for c in cs), sum(abs(q) * px for px, q in items), rel_tol=1e-9, abs_tol=1e-6)
+    assert math.isclose(
+        sum(c.notional_usd for c in cs), sum(abs(q) * px for px, q in items), rel_tol=1e-9, abs_tol=1e-6
+    )
     for c in cs:
         assert c.price_hi - c.price_lo == pytest.approx(oracle * bps / 1e4)
     for px, _ in items:

@@ -16,18 +16,43 @@ from tests.liqmap_sim import Markets, install
 from tests.solana_rpc import LocalSolanaRpc
 from tests.test_liqmap_scanner import _users
 
-KEYS = ["account", "market_index", "position_size", "avg_entry_price", "est_liq_px", "collateral_usd",
-        "leverage", "health", "distance_bps", "approximate", "updated_at"]
+KEYS = [
+    "account",
+    "market_index",
+    "position_size",
+    "avg_entry_price",
+    "est_liq_px",
+    "collateral_usd",
+    "leverage",
+    "health",
+    "distance_bps",
+    "approximate",
+    "updated_at",
+]
 
 
-async def _cli(tmp: Path, *args: str, rpc_url: str = "http://127.0.0.1:9", pid: str = "") -> tuple[int, str, str]:
-    env = {**os.environ, "AUTOTRADER__LIQMAP__OUTPUT_DIR": f'"{tmp / "liq"}"',
-           "AUTOTRADER__VENUES__DRIFT__RPC_URL": f'"{rpc_url}"', "AUTOTRADER__LIQMAP__TIMEOUT_S": "10"}
+async def _cli(
+    tmp: Path, *args: str, rpc_url: str = "http://127.0.0.1:9", pid: str = ""
+) -> tuple[int, str, str]:
+    env = {
+        **os.environ,
+        "AUTOTRADER__LIQMAP__OUTPUT_DIR": f'"{tmp / "liq"}"',
+        "AUTOTRADER__VENUES__DRIFT__RPC_URL": f'"{rpc_url}"',
+        "AUTOTRADER__LIQMAP__TIMEOUT_S": "10",
+    }
     if pid:
         env["AUTOTRADER__VENUES__DRIFT__PROGRAM_ID"] = f'"{pid}"'
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "autotrader", "liqmap", *args, cwd=REPO_ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "autotrader",
+        "liqmap",
+        *args,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()

@@ -42,7 +42,9 @@ async def test_scan_filters_decodes_and_reports_progress(tmp_path) -> None:  # t
     idle = bytearray(encode("User", random_covered_user(mk, random.Random(9))))
     idle[IDLE_OFFSET] = 1
     rpc.set_account(str(Pubkey.new_unique()), str(pid), bytes(idle))
-    rpc.set_account(str(Pubkey.new_unique()), str(pid), encode("User", rep(zero("User"), authority=Pubkey.new_unique())))
+    rpc.set_account(
+        str(Pubkey.new_unique()), str(pid), encode("User", rep(zero("User"), authority=Pubkey.new_unique()))
+    )
     rpc.set_account(str(Pubkey.new_unique()), str(pid), encode("State", zero("State")))
     seen: list[tuple[str, int, int]] = []
     sc = LiqMapScanner(_cfg(rpc, pid, progress_every=7), progress=lambda *a: seen.append(a))
@@ -55,8 +57,11 @@ async def test_scan_filters_decodes_and_reports_progress(tmp_path) -> None:  # t
     assert [e.account for e in m.entries] == [e.account for e in want]
     assert m.entries == want and m.scanned == len(users) + 1 and m.updated_at == 123
     assert m.oracle_price == pytest.approx(mk.oracle_price / 1e6) and m.slot == rpc.slot
-    gpa = [p for p in rpc.method_calls("getProgramAccounts") if p[1]["filters"][0]["memcmp"]["offset"] == 0
-           and len(p[1]["filters"]) == 2]
+    gpa = [
+        p
+        for p in rpc.method_calls("getProgramAccounts")
+        if p[1]["filters"][0]["memcmp"]["offset"] == 0 and len(p[1]["filters"]) == 2
+    ]
     assert gpa and gpa[0][1]["encoding"] == "base64" and gpa[0][1]["filters"][1]["memcmp"]["offset"] == 4350
     decode = [d for s, d, _ in seen if s == "decode"]
     assert decode[-1] == m.scanned and decode == sorted(decode)
@@ -65,11 +70,13 @@ async def test_scan_filters_decodes_and_reports_progress(tmp_path) -> None:  # t
     back = liqmap_store.load(tmp_path)
     assert back == m
     table = pq.read_table(tmp_path / liqmap_store.PARQUET_NAME)
-    assert table.num_rows == len(m.entries) and table.column("account").to_pylist() == [e.account for e in m.entries]
+    assert table.num_rows == len(m.entries) and table.column("account").to_pylist() == [
+        e.account for e in m.entries
+    ]
 
 
 async def test_scanner_survives_a_stalling_server() -> None:
-    rpc, mk, pid, users = await _env(10)
+    rpc, _mk, pid, users = await _env(10)
     rpc.fault("delay", 1.0, method="getProgramAccounts")  # the first (spot markets) call stalls
     rpc.fault("http", 429, method="getProgramAccounts")
     rpc.fault("delay", 1.0, method="getProgramAccounts")
@@ -84,7 +91,7 @@ async def test_scanner_survives_a_stalling_server() -> None:
 
 
 async def test_scanner_gives_up_after_its_retries() -> None:
-    rpc, _mk, pid, _users_ = await _env(2)
+    rpc, _mk, pid, _ = await _env(2)
     for _ in range(3):
         rpc.fault("delay", 0.5, method="getMultipleAccounts")
     sc = LiqMapScanner(_cfg(rpc, pid, timeout_s=0.1, retries=2))

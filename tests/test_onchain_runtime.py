@@ -40,17 +40,35 @@ async def test_run_scans_feeds_liq_gap_and_receives_helius(btc_file: Path) -> No
         async with LocalSolanaRpc() as rpc:
             install(rpc, mk, pid, _users(mk, 20, seed=4))
             sets = {
-                "liqmap.scan": '"always"', "liqmap.output_dir": f'"{tmp / "liq"}"',
-                "venues.drift.rpc_url": f'"{rpc.url}"', "venues.drift.program_id": f'"{pid}"',
-                "venues.helius.listen": f'"127.0.0.1:{port}"', "venues.helius.auth_header": f'"{AUTH}"',
-                "venues.helius.output_dir": f'"{tmp / "helius"}"', "venues.helius.max_body_bytes": "4096",
+                "liqmap.scan": '"always"',
+                "liqmap.output_dir": f'"{tmp / "liq"}"',
+                "venues.drift.rpc_url": f'"{rpc.url}"',
+                "venues.drift.program_id": f'"{pid}"',
+                "venues.helius.listen": f'"127.0.0.1:{port}"',
+                "venues.helius.auth_header": f'"{AUTH}"',
+                "venues.helius.output_dir": f'"{tmp / "helius"}"',
+                "venues.helius.max_body_bytes": "4096",
             }
-            args = [sys.executable, "-m", "autotrader", "run", "--no-ui", "--replay", str(btc_file), "--speed", "max"]
+            args = [
+                sys.executable,
+                "-m",
+                "autotrader",
+                "run",
+                "--no-ui",
+                "--replay",
+                str(btc_file),
+                "--speed",
+                "max",
+            ]
             for k, v in sets.items():
                 args += ["--set", f"{k}={v}"]
-            env = {**os.environ, "AUTOTRADER__CONTROL__SOCKET_PATH": str(tmp / "c.sock"),
-                   "AUTOTRADER__STORAGE__STATE_DB": str(tmp / "s.sqlite3"),
-                   "AUTOTRADER__GUARDS__ATR_PERIOD": "2", "AUTOTRADER__GUARDS__ATR_BAR_MINUTES": "1"}
+            env = {
+                **os.environ,
+                "AUTOTRADER__CONTROL__SOCKET_PATH": str(tmp / "c.sock"),
+                "AUTOTRADER__STORAGE__STATE_DB": str(tmp / "s.sqlite3"),
+                "AUTOTRADER__GUARDS__ATR_PERIOD": "2",
+                "AUTOTRADER__GUARDS__ATR_BAR_MINUTES": "1",
+            }
             log = (tmp / "log").open("w")
             proc = await asyncio.create_subprocess_exec(*args, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
             try:
@@ -59,7 +77,9 @@ async def test_run_scans_feeds_liq_gap_and_receives_helius(btc_file: Path) -> No
                 while time.monotonic() < deadline and proc.returncode is None:
                     await asyncio.sleep(0.3)
                     try:
-                        rep = await asyncio.to_thread(request_sync, tmp / "c.sock", "guards", {"detailed": True}, 3.0)
+                        rep = await asyncio.to_thread(
+                            request_sync, tmp / "c.sock", "guards", {"detailed": True}, 3.0
+                        )
                     except ControlError:
                         continue
                     (chk,) = [c for c in rep["checks"] if c["name"] == "liq_gap"]

@@ -122,13 +122,15 @@ class JsonRpc:
         raise AssertionError("unreachable")
 
     async def multiple_accounts(self, keys: Sequence[str]) -> tuple[int, list[bytes | None]]:
-        res = await self.call("getMultipleAccounts", [list(keys), {"encoding": "base64",
-                                                                   "commitment": "confirmed"}])
+        res = await self.call(
+            "getMultipleAccounts", [list(keys), {"encoding": "base64", "commitment": "confirmed"}]
+        )
         out = [None if a is None else base64.b64decode(a["data"][0]) for a in res["value"]]
         return int(res["context"]["slot"]), out
 
-    async def program_accounts(self, program: str, filters: list[dict[str, Any]],
-                               report: bool = False) -> tuple[int, list[tuple[str, str]]]:
+    async def program_accounts(
+        self, program: str, filters: list[dict[str, Any]], report: bool = False
+    ) -> tuple[int, list[tuple[str, str]]]:
         """(slot, [(pubkey, base64 data)])"""
         opts = {"encoding": "base64", "commitment": "confirmed", "withContext": True, "filters": filters}
         res = await self.call("getProgramAccounts", [program, opts], report)
@@ -174,7 +176,9 @@ class LiqMapScanner:
             try:
                 priced.append((sm, oracle_price(raw, sm.oracle_source)))
             except ValueError as e:  # that market's balances are then flagged approximate
-                log.warning("liqmap: spot market %d (%s) left out: %s", sm.market_index, variant(sm.oracle_source), e)
+                log.warning(
+                    "liqmap: spot market %d (%s) left out: %s", sm.market_index, variant(sm.oracle_source), e
+                )
         return market_params(perp, perp_px, priced)
 
     async def scan_once(self, now_ms: int | None = None) -> LiqMap:
@@ -194,7 +198,12 @@ class LiqMapScanner:
         ts = int(time.time() * 1000) if now_ms is None else now_ms
         entries, seen = scan(accounts(), params, ts)
         m = build_map(entries, params, ts, slot, seen, self.cfg.bucket_bps)
-        log.info("liqmap: %d accounts, %d positions in market %d, %.1f s", seen, len(entries),
-                 self.cfg.market_index, time.monotonic() - started)
+        log.info(
+            "liqmap: %d accounts, %d positions in market %d, %.1f s",
+            seen,
+            len(entries),
+            self.cfg.market_index,
+            time.monotonic() - started,
+        )
         self.last = m
         return m
