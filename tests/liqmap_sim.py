@@ -285,3 +285,17 @@ def install(rpc: Any, mk: Markets, program_id: Pubkey, users: list[tuple[str, by
             rpc.set_account(str(s.oracle), pid, mk.oracle_account(s.price))
     for key, raw in users:
         rpc.set_account(key, pid, raw)
+
+
+def assert_same_entries(got: list[Any], want: list[Any], rel: float = 1e-9) -> None:
+    """Same accounts in the same order, numbers equal up to float rounding (vectorized vs scalar)."""
+    import math
+
+    assert [e.account for e in got] == [e.account for e in want]
+    for a, b in zip(got, want, strict=True):
+        for f in a.__struct_fields__:
+            x, y = getattr(a, f), getattr(b, f)
+            if isinstance(x, float) and isinstance(y, float):
+                assert math.isclose(x, y, rel_tol=rel, abs_tol=1e-9), (a.account, f, x, y)
+            else:
+                assert x == y, (a.account, f, x, y)

@@ -23,8 +23,9 @@ from core.liqmap import (
     scan,
     spot_slots,
 )
+from core.liqmap_fast import scan_buffer, view
 from tests.drift_sim import encode, rep, zero
-from tests.liqmap_sim import DriftpyReference, Markets, make_user, random_covered_user
+from tests.liqmap_sim import DriftpyReference, Markets, assert_same_entries, make_user, random_covered_user
 
 MARKETS = [
     {},
@@ -246,3 +247,24 @@ def test_clusters_keep_all_notional_in_25bps_buckets(
         assert c.price_hi - c.price_lo == pytest.approx(oracle * bps / 1e4)
     for px, _ in items:
         assert sum(1 for c in cs if c.price_lo - 1e-9 <= px < c.price_hi + 1e-9) >= 1
+
+
+@pytest.mark.parametrize("cfg", MARKETS)
+def test_vectorized_scan_equals_the_scalar_model(cfg: dict[str, int]) -> None:
+    """core.liqmap_fast.scan_buffer (what the scanner runs) == core.liqmap.estimate, covered and
+    approximate users, flat and foreign accounts skipped."""
+    mk = Markets(**cfg)
+    rng = random.Random(f"fast{cfg}")
+    accounts = [(f"u{i}", encode("User", random_covered_user(mk, rng))) for i in range(100)]
+    for i in range(24):
+        kw = [{"other_perp": True}, {"lp": True}, {"hlm": True}, {"spot": [(9, 1.0, False)]}][i % 4]
+        user = make_user(mk, rng, long=i % 2 == 0, size=5, entry=150, usdc=200, **kw)  # type: ignore[arg-type]
+        accounts.append((f"x{i}", encode("User", user)))
+    accounts.append(("flat", encode("User", zero("User"))))
+    want, _ = scan(accounts, mk.params(), 9)
+    buf = b"".join(raw for _, raw in accounts)
+    got = scan_buffer([k for k, _ in accounts], buf, mk.params(), 9)
+    assert len(got) == 124 and sum(e.approximate for e in got) == 24
+    assert_same_entries(got, want)
+    with pytest.raises(ValueError):
+        view(buf[:-1])

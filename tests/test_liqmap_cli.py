@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from solders.pubkey import Pubkey
 
 from core.liqmap import scan
@@ -75,7 +76,7 @@ async def test_liqmap_scan_then_read_back(tmp_path: Path) -> None:
     want, _ = scan(users, mk.params(), 0)
     assert [r["account"] for r in rows] == [e.account for e in want]
     assert all(list(r) == KEYS for r in rows)
-    assert [r["est_liq_px"] for r in rows] == [e.est_liq_px for e in want]
+    assert [r["est_liq_px"] for r in rows] == pytest.approx([e.est_liq_px for e in want], rel=1e-9)
     dist = [abs(r["distance_bps"]) if r["distance_bps"] is not None else float("inf") for r in rows]
     assert dist == sorted(dist)
     assert "decoded 26/26 accounts" not in err and "decoded 25/25 accounts" in err  # progress on stderr

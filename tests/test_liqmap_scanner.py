@@ -13,7 +13,7 @@ from core.liqmap import IDLE_OFFSET, scan
 from feeds.drift.scanner import LiqMapScanner, ScanConfig, ScanError
 from storage import liqmap_store
 from tests.drift_sim import encode, rep, zero
-from tests.liqmap_sim import Markets, install, random_covered_user
+from tests.liqmap_sim import Markets, assert_same_entries, install, random_covered_user
 from tests.solana_rpc import LocalSolanaRpc
 
 
@@ -54,8 +54,8 @@ async def test_scan_filters_decodes_and_reports_progress(tmp_path) -> None:  # t
         await sc.close()
         await rpc.close()
     want, _ = scan(users, mk.params(), 123)
-    assert [e.account for e in m.entries] == [e.account for e in want]
-    assert m.entries == want and m.scanned == len(users) + 1 and m.updated_at == 123
+    assert_same_entries(m.entries, want)
+    assert m.scanned == len(users) + 1 and m.updated_at == 123
     assert m.oracle_price == pytest.approx(mk.oracle_price / 1e6) and m.slot == rpc.slot
     gpa = [
         p

@@ -28,7 +28,8 @@ import orjson
 from driftpy.addresses import get_perp_market_public_key
 from solders.pubkey import Pubkey
 
-from core.liqmap import IDLE_OFFSET, USER_DISCRIMINATOR, LiqMap, MarketParams, build_map, scan
+from core.liqmap import IDLE_OFFSET, USER_DISCRIMINATOR, USER_SIZE, LiqMap, MarketParams, build_map
+from core.liqmap_fast import scan_buffer
 from feeds.drift.markets import decode, discriminator, market_params, oracle_price, variant
 from feeds.transport.backoff import Backoff
 
@@ -181,22 +182,32 @@ class LiqMapScanner:
                 )
         return market_params(perp, perp_px, priced)
 
+    def _decode(self, items: list[tuple[str, str]]) -> tuple[list[str], bytearray]:
+        """base64 → one contiguous buffer of the User-sized accounts (others dropped)."""
+        total = len(items)
+        every = max(1, self.cfg.progress_every)
+        buf = bytearray(total * USER_SIZE)
+        keys: list[str] = []
+        b64 = base64.b64decode
+        for i, (key, data) in enumerate(items, 1):
+            raw = b64(data)
+            if len(raw) == USER_SIZE:
+                off = len(keys) * USER_SIZE
+                buf[off : off + USER_SIZE] = raw
+                keys.append(key)
+            if self.progress is not None and (i % every == 0 or i == total):
+                self.progress("decode", i, total)
+        del buf[len(keys) * USER_SIZE :]
+        return keys, buf
+
     async def scan_once(self, now_ms: int | None = None) -> LiqMap:
         started = time.monotonic()
         params = await self.market()
         slot, items = await self.rpc.program_accounts(self.cfg.program_id, USER_FILTERS, report=True)
-        total = len(items)
-        every = max(1, self.cfg.progress_every)
-
-        def accounts() -> Any:
-            b64 = base64.b64decode
-            for i, (key, data) in enumerate(items, 1):
-                yield key, b64(data)
-                if self.progress is not None and (i % every == 0 or i == total):
-                    self.progress("decode", i, total)
-
         ts = int(time.time() * 1000) if now_ms is None else now_ms
-        entries, seen = scan(accounts(), params, ts)
+        keys, buf = self._decode(items)
+        entries = scan_buffer(keys, buf, params, ts)
+        seen = len(items)
         m = build_map(entries, params, ts, slot, seen, self.cfg.bucket_bps)
         log.info(
             "liqmap: %d accounts, %d positions in market %d, %.1f s",
