@@ -69,6 +69,8 @@ async def periodic_scans(cfg: Config, bus: Bus, logger: logging.Logger) -> None:
                         len(m.clusters))
         except (ScanError, OSError, ValueError) as e:
             logger.error("liqmap scan failed: %s", e)
+        except Exception:  # a bug must not end the periodic scans silently
+            logger.exception("liqmap scan failed unexpectedly")
         await asyncio.sleep(cfg.liqmap.interval_s)
 
 

@@ -103,5 +103,22 @@ async def test_scanner_gives_up_after_its_retries() -> None:
         await rpc.close()
 
 
+async def test_malformed_answers_are_scan_errors() -> None:
+    rpc, _mk, pid, _ = await _env(2)
+    real = rpc.methods["getProgramAccounts"]
+    rpc.methods["getProgramAccounts"] = lambda p: [{"pubkey": "x"}]  # no account field
+    sc = LiqMapScanner(_cfg(rpc, pid))
+    try:
+        with pytest.raises(ScanError, match="malformed"):
+            await sc.scan_once()
+        rpc.methods["getProgramAccounts"] = real
+        rpc.set_account(str(Pubkey.new_unique()), str(pid), b"\x00" * 10)  # foreign bytes are skipped
+        m = await sc.scan_once()
+        assert len(m.entries) == 2
+    finally:
+        await sc.close()
+        await rpc.close()
+
+
 def test_load_without_a_map_is_none(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert liqmap_store.load(tmp_path) is None

@@ -126,8 +126,11 @@ class JsonRpc:
         res = await self.call(
             "getMultipleAccounts", [list(keys), {"encoding": "base64", "commitment": "confirmed"}]
         )
-        out = [None if a is None else base64.b64decode(a["data"][0]) for a in res["value"]]
-        return int(res["context"]["slot"]), out
+        try:
+            out = [None if a is None else base64.b64decode(a["data"][0]) for a in res["value"]]
+            return int(res["context"]["slot"]), out
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise ScanError(f"getMultipleAccounts: malformed answer ({type(e).__name__}: {e})") from None
 
     async def program_accounts(
         self, program: str, filters: list[dict[str, Any]], report: bool = False
@@ -135,6 +138,13 @@ class JsonRpc:
         """(slot, [(pubkey, base64 data)])"""
         opts = {"encoding": "base64", "commitment": "confirmed", "withContext": True, "filters": filters}
         res = await self.call("getProgramAccounts", [program, opts], report)
+        try:
+            return self._parse_program_accounts(res)
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise ScanError(f"getProgramAccounts: malformed answer ({type(e).__name__}: {e})") from None
+
+    @staticmethod
+    def _parse_program_accounts(res: Any) -> tuple[int, list[tuple[str, str]]]:
         if isinstance(res, dict):
             slot, items = int(res.get("context", {}).get("slot", 0)), res.get("value") or []
         else:
@@ -166,9 +176,12 @@ class LiqMapScanner:
         _, (perp_raw,) = await self.rpc.multiple_accounts([perp_key])
         if perp_raw is None:
             raise ScanError(f"perp market {self.cfg.market_index} ({perp_key}) not found")
-        perp = decode(perp_raw)
         _, spot_items = await self.rpc.program_accounts(pid, [memcmp(0, discriminator("SpotMarket"))])
-        spots = [decode(base64.b64decode(d)) for _, d in spot_items]
+        try:
+            perp = decode(perp_raw)
+            spots = [decode(base64.b64decode(d)) for _, d in spot_items]
+        except Exception as e:  # anchorpy raises assorted errors on foreign bytes
+            raise ScanError(f"cannot decode the Drift market accounts: {type(e).__name__}: {e}") from None
         wanted = [str(perp.amm.oracle)] + [str(s.oracle) for s in spots]
         _, raws = await self.rpc.multiple_accounts(wanted)
         perp_px = oracle_price(raws[0], perp.amm.oracle_source)
@@ -190,7 +203,10 @@ class LiqMapScanner:
         keys: list[str] = []
         b64 = base64.b64decode
         for i, (key, data) in enumerate(items, 1):
-            raw = b64(data)
+            try:
+                raw = b64(data)
+            except ValueError:
+                raw = b""  # not base64: skipped like any foreign account
             if len(raw) == USER_SIZE:
                 off = len(keys) * USER_SIZE
                 buf[off : off + USER_SIZE] = raw
