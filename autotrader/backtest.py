@@ -131,6 +131,7 @@ class Backtest:
         self.guards = GuardMonitor(bus, cfg.guards, clock, "replay")
         self.events: list[EngineEvent] = []
         self.stack = TradingStack(cfg, bus, clock, state_db=None, guard_now=self.guards.check,
+                                  guard_tick=self.guards.tick,
                                   on_event=self.events.append)
         self.signal = SignalRunner(bus, self.guards, cfg.signal, cfg.risk, self.stack.equity)
         venue = self.stack.venue
