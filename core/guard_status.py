@@ -84,7 +84,7 @@ def status_now(
         return "stale"
     if not bps <= cfg.basis_bps_abs_max:
         worst = 1
-    if not float(state.liq_window(now_ms)[1]) <= float(cfg.liq_events_max):
+    if not float(state.liq_count(now_ms)) <= float(cfg.liq_events_max):
         worst = 2
     # -- optional guards
     if leverage is not None:

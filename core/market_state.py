@@ -19,6 +19,7 @@ input. Ages are measured by event timestamps, never by arrival time, so replay b
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from typing import TypeVar
 
@@ -111,6 +112,7 @@ class MarketState:
         # the liquidation window last counted: (horizon, first expiry, by venue, count, notional);
         # valid for any horizon in [horizon, first expiry) until a liquidation arrives
         self._liq_win: tuple[int, float, dict[str, int], int, float] | None = None
+        self._liq_ts: list[int] = []  # the timestamps of ``liqs``, sorted
 
     # ------------------------------------------------------------------ ingest
     def on_book(self, m: BookTop) -> None:
@@ -139,12 +141,16 @@ class MarketState:
     def on_liquidation(self, m: Liquidation) -> None:
         self.version += 1
         self._liq_win = None
-        self.liqs.append(m)
+        liqs, times = self.liqs, self._liq_ts
+        if len(liqs) == liqs.maxlen:  # the append below evicts the oldest
+            del times[bisect_left(times, liqs[0].ts)]
+        liqs.append(m)
+        insort(times, m.ts)
         if m.ts > self.alive_ms.get(m.venue, -1):
             self.alive_ms[m.venue] = m.ts
         horizon = m.ts - int(self.cfg.liq_window_s * 1000)
-        while self.liqs and self.liqs[0].ts <= horizon:
-            self.liqs.popleft()
+        while liqs and liqs[0].ts <= horizon:
+            del times[bisect_left(times, liqs.popleft().ts)]
 
     def on_feed_status(self, m: FeedStatus) -> None:
         self.version += 1
@@ -196,6 +202,11 @@ class MarketState:
         if self._cliff_bar < 0 or self.bars_seen - self._cliff_bar > self.cfg.obv_cliff.hold_bars:
             return 0
         return self._cliff_dir
+
+    def liq_count(self, now_ms: int) -> int:
+        """How many liquidations have ``ts > now - liq_window_s`` (a bisection, no scan)."""
+        times = self._liq_ts
+        return len(times) - bisect_right(times, now_ms - int(self.cfg.liq_window_s * 1000))
 
     def liq_window(self, now_ms: int) -> tuple[dict[str, int], int, float]:
         """Liquidations with ``ts > now - liq_window_s``: count by venue, total count, notional.

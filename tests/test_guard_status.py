@@ -119,6 +119,7 @@ def test_status_now_equals_full_evaluation(cfg: GuardsConfig, seq: list[tuple[st
             now = max(now, msg.ts if hasattr(msg, "ts") else msg.timestamp)
         for t in (now, now + 1, now + 299_999):
             assert state.liq_window(t) == _scan(state, t)
+            assert state.liq_count(t) == _scan(state, t)[1]
             full = evaluate(state.snapshot(t), cfg, t, "replay", leverage=leverage, daily_pnl_pct=pnl,
                             liq_clusters=clusters, side=side)
             assert status_now(state, t, leverage=leverage, daily_pnl_pct=pnl, liq_clusters=clusters,
