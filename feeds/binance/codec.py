@@ -32,7 +32,9 @@ from feeds.binance.messages import (
     AggTradeMsg,
     BookTickerMsg,
     ContinuousKlineMsg,
+    DepthEnvelope,
     DepthSnapshotMsg,
+    DepthUpdateFloatMsg,
     DepthUpdateMsg,
     Envelope,
     ForceOrderMsg,
@@ -54,6 +56,12 @@ _bare_decoder = msgspec.json.Decoder(WsEvent)
 _probe_decoder = msgspec.json.Decoder(Probe)
 _snapshot_decoder = msgspec.json.Decoder(DepthSnapshotMsg)
 _rest_probe_decoder = msgspec.json.Decoder(RestProbe)
+# Depth frames (the bulk of the bytes) are tried first with levels decoded straight to floats; a
+# frame it rejects (anything but numeric strings and integers where Binance sends them) takes the
+# strict path below, so malformed frames are classified exactly as before.
+_depth_decoder = msgspec.json.Decoder(DepthEnvelope, strict=False)
+_DEPTH_B = b"@depth"
+_DEPTH_S = "@depth"
 
 
 class BinanceCodec:
@@ -96,6 +104,12 @@ class BinanceCodec:
     def feed_ws(self, raw: bytes | str, recv_ns: int) -> list[MarketEvent]:
         st = self.stats
         st.frames += 1
+        head = raw[:48]
+        if (_DEPTH_S in head) if isinstance(head, str) else (_DEPTH_B in head):
+            try:
+                return self._depth(_depth_decoder.decode(raw).data)
+            except msgspec.DecodeError:
+                pass  # the strict path decides
         try:
             msg: WsEvent = (_bare_decoder.decode(raw) if self._bare_first
                             else _env_decoder.decode(raw).data)
@@ -122,22 +136,25 @@ class BinanceCodec:
             st.decoded += 1
             return [ev]
         if cls is DepthUpdateMsg:
-            d: DepthUpdateMsg = msg  # type: ignore[assignment]
-            sync = self.books.get(d.s) or self.book(d.s)
-            if sync is None:
-                st.ignored += 1
-                return []
-            st.decoded += 1
-            g, r, m = sync.gaps, sync.resyncs, sync.malformed
-            out = sync.on_diff(d.U, d.u, d.pu, d.T or d.E, d.b, d.a)
-            if sync.gaps != g or sync.resyncs != r or sync.malformed != m:
-                return self._book_call(sync, out, g, r, m)
-            return out
+            return self._depth(msg)  # type: ignore[arg-type]
         try:
             return self._event(msg, recv_ns)
         except ValueError as exc:  # a number field that is not a number
             st.note_malformed(f"{cls.__name__}: {exc}")
             return []
+
+    def _depth(self, d: DepthUpdateMsg | DepthUpdateFloatMsg) -> list[MarketEvent]:
+        st = self.stats
+        sync = self.books.get(d.s) or self.book(d.s)
+        if sync is None:
+            st.ignored += 1
+            return []
+        st.decoded += 1
+        g, r, m = sync.gaps, sync.resyncs, sync.malformed
+        out = sync.on_diff(d.U, d.u, d.pu, d.T or d.E, d.b, d.a)
+        if sync.gaps != g or sync.resyncs != r or sync.malformed != m:
+            return self._book_call(sync, out, g, r, m)
+        return out
 
     def _accept(self, symbol: str) -> bool:
         return self.symbols is None or symbol in self.symbols
