@@ -22,11 +22,6 @@ _STATUS: tuple[Status, ...] = ("passing", "warning", "breach", "stale")
 _STALE = 3
 
 
-def _ok_age(now_ms: int, ts: int | None, max_age_s: float) -> bool:
-    # the report's age is max(0, (now - ts)/1000) and the input is stale unless age <= max age
-    return ts is not None and max(0.0, (now_ms - ts) / 1000.0) <= max_age_s
-
-
 def _fin(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
 
@@ -43,24 +38,25 @@ def status_now(
     liq_clusters, side).status``, computed without the snapshot or the report."""
     cfg: GuardsConfig = state.cfg
     ma = cfg.max_age
-    # -- inputs: missing, not live or too old is stale (and nothing ranks above stale)
+    # -- inputs: missing, not live or too old is stale (and nothing ranks above stale); the age
+    # is the report's, max(0, (now - ts)/1000), and an input is stale unless age <= its max age
     book = state.book
-    if book is None or not _ok_age(now_ms, book.timestamp, ma.book_s):
+    if book is None or not max(0.0, (now_ms - book.timestamp) / 1000.0) <= ma.book_s:
         return "stale"
     f = _pick(state.funding, cfg.funding_venue)
-    if f is None or not _ok_age(now_ms, f.ts, ma.funding_s):
+    if f is None or not max(0.0, (now_ms - f.ts) / 1000.0) <= ma.funding_s:
         return "stale"
     o = _pick(state.oi, cfg.oi_venue)
-    if o is None or not _ok_age(now_ms, o.ts, ma.oi_s):
+    if o is None or not max(0.0, (now_ms - o.ts) / 1000.0) <= ma.oi_s:
         return "stale"
     ba = state.basis
-    if ba is None or not _ok_age(now_ms, ba.ts, ma.basis_s):
+    if ba is None or not max(0.0, (now_ms - ba.ts) / 1000.0) <= ma.basis_s:
+        return "stale"
+    bars = state.bars
+    if not bars or not max(0.0, (now_ms - (bars[-1].timestamp + MINUTE_MS)) / 1000.0) <= ma.bars_s:
         return "stale"
     liq_age, why = state._liq_input(now_ms)
     if liq_age is None or why or not liq_age <= ma.liquidations_s:
-        return "stale"
-    bars = state.bars
-    if not bars or not _ok_age(now_ms, bars[-1].timestamp + MINUTE_MS, ma.bars_s):
         return "stale"
     worst = 0
     # -- market limits (a value that is not a finite number is stale)

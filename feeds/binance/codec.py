@@ -135,6 +135,19 @@ class BinanceCodec:
                 return []
             st.decoded += 1
             return [ev]
+        if cls is BookTickerMsg:  # the most frequent frame: inline too
+            bt: BookTickerMsg = msg  # type: ignore[assignment]
+            if self.symbols is not None and bt.s not in self.symbols:
+                st.ignored += 1
+                return []
+            try:
+                tick = BookTicker(VENUE, bt.s, bt.T or bt.E, bt.u, float(bt.b), float(bt.B), float(bt.a),
+                                  float(bt.A))
+            except ValueError as exc:
+                st.note_malformed(f"{cls.__name__}: {exc}")
+                return []
+            st.decoded += 1
+            return [tick]
         if cls is DepthUpdateMsg:
             return self._depth(msg)  # type: ignore[arg-type]
         try:
@@ -161,14 +174,8 @@ class BinanceCodec:
 
     def _event(self, msg: WsEvent, recv_ns: int) -> list[MarketEvent]:
         st = self.stats
-        if isinstance(msg, BookTickerMsg):
-            if not self._accept(msg.s):
-                st.ignored += 1
-                return []
-            ev: MarketEvent = BookTicker(
-                VENUE, msg.s, msg.T or msg.E, msg.u, float(msg.b), float(msg.B), float(msg.a), float(msg.A)
-            )
-        elif isinstance(msg, ForceOrderMsg):
+        ev: MarketEvent
+        if isinstance(msg, ForceOrderMsg):
             o = msg.o
             if not self._accept(o.s):
                 st.ignored += 1
