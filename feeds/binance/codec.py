@@ -104,8 +104,9 @@ class BinanceCodec:
     def feed_ws(self, raw: bytes | str, recv_ns: int) -> list[MarketEvent]:
         st = self.stats
         st.frames += 1
-        head = raw[:48]
-        if (_DEPTH_S in head) if isinstance(head, str) else (_DEPTH_B in head):
+        rc = raw.__class__
+        if (rc is bytes and raw.find(_DEPTH_B, 0, 48) >= 0) or (  # type: ignore[arg-type]
+                rc is str and raw.find(_DEPTH_S, 0, 48) >= 0):  # type: ignore[arg-type]
             try:
                 return self._depth(_depth_decoder.decode(raw).data)
             except msgspec.DecodeError:
