@@ -9,6 +9,9 @@ both return core models and never raise.
   ignored.
 * ``depthUpdate`` (``@depth@100ms``, ``@depth@0ms``, ...) and REST ``/fapi/v1/depth`` snapshots →
   :class:`~core.book.BinanceBookSync` per symbol → :class:`BookTop` / :class:`ResyncNeeded`.
+  Combined-stream depth frames are first decoded with their levels parsed to floats in C
+  (``strict=False``: numeric strings, and also plain JSON numbers, are accepted there); a frame
+  that decoder rejects goes through the strict path like every other frame.
 * ``bookTicker`` → :class:`~core.models.BookTicker` (``update_id`` = ``u``).
 * ``forceOrder`` → :class:`~core.models.Liquidation`. ``o.S`` is the side of the liquidation
   *order*: a SELL order closes a LONG position. Despite the ``!forceOrder@arr`` stream name, each
