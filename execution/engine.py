@@ -124,7 +124,7 @@ class Engine:
         #: decision needs a report no older than guard_max_age_s)
         self.guard_now = guard_now
         #: re-evaluates only the guard status (the monitor still publishes on change), used on a
-        #: step where nothing reads the report: no intent waiting and no live lifecycle
+        #: step where nothing reads the report: no intent waiting and no lifecycle entering
         self.guard_tick = guard_tick
         self.sleep = sleep
         self.gateway = OrderGateway(
@@ -255,8 +255,8 @@ class Engine:
             self.automation_on = False
             self.killswitch.restore(str(state.get("kill_reason") or "kill switch engaged before restart"))
 
-    def _any_active(self) -> bool:
-        return any(not lc.terminal for lc in self.lifecycles.values())
+    def _reads_guard(self) -> bool:
+        return any(lc.reads_guard for lc in self.lifecycles.values())
 
     def active(self) -> list[IntentLifecycle]:
         return [lc for lc in self.lifecycles.values() if not lc.terminal]
@@ -326,7 +326,7 @@ class Engine:
         pending, self._pending = self._pending, []
         for lc, st in pending:
             await self._drive(lc, st)
-        if self.guard_tick is None or self._intents or self._any_active():
+        if self.guard_tick is None or self._intents or self._reads_guard():
             self._refresh_guard()
         else:
             self.guard_tick()  # idle: the report is refreshed before anything reads it
