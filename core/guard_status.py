@@ -38,22 +38,38 @@ def status_now(
     liq_clusters, side).status``, computed without the snapshot or the report."""
     cfg: GuardsConfig = state.cfg
     ma = cfg.max_age
-    # -- inputs: missing, not live or too old is stale (and nothing ranks above stale); the age
-    # is the report's, max(0, (now - ts)/1000), and an input is stale unless age <= its max age
+    # -- inputs: missing, not live or too old is stale (and nothing ranks above stale). The
+    # report's age is max(0, (now - ts)/1000) and an input is stale unless age <= its max age m:
+    # max(0, a) <= m  <=>  a <= m and 0 <= m  (also for a NaN m), written without the calls.
     book = state.book
-    if book is None or not max(0.0, (now_ms - book.timestamp) / 1000.0) <= ma.book_s:
+    if book is None:
+        return "stale"
+    m = ma.book_s
+    if not ((now_ms - book.timestamp) / 1000.0 <= m and m >= 0.0):
         return "stale"
     f = _pick(state.funding, cfg.funding_venue)
-    if f is None or not max(0.0, (now_ms - f.ts) / 1000.0) <= ma.funding_s:
+    if f is None:
+        return "stale"
+    m = ma.funding_s
+    if not ((now_ms - f.ts) / 1000.0 <= m and m >= 0.0):
         return "stale"
     o = _pick(state.oi, cfg.oi_venue)
-    if o is None or not max(0.0, (now_ms - o.ts) / 1000.0) <= ma.oi_s:
+    if o is None:
+        return "stale"
+    m = ma.oi_s
+    if not ((now_ms - o.ts) / 1000.0 <= m and m >= 0.0):
         return "stale"
     ba = state.basis
-    if ba is None or not max(0.0, (now_ms - ba.ts) / 1000.0) <= ma.basis_s:
+    if ba is None:
+        return "stale"
+    m = ma.basis_s
+    if not ((now_ms - ba.ts) / 1000.0 <= m and m >= 0.0):
         return "stale"
     bars = state.bars
-    if not bars or not max(0.0, (now_ms - (bars[-1].timestamp + MINUTE_MS)) / 1000.0) <= ma.bars_s:
+    if not bars:
+        return "stale"
+    m = ma.bars_s
+    if not ((now_ms - (bars[-1].timestamp + MINUTE_MS)) / 1000.0 <= m and m >= 0.0):
         return "stale"
     liq_age, why = state._liq_input(now_ms)
     if liq_age is None or why or not liq_age <= ma.liquidations_s:

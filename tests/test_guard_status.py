@@ -5,12 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.bus import Bus, Topics
 from core.clock import EventClock
-from core.guard_config import GuardsConfig, LiqGapConfig, ObvCliffConfig, RsiGateConfig
+from core.guard_config import (
+    INPUT_NAMES,
+    GuardsConfig,
+    LiqGapConfig,
+    MaxAgeConfig,
+    ObvCliffConfig,
+    RsiGateConfig,
+)
 from core.guard_monitor import GuardMonitor
 from core.guard_status import status_now
 from core.guards import GUARDS, GuardReport, evaluate
@@ -28,8 +36,10 @@ dt = st.integers(min_value=-2_000, max_value=400_000)  # mostly forward, sometim
 
 
 @st.composite
-def inputs(draw: Any) -> tuple[str, Any]:
-    kind = draw(st.sampled_from(["book", "funding", "oi", "basis", "liq", "liq", "status", "bar", "tick"]))
+def inputs(draw: Any, kind: str | None = None) -> tuple[str, Any]:
+    if kind is None:
+        kind = draw(st.sampled_from(["book", "funding", "oi", "basis", "liq", "liq", "status", "bar",
+                                     "tick"]))
     ts = T0 + draw(st.integers(min_value=0, max_value=3_000_000))
     venue = draw(st.sampled_from(VENUES))
     if kind == "book":
@@ -58,6 +68,29 @@ def inputs(draw: Any) -> tuple[str, Any]:
 
 
 @st.composite
+def sequences(draw: Any, max_size: int) -> list[tuple[str, Any]]:
+    """Random inputs after one of each kind (so that statuses other than stale come up often)."""
+    def at(kind: str) -> tuple[str, Any]:
+        return draw(inputs(kind))
+
+    base = [at("book"), at("funding"), at("oi"), at("basis"), at("bar")]
+    base += [("status", FeedStatus(v, "live", T0 + draw(st.integers(0, 3_000)), 0.0)) for v in VENUES]
+    base = [(k, _shift(m)) for k, m in base]
+    return base + draw(st.lists(inputs(), max_size=max_size))
+
+
+def _shift(msg: Any) -> Any:
+    """Move an input's time close to T0."""
+    if isinstance(msg, Bar):
+        return msgspec.structs.replace(msg, timestamp=T0 - 60_000)
+    if isinstance(msg, BookTop):
+        return msgspec.structs.replace(msg, timestamp=T0)
+    if isinstance(msg, FeedStatus):
+        return msg
+    return msgspec.structs.replace(msg, ts=T0)
+
+
+@st.composite
 def configs(draw: Any) -> GuardsConfig:
     return GuardsConfig(
         spread_bps_max=draw(st.sampled_from([0.0, 5.0, 10.0, 1e9])),
@@ -74,6 +107,8 @@ def configs(draw: Any) -> GuardsConfig:
         rsi_gate=RsiGateConfig(enabled=draw(st.booleans()), period=2),
         obv_cliff=ObvCliffConfig(enabled=draw(st.booleans()), lookback_bars=2, hold_bars=1),
         liq_gap=LiqGapConfig(enabled=draw(st.booleans())),
+        max_age=MaxAgeConfig(**{f"{name}_s": draw(st.sampled_from([0.001, 1.0, 5.0, 60.0, 300.0, 1e9]))
+                                for name in INPUT_NAMES}),
     )
 
 
@@ -98,10 +133,10 @@ def _scan(state: MarketState, now: int) -> tuple[dict[str, int], int, float]:
     return by, sum(by.values()), notional
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     cfg=configs(),
-    seq=st.lists(inputs(), min_size=1, max_size=60),
+    seq=sequences(max_size=50),
     leverage=st.one_of(st.none(), num),
     pnl=st.one_of(st.none(), num),
     clusters=st.one_of(st.none(), st.lists(num, max_size=3)),
@@ -111,13 +146,17 @@ def test_status_now_equals_full_evaluation(cfg: GuardsConfig, seq: list[tuple[st
                                            pnl: Any, clusters: Any, side: Any) -> None:
     state = MarketState(cfg)
     now = T0
+    ages_ms = [round(cfg.max_age.of(name) * 1000) for name in INPUT_NAMES]
     for kind, msg in seq:
+        edges: list[int] = []
         if kind == "tick":
             now += msg
         else:
             _feed(state, kind, msg)
-            now = max(now, msg.ts if hasattr(msg, "ts") else msg.timestamp)
-        for t in (now, now + 1, now + 299_999):
+            ts = msg.ts if hasattr(msg, "ts") else msg.timestamp + 60_000  # a bar's age runs from its end
+            now = max(now, ts)
+            edges = [ts + a + d for a in ages_ms for d in (0, 1)]  # exactly at and just past a max age
+        for t in (now - 5_000, now, now + 1, now + 4_999, now + 299_999, *edges):  # earlier: negative ages
             assert state.liq_window(t) == _scan(state, t)
             assert state.liq_count(t) == _scan(state, t)[1]
             full = evaluate(state.snapshot(t), cfg, t, "replay", leverage=leverage, daily_pnl_pct=pnl,
@@ -127,7 +166,7 @@ def test_status_now_equals_full_evaluation(cfg: GuardsConfig, seq: list[tuple[st
 
 
 @settings(max_examples=100, deadline=None)
-@given(cfg=configs(), seq=st.lists(inputs(), min_size=1, max_size=40))
+@given(cfg=configs(), seq=sequences(max_size=35))
 def test_monitor_publishes_exactly_what_a_full_evaluation_per_input_would(
     cfg: GuardsConfig, seq: list[tuple[str, Any]]
 ) -> None:
