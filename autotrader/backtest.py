@@ -131,6 +131,7 @@ class Backtest:
         self.guards = GuardMonitor(bus, cfg.guards, clock, "replay")
         self.events: list[EngineEvent] = []
         self.stack = TradingStack(cfg, bus, clock, state_db=None, guard_now=self.guards.check,
+                                  guard_tick=self.guards.tick,
                                   on_event=self.events.append)
         self.signal = SignalRunner(bus, self.guards, cfg.signal, cfg.risk, self.stack.equity)
         venue = self.stack.venue
@@ -170,7 +171,9 @@ class Backtest:
                 on_http(f.venue, f.url, f.data, f.ts_ns)
             n += 1
             now = now_ms()
-            health.maybe_publish(self.bus, now)
+            last_health = health.last_published_ms
+            if last_health is None or now - last_health >= 1000:  # its own check, done inline
+                health.maybe_publish(self.bus, now)
             if first_ms is None and now > 0:
                 first_ms = now
             while manual and first_ms is not None and now >= self._due(manual[0], first_ms):

@@ -161,7 +161,8 @@ class Runtime:
         self.metrics = Metrics()
         self.metrics.bind_bus(self.bus)
         self.trading = TradingStack(cfg, self.bus, self.clock, state_db=state_db, logger=logger,
-                                    metrics=self.metrics, guard_now=self.guards.check)
+                                    metrics=self.metrics, guard_now=self.guards.check,
+                                    guard_tick=self.guards.tick)
         self.engine = self.trading.engine
         self.signal = SignalRunner(self.bus, self.guards, cfg.signal, cfg.risk, self.trading.equity)
         self.bus.on(INTENTS, self._on_intent)

@@ -74,6 +74,7 @@ class TradingStack:
         logger: logging.Logger | None = None,
         metrics: Metrics | None = None,
         guard_now: Callable[[], GuardReport | None] | None = None,
+        guard_tick: Callable[[], object] | None = None,
         on_event: Callable[[EngineEvent], None] | None = None,
     ) -> None:
         self.cfg = cfg
@@ -104,6 +105,7 @@ class TradingStack:
             priority_fee=self.priority_fee,
             journal=journal,
             guard_now=guard_now,
+            guard_tick=guard_tick,
             on_latency=metrics.submit_confirmed if metrics is not None else None,
         )
         self._wake = self.engine.wake

@@ -6,6 +6,13 @@ replay). The latest Drift liquidation map (``onchain:drift:liq_map``) feeds the 
 guard with its cluster prices while it is at most ``liq_map_max_age_ms`` old; without one (or
 with a stale one) ``liq_gap`` is skipped. It publishes a :class:`~core.guards.GuardReport` on
 ``guards`` at every status change and at least once per ``heartbeat_ms`` of clock time.
+
+After an input only the *status* is computed (:func:`core.guard_status.status_now`, a few µs, the
+same comparisons as :func:`core.guards.evaluate`); the full report, with every check's reason, is
+built when it is published, asked for (:meth:`GuardMonitor.check`) or read (``latest``), and is
+then exactly the report of that evaluation: nothing is skipped or delayed, so staleness is seen at
+the first evaluation past an input's max age, live and in replay alike.
+
 :class:`SignalRunner` runs the VWAP-reclaim signal on each closed 1-minute bar with the report
 evaluated at that instant, publishing intents on ``engine:intents`` and regime changes on
 ``engine:regime``.
@@ -21,7 +28,8 @@ import msgspec
 from core.bus import Bus, Topics
 from core.clock import Clock
 from core.guard_config import GuardsConfig, RiskConfig, SignalConfig
-from core.guards import GUARDS, GuardReport, evaluate
+from core.guard_status import status_now
+from core.guards import GUARDS, GuardReport, Status, evaluate
 from core.intents import INTENTS, REGIME, Intent
 from core.liqmap import LIQ_MAP, LiqMap
 from core.market_state import MarketState
@@ -55,11 +63,14 @@ class GuardMonitor:
         self.data_source = data_source
         self.heartbeat_ms = heartbeat_ms
         self.state = MarketState(cfg)
-        self.latest: GuardReport | None = None
         self.liq_map: LiqMap | None = None
         self.liq_map_max_age_ms = liq_map_max_age_ms
         self.evaluations = 0
         self._last_published_ms: int | None = None
+        self._report: GuardReport | None = None  # built for (_eval_ms, _eval_version), or None
+        self._status: Status | None = None  # status at the last evaluation
+        self._eval_ms: int | None = None
+        self._eval_version = -1
         st = self.state
         self._offs: list[Callable[[], None]] = [
             bus.on(Topics.BOOK, self._wrap(st.on_book)),
@@ -75,21 +86,67 @@ class GuardMonitor:
     def _wrap(self, handler: Callable[[M], None]) -> Callable[[M], None]:
         def on_input(msg: M) -> None:
             handler(msg)
-            self.check()
+            self.tick()
 
         return on_input
 
     def _on_feed_status(self, msg: FeedStatus) -> None:
         venue = LIQUIDATION_FEEDS.get(msg.feed)
         self.state.on_feed_status(msg if venue is None else msgspec.structs.replace(msg, feed=venue))
-        self.check()
+        self.tick()
 
     def _on_bar(self, bar: Bar) -> None:
         self.state.on_bar(bar)
-        self.check()
+        self.tick()
+
+    @property
+    def latest(self) -> GuardReport | None:
+        """The report of the last evaluation (None before the first one); built on first read.
+
+        The state only changes in this monitor's input handlers, each followed by an evaluation,
+        so the state seen here is the one that evaluation saw."""
+        at = self._eval_ms
+        if at is None:
+            return None
+        report = self._report
+        if report is None or report.ts != at:
+            report = self._report = self._full(at)
+        return report
+
+    @property
+    def status(self) -> Status | None:
+        """Status of the last evaluation (None before the first one)."""
+        return self._status
+
+    def _full(self, now: int) -> GuardReport:
+        return evaluate(self.state.snapshot(now), self.cfg, now, self.data_source,
+                        liq_clusters=self.liq_clusters(now))
+
+    def tick(self) -> Status:
+        """Evaluate the status now; publish the full report when it changed or the heartbeat is due."""
+        now = self.clock.now_ms()
+        state = self.state
+        if now == self._eval_ms and state.version == self._eval_version and self._status is not None:
+            status = self._status  # nothing changed since the last evaluation
+        else:
+            status = status_now(state, now, liq_clusters=self.liq_clusters(now))
+            self._report = None
+        self.evaluations += 1
+        prev = self._status
+        self._status = status
+        self._eval_ms = now
+        self._eval_version = state.version
+        last = self._last_published_ms
+        if prev is None or prev != status or last is None or now - last >= self.heartbeat_ms:
+            self._last_published_ms = now
+            report = self.latest
+            assert report is not None
+            self.bus.publish(GUARDS, report)
+        return status
 
     def _on_liq_map(self, m: LiqMap) -> None:
         self.liq_map = m
+        self._eval_version = -1  # not a market-state change: force a fresh evaluation
         self.check()
 
     def liq_clusters(self, now_ms: int) -> list[float] | None:
@@ -100,17 +157,10 @@ class GuardMonitor:
         return m.cluster_prices()
 
     def check(self) -> GuardReport:
-        """Evaluate now; publish when the status changed or the heartbeat is due."""
-        now = self.clock.now_ms()
-        report = evaluate(self.state.snapshot(now), self.cfg, now, self.data_source,
-                          liq_clusters=self.liq_clusters(now))
-        self.evaluations += 1
-        prev = self.latest
-        self.latest = report
-        last = self._last_published_ms
-        if prev is None or prev.status != report.status or last is None or now - last >= self.heartbeat_ms:
-            self._last_published_ms = now
-            self.bus.publish(GUARDS, report)
+        """Evaluate now; publish when the status changed or the heartbeat is due. Returns the report."""
+        self.tick()
+        report = self.latest
+        assert report is not None
         return report
 
     def close(self) -> None:

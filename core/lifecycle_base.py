@@ -82,6 +82,12 @@ class LifecycleBase:
     def terminal(self) -> bool:
         return self.phase in TERMINAL
 
+    @property
+    def reads_guard(self) -> bool:
+        """Whether the guard report can matter to this lifecycle: only while it enters (a resting
+        entry, a replace, a convert); an open position's exits never wait for guards."""
+        return self.phase in (Phase.NEW, Phase.ENTRY)
+
     def _ev(self, kind: str, **data: Any) -> None:
         self._step.events.append(EngineEvent(kind=kind, intent_id=self.intent.id, ts=self._ts, data=data))
 

@@ -18,6 +18,8 @@ input. Ages are measured by event timestamps, never by arrival time, so replay b
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from typing import TypeVar
 
@@ -105,36 +107,53 @@ class MarketState:
         self._cliff = ObvCliff(cfg.obv_cliff.lookback_bars, cfg.obv_cliff.mult)
         self._cliff_dir = 0
         self._cliff_bar = -1  # bars_seen index of the last cliff
+        #: bumped on every ingested input: a cache key for whatever is derived from the state
+        self.version = 0
+        # the liquidation window last counted: (horizon, first expiry, by venue, count, notional);
+        # valid for any horizon in [horizon, first expiry) until a liquidation arrives
+        self._liq_win: tuple[int, float, dict[str, int], int, float] | None = None
+        self._liq_ts: list[int] = []  # the timestamps of ``liqs``, sorted
 
     # ------------------------------------------------------------------ ingest
     def on_book(self, m: BookTop) -> None:
+        self.version += 1
         b = self.book
         if b is None or (m.timestamp, m.update_id) >= (b.timestamp, b.update_id):
             self.book = m
 
     def on_funding(self, m: Funding) -> None:
+        self.version += 1
         cur = self.funding.get(m.venue)
         if cur is None or m.ts >= cur.ts:
             self.funding[m.venue] = m
 
     def on_open_interest(self, m: OpenInterest) -> None:
+        self.version += 1
         cur = self.oi.get(m.venue)
         if cur is None or m.ts >= cur.ts:
             self.oi[m.venue] = m
 
     def on_basis(self, m: Basis) -> None:
+        self.version += 1
         if self.basis is None or m.ts >= self.basis.ts:
             self.basis = m
 
     def on_liquidation(self, m: Liquidation) -> None:
-        self.liqs.append(m)
+        self.version += 1
+        self._liq_win = None
+        liqs, times = self.liqs, self._liq_ts
+        if len(liqs) == liqs.maxlen:  # the append below evicts the oldest
+            del times[bisect_left(times, liqs[0].ts)]
+        liqs.append(m)
+        insort(times, m.ts)
         if m.ts > self.alive_ms.get(m.venue, -1):
             self.alive_ms[m.venue] = m.ts
         horizon = m.ts - int(self.cfg.liq_window_s * 1000)
-        while self.liqs and self.liqs[0].ts <= horizon:
-            self.liqs.popleft()
+        while liqs and liqs[0].ts <= horizon:
+            del times[bisect_left(times, liqs.popleft().ts)]
 
     def on_feed_status(self, m: FeedStatus) -> None:
+        self.version += 1
         if m.state == "live":
             seen = m.ts - int((m.last_msg_age_s or 0.0) * 1000)
             if seen > self.alive_ms.get(m.feed, -1):
@@ -147,6 +166,7 @@ class MarketState:
         (``closed=False``) and bars not later than the last one are ignored."""
         if not m.closed or (self.bars and m.timestamp <= self.bars[-1].timestamp):
             return []
+        self.version += 1
         self.bars.append(m)
         self.bars_seen += 1
         self._rsi.update(m.close)
@@ -183,6 +203,36 @@ class MarketState:
             return 0
         return self._cliff_dir
 
+    def liq_count(self, now_ms: int) -> int:
+        """How many liquidations have ``ts > now - liq_window_s`` (a bisection, no scan)."""
+        times = self._liq_ts
+        return len(times) - bisect_right(times, now_ms - int(self.cfg.liq_window_s * 1000))
+
+    def liq_window(self, now_ms: int) -> tuple[dict[str, int], int, float]:
+        """Liquidations with ``ts > now - liq_window_s``: count by venue, total count, notional.
+
+        Cached: a window counted at horizon ``h`` stays exact for any horizon in ``[h, e)``, ``e``
+        being the oldest counted timestamp (nothing counted drops out, nothing older enters), until
+        a liquidation arrives. A recount walks the deque in the same order, so the notional sum is
+        bit for bit the one a fresh scan gives. The returned dict is shared: do not modify it."""
+        horizon = now_ms - int(self.cfg.liq_window_s * 1000)
+        win = self._liq_win
+        if win is not None and win[0] <= horizon < win[1]:
+            return win[2], win[3], win[4]
+        by_venue: dict[str, int] = {}
+        notional = 0.0
+        first = math.inf
+        for liq in self.liqs:
+            ts = liq.ts
+            if ts > horizon:
+                by_venue[liq.venue] = by_venue.get(liq.venue, 0) + 1
+                notional += liq.notional
+                if ts < first:
+                    first = ts
+        count = sum(by_venue.values())
+        self._liq_win = (horizon, first, by_venue, count, notional)
+        return by_venue, count, notional
+
     def _liq_input(self, now_ms: int) -> tuple[float | None, str]:
         oldest: int | None = None
         for venue in self.cfg.liquidation_venues:
@@ -212,16 +262,8 @@ class MarketState:
         if (ba := self.basis) is not None:
             snap.basis_bps = ba.basis_bps
             ages["basis"] = _age(now_ms, ba.ts)
-        horizon = now_ms - int(cfg.liq_window_s * 1000)
-        by_venue: dict[str, int] = {}
-        notional = 0.0
-        for liq in self.liqs:
-            if liq.ts > horizon:
-                by_venue[liq.venue] = by_venue.get(liq.venue, 0) + 1
-                notional += liq.notional
-        snap.liq_by_venue = by_venue
-        snap.liq_events_5m = sum(by_venue.values())
-        snap.liq_notional_5m = notional
+        by_venue, snap.liq_events_5m, snap.liq_notional_5m = self.liq_window(now_ms)
+        snap.liq_by_venue = dict(by_venue)
         ages["liquidations"], why = self._liq_input(now_ms)
         if why:
             snap.not_live["liquidations"] = why

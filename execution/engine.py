@@ -112,6 +112,7 @@ class Engine:
         journal: OrderJournal | None = None,
         on_latency: Callable[[float], None] | None = None,
         guard_now: Callable[[], GuardReport | None] | None = None,
+        guard_tick: Callable[[], object] | None = None,
     ) -> None:
         self.bus = bus
         self.venue = venue
@@ -122,6 +123,9 @@ class Engine:
         #: evaluates the guards now (the monitor publishes only on change and once a minute; a
         #: decision needs a report no older than guard_max_age_s)
         self.guard_now = guard_now
+        #: re-evaluates only the guard status (the monitor still publishes on change), used on a
+        #: step where nothing reads the report: no intent waiting and no lifecycle entering
+        self.guard_tick = guard_tick
         self.sleep = sleep
         self.gateway = OrderGateway(
             venue, cfg, journal, now_ms=clock.now_ms, sleep=sleep, on_latency=on_latency
@@ -251,6 +255,9 @@ class Engine:
             self.automation_on = False
             self.killswitch.restore(str(state.get("kill_reason") or "kill switch engaged before restart"))
 
+    def _reads_guard(self) -> bool:
+        return any(lc.reads_guard for lc in self.lifecycles.values())
+
     def active(self) -> list[IntentLifecycle]:
         return [lc for lc in self.lifecycles.values() if not lc.terminal]
 
@@ -319,7 +326,10 @@ class Engine:
         pending, self._pending = self._pending, []
         for lc, st in pending:
             await self._drive(lc, st)
-        self._refresh_guard()
+        if self.guard_tick is None or self._intents or self._reads_guard():
+            self._refresh_guard()
+        else:
+            self.guard_tick()  # idle: the report is refreshed before anything reads it
         while self._intents:
             await self._handle_intent(self._intents.popleft())
             await self._pump_venue()

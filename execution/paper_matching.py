@@ -159,6 +159,10 @@ class PaperMatcher:
         top = Top(book.bid_px, book.bid_qty, book.ask_px, book.ask_qty)
         self._top = top
         ts = book.timestamp
+        if not self._live:  # nothing working: no queue to re-estimate, no trigger to fire
+            if self.mark_from_mid:
+                self._mark_idle(top.mid)
+            return
         for side in ("buy", "sell"):
             side_t: OrderSide = "buy" if side == "buy" else "sell"
             budget = top.touch(side_t)[1]
@@ -179,6 +183,8 @@ class PaperMatcher:
     def on_trade(self, trade: Trade) -> None:
         """A print: fills resting orders it traded through, or at their price beyond their queue."""
         self._last_trade = trade.price
+        if not self._live:
+            return
         ts, tpx = trade.ts, trade.price
         for side_t in ("buy", "sell"):
             side: OrderSide = "buy" if side_t == "buy" else "sell"
@@ -199,6 +205,11 @@ class PaperMatcher:
                     w.queue = 0.0
                 else:
                     break  # price priority: the rest are worse
+
+    def _mark_idle(self, price: float) -> None:
+        """:meth:`on_mark` with no live order: only the mark is kept."""
+        if price > 0 and math.isfinite(price):
+            self._mark = price
 
     def on_mark(self, price: float, ts: int) -> None:
         """Mark price: fires trigger orders, values the position."""

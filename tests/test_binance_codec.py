@@ -75,6 +75,37 @@ def test_replay_btcusdt_book_matches_venue_book_ticker(btc_file: Path) -> None:
     assert matches >= 500
 
 
+def test_float_depth_decoder_matches_the_strict_path(btc_file: Path) -> None:
+    """Combined-stream depth frames take the float decoder; bare payloads the strict string path:
+    the same recording fed both ways gives the same events, bit for bit."""
+    fast, strict = BinanceCodec(), BinanceCodec()
+    n = 0
+    with gzip.open(btc_file, "rb") as fh:
+        for line in fh:
+            _ns, _, frame = line.rstrip(b"\r\n").partition(b" ")
+            if b'"lastUpdateId"' in frame and b'"stream"' not in frame:
+                assert fast.feed_http("", frame, 0) == strict.feed_http("", frame, 0)
+            elif b"depthUpdate" in frame[:80]:
+                bare = frame[frame.index(b'"data":') + 7:-1]  # the payload without the envelope
+                assert b"@depth" not in bare[:48]
+                assert repr(fast.feed_ws(frame, 0)) == repr(strict.feed_ws(bare, 0))
+                n += 1
+    assert n > 6000
+    assert fast.stats.decoded == strict.stats.decoded and fast.stats.malformed == strict.stats.malformed == 0
+
+
+def test_float_depth_decoder_leaves_odd_levels_to_the_strict_path() -> None:
+    """A level the float decoder rejects (here: padded with a space, which float() accepts) is
+    handled exactly as before."""
+    codec = BinanceCodec(default_symbol="solusdt")
+    codec.feed_http("", SNAPSHOT, 0)
+    out = codec.feed_ws(env("solusdt@depth@0ms", depth(99, 101, 98, b=[[" 150.00", "4"]])), 0)
+    assert len(out) == 1 and isinstance(out[0], BookTop) and out[0].bid_qty == 4.0
+    out = codec.feed_ws(env("solusdt@depth@0ms", depth(102, 103, 101, b=[["oops", "1"]])), 0)
+    assert len(out) == 1 and isinstance(out[0], ResyncNeeded)
+    assert codec.stats.malformed == 1
+
+
 # --- the cryptofeed sample ---------------------------------------------------------------------
 
 

@@ -9,6 +9,9 @@ both return core models and never raise.
   ignored.
 * ``depthUpdate`` (``@depth@100ms``, ``@depth@0ms``, ...) and REST ``/fapi/v1/depth`` snapshots →
   :class:`~core.book.BinanceBookSync` per symbol → :class:`BookTop` / :class:`ResyncNeeded`.
+  Combined-stream depth frames are first decoded with their levels parsed to floats in C
+  (``strict=False``: numeric strings, and also plain JSON numbers, are accepted there); a frame
+  that decoder rejects goes through the strict path like every other frame.
 * ``bookTicker`` → :class:`~core.models.BookTicker` (``update_id`` = ``u``).
 * ``forceOrder`` → :class:`~core.models.Liquidation`. ``o.S`` is the side of the liquidation
   *order*: a SELL order closes a LONG position. Despite the ``!forceOrder@arr`` stream name, each
@@ -32,7 +35,9 @@ from feeds.binance.messages import (
     AggTradeMsg,
     BookTickerMsg,
     ContinuousKlineMsg,
+    DepthEnvelope,
     DepthSnapshotMsg,
+    DepthUpdateFloatMsg,
     DepthUpdateMsg,
     Envelope,
     ForceOrderMsg,
@@ -54,6 +59,12 @@ _bare_decoder = msgspec.json.Decoder(WsEvent)
 _probe_decoder = msgspec.json.Decoder(Probe)
 _snapshot_decoder = msgspec.json.Decoder(DepthSnapshotMsg)
 _rest_probe_decoder = msgspec.json.Decoder(RestProbe)
+# Depth frames (the bulk of the bytes) are tried first with levels decoded straight to floats; a
+# frame it rejects (anything but numeric strings and integers where Binance sends them) takes the
+# strict path below, so malformed frames are classified exactly as before.
+_depth_decoder = msgspec.json.Decoder(DepthEnvelope, strict=False)
+_DEPTH_B = b"@depth"
+_DEPTH_S = "@depth"
 
 
 class BinanceCodec:
@@ -96,6 +107,13 @@ class BinanceCodec:
     def feed_ws(self, raw: bytes | str, recv_ns: int) -> list[MarketEvent]:
         st = self.stats
         st.frames += 1
+        rc = raw.__class__
+        if (rc is bytes and raw.find(_DEPTH_B, 0, 48) >= 0) or (  # type: ignore[arg-type]
+                rc is str and raw.find(_DEPTH_S, 0, 48) >= 0):  # type: ignore[arg-type]
+            try:
+                return self._depth(_depth_decoder.decode(raw).data)
+            except msgspec.DecodeError:
+                pass  # the strict path decides
         try:
             msg: WsEvent = (_bare_decoder.decode(raw) if self._bare_first
                             else _env_decoder.decode(raw).data)
@@ -121,37 +139,47 @@ class BinanceCodec:
                 return []
             st.decoded += 1
             return [ev]
-        if cls is DepthUpdateMsg:
-            d: DepthUpdateMsg = msg  # type: ignore[assignment]
-            sync = self.books.get(d.s) or self.book(d.s)
-            if sync is None:
+        if cls is BookTickerMsg:  # the most frequent frame: inline too
+            bt: BookTickerMsg = msg  # type: ignore[assignment]
+            if self.symbols is not None and bt.s not in self.symbols:
                 st.ignored += 1
                 return []
+            try:
+                tick = BookTicker(VENUE, bt.s, bt.T or bt.E, bt.u, float(bt.b), float(bt.B), float(bt.a),
+                                  float(bt.A))
+            except ValueError as exc:
+                st.note_malformed(f"{cls.__name__}: {exc}")
+                return []
             st.decoded += 1
-            g, r, m = sync.gaps, sync.resyncs, sync.malformed
-            out = sync.on_diff(d.U, d.u, d.pu, d.T or d.E, d.b, d.a)
-            if sync.gaps != g or sync.resyncs != r or sync.malformed != m:
-                return self._book_call(sync, out, g, r, m)
-            return out
+            return [tick]
+        if cls is DepthUpdateMsg:
+            return self._depth(msg)  # type: ignore[arg-type]
         try:
             return self._event(msg, recv_ns)
         except ValueError as exc:  # a number field that is not a number
             st.note_malformed(f"{cls.__name__}: {exc}")
             return []
 
+    def _depth(self, d: DepthUpdateMsg | DepthUpdateFloatMsg) -> list[MarketEvent]:
+        st = self.stats
+        sync = self.books.get(d.s) or self.book(d.s)
+        if sync is None:
+            st.ignored += 1
+            return []
+        st.decoded += 1
+        g, r, m = sync.gaps, sync.resyncs, sync.malformed
+        out = sync.on_diff(d.U, d.u, d.pu, d.T or d.E, d.b, d.a)
+        if sync.gaps != g or sync.resyncs != r or sync.malformed != m:
+            return self._book_call(sync, out, g, r, m)
+        return out
+
     def _accept(self, symbol: str) -> bool:
         return self.symbols is None or symbol in self.symbols
 
     def _event(self, msg: WsEvent, recv_ns: int) -> list[MarketEvent]:
         st = self.stats
-        if isinstance(msg, BookTickerMsg):
-            if not self._accept(msg.s):
-                st.ignored += 1
-                return []
-            ev: MarketEvent = BookTicker(
-                VENUE, msg.s, msg.T or msg.E, msg.u, float(msg.b), float(msg.B), float(msg.a), float(msg.A)
-            )
-        elif isinstance(msg, ForceOrderMsg):
+        ev: MarketEvent
+        if isinstance(msg, ForceOrderMsg):
             o = msg.o
             if not self._accept(o.s):
                 st.ignored += 1

@@ -24,6 +24,26 @@ class DepthUpdateMsg(msgspec.Struct, tag="depthUpdate", tag_field="e", gc=False)
     T: int = 0
 
 
+class DepthUpdateFloatMsg(msgspec.Struct, tag="depthUpdate", tag_field="e", gc=False):
+    """:class:`DepthUpdateMsg` with the levels parsed to floats by the decoder (``strict=False``
+    turns the wire's numeric strings into floats in C, the same values ``float()`` gives)."""
+
+    s: str
+    U: int
+    u: int
+    pu: int
+    b: list[tuple[float, float]]
+    a: list[tuple[float, float]]
+    E: int = 0
+    T: int = 0
+
+
+class DepthEnvelope(msgspec.Struct, gc=False):
+    """A combined-stream depth frame, for the fast depth decoder."""
+
+    data: DepthUpdateFloatMsg
+
+
 class AggTradeMsg(msgspec.Struct, tag="aggTrade", tag_field="e", gc=False):
     s: str
     a: int

@@ -1,0 +1,203 @@
+"""The monitor's fast path equals the full evaluation: ``status_now`` == ``evaluate(...).status`` and
+the cached liquidation window == a fresh scan, over random input sequences and configs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.bus import Bus, Topics
+from core.clock import EventClock
+from core.guard_config import (
+    INPUT_NAMES,
+    GuardsConfig,
+    LiqGapConfig,
+    MaxAgeConfig,
+    ObvCliffConfig,
+    RsiGateConfig,
+)
+from core.guard_monitor import GuardMonitor
+from core.guard_status import status_now
+from core.guards import GUARDS, GuardReport, evaluate
+from core.market_state import MarketState
+from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest
+
+T0 = 1_700_000_000_000
+VENUES = ("binance", "bybit", "okx")
+
+num = st.one_of(
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+    st.sampled_from([0.0, float("nan"), float("inf"), -float("inf")]),
+)
+dt = st.integers(min_value=-2_000, max_value=400_000)  # mostly forward, sometimes late
+
+
+@st.composite
+def inputs(draw: Any, kind: str | None = None) -> tuple[str, Any]:
+    if kind is None:
+        kind = draw(st.sampled_from(["book", "funding", "oi", "basis", "liq", "liq", "status", "bar",
+                                     "tick"]))
+    ts = T0 + draw(st.integers(min_value=0, max_value=3_000_000))
+    venue = draw(st.sampled_from(VENUES))
+    if kind == "book":
+        bid = draw(st.floats(min_value=1, max_value=200))
+        ask = bid + draw(st.floats(min_value=0, max_value=1))
+        return kind, BookTop("binance", "SOLUSDT", ts, draw(st.integers(0, 10)), bid, 1.0, ask, 1.0,
+                             draw(num), draw(num), draw(num))
+    if kind == "funding":
+        return kind, Funding(venue, "SOLUSDT", ts, 0.0001, 8.0, draw(num))
+    if kind == "oi":
+        return kind, OpenInterest(venue, "SOLUSDT", ts, 1.0, 1.0, draw(num))
+    if kind == "basis":
+        return kind, Basis(ts, 100.0, 100.0, draw(num))
+    if kind == "liq":
+        return kind, Liquidation(venue, "SOLUSDT", ts, "long", 100.0, 1.0, draw(st.floats(0, 1e6)))
+    if kind == "status":
+        state = draw(st.sampled_from(["live", "live", "stale", "down"]))
+        age = draw(st.one_of(st.none(), st.floats(min_value=0, max_value=100)))
+        return kind, FeedStatus(venue, state, ts, age)  # type: ignore[arg-type]
+    if kind == "bar":
+        px = draw(st.floats(min_value=50, max_value=150))
+        vol = draw(st.floats(min_value=0, max_value=100))
+        return kind, Bar("SOLUSDT", T0 + draw(st.integers(0, 60)) * 60_000, px, px + 1, px - 1,
+                         px + draw(st.floats(-1, 1)), vol, draw(st.floats(0, 100)), 0.0, px, 3, True)
+    return kind, draw(dt)
+
+
+@st.composite
+def sequences(draw: Any, max_size: int) -> list[tuple[str, Any]]:
+    """Random inputs after one of each kind (so that statuses other than stale come up often)."""
+    def at(kind: str) -> tuple[str, Any]:
+        return draw(inputs(kind))
+
+    base = [at("book"), at("funding"), at("oi"), at("basis"), at("bar")]
+    base += [("status", FeedStatus(v, "live", T0 + draw(st.integers(0, 3_000)), 0.0)) for v in VENUES]
+    base = [(k, _shift(m)) for k, m in base]
+    return base + draw(st.lists(inputs(), max_size=max_size))
+
+
+def _shift(msg: Any) -> Any:
+    """Move an input's time close to T0."""
+    if isinstance(msg, Bar):
+        return msgspec.structs.replace(msg, timestamp=T0 - 60_000)
+    if isinstance(msg, BookTop):
+        return msgspec.structs.replace(msg, timestamp=T0)
+    if isinstance(msg, FeedStatus):
+        return msg
+    return msgspec.structs.replace(msg, ts=T0)
+
+
+@st.composite
+def configs(draw: Any) -> GuardsConfig:
+    return GuardsConfig(
+        spread_bps_max=draw(st.sampled_from([0.0, 5.0, 10.0, 1e9])),
+        depth_usd_min=draw(st.sampled_from([0.0, 50_000.0, 1e12])),
+        funding_apr_abs_max_pct=draw(st.sampled_from([0.0, 300.0, 1e9])),
+        basis_bps_abs_max=draw(st.sampled_from([0.0, 25.0, 1e9])),
+        liq_events_max=draw(st.integers(0, 4)),
+        liq_window_s=draw(st.sampled_from([1.0, 60.0, 300.0])),
+        atr_period=draw(st.integers(1, 3)),
+        atr_bar_minutes=draw(st.integers(1, 5)),
+        liquidation_venues=draw(st.sampled_from([["binance", "bybit"], ["okx"]])),
+        funding_venue=draw(st.sampled_from(["", "binance"])),
+        oi_venue=draw(st.sampled_from(["", "bybit"])),
+        rsi_gate=RsiGateConfig(enabled=draw(st.booleans()), period=2),
+        obv_cliff=ObvCliffConfig(enabled=draw(st.booleans()), lookback_bars=2, hold_bars=1),
+        liq_gap=LiqGapConfig(enabled=draw(st.booleans())),
+        max_age=MaxAgeConfig(**{f"{name}_s": draw(st.sampled_from([0.001, 1.0, 5.0, 60.0, 300.0, 1e9]))
+                                for name in INPUT_NAMES}),
+    )
+
+
+def _feed(state: MarketState, kind: str, msg: Any) -> None:
+    {"book": state.on_book, "funding": state.on_funding, "oi": state.on_open_interest,
+     "basis": state.on_basis, "liq": state.on_liquidation, "status": state.on_feed_status,
+     "bar": state.on_bar}[kind](msg)
+
+
+def _same(a: GuardReport | None, b: GuardReport) -> bool:
+    return repr(a) == repr(b)  # NaN-aware: NaN != NaN, but its repr is stable
+
+
+def _scan(state: MarketState, now: int) -> tuple[dict[str, int], int, float]:
+    horizon = now - int(state.cfg.liq_window_s * 1000)
+    by: dict[str, int] = {}
+    notional = 0.0
+    for liq in state.liqs:
+        if liq.ts > horizon:
+            by[liq.venue] = by.get(liq.venue, 0) + 1
+            notional += liq.notional
+    return by, sum(by.values()), notional
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cfg=configs(),
+    seq=sequences(max_size=50),
+    leverage=st.one_of(st.none(), num),
+    pnl=st.one_of(st.none(), num),
+    clusters=st.one_of(st.none(), st.lists(num, max_size=3)),
+    side=st.sampled_from([None, "buy", "sell"]),
+)
+def test_status_now_equals_full_evaluation(cfg: GuardsConfig, seq: list[tuple[str, Any]], leverage: Any,
+                                           pnl: Any, clusters: Any, side: Any) -> None:
+    state = MarketState(cfg)
+    now = T0
+    ages_ms = [round(cfg.max_age.of(name) * 1000) for name in INPUT_NAMES]
+    for kind, msg in seq:
+        edges: list[int] = []
+        if kind == "tick":
+            now += msg
+        else:
+            _feed(state, kind, msg)
+            ts = msg.ts if hasattr(msg, "ts") else msg.timestamp + 60_000  # a bar's age runs from its end
+            now = max(now, ts)
+            edges = [ts + a + d for a in ages_ms for d in (0, 1)]  # exactly at and just past a max age
+        for t in (now - 5_000, now, now + 1, now + 4_999, now + 299_999, *edges):  # earlier: negative ages
+            assert state.liq_window(t) == _scan(state, t)
+            assert state.liq_count(t) == _scan(state, t)[1]
+            full = evaluate(state.snapshot(t), cfg, t, "replay", leverage=leverage, daily_pnl_pct=pnl,
+                            liq_clusters=clusters, side=side)
+            assert status_now(state, t, leverage=leverage, daily_pnl_pct=pnl, liq_clusters=clusters,
+                              side=side) == full.status
+
+
+@settings(max_examples=100, deadline=None)
+@given(cfg=configs(), seq=sequences(max_size=35))
+def test_monitor_publishes_exactly_what_a_full_evaluation_per_input_would(
+    cfg: GuardsConfig, seq: list[tuple[str, Any]]
+) -> None:
+    """The monitor (status after each input, full report only when published or read) publishes
+    the same reports, at the same times, as evaluating the full report after every input."""
+    bus = Bus()
+    clock = EventClock()
+    monitor = GuardMonitor(bus, cfg, clock, "replay", heartbeat_ms=30_000)
+    got: list[GuardReport] = []
+    bus.on(GUARDS, got.append)
+    ref_state = MarketState(cfg)
+    want: list[GuardReport] = []
+    prev: GuardReport | None = None
+    last: int | None = None
+    topic = {"book": Topics.BOOK, "funding": Topics.FUNDING, "oi": Topics.OPEN_INTEREST,
+             "basis": Topics.BASIS, "liq": Topics.LIQUIDATIONS, "status": Topics.FEED_STATUS,
+             "bar": Topics.BARS}
+    for kind, msg in seq:
+        if kind == "tick":
+            clock.advance(clock.now_ms() + max(0, msg))
+            report = monitor.check()
+        else:
+            clock.advance(msg.ts if hasattr(msg, "ts") else msg.timestamp)
+            bus.publish(topic[kind], msg)  # type: ignore[attr-defined]
+            _feed(ref_state, kind, msg)
+            report = monitor.latest  # type: ignore[assignment]
+        now = clock.now_ms()
+        ref = evaluate(ref_state.snapshot(now), cfg, now, "replay")
+        assert _same(report, ref)
+        if prev is None or prev.status != ref.status or last is None or now - last >= 30_000:
+            last = now
+            want.append(ref)
+        prev = ref
+    assert len(got) == len(want) and all(_same(a, b) for a, b in zip(got, want, strict=True))
