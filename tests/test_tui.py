@@ -47,12 +47,12 @@ async def test_panels_show_data() -> None:
         assert "binance 0.0s" in top and "okx 2.2s" in top
         assert "0.67 bps" in text(app, "#card-spread")
         assert "WARN" in text(app, "#card-depth")  # 40k ask side < 50k min: a warning, written out
-        assert "#card-depth" and app.query_one("#card-depth").has_class("-warning")
+        assert app.query_one("#card-depth").has_class("-warning")
         assert "10.95%" in text(app, "#card-funding")
         assert "GUARDS WARNING" in text(app, "#guardline") and "depth(10bps)" in text(app, "#guardline")
         assert "●" in text(app, "#price") and "VWAP" in text(app, "#price")
         heat = text(app, "#heatmap")
-        assert "◀" in heat and "USD/cell" in heat
+        assert "◀" in heat and "USD · cell 25 bps" in heat
         assert "142.50" in text(app, "#clusters")
         assert any(ch in text(app, "#oi") for ch in "▁▂▃▄▅▆▇█")
         act = app.query_one("#activity", DataTable)
@@ -99,7 +99,8 @@ async def test_kill_remapped_from_config() -> None:
         await pilot.press("question_mark")
         await settle(pilot)
         help_text = text(app, "#help-text")
-        assert ("(kill)" in help_text and "^x" in help_text.lower()) or "ctrl+x" in help_text.lower()
+        kill_line = next(line for line in help_text.splitlines() if "(kill)" in line)
+        assert "x" in kill_line.split("(kill)")[0].lower() and "k" not in kill_line.split("(kill)")[0].lower()
 
 
 async def test_toggle_automation() -> None:

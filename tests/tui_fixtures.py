@@ -109,7 +109,8 @@ def populate(bus: Bus, minutes: int = 40) -> None:
     for feed, age in (("binance", 0.0), ("bybit", 1.2), ("okx", 2.2)):
         bus.publish(Topics.FEED_STATUS, FeedStatus(feed=feed, state="live", ts=now, last_msg_age_s=age))
     why = "depth(10bps) min side 40,230 USD < 50,000 USD"
-    bus.publish(GUARDS, GuardReport(ts=now, spread_bps=0.67, depth_10bps=Depth(bid_usd=181_238.0, ask_usd=40_230.0),
+    depth = Depth(bid_usd=181_238.0, ask_usd=40_230.0)
+    bus.publish(GUARDS, GuardReport(ts=now, spread_bps=0.67, depth_10bps=depth,
                                     funding_apr=10.95, basis_bps=1.0, oi_notional=4.7e8, liq_events_5m=2,
                                     status="warning", warnings=[why], blocks=[why], ages_s={},
                                     data_source="replay"))
