@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from core.config_schema import Config
+from core.guards import GuardReport
 from core.manual import ManualIntentError, build_manual_intent
 from core.preflight import PreflightContext, preflight
 from core.ui_port import ManualOrder, OrderVerdict, UiInfo, UiSettings, validate_settings
@@ -86,6 +87,9 @@ class RuntimeCommands:
 
     async def trading_status(self) -> dict[str, Any]:
         return await self.rt.trading.status()
+
+    def guard_report(self) -> GuardReport:
+        return self.rt.guards.check()
 
     async def preview_order(self, order: ManualOrder) -> OrderVerdict:
         e = self.rt.engine

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from core.bus import Topic
+from core.guards import GuardReport
 
 #: the on-chain Drift liquidation map (built by the liq-map issue). The UI accepts any message it
 #: can read as clusters: see :func:`clusters_from`.
@@ -209,6 +210,10 @@ class UiCommands(Protocol):
     async def submit_order(self, order: ManualOrder) -> dict[str, Any]: ...
 
     async def trading_status(self) -> dict[str, Any]: ...
+
+    def guard_report(self) -> GuardReport:
+        """The guards evaluated now (the bus topic carries changes and a heartbeat)."""
+        ...
 
     def settings(self) -> UiSettings: ...
 

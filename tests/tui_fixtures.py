@@ -66,6 +66,9 @@ class FakeCommands:
                 "unrealized_pnl": 7.23, "equity": 10_007.23, "day_pnl_pct": 0.07,
                 "open_orders": list(self.orders)}
 
+    def guard_report(self) -> GuardReport:
+        return fixed_report()
+
     def settings(self) -> UiSettings:
         return self.saved or self.current
 
@@ -108,12 +111,7 @@ def populate(bus: Bus, minutes: int = 40) -> None:
     bus.publish(Topics.BASIS, Basis(ts=now, usdt_px=px, usdc_px=px * 1.0001, basis_bps=1.0))
     for feed, age in (("binance", 0.0), ("bybit", 1.2), ("okx", 2.2)):
         bus.publish(Topics.FEED_STATUS, FeedStatus(feed=feed, state="live", ts=now, last_msg_age_s=age))
-    why = "depth(10bps) min side 40,230 USD < 50,000 USD"
-    depth = Depth(bid_usd=181_238.0, ask_usd=40_230.0)
-    bus.publish(GUARDS, GuardReport(ts=now, spread_bps=0.67, depth_10bps=depth,
-                                    funding_apr=10.95, basis_bps=1.0, oi_notional=4.7e8, liq_events_5m=2,
-                                    status="warning", warnings=[why], blocks=[why], ages_s={},
-                                    data_source="replay"))
+    bus.publish(GUARDS, fixed_report(now))
     bus.publish(REGIME, Regime(ts=now, on=True, reason="armed"))
     iid = "vwap-SOL-PERP-buy-1741567560000"
     for k, (kind, data) in enumerate([
@@ -127,6 +125,14 @@ def populate(bus: Bus, minutes: int = 40) -> None:
         bus.publish(ENGINE_EVENTS, EngineEvent(kind=kind, intent_id=iid if kind != "guard_block" else "",
                                                ts=now - 60_000 + k * 1000, data=data))
     bus.publish(LIQ_MAP, [(142.5, 2_400_000.0), (158.0, 1_100_000.0), (139.0, 5_000_000.0)])
+
+
+def fixed_report(now: int = T0 + 40 * 60_000) -> GuardReport:
+    why = "depth(10bps) min side 40,230 USD < 50,000 USD"
+    depth = Depth(bid_usd=181_238.0, ask_usd=40_230.0)
+    return GuardReport(ts=now, spread_bps=0.67, depth_10bps=depth, funding_apr=10.95, basis_bps=1.0,
+                       oi_notional=4.7e8, liq_events_5m=2, status="warning", warnings=[why], blocks=[why],
+                       ages_s={}, data_source="replay")
 
 
 def guards_cfg() -> GuardsConfig:

@@ -283,6 +283,8 @@ class TraderApp(App[int]):
     def _render_guardline(self) -> None:
         g = self.model.guard
         t = Text(no_wrap=False, overflow="ellipsis")
+        if self.kill_note:
+            t.append(self.kill_note + " ", style="bold white on red")
         if g is None:
             t.append(" GUARDS: waiting for the first report ", style="bold reverse")
         else:
@@ -297,8 +299,6 @@ class TraderApp(App[int]):
         r = self.model.regime
         if r is not None:
             t.append("  signal " + ("armed" if r.on else f"off ({r.reason})"), style="dim")
-        if self.kill_note:
-            t.append("  " + self.kill_note, style="bold red")
         self._q("#guardline", Panel).set(t)
 
     def _render_activity(self) -> None:
@@ -358,6 +358,10 @@ class TraderApp(App[int]):
     @work(exclusive=True, group="status")
     async def poll_status(self) -> None:
         try:
+            self.post_message(CommandDone("guards", self.commands.guard_report()))
+        except Exception as e:
+            self.post_message(CommandDone("guards", error=str(e)))
+        try:
             d = await self.commands.trading_status()
         except Exception as e:  # shown, never fatal
             self.post_message(CommandDone("status", error=str(e)))
@@ -407,6 +411,11 @@ class TraderApp(App[int]):
                 self.status = msg.result
                 self._render_status()
                 self._render_topbar()
+            return
+        if msg.name == "guards":
+            if not msg.error:
+                self.model.guard = msg.result
+                self._render_guardline()
             return
         if msg.error:
             self.notify(f"{msg.name} failed: {msg.error}", severity="error", timeout=8)

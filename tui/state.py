@@ -10,11 +10,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.bars import BarBuilder
 from core.bus import Bus, Subscription, Topic, Topics
 from core.engine_types import ENGINE_EVENTS, EngineEvent
 from core.guards import GUARDS, GuardReport
 from core.intents import REGIME, Regime
-from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest
+from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest, Side, Trade
 from core.ui_port import LIQ_MAP, Cluster, clusters_from
 
 MINUTE_MS = 60_000
@@ -45,6 +46,8 @@ class UiModel:
     trading_state: str = ""
     automation_on: bool | None = None
     seq: int = 0  # bumps on every change
+    partial: Bar | None = None  # the current 1m bar, built from the trades (the bus carries closed bars)
+    _builder: BarBuilder | None = None
 
     # ------------------------------------------------------------------ ingest
     def _t(self, ts: int) -> None:
@@ -62,6 +65,16 @@ class UiModel:
         if len(self.bars) > MAX_BARS:
             for k in sorted(self.bars)[: len(self.bars) - MAX_BARS]:
                 del self.bars[k]
+
+    def on_trades(self, trades: list[Trade]) -> None:
+        """All the primary trades since the last drain (never coalesced): the current bar."""
+        for t in trades:
+            if self._builder is None:
+                self._builder = BarBuilder(t.symbol)
+            self._builder.add(t.ts, t.price, t.qty, t.side is Side.SELL)
+        if trades:
+            self._t(trades[-1].ts)
+            self.partial = self._builder.current() if self._builder is not None else None
 
     def on_funding(self, m: Funding) -> None:
         self.funding = m
@@ -115,8 +128,13 @@ class UiModel:
         return None if b is None else (b.bid_px + b.ask_px) / 2
 
     def last_bars(self, n: int) -> list[Bar]:
+        """Closed bars from the bus, then the current partial bar (when it is newer)."""
         keys = sorted(self.bars)[-n:]
-        return [self.bars[k] for k in keys]
+        out = [self.bars[k] for k in keys]
+        p = self.partial
+        if p is not None and (not out or p.timestamp > out[-1].timestamp):
+            out = [*out, p][-n:]
+        return out
 
     def liq_window(self, window_ms: int) -> tuple[int, float]:
         """Count and notional of liquidations in the last ``window_ms`` of event time."""
@@ -147,6 +165,7 @@ class BusFeed:
         self._subs: list[tuple[Subscription[object], object]] = []
         self._add(Topics.BOOK, m.on_book, 4, True)
         self._add(Topics.BARS, m.on_bar, 256, True)
+        self._trades: Subscription[Trade] = bus.subscribe(Topics.TRADES, maxsize=1_000_000)
         self._add(Topics.FUNDING, m.on_funding, 4, True)
         self._add(Topics.OPEN_INTEREST, m.on_oi, 64, True)
         self._add(Topics.BASIS, m.on_basis, 4, True)
@@ -163,7 +182,9 @@ class BusFeed:
 
     def drain(self) -> tuple[int, list[EngineEvent]]:
         """Apply everything queued; returns how many messages and the new engine events."""
-        n = 0
+        trades = self._trades.drain()
+        self.model.on_trades(trades)
+        n = len(trades)
         events: list[EngineEvent] = []
         for sub, handler in self._subs:
             items = sub.drain()
@@ -179,6 +200,7 @@ class BusFeed:
         return n, events
 
     def close(self) -> None:
+        self.bus.unsubscribe(self._trades)
         for sub, _ in self._subs:
             self.bus.unsubscribe(sub)
         self._subs.clear()
