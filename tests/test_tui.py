@@ -327,3 +327,17 @@ async def test_narrow_terminal_80x24_keeps_every_panel() -> None:
             w = app.query_one(sel)
             assert w.region.width > 0 and w.region.height > 0, sel
         assert isinstance(app.query_one("#topbar", Static), Static)
+
+
+async def test_no_color_keeps_levels_readable(monkeypatch: Any) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app, _, _ = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.no_color
+        assert "WARN" in text(app, "#card-depth")  # the level is written, not only coloured
+        assert "GUARDS WARNING" in text(app, "#guardline")
+        assert "●binance" in text(app, "#topbar")
+        await pilot.press("ctrl+k")
+        await settle(pilot)
+        assert "HALTED" in text(app, "#topbar")
