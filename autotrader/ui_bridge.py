@@ -86,7 +86,10 @@ class RuntimeCommands:
         return result
 
     async def trading_status(self) -> dict[str, Any]:
-        return await self.rt.trading.status()
+        out = await self.rt.trading.status()
+        if self.rt.label:  # a synthetic recording replayed with `run --replay` says so too
+            out["label"] = self.rt.label
+        return out
 
     def guard_report(self) -> GuardReport:
         return self.rt.guards.check()

@@ -209,7 +209,10 @@ class UiCommands(Protocol):
 
     async def submit_order(self, order: ManualOrder) -> dict[str, Any]: ...
 
-    async def trading_status(self) -> dict[str, Any]: ...
+    async def trading_status(self) -> dict[str, Any]:
+        """``TradingStack.status()`` (position, open orders, equity, day PnL, trading state), plus
+        ``label`` when the data is labelled (e.g. "synthetic demo")."""
+        ...
 
     def guard_report(self) -> GuardReport:
         """The guards evaluated now (the bus topic carries changes and a heartbeat)."""

@@ -229,8 +229,9 @@ class TraderApp(App[int]):
         if i.delegate is not None:
             badge = " delegate " if i.delegate else " OWNER KEY "
             t.append(badge, style="bold" if i.delegate else "bold red")
-        if i.label:
-            t.append(f" {i.label} ", style="bold black on yellow")
+        label = i.label or str(self.status.get("label") or "")
+        if label:
+            t.append(f" {label} ", style="bold black on yellow")
         auto = self._automation()
         t.append(f" auto {'ON' if auto else 'off' if auto is not None else '?'} ",
                  style="bold green" if auto else "dim")
