@@ -99,16 +99,19 @@ def run(
     from autotrader.runtime import parse_speed, run_runtime
 
     cfg = get_config(config, set_)
-    if not no_ui:
-        fail("the terminal UI is not built yet (issue 6); use --no-ui", 3)
     try:
         pace = parse_speed(speed)
     except ValueError as exc:
         fail(str(exc))
     keep = (replay_path is None) if store is None else store
     state = state_db_path(cfg, "live" if replay_path is None else "replay")
-    raise typer.Exit(run_runtime(cfg, replay_path, pace, storage_root(cfg) if keep else None,
-                                 state_db=state, control_path=control_socket_path(cfg)))
+    root = storage_root(cfg) if keep else None
+    if not no_ui:
+        from autotrader.ui_main import run_with_ui
+
+        raise typer.Exit(run_with_ui(cfg, replay_path, pace, root, state, control_socket_path(cfg)))
+    raise typer.Exit(run_runtime(cfg, replay_path, pace, root, state_db=state,
+                                 control_path=control_socket_path(cfg)))
 
 
 @app.command()
@@ -176,8 +179,6 @@ def demo(
     # The demo session is 45 minutes: ATR(5m) over 3 bars instead of 14 lets the signal arm
     # after 15 minutes instead of 70 (override with --set guards.atr_period=N).
     cfg = get_config(config, set_, DEMO_DEFAULTS)
-    if not no_ui:
-        fail("the terminal UI is not built yet (issue 6); use 'autotrader demo --no-ui'", 3)
     try:
         pace = parse_speed(speed)
     except ValueError as exc:
@@ -188,6 +189,11 @@ def demo(
     state = state_db_path(cfg, "demo")
     if not cfg.storage.state_db:
         remove_db(state)  # every demo starts with a fresh paper account
+    if not no_ui:
+        from autotrader.ui_main import run_with_ui
+        from feeds.demo import LABEL
+
+        raise typer.Exit(run_with_ui(cfg, path, pace, None, state, control_socket_path(cfg), label=LABEL))
     code = run_runtime(cfg, path, pace, None, state_db=state, control_path=control_socket_path(cfg))
     raise typer.Exit(code)
 

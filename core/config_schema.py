@@ -186,6 +186,19 @@ class MetricsConfig(_Section):
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
 
 
+KeyName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_+,]+$")]
+BindingId = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_.]*$")]
+
+
+class UiConfig(_Section):
+    """The terminal UI (issue 6; docs/TUI.md). ``keys`` remaps bindings by id, e.g.
+    ``kill = "ctrl+x"`` (ids: kill, automation, order, settings, filter, help, quit)."""
+
+    keys: dict[BindingId, KeyName] = msgspec.field(default_factory=dict)
+    #: repaints per second per widget at most (charts repaint at most once a second)
+    max_fps: Annotated[float, msgspec.Meta(gt=0, le=10)] = 4.0
+
+
 class Config(_Section):
     market: MarketConfig = msgspec.field(default_factory=MarketConfig)
     venues: VenuesConfig = msgspec.field(default_factory=VenuesConfig)
@@ -201,6 +214,7 @@ class Config(_Section):
     control: ControlConfig = msgspec.field(default_factory=ControlConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     liqmap: LiqMapConfig = msgspec.field(default_factory=LiqMapConfig)
+    ui: UiConfig = msgspec.field(default_factory=UiConfig)
 
 
 def engine_config(cfg: Config) -> EngineConfig:

@@ -1,0 +1,82 @@
+"""``autotrader run`` / ``autotrader demo`` with the terminal UI: the runtime and the Textual app on
+one asyncio loop. Logs go to a file (stderr belongs to the screen); quitting the app stops the
+runtime the same way SIGTERM does, and a runtime that stops (or cannot start) closes the app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from pathlib import Path
+
+from autotrader.config import default_data_dir
+from autotrader.logs import JsonFormatter, log_event
+from autotrader.runtime import Runtime
+from autotrader.trading import VenueUnavailable
+from autotrader.ui_bridge import RuntimeCommands, load_saved_settings, settings_db_path, ui_info
+from core.config_schema import Config
+from storage.state_store import StateStore, StateStoreError
+from tui.app import TraderApp
+
+
+def setup_file_logging(level: str, path: Path) -> logging.Logger:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    root.handlers.clear()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.Formatter.converter = time.gmtime
+    return logging.getLogger("autotrader")
+
+
+def run_with_ui(
+    cfg: Config,
+    replay_path: Path | None,
+    speed: float,
+    store_root: Path | None,
+    state_db: Path,
+    control_path: Path | None,
+    label: str = "",
+    log_path: Path | None = None,
+) -> int:
+    log_file = log_path or default_data_dir() / "autotrader-ui.log"
+    logger = setup_file_logging(cfg.logging.level, log_file)
+    try:
+        store: StateStore | None = StateStore(settings_db_path(state_db))
+    except StateStoreError as exc:
+        print(f"settings will not persist: {exc}", file=sys.stderr)
+        store = None
+    cfg, note = load_saved_settings(cfg, store)
+    if note:
+        log_event(logger, note, logging.WARNING)
+
+    async def main() -> int:
+        try:
+            runtime = Runtime(cfg, replay_path, speed, logger, store_root, state_db=state_db,
+                              control_path=control_path)
+        except VenueUnavailable as exc:
+            print(f"cannot start: {exc}", file=sys.stderr)
+            return 2
+        app = TraderApp(runtime.bus, RuntimeCommands(runtime, store), ui_info(cfg, label), cfg.guards,
+                        keymap=dict(cfg.ui.keys), tick_s=1.0 / cfg.ui.max_fps)
+        rt_task = asyncio.create_task(runtime.run(), name="runtime")
+        rt_task.add_done_callback(lambda _t: app.exit())
+        try:
+            await app.run_async()
+        finally:
+            runtime.stop_event.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                code = await rt_task
+        if code:
+            print(f"autotrader stopped with exit code {code}; see {log_file}", file=sys.stderr)
+        return code
+
+    try:
+        return asyncio.run(main())
+    finally:
+        if store is not None:
+            store.close()

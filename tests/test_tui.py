@@ -1,0 +1,343 @@
+"""The terminal UI with Pilot: every binding and flow (kill, automation, manual order confirm and
+cancel, log filter, details, settings validation, help, remapping) and the render throttle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
+
+from core.bus import Bus, Topics
+from core.engine_types import ENGINE_EVENTS, EngineEvent
+from core.models import BookTop
+from tests.tui_fixtures import INFO, FakeCommands, guards_cfg, populate
+from tui.app import TraderApp
+from tui.screens import DetailScreen, FilterScreen, HelpScreen, OrderScreen, SettingsScreen
+from tui.widgets import Panel
+
+SIZE = (120, 40)
+
+
+def make(keymap: dict[str, str] | None = None, **kw: Any) -> tuple[TraderApp, Bus, FakeCommands]:
+    bus = Bus()
+    fake = FakeCommands(**kw)
+    app = TraderApp(bus, fake, INFO, guards_cfg(), keymap=keymap, tick_s=0.05, status_every_s=0.1)
+    populate(bus)
+    return app, bus, fake
+
+
+def text(app: TraderApp, selector: str) -> str:
+    w = app.screen.query_one(selector)
+    r = w.render()
+    return str(getattr(r, "plain", r))
+
+
+async def settle(pilot: Pilot[Any], n: int = 3) -> None:
+    for _ in range(n):
+        await pilot.pause(0.06)
+
+
+async def test_panels_show_data() -> None:
+    app, _, _ = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        top = text(app, "#topbar")
+        assert "synthetic demo" in top and "PAPER" in top and "auto ON" in top and "ACTIVE" in top
+        assert "binance 0.0s" in top and "okx 2.2s" in top
+        assert "0.67 bps" in text(app, "#card-spread")
+        assert "WARN" in text(app, "#card-depth")  # 40k ask side < 50k min: a warning, written out
+        assert app.query_one("#card-depth").has_class("-warning")
+        assert "10.95%" in text(app, "#card-funding")
+        assert "GUARDS WARNING" in text(app, "#guardline") and "depth(10bps)" in text(app, "#guardline")
+        assert "●" in text(app, "#price") and "VWAP" in text(app, "#price")
+        heat = text(app, "#heatmap")
+        assert "◀" in heat and "USD · cell 25 bps" in heat
+        assert "142.50" in text(app, "#clusters")
+        assert any(ch in text(app, "#oi") for ch in "▁▂▃▄▅▆▇█")
+        act = app.query_one("#activity", DataTable)
+        assert act.row_count == 6
+        assert act.get_row_at(0)[1] == "guard_block"  # newest first
+        assert app.query_one("#orders", DataTable).row_count == 2
+        assert app.query_one("#positions", DataTable).get_row_at(0)[1] == "+8.5"
+
+
+async def test_kill_switch_ctrl_k_no_confirmation() -> None:
+    app, _, fake = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+k")
+        await settle(pilot)
+        assert fake.calls[0][0] == "kill"
+        assert "HALTED" in text(app, "#topbar")
+        assert "KILLED: 2 order(s) cancelled, confirmed" in text(app, "#guardline")
+        assert app.query_one("#orders", DataTable).row_count == 0
+        assert "open orders · 0" in str(app.query_one("#orders").border_title)
+        assert not isinstance(app.screen, OrderScreen | SettingsScreen)  # nothing asked
+
+
+async def test_kill_works_from_inside_a_form() -> None:
+    app, _, fake = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("o")
+        await settle(pilot)
+        assert isinstance(app.screen, OrderScreen)
+        await pilot.press("ctrl+k")  # priority binding: even with an Input focused
+        await settle(pilot)
+        assert [c[0] for c in fake.calls] == ["kill"]
+
+
+async def test_kill_remapped_from_config() -> None:
+    app, _, fake = make(keymap={"kill": "ctrl+x"})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+k")
+        await settle(pilot)
+        assert fake.calls == []
+        await pilot.press("ctrl+x")
+        await settle(pilot)
+        assert fake.calls[0][0] == "kill"
+        await pilot.press("question_mark")
+        await settle(pilot)
+        help_text = text(app, "#help-text")
+        kill_line = next(line for line in help_text.splitlines() if "(kill)" in line)
+        assert "x" in kill_line.split("(kill)")[0].lower() and "k" not in kill_line.split("(kill)")[0].lower()
+
+
+async def test_toggle_automation() -> None:
+    app, _, fake = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        assert ("automation", False) in fake.calls
+        assert "auto off" in text(app, "#topbar")
+        await pilot.press("a")
+        await settle(pilot)
+        assert ("automation", True) in fake.calls
+        assert "auto ON" in text(app, "#topbar")
+
+
+async def test_automation_refused_after_kill_is_shown() -> None:
+    app, _, fake = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+k")
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        assert ("automation", True) in fake.calls
+        assert "auto off" in text(app, "#topbar")
+        assert any("resume trading first" in n.message for n in app._notifications)
+
+
+async def fill_order(pilot: Pilot[Any], app: TraderApp, size: str, sl: str, tps: str = "") -> None:
+    await pilot.press("o")
+    await settle(pilot)
+    screen = app.screen
+    assert isinstance(screen, OrderScreen)
+    screen.query_one("#in-size", Input).value = size
+    screen.query_one("#in-sl", Input).value = sl
+    screen.query_one("#in-tps", Input).value = tps
+    await pilot.click("#review")
+    await settle(pilot)
+
+
+async def test_manual_order_confirm() -> None:
+    app, _, fake = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_order(pilot, app, "2", "145", "152 154")
+        screen = app.screen
+        assert isinstance(screen, OrderScreen)
+        verdict = text(app, "#verdict")
+        assert "guards PASSING" in verdict and "would accept" in verdict
+        assert not screen.query_one("#confirm", Button).disabled
+        assert screen.query_one("#confirm", Button).has_focus
+        await pilot.press("enter")  # keyboard only: the focused Confirm button
+        await settle(pilot)
+        submitted = [c[1] for c in fake.calls if c[0] == "submit"]
+        assert len(submitted) == 1
+        o = submitted[0]
+        assert (o.side, o.size, o.sl, o.price, o.tps) == ("buy", 2.0, 145.0, None, (152.0, 154.0))
+        assert not isinstance(app.screen, OrderScreen)
+        assert any("manual order accepted" in n.message for n in app._notifications)
+
+
+async def test_manual_order_refused_verdict_then_cancel() -> None:
+    app, _, fake = make(verdict_ok=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_order(pilot, app, "2", "145")
+        verdict = text(app, "#verdict")
+        assert "REFUSE" in verdict and "spread 12 bps" in verdict
+        await pilot.click("#cancel")
+        await settle(pilot)
+        assert not isinstance(app.screen, OrderScreen)
+        assert [c[0] for c in fake.calls] == ["preview"]
+
+
+async def test_manual_order_escape_cancels_and_edit_needs_new_review() -> None:
+    app, _, fake = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_order(pilot, app, "2", "145")
+        screen = app.screen
+        assert isinstance(screen, OrderScreen)
+        screen.query_one("#in-size", Input).value = "3"
+        await settle(pilot)
+        assert screen.query_one("#confirm", Button).disabled  # changed after review: review again
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, OrderScreen)
+        assert all(c[0] != "submit" for c in fake.calls)
+
+
+async def test_manual_order_inline_errors() -> None:
+    app, _, fake = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await fill_order(pilot, app, "abc", "")
+        screen = app.screen
+        assert "not a number" in str(screen.query_one("#err-size", Label).render())
+        assert "required" in str(screen.query_one("#err-sl", Label).render())
+        assert fake.calls == []
+
+
+async def test_log_filter_and_details() -> None:
+    app, _, _ = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f")
+        await settle(pilot)
+        assert isinstance(app.screen, FilterScreen)
+        ol = app.screen.query_one(OptionList)
+        kinds = [str(ol.get_option_at_index(i).prompt) for i in range(ol.option_count)]
+        assert kinds[0] == "all" and "order_filled" in kinds
+        ol.highlighted = kinds.index("order_filled")
+        await pilot.press("enter")
+        await settle(pilot)
+        act = app.query_one("#activity", DataTable)
+        assert act.row_count == 1 and act.get_row_at(0)[1] == "order_filled"
+        assert "order_filled" in str(act.border_title)
+        act.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        assert "avg_price" in text(app, "#detail-text")
+        await pilot.press("escape")
+        await pilot.press("f")
+        await settle(pilot)
+        await pilot.press("home", "enter")  # back to all
+        await settle(pilot)
+        assert app.query_one("#activity", DataTable).row_count == 6
+
+
+async def test_settings_validation_inline_and_save() -> None:
+    app, _, fake = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SettingsScreen)
+        assert screen.query_one("#in-leverage", Input).value == "3"
+        screen.query_one("#in-leverage", Input).value = "9"  # above guards.max_leverage 5
+        screen.query_one("#in-risk_per_trade_pct", Input).value = "x"
+        screen.query_one("#in-priority_fee_cap", Input).value = "-1"
+        await pilot.click("#save")
+        await settle(pilot)
+        assert isinstance(app.screen, SettingsScreen)
+        errs = {n: str(screen.query_one(f"#err-{n}", Label).render()) for n in
+                ("leverage", "risk_per_trade_pct", "priority_fee_cap", "daily_stop_pct")}
+        assert "guards.max_leverage" in errs["leverage"]
+        assert "not a number" in errs["risk_per_trade_pct"]
+        assert ">= 0" in errs["priority_fee_cap"]
+        assert errs["daily_stop_pct"] == ""
+        assert fake.saved is None
+        screen.query_one("#in-leverage", Input).value = "4"
+        screen.query_one("#in-risk_per_trade_pct", Input).value = "0.75"
+        screen.query_one("#in-priority_fee_cap", Input).value = "0"
+        await pilot.click("#save")
+        await settle(pilot)
+        assert not isinstance(app.screen, SettingsScreen)
+        assert fake.saved is not None
+        saved = fake.saved
+        assert (saved.leverage, saved.risk_per_trade_pct, saved.priority_fee_cap) == (4.0, 0.75, 0.0)
+        await pilot.press("s")
+        await settle(pilot)
+        assert app.screen.query_one("#in-leverage", Input).value == "4"  # the saved value comes back
+        await pilot.press("escape")
+
+
+async def test_help_lists_every_binding_and_quit() -> None:
+    app, _, _ = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        body = text(app, "#help-text")
+        for b in TraderApp.BINDINGS:
+            assert f"({b.id})" in body and b.description in body  # type: ignore[union-attr]
+        assert "tab" in body and "escape" in body
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+        await settle(pilot)
+    assert app.return_code == 0
+
+
+async def test_toasts_for_fills_stops_blocks_and_kills() -> None:
+    app, bus, _ = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        n0 = len(app._notifications)
+        for kind, data in (("order_filled", {"role": "entry", "filled": 1.0, "avg_price": 150.0}),
+                           ("sl_hit", {"trigger": 145.0, "size": 1.0}),
+                           ("guard_block", {"stage": "entry", "reason": "spread"}),
+                           ("kill_switch", {"stage": "engaged", "reason": "test"}),
+                           ("order_submitted", {"role": "entry"})):
+            bus.publish(ENGINE_EVENTS, EngineEvent(kind=kind, intent_id="x", ts=1, data=data))
+        await settle(pilot)
+        titles = [n.title for n in list(app._notifications)[n0:]]
+        assert titles == ["Fill", "Stop", "Guard block", "Kill switch"]
+
+
+async def test_render_is_throttled() -> None:
+    """300 book updates over ~10 ticks repaint the spread card at most once per tick."""
+    app, bus, _ = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        card = app.query_one("#card-spread", Panel)
+        before, ticks0 = card.updates, app._ticks
+        for k in range(300):
+            bus.publish(Topics.BOOK, BookTop(venue="binance", symbol="SOLUSDT",
+                                             timestamp=2_000_000_000_000 + k,
+                                             update_id=k, bid_px=150, bid_qty=1, ask_px=150.01 + k * 1e-4,
+                                             ask_qty=1, spread_bps=0.5 + k / 100, bid_usd=1e6, ask_usd=1e6))
+            if k % 30 == 0:
+                await pilot.pause(0.05)
+        await settle(pilot)
+        repaints, ticks = card.updates - before, app._ticks - ticks0
+        assert 1 <= repaints <= ticks
+        assert "3.49 bps" in text(app, "#card-spread")  # the latest value wins
+
+
+async def test_narrow_terminal_80x24_keeps_every_panel() -> None:
+    app, _, _ = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.screen.has_class("-narrow")
+        for sel in ("#topbar", "#guardline", "#price", "#heatmap", "#clusters", "#oi", "#activity",
+                    "#positions", "#orders", "#card-liq"):
+            w = app.query_one(sel)
+            assert w.region.width > 0 and w.region.height > 0, sel
+        assert isinstance(app.query_one("#topbar", Static), Static)
+
+
+async def test_no_color_keeps_levels_readable(monkeypatch: Any) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app, _, _ = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.no_color
+        assert "WARN" in text(app, "#card-depth")  # the level is written, not only coloured
+        assert "GUARDS WARNING" in text(app, "#guardline")
+        assert "●binance" in text(app, "#topbar")
+        await pilot.press("ctrl+k")
+        await settle(pilot)
+        assert "HALTED" in text(app, "#topbar")

@@ -1,0 +1,523 @@
+"""The Textual app over a running instance.
+
+State comes from the bus (:class:`tui.state.BusFeed`), drained by one timer at most 4 times a
+second (charts at most once a second) so the screen stays usable over a slow SSH link. Commands go
+through :class:`core.ui_port.UiCommands` in workers that post their answers back as messages; the
+``@on`` handlers own every widget update.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.message import Message
+from textual.widgets import DataTable, Footer
+
+from core.bus import Bus
+from core.engine_types import EngineEvent
+from core.event_text import describe
+from core.guard_config import GuardsConfig
+from core.guards import evaluate
+from core.market_state import MarketSnapshot
+from core.ui_port import ManualOrder, OrderVerdict, UiCommands, UiInfo, UiSettings
+from tui import render
+from tui.screens import DetailScreen, FilterScreen, HelpScreen, OrderScreen, SettingsScreen
+from tui.state import BusFeed, UiModel
+from tui.widgets import Card, Chart, Panel
+
+TOAST_KINDS = {
+    "order_filled": ("information", "Fill"),
+    "order_partially_filled": ("information", "Partial fill"),
+    "sl_hit": ("warning", "Stop"),
+    "guard_block": ("warning", "Guard block"),
+    "kill_switch": ("error", "Kill switch"),
+    "intent_rejected": ("warning", "Rejected"),
+    "halt": ("error", "Halt"),
+}
+CARD_CHECKS = {"spread": "spread", "depth": "depth", "funding": "funding", "basis": "basis",
+               "liq": "liquidations"}
+#: bindings of other widgets, listed on the help screen
+OTHER_KEYS = [("tab / shift+tab", "move the focus (every control works without a mouse)"),
+              ("enter", "activity log: details of the selected row; forms: review / save"),
+              ("escape", "close a dialog (an order is not sent)")]
+
+
+class CommandDone(Message):
+    """The answer of a command run in a worker (``error`` set when it raised)."""
+
+    def __init__(self, name: str, result: Any = None, error: str = "", context: Any = None) -> None:
+        super().__init__()
+        self.name = name
+        self.result = result
+        self.error = error
+        self.context = context
+
+
+@dataclass
+class Throttle:
+    """At most one repaint per ``interval_s`` of the app's tick (counted in ticks, no wall time)."""
+
+    every: int
+    count: int = 0
+
+    def due(self) -> bool:
+        self.count += 1
+        if self.count >= self.every:
+            self.count = 0
+            return True
+        return False
+
+
+class TraderApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "autotrader"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+k", "kill", "KILL", priority=True, id="kill"),
+        Binding("a", "toggle_automation", "automation", id="automation"),
+        Binding("o", "order", "order", id="order"),
+        Binding("s", "settings", "settings", id="settings"),
+        Binding("f", "filter", "filter log", id="filter"),
+        Binding("question_mark,f1", "help", "help", id="help"),
+        Binding("q", "quit", "quit", id="quit"),
+    ]
+
+    def __init__(
+        self,
+        bus: Bus,
+        commands: UiCommands,
+        info: UiInfo,
+        guards: GuardsConfig,
+        *,
+        keymap: dict[str, str] | None = None,
+        tick_s: float = 0.25,
+        status_every_s: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.bus = bus
+        self.commands = commands
+        self.info = info
+        self.guards_cfg = guards
+        self.keymap_cfg = dict(keymap or {})
+        self.tick_s = tick_s
+        self.feed = BusFeed(bus)
+        self.model: UiModel = self.feed.model
+        self.log_filter = "all"
+        self.status: dict[str, Any] = {}
+        self.kill_note = ""
+        self._chart_throttle = Throttle(max(1, round(1.0 / tick_s)))
+        self._status_every = max(1, round(status_every_s / tick_s))
+        self._ticks = 0
+        self._oi_minute = -1
+        self._log_seq = -1
+        self._activity_key: tuple[int, ...] = ()
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Panel("", id="topbar")
+        with Horizontal(id="cards"):
+            for cid, title in (("spread", "spread"), ("depth", "depth 10bps"), ("funding", "funding APR"),
+                               ("basis", "basis"), ("oi", "OI"), ("liq", "liqs 5m")):
+                yield Card(title, f"card-{cid}")
+        yield Panel("", id="guardline")
+        with Horizontal(id="middle"):
+            yield Chart(self._draw_price, id="price", classes="box")
+            yield Chart(self._draw_heatmap, id="heatmap", classes="box")
+            with Vertical(id="side"):
+                yield Chart(self._draw_clusters, id="clusters", classes="box")
+                yield Chart(self._draw_oi, id="oi", classes="box")
+        with Horizontal(id="bottom"):
+            yield DataTable(id="activity", classes="box", cursor_type="row", zebra_stripes=False)
+            with Vertical(id="book"):
+                yield DataTable(id="positions", classes="box", cursor_type="none", show_cursor=False)
+                yield DataTable(id="orders", classes="box", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.keymap_cfg:
+            self.set_keymap(self.keymap_cfg)
+        self._q("#price").border_title = "SOL 1m · price, VWAP, CVD"
+        self._q("#heatmap").border_title = "liquidations · 25 bps × 6 h"
+        self._q("#clusters").border_title = "Drift liq-map"
+        self._q("#oi").border_title = "OI 24h"
+        act = self._q("#activity", DataTable)
+        act.add_columns("time", "kind", "what")
+        act.border_title = "activity (newest first) · all"
+        pos = self._q("#positions", DataTable)
+        pos.add_columns("market", "size", "entry", "uPnL", "rPnL")
+        pos.border_title = "position"
+        orders = self._q("#orders", DataTable)
+        orders.add_columns("order", "side", "type", "size", "price")
+        orders.border_title = "open orders"
+        act.focus()
+        self.refresh_now()
+        self.set_interval(self.tick_s, self._tick)
+        self.poll_status()
+
+    def _q(self, selector: str, expect_type: Any = None) -> Any:
+        """Widgets of the main screen (a dialog may be on top)."""
+        main = self.screen_stack[0]
+        return main.query_one(selector) if expect_type is None else main.query_one(selector, expect_type)
+
+    # ------------------------------------------------------------------ ticking
+    def _tick(self) -> None:
+        if not self.screen_stack or not self.screen_stack[0].is_attached:
+            return
+        try:
+            self._tick_once()
+        except NoMatches:  # the screen is being torn down
+            return
+
+    def _tick_once(self) -> None:
+        self._ticks += 1
+        _, events = self.feed.drain()
+        for ev in events:
+            self._toast(ev)
+        self._render_fast()
+        if self._chart_throttle.due():
+            self._render_charts()
+        if self._ticks % self._status_every == 0 or any(e.kind.startswith(("order_", "kill", "sl_", "tp_"))
+                                                        for e in events):
+            self.poll_status()
+
+    def refresh_now(self) -> None:
+        """Drain and repaint everything now (tests and snapshots; the timer does the same)."""
+        self.feed.drain()
+        self._render_fast()
+        self._render_charts()
+
+    def _toast(self, ev: EngineEvent) -> None:
+        kind = ev.kind
+        if kind == "kill_switch" and ev.data.get("stage") == "confirmed":
+            self.notify(describe(ev), title="Kill switch", severity="warning", timeout=6)
+            return
+        spec = TOAST_KINDS.get(kind)
+        if spec is not None:
+            self.notify(describe(ev), title=spec[1], severity=spec[0], timeout=6)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ fast panels
+    def _render_fast(self) -> None:
+        self._render_topbar()
+        self._render_cards()
+        self._render_guardline()
+        if self.model.seq != self._log_seq:
+            self._log_seq = self.model.seq
+            self._render_activity()
+
+    def _trading_state(self) -> str:
+        return str(self.status.get("trading_state") or self.model.trading_state or "?")
+
+    def _automation(self) -> bool | None:
+        m = self.model.automation_on
+        s = self.status.get("automation_on")
+        return m if m is not None and s is None else (s if isinstance(s, bool) else m)
+
+    def _render_topbar(self) -> None:
+        i = self.info
+        t = Text(no_wrap=True, overflow="ellipsis")
+        venue = f" {i.venue.upper()} {i.cluster} "
+        t.append(venue, style="bold white on red" if i.cluster == "mainnet" else "bold reverse")
+        if i.delegate is not None:
+            badge = " delegate " if i.delegate else " OWNER KEY "
+            t.append(badge, style="bold" if i.delegate else "bold red")
+        label = i.label or str(self.status.get("label") or "")
+        if label:
+            t.append(f" {label} ", style="bold black on yellow")
+        auto = self._automation()
+        t.append(f" auto {'ON' if auto else 'off' if auto is not None else '?'} ",
+                 style="bold green" if auto else "dim")
+        state = self._trading_state().upper()
+        t.append(f" {state} ", style="bold white on red" if state == "HALTED" else
+                 "bold yellow" if state == "REDUCING" else "bold green")
+        for name in sorted(self.model.feeds):
+            st = self.model.feeds[name]
+            live = st.state == "live"
+            age = "-" if st.last_msg_age_s is None else f"{st.last_msg_age_s:.1f}s"
+            t.append(" ●" if live else " ○", style="green" if live else "red")
+            t.append(f"{name} {age}" + ("" if live else f" {st.state.upper()}"), style="" if live else "red")
+        if self.model.now_ms:
+            t.append("  " + datetime.fromtimestamp(self.model.now_ms / 1000, UTC).strftime("%H:%M:%S UTC"),
+                     style="dim")
+        self._q("#topbar", Panel).set(t)
+
+    def _levels(self) -> dict[str, str]:
+        """Guard levels of the card values, by the same evaluation the guards use."""
+        m = self.model
+        b = m.book
+        n, notional = m.liq_window(int(self.guards_cfg.liq_window_s * 1000))
+        snap = MarketSnapshot(
+            ts=m.now_ms, spread_bps=b.spread_bps if b else None, bid_usd=b.bid_usd if b else None,
+            ask_usd=b.ask_usd if b else None, funding_apr=m.funding.apr_pct if m.funding else None,
+            basis_bps=m.basis.basis_bps if m.basis else None, liq_events_5m=n, liq_notional_5m=notional)
+        report = evaluate(snap, self.guards_cfg, m.now_ms, "live")
+        return {c.name: c.level for c in report.checks}
+
+    def _render_cards(self) -> None:
+        m = self.model
+        lv = self._levels()
+        b = m.book
+
+        def card(cid: str, value: str, present: bool) -> None:
+            level = lv.get(CARD_CHECKS.get(cid, ""), "passing") if present else "stale"
+            self._q(f"#card-{cid}", Card).show(value if present else "-", level)
+
+        card("spread", f"{b.spread_bps:.2f} bps" if b else "", b is not None)
+        card("depth", f"{render.compact(b.bid_usd)}/{render.compact(b.ask_usd)}" if b else "", b is not None)
+        f = m.funding
+        card("funding", f"{f.apr_pct:.2f}%" if f else "", f is not None)
+        ba = m.basis
+        card("basis", f"{ba.basis_bps:+.2f} bps" if ba else "", ba is not None)
+        oi = m.oi
+        card("oi", f"{render.compact(oi.oi_notional)} USD" if oi else "", oi is not None)
+        n, notional = m.liq_window(int(self.guards_cfg.liq_window_s * 1000))
+        card("liq", f"{n} · {render.compact(notional)}", bool(m.feeds) or n > 0)
+
+    def _render_guardline(self) -> None:
+        g = self.model.guard
+        t = Text(no_wrap=False, overflow="ellipsis")
+        if self.kill_note:
+            t.append(self.kill_note + " ", style="bold white on red")
+        if g is None:
+            t.append(" GUARDS: waiting for the first report ", style="bold reverse")
+        else:
+            style = {"passing": "bold green", "warning": "bold yellow"}.get(g.status, "bold white on red")
+            t.append(f" GUARDS {g.status.upper()} ", style=style)
+            reasons = g.blocks or g.warnings
+            if reasons:
+                t.append(" blocks: " if g.blocks else " warnings: ", style="bold")
+                t.append("; ".join(reasons))
+            else:
+                t.append(" nothing blocks an entry", style="dim")
+        r = self.model.regime
+        if r is not None:
+            t.append("  signal " + ("armed" if r.on else f"off ({r.reason})"), style="dim")
+        self._q("#guardline", Panel).set(t)
+
+    def _render_activity(self) -> None:
+        table = self._q("#activity", DataTable)
+        flt = self.log_filter
+        rows = [ev for ev in reversed(self.model.events) if flt == "all" or ev.kind == flt][:200]
+        key = tuple(id(e) for e in rows)
+        if self._activity_key == key:
+            return
+        self._activity_key = key
+        cursor = table.cursor_row
+        table.clear()
+        for i, ev in enumerate(rows):
+            when = datetime.fromtimestamp(ev.ts / 1000, UTC).strftime("%H:%M:%S") if ev.ts > 0 else "-"
+            table.add_row(when, ev.kind, describe(ev), key=str(i))
+        if rows:
+            table.move_cursor(row=min(cursor, len(rows) - 1))
+        table.border_title = f"activity (newest first) · {flt} · {len(rows)}"
+
+    def selected_event(self) -> EngineEvent | None:
+        flt = self.log_filter
+        rows = [ev for ev in reversed(self.model.events) if flt == "all" or ev.kind == flt][:200]
+        row = self._q("#activity", DataTable).cursor_row
+        return rows[row] if 0 <= row < len(rows) else None
+
+    # ------------------------------------------------------------------ charts
+    def _render_charts(self) -> None:
+        for cid in ("price", "heatmap", "clusters"):
+            self._q(f"#{cid}", Chart).redraw()
+        minute = self.model.now_ms // 60_000
+        if minute != self._oi_minute and self._q("#oi", Chart).redraw():  # once a minute
+            self._oi_minute = minute
+
+    def _draw_price(self, w: int, h: int) -> Text:
+        return render.price_chart(self.model.last_bars(w), w, h)
+
+    def _draw_heatmap(self, w: int, h: int) -> Text:
+        m = self.model
+        return render.heatmap(list(m.liqs), m.mid, m.now_ms, m.first_ms, w, h)
+
+    def _draw_clusters(self, w: int, h: int) -> Text:
+        m = self.model
+        return render.clusters_text(m.clusters, m.mid, m.clusters_seen, h)
+
+    def _draw_oi(self, w: int, h: int) -> Text:
+        series = self.model.oi_series()
+        t = Text(no_wrap=True, overflow="crop")
+        if not series:
+            t.append("waiting for OI…", style="dim")
+            return t
+        t.append(render.sparkline(series, w) + "\n", style="cyan")
+        lo, hi = min(series), max(series)
+        t.append(f"{render.compact(series[-1])} ({render.compact(lo)}-{render.compact(hi)})", style="dim")
+        return t
+
+    # ------------------------------------------------------------------ status polling
+    @work(exclusive=True, group="status")
+    async def poll_status(self) -> None:
+        try:
+            self.post_message(CommandDone("guards", self.commands.guard_report()))
+        except Exception as e:
+            self.post_message(CommandDone("guards", error=str(e)))
+        try:
+            d = await self.commands.trading_status()
+        except Exception as e:  # shown, never fatal
+            self.post_message(CommandDone("status", error=str(e)))
+            return
+        self.post_message(CommandDone("status", d))
+
+    def _render_status(self) -> None:
+        d = self.status
+        pos = self._q("#positions", DataTable)
+        pos.clear()
+        p = d.get("position") or {}
+        size = p.get("size") or 0.0
+        if size:
+            pos.add_row(self.info.market, f"{size:+g}", f"{p.get('avg_price', 0):.2f}",
+                        _num(d.get("unrealized_pnl")), _num(p.get("realized_pnl")))
+        else:
+            pos.add_row(self.info.market, "flat", "-", "-", _num(p.get("realized_pnl")))
+        eq = d.get("equity")
+        pnl = d.get("day_pnl_pct")
+        pos.border_title = "position" + (f" · equity {eq:,.2f}" if isinstance(eq, int | float) else "") + (
+            f" · day {pnl:+.2f}%" if isinstance(pnl, int | float) else "")
+        orders = self._q("#orders", DataTable)
+        orders.clear()
+        oo = d.get("open_orders") or []
+        for o in oo:
+            px = o.get("trigger_price") or o.get("price")
+            tag = str(o.get("tag") or o.get("order_id") or "")
+            kind = str(o.get("type", "")).replace("trigger_", "t-")
+            orders.add_row(tag.rsplit(":", 1)[-1], o.get("side", ""), kind,
+                           f"{o.get('size', 0):g}", _num(px))
+        err = d.get("venue_error")
+        orders.border_title = f"open orders · {len(oo)}" + (f" · venue ERROR {err}" if err else "")
+
+    # ------------------------------------------------------------------ commands
+    @on(CommandDone)
+    def _command_done(self, msg: CommandDone) -> None:
+        if not self.screen_stack:
+            return
+        try:
+            self._command_done_once(msg)
+        except NoMatches:  # the screen is being torn down
+            return
+
+    def _command_done_once(self, msg: CommandDone) -> None:
+        if msg.name == "status":
+            if not msg.error:
+                self.status = msg.result
+                self._render_status()
+                self._render_topbar()
+            return
+        if msg.name == "guards":
+            if not msg.error:
+                self.model.guard = msg.result
+                self._render_guardline()
+            return
+        if msg.error:
+            self.notify(f"{msg.name} failed: {msg.error}", severity="error", timeout=8)
+            if msg.name == "kill":
+                self.kill_note = f"KILL FAILED: {msg.error}"
+                self._render_guardline()
+            return
+        r = msg.result or {}
+        if msg.name == "kill":
+            word = "confirmed" if r.get("confirmed") else "pending (retrying)" if r.get("pending") else \
+                "NOT confirmed"
+            self.kill_note = f"KILLED: {r.get('cancelled', 0)} order(s) cancelled, {word}"
+            self._render_guardline()
+        elif msg.name == "automation":
+            self.model.automation_on = bool(r.get("automation_on"))
+            self.notify(f"automation {'on' if r.get('automation_on') else 'off'}", timeout=3)
+        elif msg.name == "preview":
+            screen = self.screen
+            if isinstance(screen, OrderScreen) and isinstance(r, OrderVerdict):
+                screen.show_verdict(msg.context, r)
+        elif msg.name == "submit":
+            status = r.get("status", "?")
+            why = "; ".join(r.get("reasons") or [])
+            self.notify(f"manual order {status}" + (f": {why}" if why else ""),
+                        severity="information" if status == "accepted" else "warning", timeout=8)
+        elif msg.name == "settings":
+            self.notify("settings saved", timeout=3)
+        self._render_topbar()
+        self.poll_status()
+
+    @work(group="commands")
+    async def _run(self, name: str, coro: Any, context: Any = None) -> None:
+        try:
+            result = await coro
+        except Exception as e:
+            self.post_message(CommandDone(name, error=str(e) or type(e).__name__, context=context))
+            return
+        self.post_message(CommandDone(name, result, context=context))
+
+    def action_kill(self) -> None:
+        """No confirmation: the kill starts at once; the answer comes back within 2 s."""
+        self.kill_note = "KILL SENT…"
+        self.model.trading_state = "halted"
+        self._render_topbar()
+        self._render_guardline()
+        self._run("kill", self.commands.kill("kill switch (UI)"))
+
+    def action_toggle_automation(self) -> None:
+        on = not bool(self._automation())
+        self._run("automation", self.commands.set_automation(on))
+
+    def action_order(self) -> None:
+        self.push_screen(OrderScreen())
+
+    def action_settings(self) -> None:
+        self.push_screen(SettingsScreen(self.commands.settings(), self.guards_cfg.max_leverage))
+
+    def action_filter(self) -> None:
+        kinds = sorted({ev.kind for ev in self.model.events})
+
+        def chosen(kind: str | None) -> None:
+            if kind is not None:
+                self.log_filter = kind
+                self._render_activity()
+
+        self.push_screen(FilterScreen(kinds, self.log_filter), chosen)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.binding_rows()))
+
+    def binding_rows(self) -> list[tuple[str, str]]:
+        rows = []
+        for b in self.BINDINGS:
+            assert isinstance(b, Binding)
+            key = self.keymap_cfg.get(b.id or "", b.key)
+            rows.append((self.get_key_display(Binding(key.split(",")[0], ""))
+                         + (f" ({b.id})" if b.id else ""), b.description))
+        return rows + OTHER_KEYS
+
+    @on(DataTable.RowSelected, "#activity")
+    def _details(self) -> None:
+        ev = self.selected_event()
+        if ev is not None:
+            self.push_screen(DetailScreen(ev))
+
+    # the screens call these
+    def request_preview(self, order: ManualOrder) -> None:
+        self._run("preview", self.commands.preview_order(order), context=order)
+
+    def request_submit(self, order: ManualOrder) -> None:
+        self._run("submit", self.commands.submit_order(order), context=order)
+
+    def request_save_settings(self, settings: UiSettings) -> None:
+        self._run("settings", self.commands.save_settings(settings), context=settings)
+
+    def on_unmount(self) -> None:
+        self.feed.close()
+
+
+def _num(x: object) -> str:
+    return f"{x:,.2f}" if isinstance(x, int | float) and math.isfinite(x) else "-"
+
+
+__all__ = ["OrderVerdict", "TraderApp"]

@@ -1,0 +1,227 @@
+"""Modal screens: help, manual order, settings, activity filter, event details.
+
+Screens never call the runtime: they ask the app (``self.app``) which runs the command in a worker
+and posts the answer back as a message."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import msgspec
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static
+
+from core.engine_types import EngineEvent
+from core.event_text import describe
+from core.ui_port import (
+    SETTING_FIELDS,
+    SETTING_LABELS,
+    ManualOrder,
+    OrderVerdict,
+    UiSettings,
+    parse_order_form,
+)
+
+if TYPE_CHECKING:
+    from tui.app import TraderApp
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark,f1", "dismiss", "close", id="help.close")]
+
+    def __init__(self, rows: Sequence[tuple[str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        width = max(len(k) for k, _ in self.rows) + 2
+        lines = ["Key bindings (remap them in config: [ui.keys] id = \"key\")", ""]
+        lines += [f"{k.ljust(width)}{d}" for k, d in self.rows]
+        lines += ["", "escape closes this screen"]
+        with VerticalScroll(id="help-box", classes="modal-box"):
+            yield Static("\n".join(lines), id="help-text")
+
+
+class DetailScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter,q", "dismiss", "close", id="detail.close")]
+
+    def __init__(self, ev: EngineEvent) -> None:
+        super().__init__()
+        self.ev = ev
+
+    def compose(self) -> ComposeResult:
+        body = msgspec.json.format(msgspec.json.encode(self.ev), indent=2).decode()
+        with VerticalScroll(id="detail-box", classes="modal-box"):
+            yield Static(f"{self.ev.kind}: {describe(self.ev)}\n\n{body}", id="detail-text")
+
+
+class FilterScreen(ModalScreen[str | None]):
+    """Pick the activity kind to show (``all`` shows everything)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "cancel", id="filter.cancel")]
+
+    def __init__(self, kinds: Sequence[str], current: str) -> None:
+        super().__init__()
+        self.kinds = ["all", *kinds]
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="filter-box", classes="modal-box"):
+            yield Label("Show activity of kind:")
+            yield OptionList(*self.kinds, id="filter-list")
+
+    def on_mount(self) -> None:
+        ol = self.query_one(OptionList)
+        ol.highlighted = self.kinds.index(self.current) if self.current in self.kinds else 0
+        ol.focus()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.kinds[event.option_index])
+
+
+class FormScreen(ModalScreen[None]):
+    """Inputs with an error line under each."""
+
+    def field(self, name: str, label: str, value: str = "", placeholder: str = "") -> ComposeResult:
+        with Horizontal(classes="form-row"):
+            yield Label(label, classes="form-label")
+            yield Input(value, placeholder=placeholder, id=f"in-{name}")
+        yield Label("", id=f"err-{name}", classes="form-error")
+
+    def values(self, names: Sequence[str]) -> dict[str, str]:
+        return {n: self.query_one(f"#in-{n}", Input).value for n in names}
+
+    def show_errors(self, names: Sequence[str], errors: dict[str, str]) -> None:
+        for n in names:
+            self.query_one(f"#err-{n}", Label).update(f"  ↳ {errors[n]}" if n in errors else "")
+
+
+ORDER_FIELDS = ("side", "price", "size", "sl", "tps")
+
+
+class OrderScreen(FormScreen):
+    """Manual order: fill in, Review (guard verdict), then Confirm or Cancel."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel", id="order.cancel")]
+
+    def __init__(self, side: str = "buy") -> None:
+        super().__init__()
+        self.side = side
+        self.order: ManualOrder | None = None
+
+    @property
+    def trader(self) -> TraderApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="order-box", classes="modal-box"):
+            yield Label("Manual order (post-only; a stop is required)", classes="form-title")
+            yield from self.field("side", "side", self.side, "buy | sell")
+            yield from self.field("price", "price", "", "empty = the touch")
+            yield from self.field("size", "size (SOL)", "")
+            yield from self.field("sl", "stop-loss", "")
+            yield from self.field("tps", "take-profits", "", "e.g. 152.5 153.5")
+            yield Static("Review to see the guard verdict.", id="verdict")
+            with Horizontal(classes="buttons"):
+                yield Button("Review", id="review", variant="primary")
+                yield Button("Confirm", id="confirm", variant="warning", disabled=True)
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#in-size", Input).focus()
+
+    @on(Input.Changed)
+    def _edited(self) -> None:
+        if self.order is not None:
+            self.order = None
+            self.query_one("#confirm", Button).disabled = True
+            self.query_one("#verdict", Static).update("Changed: review again.")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#review")
+    def review(self) -> None:
+        order, errors = parse_order_form(self.values(ORDER_FIELDS))
+        self.show_errors(ORDER_FIELDS, errors)
+        if order is None:
+            self.query_one("#verdict", Static).update("Fix the fields marked ↳.")
+            return
+        self.query_one("#verdict", Static).update("Checking with the engine…")
+        self.trader.request_preview(order)
+
+    def show_verdict(self, order: ManualOrder, verdict: OrderVerdict) -> None:
+        box = self.query_one("#verdict", Static)
+        px = f" @ {verdict.price:g}" if verdict.price else ""
+        head = (f"{order.side.upper()} {order.size:g}{px}, stop {order.sl:g}; "
+                f"guards {verdict.guard_status.upper()}")
+        if verdict.ok:
+            box.update(f"{head}\nThe engine would accept it. Confirm to send, Cancel to drop.")
+        else:
+            why = "\n".join(f" - {r}" for r in verdict.reasons)
+            box.update(f"{head}\nThe engine would REFUSE it:\n{why}\n"
+                       "Confirm sends it anyway (the engine decides), Cancel drops it.")
+        self.order = order
+        btn = self.query_one("#confirm", Button)
+        btn.disabled = False
+        btn.focus()
+
+    @on(Button.Pressed, "#confirm")
+    def confirm(self) -> None:
+        if self.order is not None:
+            self.trader.request_submit(self.order)
+            self.dismiss()
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.trader.notify("manual order cancelled", timeout=3)
+        self.dismiss()
+
+
+class SettingsScreen(FormScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel", id="settings.cancel")]
+
+    def __init__(self, current: UiSettings, max_leverage: float) -> None:
+        super().__init__()
+        self.current = current
+        self.max_leverage = max_leverage
+
+    @property
+    def trader(self) -> TraderApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        cur: dict[str, Any] = msgspec.structs.asdict(self.current)
+        with Vertical(id="settings-box", classes="modal-box"):
+            yield Label("Settings (saved; applied now and after a restart)", classes="form-title")
+            for n in SETTING_FIELDS:
+                yield from self.field(n, SETTING_LABELS[n], f"{cur[n]:g}")
+            yield Static("", id="settings-status")
+            with Horizontal(classes="buttons"):
+                yield Button("Save", id="save", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(f"#in-{SETTING_FIELDS[0]}", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#save")
+    def save(self) -> None:
+        from core.ui_port import validate_settings
+
+        settings, errors = validate_settings(self.values(SETTING_FIELDS), self.max_leverage)
+        self.show_errors(SETTING_FIELDS, errors)
+        if settings is None:
+            self.query_one("#settings-status", Static).update("Not saved: fix the fields marked ↳.")
+            return
+        self.trader.request_save_settings(settings)
+        self.dismiss()
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss()

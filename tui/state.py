@@ -1,0 +1,206 @@
+"""The UI's view model: what the bus said, kept in bounded windows (no trading logic).
+
+The app drains its bus subscriptions into a :class:`UiModel` at most 4 times a second and the
+widgets render from it. Every window is bounded so the UI's memory is flat over days.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.bars import BarBuilder
+from core.bus import Bus, Subscription, Topic, Topics
+from core.engine_types import ENGINE_EVENTS, EngineEvent
+from core.guards import GUARDS, GuardReport
+from core.intents import REGIME, Regime
+from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest, Side, Trade
+from core.ui_port import LIQ_MAP, Cluster, clusters_from
+
+MINUTE_MS = 60_000
+HEATMAP_WINDOW_MS = 6 * 3600 * 1000
+OI_WINDOW_MIN = 24 * 60
+MAX_BARS = 360  # 6 h of 1m bars
+MAX_LIQS = 20_000
+MAX_EVENTS = 500
+
+
+@dataclass
+class UiModel:
+    book: BookTop | None = None
+    funding: Funding | None = None
+    oi: OpenInterest | None = None
+    basis: Basis | None = None
+    guard: GuardReport | None = None
+    regime: Regime | None = None
+    feeds: dict[str, FeedStatus] = field(default_factory=dict)
+    bars: dict[int, Bar] = field(default_factory=dict)  # by bar open time, at most MAX_BARS
+    liqs: deque[Liquidation] = field(default_factory=lambda: deque(maxlen=MAX_LIQS))
+    oi_by_minute: dict[int, float] = field(default_factory=dict)  # minute -> last OI notional
+    events: deque[EngineEvent] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS))
+    clusters: list[Cluster] = field(default_factory=list)
+    clusters_seen: bool = False
+    now_ms: int = 0  # latest event time seen (never the wall clock)
+    first_ms: int = 0  # earliest event time seen (the heatmap's axis starts here until 6 h have passed)
+    trading_state: str = ""
+    automation_on: bool | None = None
+    seq: int = 0  # bumps on every change
+    partial: Bar | None = None  # the current 1m bar, built from the trades (the bus carries closed bars)
+    _builder: BarBuilder | None = None
+
+    # ------------------------------------------------------------------ ingest
+    def _t(self, ts: int) -> None:
+        if ts > self.now_ms:
+            self.now_ms = ts
+        if not self.first_ms or 0 < ts < self.first_ms:
+            self.first_ms = ts
+
+    def on_book(self, m: BookTop) -> None:
+        self.book = m
+        self._t(m.timestamp)
+
+    def on_bar(self, m: Bar) -> None:
+        self.bars[m.timestamp] = m
+        if len(self.bars) > MAX_BARS:
+            for k in sorted(self.bars)[: len(self.bars) - MAX_BARS]:
+                del self.bars[k]
+
+    def on_trades(self, trades: list[Trade]) -> None:
+        """All the primary trades since the last drain (never coalesced): the current bar."""
+        for t in trades:
+            if self._builder is None:
+                self._builder = BarBuilder(t.symbol)
+            self._builder.add(t.ts, t.price, t.qty, t.side is Side.SELL)
+        if trades:
+            self._t(trades[-1].ts)
+            self.partial = self._builder.current() if self._builder is not None else None
+
+    def on_funding(self, m: Funding) -> None:
+        self.funding = m
+
+    def on_oi(self, m: OpenInterest) -> None:
+        self.oi = m
+        self.oi_by_minute[m.ts // MINUTE_MS] = m.oi_notional
+        if len(self.oi_by_minute) > OI_WINDOW_MIN + 10:
+            horizon = m.ts // MINUTE_MS - OI_WINDOW_MIN
+            for k in [k for k in self.oi_by_minute if k < horizon]:
+                del self.oi_by_minute[k]
+
+    def on_basis(self, m: Basis) -> None:
+        self.basis = m
+
+    def on_liq(self, m: Liquidation) -> None:
+        self._t(m.ts)
+        self.liqs.append(m)
+        horizon = m.ts - HEATMAP_WINDOW_MS
+        while self.liqs and self.liqs[0].ts < horizon:
+            self.liqs.popleft()
+
+    def on_feed(self, m: FeedStatus) -> None:
+        self.feeds[m.feed] = m
+
+    def on_guard(self, m: GuardReport) -> None:
+        self.guard = m
+
+    def on_regime(self, m: Regime) -> None:
+        self.regime = m
+
+    def on_event(self, ev: EngineEvent) -> None:
+        self.events.append(ev)
+        d = ev.data
+        if ev.kind == "kill_switch":
+            self.trading_state = "halted"
+            self.automation_on = False
+        elif ev.kind == "trading_state":
+            self.trading_state = str(d.get("to", self.trading_state))
+        elif ev.kind == "automation":
+            self.automation_on = bool(d.get("on"))
+
+    def on_liq_map(self, msg: object) -> None:
+        self.clusters = clusters_from(msg)
+        self.clusters_seen = True
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def mid(self) -> float | None:
+        b = self.book
+        return None if b is None else (b.bid_px + b.ask_px) / 2
+
+    def last_bars(self, n: int) -> list[Bar]:
+        """Closed bars from the bus, then the current partial bar (when it is newer)."""
+        keys = sorted(self.bars)[-n:]
+        out = [self.bars[k] for k in keys]
+        p = self.partial
+        if p is not None and (not out or p.timestamp > out[-1].timestamp):
+            out = [*out, p][-n:]
+        return out
+
+    def liq_window(self, window_ms: int) -> tuple[int, float]:
+        """Count and notional of liquidations in the last ``window_ms`` of event time."""
+        horizon = self.now_ms - window_ms
+        n, notional = 0, 0.0
+        for liq in reversed(self.liqs):
+            if liq.ts <= horizon:
+                break
+            n += 1
+            notional += liq.notional
+        return n, notional
+
+    def oi_series(self) -> list[float]:
+        if not self.oi_by_minute:
+            return []
+        last = max(self.oi_by_minute)
+        return [v for k, v in sorted(self.oi_by_minute.items()) if k > last - OI_WINDOW_MIN]
+
+
+class BusFeed:
+    """The app's bus subscriptions: market data coalesces (latest wins for a slow UI); engine events,
+    liquidations, guard reports and feed statuses are never dropped."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        m = UiModel()
+        self.model = m
+        self._subs: list[tuple[Subscription[object], object]] = []
+        self._add(Topics.BOOK, m.on_book, 4, True)
+        self._add(Topics.BARS, m.on_bar, 256, True)
+        self._trades: Subscription[Trade] = bus.subscribe(Topics.TRADES, maxsize=1_000_000)
+        self._add(Topics.FUNDING, m.on_funding, 4, True)
+        self._add(Topics.OPEN_INTEREST, m.on_oi, 64, True)
+        self._add(Topics.BASIS, m.on_basis, 4, True)
+        self._add(Topics.LIQUIDATIONS, m.on_liq, 100_000, False)
+        self._add(Topics.FEED_STATUS, m.on_feed, 256, False)
+        self._add(GUARDS, m.on_guard, 64, False)
+        self._add(REGIME, m.on_regime, 64, False)
+        self._add(ENGINE_EVENTS, m.on_event, 100_000, False)
+        self._add(LIQ_MAP, m.on_liq_map, 4, True)
+
+    def _add(self, topic: Topic[Any], handler: object, maxsize: int, coalesce: bool) -> None:
+        sub: Subscription[object] = self.bus.subscribe(topic, maxsize=maxsize, coalesce=coalesce)
+        self._subs.append((sub, handler))
+
+    def drain(self) -> tuple[int, list[EngineEvent]]:
+        """Apply everything queued; returns how many messages and the new engine events."""
+        trades = self._trades.drain()
+        self.model.on_trades(trades)
+        n = len(trades)
+        events: list[EngineEvent] = []
+        for sub, handler in self._subs:
+            items = sub.drain()
+            if not items:
+                continue
+            n += len(items)
+            for item in items:
+                handler(item)  # type: ignore[operator]
+            if sub.topic is ENGINE_EVENTS:
+                events.extend(items)  # type: ignore[arg-type]
+        if n:
+            self.model.seq += 1
+        return n, events
+
+    def close(self) -> None:
+        self.bus.unsubscribe(self._trades)
+        for sub, _ in self._subs:
+            self.bus.unsubscribe(sub)
+        self._subs.clear()
