@@ -9,53 +9,26 @@ same errors the runtime would raise.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
 import msgspec
 
-from core.bus import Topic
 from core.guards import GuardReport
+from core.liqmap import LIQ_MAP, LiqMap
 
-#: the on-chain Drift liquidation map (built by the liq-map issue). The UI accepts any message it
-#: can read as clusters: see :func:`clusters_from`.
-LIQ_MAP: Topic[object] = Topic("onchain:drift:liq_map", object)
+__all__ = ["LIQ_MAP", "LiqMap"]  # re-exported for tui/ (the topic the heatmap's clusters come from)
 
 Cluster = tuple[float, float]  # (price USD, notional USD)
 
 
-def _cluster_of(item: object) -> Cluster | None:
-    if isinstance(item, Sequence) and not isinstance(item, str | bytes) and len(item) >= 2:
-        px, notional = item[0], item[1]
-    else:
-        get = item.get if isinstance(item, Mapping) else (lambda k, d=None: getattr(item, k, d))
-        px = get("price", None) or get("est_liq_px", None)
-        notional = get("notional", None) or get("notional_usd", None)
-        if notional is None:
-            size, entry = get("position_size", None), get("avg_entry_price", None)
-            if isinstance(size, int | float) and isinstance(entry, int | float):
-                notional = abs(size) * entry
-    if not isinstance(px, int | float) or not isinstance(notional, int | float):
-        return None
-    if not (math.isfinite(px) and px > 0 and math.isfinite(notional)):
-        return None
-    return float(px), abs(float(notional))
-
-
-def clusters_from(msg: object) -> list[Cluster]:
-    """(price, notional) pairs from a liq-map message: a list of pairs, of mappings/objects with
-    ``price``/``est_liq_px`` and ``notional`` (or ``position_size`` × ``avg_entry_price``), or an
-    object/mapping holding such a list under ``clusters`` or ``entries``. Unreadable items are
-    skipped."""
-    items: object = msg
-    for key in ("clusters", "entries"):
-        inner = msg.get(key) if isinstance(msg, Mapping) else getattr(msg, key, None)
-        if inner is not None:
-            items = inner
-            break
-    if not isinstance(items, Sequence) or isinstance(items, str | bytes):
-        return []
-    return [c for c in (_cluster_of(i) for i in items) if c is not None]
+def clusters_from(m: LiqMap) -> list[Cluster]:
+    """(price, notional) per 25 bps cluster of a liq map (mid of the bucket, USD at liquidation)."""
+    return [
+        (c.price_mid, c.notional_usd)
+        for c in m.clusters
+        if math.isfinite(c.price_mid) and c.price_mid > 0 and math.isfinite(c.notional_usd)
+    ]
 
 
 # --------------------------------------------------------------------------- settings

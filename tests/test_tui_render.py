@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.liqmap import LiqCluster, LiqEntry, LiqMap
+from core.liqmap import clusters as liq_clusters
 from core.models import Bar, Liquidation
 from core.ui_port import clusters_from, parse_order_form, validate_settings
 from tui import render
@@ -63,20 +65,24 @@ def test_sparkline_never_exceeds_width(values: list[float], width: int) -> None:
     assert len(render.sparkline(values, width)) == min(width, len(values))
 
 
-def test_clusters_from_the_shapes_a_liq_map_may_take() -> None:
-    assert clusters_from([(142.5, 2e6), (158.0, -1e6)]) == [(142.5, 2e6), (158.0, 1e6)]
-    assert clusters_from({"clusters": [{"price": 140.0, "notional": 5.0}]}) == [(140.0, 5.0)]
+def test_clusters_from_a_liq_map_are_bucket_mids_with_their_notional() -> None:
+    def entry(px: float, size: float) -> LiqEntry:
+        return LiqEntry(account="a", market_index=0, position_size=size, avg_entry_price=150.0,
+                        est_liq_px=px, collateral_usd=1.0, leverage=1.0, health=50,
+                        distance_bps=None, approximate=False, updated_at=0)
 
-    class Entry:
-        est_liq_px = 130.0
-        position_size = -10.0
-        avg_entry_price = 150.0
-
-    class Map:
-        entries = (Entry(), "junk", (math.nan, 1.0))
-
-    assert clusters_from(Map()) == [(130.0, 1500.0)]
-    assert clusters_from("nonsense") == [] and clusters_from(None) == []
+    entries = [entry(130.0, -10.0), entry(130.1, 5.0), entry(170.0, 2.0)]
+    m = LiqMap(updated_at=0, slot=1, market_index=0, oracle_price=150.0, bucket_bps=25.0, scanned=3,
+               entries=entries, clusters=liq_clusters(entries, 150.0, 25.0))
+    got = clusters_from(m)
+    assert len(got) == 2
+    assert sum(n for _, n in got) == pytest.approx(130.0 * 10 + 130.1 * 5 + 170.0 * 2)
+    for px, _ in got:  # the mid of a 25 bps bucket is within 12.5 bps of the prices in it
+        assert min(abs(px - p) / p for p in (130.0, 130.1, 170.0)) < 0.00125
+    empty = LiqMap(updated_at=0, slot=1, market_index=0, oracle_price=150.0, bucket_bps=25.0,
+                   scanned=0, entries=[], clusters=[LiqCluster(price_lo=math.nan, price_hi=1.0,
+                                                                notional_usd=1.0, accounts=1)])
+    assert clusters_from(empty) == []
 
 
 def test_settings_validation_names_each_bad_field() -> None:

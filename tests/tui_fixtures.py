@@ -9,6 +9,7 @@ from core.engine_types import ENGINE_EVENTS, EngineEvent
 from core.guard_config import GuardsConfig
 from core.guards import GUARDS, Depth, GuardReport
 from core.intents import REGIME, Regime
+from core.liqmap import LiqCluster, LiqMap
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest
 from core.ui_port import LIQ_MAP, ManualOrder, OrderVerdict, UiInfo, UiSettings
 
@@ -124,7 +125,11 @@ def populate(bus: Bus, minutes: int = 40) -> None:
     ]):
         bus.publish(ENGINE_EVENTS, EngineEvent(kind=kind, intent_id=iid if kind != "guard_block" else "",
                                                ts=now - 60_000 + k * 1000, data=data))
-    bus.publish(LIQ_MAP, [(142.5, 2_400_000.0), (158.0, 1_100_000.0), (139.0, 5_000_000.0)])
+    half = 0.1875  # bucket edges exact in binary, so each mid is the price below exactly
+    bus.publish(LIQ_MAP, LiqMap(
+        updated_at=now, slot=1, market_index=0, oracle_price=149.2, bucket_bps=25.0, scanned=3, entries=[],
+        clusters=[LiqCluster(price_lo=px - half, price_hi=px + half, notional_usd=n, accounts=1)
+                  for px, n in [(142.5, 2_400_000.0), (158.0, 1_100_000.0), (139.0, 5_000_000.0)]]))
 
 
 def fixed_report(now: int = T0 + 40 * 60_000) -> GuardReport:

@@ -16,7 +16,7 @@ from core.engine_types import ENGINE_EVENTS, EngineEvent
 from core.guards import GUARDS, GuardReport
 from core.intents import REGIME, Regime
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest, Side, Trade
-from core.ui_port import LIQ_MAP, Cluster, clusters_from
+from core.ui_port import LIQ_MAP, Cluster, LiqMap, clusters_from
 
 MINUTE_MS = 60_000
 HEATMAP_WINDOW_MS = 6 * 3600 * 1000
@@ -117,7 +117,7 @@ class UiModel:
         elif ev.kind == "automation":
             self.automation_on = bool(d.get("on"))
 
-    def on_liq_map(self, msg: object) -> None:
+    def on_liq_map(self, msg: LiqMap) -> None:
         self.clusters = clusters_from(msg)
         self.clusters_seen = True
 
