@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from core.config_schema import Config
+from core.engine_types import EVENT_KINDS, EngineEvent
 from core.guards import GuardReport
 from core.manual import ManualIntentError, build_manual_intent
 from core.preflight import PreflightContext, preflight
@@ -125,6 +126,14 @@ class RuntimeCommands:
 
     def settings(self) -> UiSettings:
         return current_settings(self.rt.cfg)
+
+    def recent_events(self, limit: int) -> list[EngineEvent]:
+        log = self.rt.trading.activity
+        if log is None:
+            return []
+        rows = log.query(kinds=frozenset(EVENT_KINDS) & log.kinds, limit=limit)
+        return [EngineEvent(kind=r.kind, intent_id=r.intent_id, ts=r.ts_ms, data=r.data)
+                for r in reversed(rows)]
 
     async def save_settings(self, settings: UiSettings) -> None:
         rt = self.rt

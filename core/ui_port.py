@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
+from core.engine_types import EngineEvent
 from core.guards import GuardReport
 from core.liqmap import LIQ_MAP, LiqMap
 
@@ -192,5 +193,10 @@ class UiCommands(Protocol):
         ...
 
     def settings(self) -> UiSettings: ...
+
+    def recent_events(self, limit: int) -> list[EngineEvent]:
+        """The latest engine events already in the activity log (earlier sessions included),
+        oldest first, at most ``limit``: the activity panel starts with the history."""
+        ...
 
     async def save_settings(self, settings: UiSettings) -> None: ...

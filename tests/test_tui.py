@@ -62,6 +62,22 @@ async def test_panels_show_data() -> None:
         assert app.query_one("#positions", DataTable).get_row_at(0)[1] == "+8.5"
 
 
+async def test_activity_starts_with_the_history_without_duplicates() -> None:
+    """Earlier sessions' events come first; an event both in the history and still queued on the
+    bus is shown once."""
+    old = [EngineEvent(kind="kill_switch", intent_id="", ts=1_000, data={"reason": "yesterday"}),
+           EngineEvent(kind="order_filled", intent_id="i0", ts=2_000, data={"role": "entry"})]
+    app, bus, _ = make(history=old)
+    bus.publish(ENGINE_EVENTS, old[1])  # this session's event, already written to the log
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        act = app.query_one("#activity", DataTable)
+        assert act.row_count == 6 + 2
+        kinds = [act.get_row_at(i)[1] for i in range(act.row_count)]
+        assert kinds[-2:] == ["order_filled", "kill_switch"]  # oldest last (newest first)
+        assert kinds.count("order_filled") == 2  # the fixed market's own fill + the history's one
+
+
 async def test_kill_switch_ctrl_k_no_confirmation() -> None:
     app, _, fake = make()
     async with app.run_test(size=SIZE) as pilot:

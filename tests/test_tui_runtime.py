@@ -104,3 +104,28 @@ async def test_settings_apply_now_and_persist_across_restart(tmp_path: Path, dem
         rt2.trading.close()
     finally:
         store2.close()
+
+
+def test_recent_events_come_from_the_activity_log_oldest_first(tmp_path: Path) -> None:
+    """The UI's history is the activity log's engine events (process rows such as startup are not
+    engine events and stay out), oldest first, the newest ``limit`` of them."""
+    from types import SimpleNamespace
+
+    from core.engine_types import EngineEvent
+    from storage.activity_log import ActivityLog
+
+    log = ActivityLog(tmp_path / "state.sqlite3")
+    try:
+        for k in range(5):
+            ev = EngineEvent(kind="order_submitted", intent_id=f"i{k}", ts=1000 + k, data={"k": k})
+            log.append_event(ev)
+        log.append_event(EngineEvent(kind="kill_switch", intent_id="", ts=2000, data={"reason": "r"}))
+        rt: Any = SimpleNamespace(trading=SimpleNamespace(activity=log), handlers=None)
+        got = RuntimeCommands(rt, None).recent_events(3)
+        assert [(e.kind, e.intent_id, e.ts) for e in got] == [
+            ("order_submitted", "i3", 1003), ("order_submitted", "i4", 1004), ("kill_switch", "", 2000)]
+        assert got[0].data == {"k": 3}
+        rt.trading.activity = None
+        assert RuntimeCommands(rt, None).recent_events(3) == []
+    finally:
+        log.close()

@@ -19,7 +19,8 @@ T0 = 1_741_565_100_000  # 2025-03-10 00:05:00 UTC
 class FakeCommands:
     """Records every command; answers like the runtime would."""
 
-    def __init__(self, *, verdict_ok: bool = True) -> None:
+    def __init__(self, *, verdict_ok: bool = True, history: list[EngineEvent] | None = None) -> None:
+        self.history = history or []
         self.calls: list[tuple[str, Any]] = []
         self.automation_on = True
         self.halted = False
@@ -72,6 +73,9 @@ class FakeCommands:
 
     def settings(self) -> UiSettings:
         return self.saved or self.current
+
+    def recent_events(self, limit: int) -> list[EngineEvent]:
+        return self.history[-limit:]
 
     async def save_settings(self, settings: UiSettings) -> None:
         self.calls.append(("settings", settings))

@@ -31,7 +31,7 @@ from core.market_state import MarketSnapshot
 from core.ui_port import ManualOrder, OrderVerdict, UiCommands, UiInfo, UiSettings
 from tui import render
 from tui.screens import DetailScreen, FilterScreen, HelpScreen, OrderScreen, SettingsScreen
-from tui.state import BusFeed, UiModel
+from tui.state import MAX_EVENTS, BusFeed, UiModel
 from tui.widgets import Card, Chart, Panel
 
 TOAST_KINDS = {
@@ -159,6 +159,10 @@ class TraderApp(App[int]):
         orders.add_columns("order", "side", "type", "size", "price")
         orders.border_title = "open orders"
         act.focus()
+        try:
+            self.model.prefill(self.commands.recent_events(MAX_EVENTS))
+        except Exception as exc:  # the history is a convenience: the UI still starts without it
+            self.notify(f"activity history not loaded: {exc}", severity="warning")
         self.refresh_now()
         self.set_interval(self.tick_s, self._tick)
         self.poll_status()

@@ -48,6 +48,15 @@ class UiModel:
     seq: int = 0  # bumps on every change
     partial: Bar | None = None  # the current 1m bar, built from the trades (the bus carries closed bars)
     _builder: BarBuilder | None = None
+    _history: set[tuple[str, str, int]] = field(default_factory=set)
+
+    def prefill(self, history: list[EngineEvent]) -> None:
+        """Start the log with the activity log's history (oldest first). Events of this session
+        may be both in that history and still queued on the bus: the queued copy is skipped."""
+        keep = history[-MAX_EVENTS:]
+        self.events.extendleft(reversed(keep))
+        self._history = {(e.kind, e.intent_id, e.ts) for e in keep}
+        self.seq += 1
 
     # ------------------------------------------------------------------ ingest
     def _t(self, ts: int) -> None:
@@ -107,6 +116,11 @@ class UiModel:
         self.regime = m
 
     def on_event(self, ev: EngineEvent) -> None:
+        if self._history:
+            key = (ev.kind, ev.intent_id, ev.ts)
+            if key in self._history:
+                self._history.discard(key)
+                return
         self.events.append(ev)
         d = ev.data
         if ev.kind == "kill_switch":
