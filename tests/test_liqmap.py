@@ -97,7 +97,7 @@ def test_fixed_offsets_read_what_driftpys_coder_wrote(
         market_index=mi,
         open_orders=oo,
         max_margin_ratio=mmr,
-        last_cumulative_funding_rate=-base,
+        last_cumulative_funding_rate=~base,
     )
     spots = list(u.spot_positions)
     bt = SpotBalanceType.Borrow() if borrow else SpotBalanceType.Deposit()
@@ -119,7 +119,7 @@ def test_fixed_offsets_read_what_driftpys_coder_wrote(
         asks,
         lp,
         oo,
-        -base,
+        ~base,
     )
     (s,) = spot_slots(raw)
     assert (s.scaled_balance, s.market_index, s.borrow, s.open_orders, s.open_bids, s.open_asks) == (
