@@ -31,7 +31,7 @@ from core.guard_config import GuardsConfig, RiskConfig, SignalConfig
 from core.guard_status import status_now
 from core.guards import GUARDS, GuardReport, Status, evaluate
 from core.intents import INTENTS, REGIME, Intent
-from core.liqmap import LIQ_MAP, LiqMap
+from core.liqmap_map import LIQ_MAP, LiqMap
 from core.market_state import MarketState
 from core.models import Bar, FeedStatus
 from core.signal import VwapReclaimSignal

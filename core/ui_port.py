@@ -16,7 +16,7 @@ import msgspec
 
 from core.engine_types import EngineEvent
 from core.guards import GuardReport
-from core.liqmap import LIQ_MAP, LiqMap
+from core.liqmap_map import LIQ_MAP, LiqMap
 
 __all__ = ["LIQ_MAP", "LiqMap"]  # re-exported for tui/ (the topic the heatmap's clusters come from)
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.liqmap import LiqCluster, LiqEntry, LiqMap
-from core.liqmap import clusters as liq_clusters
+from core.liqmap_map import LiqCluster, LiqEntry, LiqMap
+from core.liqmap_map import clusters as liq_clusters
 from core.models import Bar, Liquidation
 from core.ui_port import clusters_from, parse_order_form, validate_settings
 from tui import render

@@ -9,7 +9,7 @@ from core.engine_types import ENGINE_EVENTS, EngineEvent
 from core.guard_config import GuardsConfig
 from core.guards import GUARDS, Depth, GuardReport
 from core.intents import REGIME, Regime
-from core.liqmap import LiqCluster, LiqMap
+from core.liqmap_map import LiqCluster, LiqMap
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest
 from core.ui_port import LIQ_MAP, ManualOrder, OrderVerdict, UiInfo, UiSettings
 
