@@ -256,11 +256,12 @@ class Runtime:
                     on_http(f.venue, f.url, f.data, f.ts_ns)
                 health.maybe_publish(self.bus, self.event_clock.now_ms())
                 n += 1
-                if n == 1:
-                    self.first_frame.set()
+                if not self.first_frame.is_set() and self.event_clock.now_ms() > 0:
+                    self.first_frame.set()  # the first frame that gave the clock a time
         except RecordingError as exc:
             log_event(self.log, "replay error", logging.ERROR, error=str(exc))
         self.pipeline.flush()
+        self.first_frame.set()  # a recording that never gave the clock a time still starts the engine
         self.replay_done = True
         health.done = True
         health.maybe_publish(self.bus, self.event_clock.now_ms())
