@@ -107,9 +107,11 @@ class MarketPipeline:
         self.stats.last_frame_ns[venue] = recv_ns
         if self._bus_version != self.bus.version:
             self._update_drops()
-        routes = self._routes
-        for ev in codec.feed_ws(raw, recv_ns):
-            routes[ev.__class__](venue, ev)
+        out = codec.feed_ws(raw, recv_ns)
+        if out:
+            routes = self._routes
+            for ev in out:
+                routes[ev.__class__](venue, ev)
 
     def on_http(self, venue: str, url: str, body: bytes | str, recv_ns: int) -> None:
         codec = self.codecs.get(venue)
