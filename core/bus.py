@@ -124,27 +124,33 @@ class Bus:
         self._handlers: dict[str, list[Callable[[object], None]]] = {}
         self._subs: dict[str, list[Subscription[object]]] = {}
         self.published: dict[str, int] = {}
+        self.version = 0  # bumped whenever a handler or queue is added or removed
+
 
     def on(self, topic: Topic[T], handler: Callable[[T], None]) -> Callable[[], None]:
         """Register a synchronous handler; returns a function that unregisters it."""
         handlers = self._handlers.setdefault(topic.name, [])
         handlers.append(handler)  # type: ignore[arg-type]
+        self.version += 1
 
         def off() -> None:
             if handler in handlers:
                 handlers.remove(handler)
+                self.version += 1
 
         return off
 
     def subscribe(self, topic: Topic[T], maxsize: int = 1024, coalesce: bool = False) -> Subscription[T]:
         sub: Subscription[T] = Subscription(topic, maxsize, coalesce)
         self._subs.setdefault(topic.name, []).append(sub)  # type: ignore[arg-type]
+        self.version += 1
         return sub
 
     def unsubscribe(self, sub: Subscription[T]) -> None:
         subs = self._subs.get(sub.topic.name, [])
         if sub in subs:
             subs.remove(sub)  # type: ignore[arg-type]
+            self.version += 1
         sub.close()
 
     def publish(self, topic: Topic[T], msg: T) -> None:

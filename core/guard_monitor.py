@@ -28,7 +28,7 @@ import msgspec
 from core.bus import Bus, Topics
 from core.clock import Clock
 from core.guard_config import GuardsConfig, RiskConfig, SignalConfig
-from core.guard_status import status_now
+from core.guard_status import StatusCache
 from core.guards import GUARDS, GuardReport, Status, evaluate
 from core.intents import INTENTS, REGIME, Intent
 from core.liqmap_map import LIQ_MAP, LiqMap
@@ -71,6 +71,7 @@ class GuardMonitor:
         self._status: Status | None = None  # status at the last evaluation
         self._eval_ms: int | None = None
         self._eval_version = -1
+        self._status_cache = StatusCache()  # status_now, the non-book part kept between inputs
         st = self.state
         self._offs: list[Callable[[], None]] = [
             bus.on(Topics.BOOK, self._wrap(st.on_book)),
@@ -129,7 +130,7 @@ class GuardMonitor:
         if now == self._eval_ms and state.version == self._eval_version and self._status is not None:
             status = self._status  # nothing changed since the last evaluation
         else:
-            status = status_now(state, now, liq_clusters=self.liq_clusters(now))
+            status = self._status_cache.status(state, now, self.liq_clusters(now))
             self._report = None
         self.evaluations += 1
         prev = self._status

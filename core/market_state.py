@@ -109,6 +109,8 @@ class MarketState:
         self._cliff_bar = -1  # bars_seen index of the last cliff
         #: bumped on every ingested input: a cache key for whatever is derived from the state
         self.version = 0
+        #: how many of those inputs were book tops (``version - book_updates``: the other inputs)
+        self.book_updates = 0
         # the liquidation window last counted: (horizon, first expiry, by venue, count, notional);
         # valid for any horizon in [horizon, first expiry) until a liquidation arrives
         self._liq_win: tuple[int, float, dict[str, int], int, float] | None = None
@@ -117,6 +119,7 @@ class MarketState:
     # ------------------------------------------------------------------ ingest
     def on_book(self, m: BookTop) -> None:
         self.version += 1
+        self.book_updates += 1
         b = self.book
         if b is None or (m.timestamp, m.update_id) >= (b.timestamp, b.update_id):
             self.book = m
@@ -234,6 +237,12 @@ class MarketState:
         return by_venue, count, notional
 
     def _liq_input(self, now_ms: int) -> tuple[float | None, str]:
+        alive, why = self._liq_alive()
+        return _age(now_ms, alive), why
+
+    def _liq_alive(self) -> tuple[int | None, str]:
+        """When the liquidation input was last known alive (its age runs from there) and why it is
+        not, if a feed went down since; ``None`` while a venue has not been seen."""
         oldest: int | None = None
         for venue in self.cfg.liquidation_venues:
             alive = self.alive_ms.get(venue)
@@ -241,9 +250,9 @@ class MarketState:
                 return None, ""
             dead = self.dead.get(venue)
             if dead is not None and dead[0] > alive:
-                return _age(now_ms, alive), dead[1]
+                return alive, dead[1]
             oldest = alive if oldest is None else min(oldest, alive)
-        return _age(now_ms, oldest), ""
+        return oldest, ""
 
     def snapshot(self, now_ms: int) -> MarketSnapshot:
         cfg = self.cfg

@@ -165,9 +165,12 @@ class PaperMatcher:
             return
         for side in ("buy", "sell"):
             side_t: OrderSide = "buy" if side == "buy" else "sell"
+            ws = self._resting(side_t, ts)
+            if not ws:  # nothing resting on this side (often: the stop is a trigger)
+                continue
             budget = top.touch(side_t)[1]
             touch_px, touch_qty = top.same_touch(side_t)
-            for w in self._resting(side_t, ts):
+            for w in ws:
                 px = w.req.price or 0.0
                 if strictly_crossed(side_t, px, top):
                     if budget > QTY_EPS:
@@ -264,9 +267,10 @@ class PaperMatcher:
 
     def _resting(self, side: OrderSide, ts: int) -> list[_Working]:
         """Resting limits on ``side`` that see market data at ``ts``, in price-time priority."""
-        ws = [w for w in self._live.values() if w.resting and w.req.side == side and ts >= w.active_from]
-        sign = -1.0 if side == "buy" else 1.0
-        ws.sort(key=lambda w: (sign * (w.req.price or 0.0), w.seq))
+        ws = [w for w in self._live.values() if w.req.side == side and ts >= w.active_from and w.resting]
+        if len(ws) > 1:
+            sign = -1.0 if side == "buy" else 1.0
+            ws.sort(key=lambda w: (sign * (w.req.price or 0.0), w.seq))
         return ws
 
     @staticmethod

@@ -69,8 +69,9 @@ class MarketPipeline:
         self.bybit_symbol = bybit_symbol
         self.okx_inst = okx_usdc_inst
         self.on_resync = on_resync
+        self._binance = BinanceCodec()
         self.codecs: dict[str, Codec] = {
-            "binance": BinanceCodec(),
+            "binance": self._binance,
             "bybit": BybitCodec(symbols=[bybit_symbol] if bybit_symbol else None),
             "okx": OkxCodec(inst_ids=[okx_usdc_inst] if okx_usdc_inst else None),
         }
@@ -88,6 +89,15 @@ class MarketPipeline:
             ResyncNeeded: self._on_resync,
             Instrument: self._on_instrument,
         }
+        self._bus_version = -1  # the bus's listener set the drop flags were derived from
+
+    def _update_drops(self) -> None:
+        """Let the codecs skip building models nobody consumes: Binance book tickers while nothing
+        listens to the book-ticker topic (once the primary symbol is known: the first book ticker
+        may be what locks it). Frames are still decoded, validated and counted (feed health)."""
+        self._bus_version = self.bus.version
+        self._binance.drop_book_ticker = (self.primary is not None
+                                          and not self.bus.has_listeners(Topics.BOOK_TICKER))
 
     # -- input -----------------------------------------------------------------------------
     def on_ws(self, venue: str, raw: bytes | str, recv_ns: int) -> None:
@@ -95,9 +105,13 @@ class MarketPipeline:
         if codec is None:
             return
         self.stats.last_frame_ns[venue] = recv_ns
-        routes = self._routes
-        for ev in codec.feed_ws(raw, recv_ns):
-            routes[ev.__class__](venue, ev)
+        if self._bus_version != self.bus.version:
+            self._update_drops()
+        out = codec.feed_ws(raw, recv_ns)
+        if out:
+            routes = self._routes
+            for ev in out:
+                routes[ev.__class__](venue, ev)
 
     def on_http(self, venue: str, url: str, body: bytes | str, recv_ns: int) -> None:
         codec = self.codecs.get(venue)
@@ -121,6 +135,7 @@ class MarketPipeline:
         if self.primary is None:
             self.primary = symbol
             self._bars = BarBuilder(symbol)
+            self._bus_version = -1  # re-derive the drop flags
         return symbol == self.primary
 
     def _tick(self, venue: str, ts: int) -> None:

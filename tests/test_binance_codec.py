@@ -253,3 +253,53 @@ def test_default_symbol_and_malformed_depth_level() -> None:
     out = codec.feed_ws(env("solusdt@depth@0ms", depth(99, 101, 98, b=[["oops", "1"]])), 0)
     assert len(out) == 1 and isinstance(out[0], ResyncNeeded)
     assert codec.stats.malformed == 1 and codec.stats.resyncs == 1
+
+
+def _ticker_frames() -> list[bytes]:
+    ok = {"e": "bookTicker", "u": 7, "s": "SOLUSDT", "b": "150.00", "B": "3", "a": "150.01", "A": "4",
+          "T": 5, "E": 6}
+    return [
+        env("solusdt@bookTicker", ok),
+        env("solusdt@bookTicker", {**ok, "b": "nope"}),  # float() rejects it: malformed
+        env("solusdt@bookTicker", {**ok, "a": 150.01}),  # a JSON number: the strict decoder rejects it
+        env("solusdt@bookTicker", {**ok, "s": "BTCUSDT"}),  # filtered out: ignored
+        env("solusdt@bookTicker", {k: v for k, v in ok.items() if k != "u"}),  # missing field
+        json.dumps(ok).encode(),  # a bare payload
+        env("solusdt@depth", depth(1, 2, 0)),
+    ]
+
+
+def test_dropped_book_tickers_are_counted_exactly_as_built_ones() -> None:
+    """drop_book_ticker builds no model but classifies and counts every frame the same way."""
+    built, dropped = BinanceCodec(symbols=["SOLUSDT"]), BinanceCodec(symbols=["SOLUSDT"])
+    dropped.drop_book_ticker = True
+    out_built: list[MarketEvent] = []
+    out_dropped: list[MarketEvent] = []
+    for i, raw in enumerate(_ticker_frames()):
+        out_built += built.feed_ws(raw, i)
+        out_dropped += dropped.feed_ws(raw, i)
+    assert [e for e in out_built if not isinstance(e, BookTicker)] == out_dropped
+    assert sum(isinstance(e, BookTicker) for e in out_built) == 2
+    assert built.stats.as_dict() == dropped.stats.as_dict()
+    assert built.stats.malformed == 3 and built.stats.ignored == 1
+
+
+def test_pipeline_builds_book_tickers_only_while_someone_listens() -> None:
+    """The first book ticker still locks the primary symbol; a listener added later gets them."""
+    from core.bus import Bus, Topics
+    from feeds.pipeline import MarketPipeline
+
+    bus = Bus()
+    pipe = MarketPipeline(bus, binance_symbol=None)
+    tick = {"e": "bookTicker", "u": 7, "s": "BTCUSDT", "b": "1", "B": "2", "a": "3", "A": "4", "T": 5}
+    pipe.on_ws("binance", env("btcusdt@bookTicker", tick), 1)
+    assert pipe.primary == "BTCUSDT"
+    pipe.on_ws("binance", env("btcusdt@bookTicker", tick), 2)
+    got: list[BookTicker] = []
+    off = bus.on(Topics.BOOK_TICKER, got.append)
+    pipe.on_ws("binance", env("btcusdt@bookTicker", {**tick, "u": 8}), 3)
+    assert [t.update_id for t in got] == [8]
+    off()
+    pipe.on_ws("binance", env("btcusdt@bookTicker", {**tick, "u": 9}), 4)
+    assert [t.update_id for t in got] == [8]
+    assert pipe.codecs["binance"].stats.decoded == 4

@@ -20,7 +20,7 @@ from core.guard_config import (
     RsiGateConfig,
 )
 from core.guard_monitor import GuardMonitor
-from core.guard_status import status_now
+from core.guard_status import StatusCache, status_now
 from core.guards import GUARDS, GuardReport, evaluate
 from core.market_state import MarketState
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest
@@ -201,3 +201,58 @@ def test_monitor_publishes_exactly_what_a_full_evaluation_per_input_would(
             want.append(ref)
         prev = ref
     assert len(got) == len(want) and all(_same(a, b) for a, b in zip(got, want, strict=True))
+
+
+def _at(msg: Any, ts: int) -> Any:
+    if isinstance(msg, Bar):
+        return msgspec.structs.replace(msg, timestamp=ts - ts % 60_000 - 60_000)
+    if isinstance(msg, BookTop):
+        return msgspec.structs.replace(msg, timestamp=ts)
+    return msgspec.structs.replace(msg, ts=ts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cfg=configs(), seq=sequences(max_size=50), clusters=st.one_of(st.none(), st.lists(num, max_size=3)),
+       probes=st.lists(st.integers(min_value=-3_000, max_value=400_000), min_size=1, max_size=6),
+       steps=st.lists(st.integers(min_value=0, max_value=3_000), min_size=50, max_size=50))
+def test_status_cache_equals_status_now(cfg: GuardsConfig, seq: list[tuple[str, Any]], clusters: Any,
+                                        probes: list[int], steps: list[int]) -> None:
+    """The cached non-book part gives status_now's answer at every time: between inputs at rising
+    times (the cached path), exactly at and around each max age and liquidation expiry, earlier.
+    Inputs arrive a few seconds apart, so the state is often fresh (not stale)."""
+    state = MarketState(cfg)
+    cache = StatusCache()
+    now = T0
+    window = int(cfg.liq_window_s * 1000)
+    ages_ms = [round(cfg.max_age.of(name) * 1000) for name in INPUT_NAMES]
+    for i, (kind, msg) in enumerate(seq):
+        edges: list[int] = []
+        if kind == "tick":
+            now += msg
+        else:
+            now += steps[i % len(steps)]
+            msg = msg if isinstance(msg, FeedStatus) and msg.ts < T0 + 3_001 else _at(msg, now)
+            _feed(state, kind, msg)
+            ts = msg.ts if hasattr(msg, "ts") else msg.timestamp + 60_000
+            edges = [ts + a + d for a in ages_ms for d in (-1, 0, 1, 2)]
+        edges += [t + window + d for t in state._liq_ts for d in (-1, 0, 1)]
+        times = sorted({now, *(now + p for p in probes), *edges})
+        for t in [*times, now - 5_000, *times]:  # rising (cached), back in time, rising again
+            assert cache.status(state, t, clusters) == status_now(state, t, liq_clusters=clusters)
+
+
+def test_status_cache_sees_a_liquidation_leave_the_window() -> None:
+    cfg = GuardsConfig(liq_events_max=0, liq_window_s=60.0, liquidation_venues=["okx"],
+                       max_age=MaxAgeConfig(**{f"{name}_s": 1e9 for name in INPUT_NAMES}))
+    state = MarketState(cfg)
+    for kind, msg in [("book", BookTop("binance", "SOLUSDT", T0, 1, 100.0, 1.0, 100.01, 1.0, 1.0, 1e9, 1e9)),
+                      ("funding", Funding("okx", "SOLUSDT", T0, 0.0, 8.0, 1.0)),
+                      ("oi", OpenInterest("okx", "SOLUSDT", T0, 1.0, 1.0, 1.0)),
+                      ("basis", Basis(T0, 100.0, 100.0, 1.0)),
+                      ("bar", Bar("SOLUSDT", T0 - 60_000, 1, 1, 1, 1, 1, 1, 0.0, 1, 1, True)),
+                      ("liq", Liquidation("okx", "SOLUSDT", T0 + 10, "long", 100.0, 1.0, 100.0))]:
+        _feed(state, kind, msg)
+    cache = StatusCache()
+    got = [cache.status(state, t) for t in (T0 + 10, T0 + 60_009, T0 + 60_010, T0 + 60_011)]
+    assert got == [status_now(state, t) for t in (T0 + 10, T0 + 60_009, T0 + 60_010, T0 + 60_011)]
+    assert got == ["breach", "breach", "passing", "passing"]

@@ -12,7 +12,10 @@ both return core models and never raise.
   Combined-stream depth frames are first decoded with their levels parsed to floats in C
   (``strict=False``: numeric strings, and also plain JSON numbers, are accepted there); a frame
   that decoder rejects goes through the strict path like every other frame.
-* ``bookTicker`` → :class:`~core.models.BookTicker` (``update_id`` = ``u``).
+* ``bookTicker`` → :class:`~core.models.BookTicker` (``update_id`` = ``u``). With
+  :attr:`BinanceCodec.drop_book_ticker` set (the pipeline sets it while nobody listens to the
+  book-ticker topic) the frame is decoded and validated exactly as before and counted the same
+  (``decoded``, ``ignored`` or ``malformed``), but no model is built: nothing would consume it.
 * ``forceOrder`` → :class:`~core.models.Liquidation`. ``o.S`` is the side of the liquidation
   *order*: a SELL order closes a LONG position. Despite the ``!forceOrder@arr`` stream name, each
   message carries a single order object, and Binance pushes only the *latest* liquidation per
@@ -80,6 +83,7 @@ class BinanceCodec:
         self.default_symbol = default_symbol.upper() if default_symbol else None
         self.books: dict[str, BinanceBookSync] = {}
         self._bare_first = False  # try the bare-payload decoder first (adapts to the connection)
+        self.drop_book_ticker = False  # validate and count bookTicker frames, build no model
 
     # --- books --------------------------------------------------------------------------------
 
@@ -145,6 +149,10 @@ class BinanceCodec:
                 st.ignored += 1
                 return []
             try:
+                if self.drop_book_ticker:  # the same checks and counts, no model (nobody listens)
+                    float(bt.b), float(bt.B), float(bt.a), float(bt.A)
+                    st.decoded += 1
+                    return []
                 tick = BookTicker(VENUE, bt.s, bt.T or bt.E, bt.u, float(bt.b), float(bt.B), float(bt.a),
                                   float(bt.A))
             except ValueError as exc:
