@@ -149,6 +149,6 @@ class RuntimeCommands:
                   priority_fee_cap=checked.priority_fee_cap, daily_stop_pct=checked.daily_stop_pct)
         rt.signal.signal.risk = cfg.risk
         rt.handlers.risk = cfg.risk
-        rt.guards.cfg = cfg.guards
+        rt.guards.set_config(cfg.guards)
         if self.store is not None:
             self.store.put_json(SETTINGS_KEY, msgspec.structs.asdict(checked))

@@ -150,6 +150,15 @@ class GuardMonitor:
         self._eval_version = -1  # not a market-state change: force a fresh evaluation
         self.check()
 
+    def set_config(self, cfg: GuardsConfig) -> None:
+        """New thresholds (the operator's settings): the full report and the per-input status read
+        the same config from the next evaluation on. Window lengths and indicator periods are
+        those the market state was built with."""
+        self.cfg = cfg
+        self.state.cfg = cfg
+        self._status_cache = StatusCache()
+        self._eval_version = -1
+
     def liq_clusters(self, now_ms: int) -> list[float] | None:
         """Cluster prices of the latest map, None without a map or when it is too old."""
         m = self.liq_map

@@ -256,3 +256,28 @@ def test_status_cache_sees_a_liquidation_leave_the_window() -> None:
     got = [cache.status(state, t) for t in (T0 + 10, T0 + 60_009, T0 + 60_010, T0 + 60_011)]
     assert got == [status_now(state, t) for t in (T0 + 10, T0 + 60_009, T0 + 60_010, T0 + 60_011)]
     assert got == ["breach", "breach", "passing", "passing"]
+
+
+def test_new_thresholds_reach_both_the_status_and_the_report() -> None:
+    """``set_config`` (the UI's settings): the per-input status and the full report read the new
+    thresholds from the next evaluation on, and agree."""
+    cfg = GuardsConfig(liquidation_venues=["okx"],
+                       max_age=MaxAgeConfig(**{f"{name}_s": 1e9 for name in INPUT_NAMES}))
+    bus, clock = Bus(), EventClock()
+    monitor = GuardMonitor(bus, cfg, clock, "replay", heartbeat_ms=30_000)
+    topic = {"book": Topics.BOOK, "funding": Topics.FUNDING, "oi": Topics.OPEN_INTEREST,
+             "basis": Topics.BASIS, "bar": Topics.BARS, "liq": Topics.LIQUIDATIONS}
+    for kind, msg in [("funding", Funding("okx", "SOLUSDT", T0, 0.0, 8.0, 1.0)),
+                      ("oi", OpenInterest("okx", "SOLUSDT", T0, 1.0, 1.0, 1.0)),
+                      ("basis", Basis(T0, 100.0, 100.0, 1.0)),
+                      ("bar", Bar("SOLUSDT", T0 - 60_000, 1, 1, 1, 1, 1, 1, 0.0, 1, 1, True)),
+                      ("liq", Liquidation("okx", "SOLUSDT", T0, "long", 100.0, 1.0, 100.0)),
+                      ("book", BookTop("binance", "SOLUSDT", T0, 1, 100.0, 1.0, 100.01, 1.0, 1.0, 1e9, 1e9))]:
+        clock.advance(T0)
+        bus.publish(topic[kind], msg)  # type: ignore[attr-defined]
+    assert monitor.status == "passing" and monitor.check().status == "passing"
+    monitor.set_config(msgspec.structs.replace(cfg, spread_bps_max=0.1))  # the book's spread is 1 bps
+    assert monitor.tick() == "warning"
+    report = monitor.check()
+    assert report.status == "warning" and any(c.name == "spread" and c.level == "warning"
+                                              for c in report.checks or [])
