@@ -56,8 +56,8 @@ def venue_status(
     from solders.pubkey import Pubkey
 
     from execution.drift.factory import DriftSetupError, build_chain
-    from execution.drift.rpc import RpcClient, RpcError
     from execution.drift.status import render_text
+    from execution.solana_send.rpc import RpcClient, RpcError
 
     cfg = _cfg(config, set_, mainnet)
 
@@ -96,8 +96,8 @@ async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str,
 
     from execution.drift.delegation import delegate_status, revoke_delegate, set_delegate
     from execution.drift.factory import build_chain, owner_signer, send_config
-    from execution.drift.rpc import RpcClient
-    from execution.drift.sender import TxSender
+    from execution.solana_send.rpc import RpcClient
+    from execution.solana_send.sender import TxSender
 
     rpc = RpcClient(cfg.venues.drift.rpc_url, timeout_s=cfg.venues.drift.rpc_timeout_s)
     try:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 PAPER_KEY = "paper.account"
 CONTROL_KEY = "engine.control"
+DAY_KEY = "engine.day_start"  # the start-of-day equity, per UTC day
 _CONTROL_KINDS = frozenset({"kill_switch", "automation", "trading_state"})
 
 
@@ -93,6 +94,7 @@ class TradingStack:
         self.journal = journal
         self._wake: Callable[[], None] = lambda: None  # the engine's, once it exists
         self.async_venue: DriftVenue | None = None
+        self.delegation: Any = None  # autotrader.drift_stack.DelegationWatch on Drift with a delegate
         self.venue: Venue = self._build_venue(clock)
         ecfg = engine_config(cfg)
         self.engine = Engine(
@@ -101,7 +103,8 @@ class TradingStack:
             clock,
             ecfg,
             self._on_event,
-            equity=self.equity,
+            equity=self.venue_equity if self.async_venue is not None else self.equity,
+            equity_from_venue=self.async_venue is not None,
             priority_fee=self.priority_fee,
             journal=journal,
             guard_now=guard_now,
@@ -113,6 +116,11 @@ class TradingStack:
             saved = self.store.get_json(CONTROL_KEY)
             if isinstance(saved, dict):
                 self.engine.restore_control(saved)
+            day = self.store.get_json(DAY_KEY)
+            if isinstance(day, dict) and isinstance(day.get("day"), int):
+                self.engine.pnl.restore(int(day["day"]), float(day.get("equity") or 0.0))
+            st = self.store
+            self.engine.pnl.on_roll = lambda d, eq: st.put_json(DAY_KEY, {"day": d, "equity": eq})
 
     def _build_venue(self, clock: Clock) -> Venue:
         if self.cfg.engine.venue == "drift":
@@ -139,51 +147,64 @@ class TradingStack:
         from ``AUTOTRADER_PASSPHRASE``). Bindings of client tags to user order ids are restored from
         the journal so open orders are recognised after a restart."""
         from autotrader.config import default_data_dir
-        from execution.drift.factory import DriftSetupError, build_drift_venue, key_store, owner_signer
-        from execution.drift.venue import TagBinding
-        from execution.signers.base import KeypairSigner, Signer
-        from execution.signers.keystore import KeyStoreError, passphrase_source
+        from autotrader.drift_stack import build_drift
+        from execution.drift.factory import DriftSetupError
+        from execution.signers.keystore import KeyStoreError
 
-        cfg = self.cfg
         try:
-            keys = key_store(cfg, passphrase_source(None), default_data_dir())
-            signer: Signer
-            if cfg.venues.drift.use_delegate:
-                signer = KeypairSigner(keys.load(cfg.keys.delegate_name), "delegate")
-            else:
-                signer = owner_signer(cfg, keys)
-            journal = self.journal
-            restore = [TagBinding(o.client_tag, o.user_order_id, o.order_id or o.client_tag)
-                       for o in (journal.open_orders() if journal is not None else []) if o.user_order_id]
-
-            def on_bind(b: TagBinding) -> None:
-                if journal is not None and journal.find_order(client_tag=b.client_tag) is not None:
-                    journal.update_order(b.client_tag, order_id=b.order_id, user_order_id=b.user_order_id)
-
-            venue = build_drift_venue(cfg, clock, signer, on_bind=on_bind, restore=restore)
+            venue = build_drift(self.cfg, clock, self.journal if isinstance(self.journal, Journal) else None,
+                                default_data_dir())
         except (DriftSetupError, KeyStoreError) as e:
             raise VenueUnavailable(f"Drift venue: {e}") from e
         self.async_venue = venue
         return venue
 
     async def start(self) -> None:
-        """Connect a venue that needs it (Drift: first account read, then polling)."""
+        """Connect a venue that needs it (Drift: transactions the journal holds unresolved are
+        followed again, first account read, then polling; the delegate session watch)."""
         if self.async_venue is not None:
+            from autotrader.drift_stack import resume_sends
+
+            v = self.async_venue
             try:
-                await self.async_venue.start()
+                n = resume_sends(v, self.journal if isinstance(self.journal, Journal) else None)
+                await v.start()
             except Exception as e:
                 raise VenueUnavailable(f"Drift venue: cannot read the accounts at "
                                        f"{self.cfg.venues.drift.rpc_url}: {e}") from e
+            if n and self.log is not None:
+                log_event(self.log, "unresolved transactions followed again", count=n)
+            if self.cfg.venues.drift.use_delegate:
+                self._watch_delegation(v)
+
+    def _watch_delegation(self, v: DriftVenue) -> None:
+        from autotrader.config import default_data_dir
+        from autotrader.drift_stack import DelegationWatch, owner_at_hand
+
+        cfg = self.cfg
+        self.delegation = DelegationWatch(cfg, v, self.engine, self.store, self.engine.clock.now_ms,
+                                          lambda: owner_at_hand(cfg, default_data_dir()))
+        u = v.chain.view.user
+        if u is not None:
+            self.delegation.check(u.delegate)
+        self.delegation.start()
 
     async def aclose(self) -> None:
+        if self.delegation is not None:
+            await self.delegation.close()
         if self.async_venue is not None:
             await self.async_venue.close()
 
     def priority_fee(self) -> float | None:
         """The network's recent priority fee (before the cap) for the engine's preflight."""
         v = self.async_venue
-        est = v.sender.last_estimate if v is not None else None
+        est = v.builder.last_estimate if v is not None else None
         return None if est is None else float(est)
+
+    def venue_equity(self) -> float | None:
+        """Drift: the account's total collateral (None when it cannot be read: fail closed)."""
+        v = self.async_venue
+        return None if v is None else v.equity()
 
     def _woken(self, venue: PaperVenue, handler: Callable[[M], None]) -> Callable[[M], None]:
         """Market input to the paper venue; a fill or trigger wakes the engine at once."""
@@ -196,8 +217,14 @@ class TradingStack:
         return on_input
 
     def equity(self) -> float:
+        """For sizing: the paper account, or the Drift account's total collateral (0 when unknown:
+        nothing is sized on an unknown equity)."""
         v = self.venue
-        return v.equity() if isinstance(v, PaperVenue) else self.cfg.paper.equity_usd
+        if isinstance(v, PaperVenue):
+            return v.equity()
+        if self.async_venue is not None:
+            return self.venue_equity() or 0.0
+        return self.cfg.paper.equity_usd
 
     def _on_event(self, ev: EngineEvent) -> None:
         if self.activity is not None:
@@ -236,8 +263,29 @@ class TradingStack:
             out["venue_error"] = str(e)
         if isinstance(v, PaperVenue):
             out["equity"] = v.equity()
+            out["equity_source"] = "paper account"
             out["unrealized_pnl"] = v.unrealized_pnl()
+        if self.async_venue is not None:
+            out.update(self.async_venue_status())
         out["state_db"] = str(self.state_db) if self.state_db is not None else None
+        return out
+
+    def async_venue_status(self) -> dict[str, Any]:
+        """Drift: equity and its source, the delegate session, the liquidation price."""
+        v = self.async_venue
+        assert v is not None
+        err = v.chain.view.equity_error
+        out: dict[str, Any] = {
+            "equity": v.equity(),
+            "equity_source": "drift: total collateral (initial weights, all markets)"
+            + (f" — unknown: {err}" if err else ""),
+            "liq_price": v.chain.liq_price(),
+            "oracle_price": v.chain.oracle_price(),
+        }
+        if self.delegation is not None:
+            out["delegation"] = self.delegation.verdict.to_json()
+        else:
+            out["delegation"] = {"badge": "OWNER KEY", "delegate": v.delegate(), "ok": True}
         return out
 
     def close(self) -> None:

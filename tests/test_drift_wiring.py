@@ -34,7 +34,7 @@ def _tree(env_url: str, pid: str, owner: str, keyfile: Path) -> dict[str, object
         "engine": {"venue": "drift", "retry_backoff_s": 0.0, "call_timeout_s": 2.0,
                    "kill_backoff_s": 0.0},
         "venues": {"drift": {"rpc_url": env_url, "program_id": pid, "authority": owner,
-                             "confirm_schedule_s": [0.05, 0.05, 0.05, 0.05], "confirm_poll_s": 0.01,
+                             "rebroadcast_s": 0.05, "confirm_poll_s": 0.01, "ack_wait_s": 0.5,
                              "account_poll_s": 0.05}},
         "keys": {"backend": "file", "encrypted_file": str(keyfile)},
     }
@@ -129,7 +129,7 @@ async def test_intent_manual_signs_entry_stop_and_tps_in_one_transaction(tmp_pat
                "--set", f'venues.drift.program_id="{env.program_id}"',
                "--set", f'venues.drift.authority="{env.owner.pubkey()}"',
                "--set", 'keys.backend="file"', "--set", f'keys.encrypted_file="{keyfile}"',
-               "--set", "venues.drift.confirm_schedule_s=[0.2, 0.2, 0.2, 0.2]"]
+               "--set", "venues.drift.confirm_poll_s=0.02"]
         proc = await asyncio.create_subprocess_exec(*cmd, cwd=REPO_ROOT, env=dict(os.environ),
                                                     stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.PIPE)
@@ -164,7 +164,7 @@ async def test_keys_and_delegation_from_the_command_line(tmp_path: Path) -> None
                 "--set", f'venues.drift.program_id="{env.program_id}"',
                 "--set", f'venues.drift.authority="{env.owner.pubkey()}"',
                 "--set", 'keys.backend="file"', "--set", f'keys.encrypted_file="{keyfile}"',
-                "--set", "venues.drift.confirm_schedule_s=[0.2, 0.2, 0.2, 0.2]"]
+                "--set", "venues.drift.confirm_poll_s=0.02"]
 
         async def cli(*args: str) -> tuple[int, str]:
             proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "autotrader", *args, *sets,

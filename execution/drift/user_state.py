@@ -52,6 +52,10 @@ class ChainOrder:
     reduce_only: bool
     post_only: bool
     slot: int = 0
+    market_type: str = "Perp"  # Perp | Spot
+
+    def in_perp(self, market_index: int) -> bool:
+        return self.market_type == "Perp" and self.market_index == market_index
 
     @property
     def side(self) -> str:
@@ -122,6 +126,7 @@ def snapshot_from_decoded(user: Any, slot: int) -> UserSnapshot:
             reduce_only=bool(o.reduce_only),
             post_only=bool(o.post_only),
             slot=int(o.slot),
+            market_type=_variant(o.market_type),
         )
     positions: dict[int, PerpPos] = {}
     for p in user.perp_positions:
@@ -145,6 +150,24 @@ def snapshot_from_decoded(user: Any, slot: int) -> UserSnapshot:
         positions=positions,
         next_order_id=int(user.next_order_id),
     )
+
+
+def referenced_markets(user: Any) -> tuple[set[int], set[int]]:
+    """(perp, spot) market indexes the decoded User account references: positions and balances in
+    use (driftpy's "not available") and open orders — what the program needs as remaining accounts
+    and what its margin maths values."""
+    perps: set[int] = set()
+    spots: set[int] = set()
+    for p in user.perp_positions:
+        if p.base_asset_amount or p.quote_asset_amount or p.open_orders or getattr(p, "lp_shares", 0):
+            perps.add(int(p.market_index))
+    for sp in user.spot_positions:
+        if sp.scaled_balance or sp.open_orders:
+            spots.add(int(sp.market_index))
+    for o in user.orders:
+        if _variant(o.status) == "Open":
+            (perps if _variant(o.market_type) == "Perp" else spots).add(int(o.market_index))
+    return perps, spots
 
 
 def decode_snapshot(data: bytes, slot: int, decode: Callable[[bytes], Any]) -> UserSnapshot:
@@ -195,12 +218,12 @@ def diff(
     old_by = {
         o.user_order_id: o
         for o in old.orders.values()
-        if o.market_index == market_index and o.user_order_id in ours
+        if o.in_perp(market_index) and o.user_order_id in ours
     }
     new_by = {
         o.user_order_id: o
         for o in new.orders.values()
-        if o.market_index == market_index and o.user_order_id in ours
+        if o.in_perp(market_index) and o.user_order_id in ours
     }
     for uid, o in old_by.items():
         n = new_by.get(uid)

@@ -51,7 +51,7 @@ from execution.solana_send.landing import (
     list_covers,
 )
 from execution.solana_send.rpc import RpcClient, RpcError
-from execution.solana_send.tx import SignedTx
+from execution.solana_send.tx import SignedTx, TxBuilder
 
 log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
@@ -97,6 +97,10 @@ class TxSender:
         self.jitter = jitter
         self._tasks: set[asyncio.Task[None]] = set()
         self.submissions: list[Submission] = []
+        c = self.cfg
+        self.builder = TxBuilder(rpc, compute_unit_limit=c.compute_unit_limit, priority_fee_cap=c.priority_fee_cap,
+                                 priority_fee_percentile=c.priority_fee_percentile, fee_cache_s=c.fee_cache_s,
+                                 monotonic=monotonic)
 
     # ------------------------------------------------------------------ public
     def submit(
@@ -230,6 +234,7 @@ class TxSender:
             if sub.state == Landing.SIGNED:
                 self._set(sub, Landing.SENT, "", on_change)
         elif err.answered and sub.sends == 1:
+            sub.error = err
             self._set(sub, Landing.REFUSED, f"sendTransaction refused: {err}", on_change)
         else:
             self._set(sub, Landing.UNKNOWN, f"sendTransaction may have been forwarded: {err}", on_change)
