@@ -217,7 +217,8 @@ class DriftVenue:
                     log.exception("account listener failed")
 
     def _ours(self) -> dict[int, Tracked]:
-        return {t.uid: t for t in self._orders.values() if t.status not in TERMINAL}
+        """Our live orders by user order id (orders without one are followed by on-chain id)."""
+        return {t.uid: t for t in self._orders.values() if t.status not in TERMINAL and t.uid}
 
     def _reconcile(self, old: UserSnapshot, new: UserSnapshot) -> None:
         ours = self._ours()
@@ -256,6 +257,10 @@ class DriftVenue:
 
     def _mark_seen(self, snap: UserSnapshot) -> None:
         idx = self.chain.market_index
+        for t in self._orders.values():  # orders without a user order id (placed elsewhere)
+            if not t.uid and t.status not in TERMINAL and t.chain_id is not None and t.chain_id not in snap.orders:
+                t.status, t.in_flight, t.ts = OrderStatus.CANCELLED, False, self.clock.now_ms()
+                self._events.append(OrderUpdate(order=t.snapshot(), reason="no longer on the account"))
         for t in self._ours().values():
             o = snap.by_user_order_id(t.uid)
             if o is not None and o.in_perp(idx):
@@ -655,17 +660,27 @@ class DriftVenue:
         self._check_age()
         if self._status.state == VenueState.DOWN:
             raise VenueError(f"Drift venue is down: {self._status.reason}", retryable=True)
-        out: list[Order] = [t.snapshot() for t in self._ours().values()]
+        live = [t for t in self._orders.values() if t.status not in TERMINAL]
+        out: list[Order] = [t.snapshot() for t in live]
         snap = self.chain.view.user
         if snap is not None:
-            ours = {t.uid for t in self._ours().values()}
+            ours = {t.uid for t in live if t.uid}
+            tracked_ids = {t.chain_id for t in live if t.chain_id is not None}
             for o in snap.orders.values():
-                if o.in_perp(self.chain.market_index) and o.user_order_id not in ours:
+                if (o.in_perp(self.chain.market_index) and o.order_id not in tracked_ids
+                        and (not o.user_order_id or o.user_order_id not in ours)):
                     b = self._restored.get(o.user_order_id)
                     out.append(Order(order_id=b.order_id if b else f"chain:{o.order_id}",
                                      request=request_of(o, self.market, b.client_tag if b else ""),
                                      status=o.status, filled=o.filled / BASE, ts=self.clock.now_ms()))
         return out
+
+    def cancel_signature(self, order_id: str) -> str | None:
+        """The signature of the (last) cancel sent for an order: the landed one when known."""
+        t = self._orders.get(order_id)
+        if t is None or t.cancel is None:
+            return None
+        return t.cancel.signature or t.cancel.current.signature
 
     def unknown_orders(self) -> list[Order]:
         """Orders whose transaction may or may not have landed (status, the UI, ``autotrader status``)."""
