@@ -46,8 +46,8 @@ def kill_text(d: dict[str, Any]) -> str:
     else:
         lines = [f"{head}: {d.get('reason')} — {n} order(s) cancelled, {conf} in {d.get('elapsed_ms')} ms"]
     for o in d.get("cancelled_orders") or []:
-        sig = o.get("cancel_signature") or (o.get("signatures") or ["-"])[-1]
-        lines.append(f"  cancelled {_order_line(o)}" + (f"  signature {sig}" if o.get("signatures") else ""))
+        sig = o.get("cancel_signature")
+        lines.append(f"  cancelled {_order_line(o)}" + (f"  signature {sig}" if sig else ""))
     kept = d.get("kept") or []
     pos = d.get("position")
     for o in kept:

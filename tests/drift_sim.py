@@ -92,6 +92,7 @@ class DriftSim:
         self.applied: set[str] = set()
         self.rejected: list[tuple[str, str]] = []
         self.land = True
+        self.auto_fill = False
         self.exchange_status = 0
         self.market_status = 1
         self.paused_operations = 0
@@ -266,8 +267,13 @@ class DriftSim:
             return
         self.applied.add(sent.signature)
         keys = [str(k) for k in tx.message.account_keys]
+        before = self.user.next_order_id
         try:
             self.apply(tx.message.account_keys[0], ixs)
+            if self.auto_fill:  # new entries fill at once (a taker, or a maker hit right away)
+                for o in [o for o in self.open_orders() if o.order_id >= before and not o.reduce_only]:
+                    if type(o.order_type).__name__ in ("Limit", "Market"):
+                        self.fill(o.user_order_id)
         except ValueError as e:  # the program refused it: it lands as a failed transaction
             self.rejected.append((sent.signature, str(e)))
             self.rpc.mark_landed(sent.signature, keys, {"InstructionError": [2, {"Custom": 6000}], "why": str(e)})
@@ -368,7 +374,7 @@ class DriftSim:
         o = orders[i]
         rem = o.base_asset_amount - o.base_asset_amount_filled
         q = rem if size is None else min(size, rem)
-        px = price if price is not None else (o.price or o.trigger_price)
+        px = price if price is not None else (o.price or o.trigger_price or self.perps[o.market_index].price)
         quote = q * px // 1_000_000_000
         long = type(o.direction).__name__ == "Long"
         self.move_position(o.market_index, (1 if long else -1) * q, quote)

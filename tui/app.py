@@ -40,6 +40,8 @@ TOAST_KINDS = {
     "sl_hit": ("warning", "Stop"),
     "guard_block": ("warning", "Guard block"),
     "kill_switch": ("error", "Kill switch"),
+    "delegation": ("error", "Delegation"),
+    "order_unknown": ("warning", "Order UNKNOWN"),
     "intent_rejected": ("warning", "Rejected"),
     "halt": ("error", "Halt"),
 }
@@ -230,9 +232,15 @@ class TraderApp(App[int]):
         t = Text(no_wrap=True, overflow="ellipsis")
         venue = f" {i.venue.upper()} {i.cluster} "
         t.append(venue, style="bold white on red" if i.cluster == "mainnet" else "bold reverse")
-        if i.delegate is not None:
+        dg = self.status.get("delegation")
+        if isinstance(dg, dict) and dg.get("badge"):  # what the chain holds (Drift)
+            t.append(f" {dg['badge']} ", style="bold" if dg.get("ok") else "bold white on red")
+        elif i.delegate is not None:
             badge = " delegate " if i.delegate else " OWNER KEY "
             t.append(badge, style="bold" if i.delegate else "bold red")
+        unknown = self.status.get("unknown_orders") or []
+        if unknown:
+            t.append(f" UNKNOWN {len(unknown)} ", style="bold black on yellow")
         label = i.label or str(self.status.get("label") or "")
         if label:
             t.append(f" {label} ", style="bold black on yellow")
@@ -395,7 +403,8 @@ class TraderApp(App[int]):
             px = o.get("trigger_price") or o.get("price")
             tag = str(o.get("tag") or o.get("order_id") or "")
             kind = str(o.get("type", "")).replace("trigger_", "t-")
-            orders.add_row(tag.rsplit(":", 1)[-1], o.get("side", ""), kind,
+            role = tag.rsplit(":", 1)[-1] + (" UNKNOWN" if o.get("status") == "unknown" else "")
+            orders.add_row(role, o.get("side", ""), kind,
                            f"{o.get('size', 0):g}", _num(px))
         err = d.get("venue_error")
         orders.border_title = f"open orders · {len(oo)}" + (f" · venue ERROR {err}" if err else "")
