@@ -402,3 +402,30 @@ def test_decode_user_misreads_perp_position_bytes_88_91_our_decoder_does_not() -
     assert theirs.remainder_base_asset_amount == 500 << 16  # padding + max_margin_ratio read as an i32
     ours = CODER.accounts.decode(raw).perp_positions[0]
     assert ours.max_margin_ratio == 500 and ours.base_asset_amount == 3_000_000_000
+
+
+async def test_a_fill_is_credited_only_to_an_order_proven_landed() -> None:
+    """Two entries in flight; the first copy of the first never lands, the second lands and fills at
+    once (never open on the account). The fill belongs to the second, not to the first in line
+    (found by tests/test_send_properties.py)."""
+    env = await drift_env(type(FAST)(**{**FAST.__dict__, "max_resigns": 0}))
+    v = env.venue
+    try:
+        copies: list[str] = []
+
+        def first_dropped(tx) -> None:  # type: ignore[no-untyped-def]
+            if tx.signature not in copies:
+                copies.append(tx.signature)
+            env.sim.land = copies.index(tx.signature) > 0
+
+        env.rpc.on_send.insert(0, first_dropped)
+        env.sim.auto_fill = True
+        await v.place(limit("a:e1", size=1.0, price=150.0))
+        await v.place(limit("b:e1", size=1.0, price=150.0))
+        await v.wait_idle()
+        await v.refresh()
+        assert v._by_tag["a:e1"].status == OrderStatus.REJECTED and v._by_tag["a:e1"].filled == 0
+        assert v._by_tag["b:e1"].status == OrderStatus.FILLED and v._by_tag["b:e1"].filled == pytest.approx(1.0)
+        assert [f.client_tag for f in await v.fills()] == ["b:e1"]
+    finally:
+        await env.close()

@@ -195,6 +195,7 @@ class OrderChange:
 class Diff:
     fills: list[FillDelta] = field(default_factory=list)
     changes: list[OrderChange] = field(default_factory=list)
+    unexplained: int = 0  # position change (base units, signed) no order of ours accounts for
 
 
 def _is_maker(o: ChainOrder) -> bool:
@@ -210,8 +211,9 @@ def diff(
 ) -> Diff:
     """Fills and order changes between two snapshots for orders in ``ours`` (keyed by user order
     id, unique among open orders; a new on-chain id with the same user order id is Drift's
-    modify). ``extra_vanished``: orders sent but never seen (they may have landed and finished
-    between two snapshots). See the module docstring."""
+    modify). ``extra_vanished``: orders whose transaction is *proven* landed but never seen open
+    (they landed and finished between two snapshots); the change they do not take is returned as
+    ``unexplained``. See the module docstring."""
     out = Diff()
     explained = 0
     vanished: list[ChainOrder] = []
@@ -301,6 +303,7 @@ def diff(
                 reason="filled" if status == OrderStatus.FILLED else "partially filled, rest cancelled",
             )
         )
+    out.unexplained = delta
     return out
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -50,7 +51,16 @@ from execution.drift.chain import ChainError, DriftChain
 from execution.drift.orders import rounded_request, to_modify_params, to_order_params
 from execution.drift.status import DriftStatus
 from execution.drift.tracking import TERMINAL, TagBinding, Tracked, request_of, synthetic
-from execution.drift.user_state import BASE, QUOTE, UserSnapshot, diff, fill_price
+from execution.drift.user_state import (
+    BASE,
+    QUOTE,
+    FillDelta,
+    OrderChange,
+    PerpPos,
+    UserSnapshot,
+    diff,
+    fill_price,
+)
 from execution.signers.base import Signer
 from execution.solana_send.landing import Landing, Probe, Submission
 from execution.solana_send.rpc import RpcError
@@ -100,6 +110,7 @@ class DriftVenue:
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._fees = 0.0
+        self._unexplained = 0  # position change (base units) not yet credited to an order of ours
         self.status_listeners: list[Callable[[VenueStatus, DriftStatus | None], None]] = []
         self.account_listeners: list[Callable[[UserSnapshot], None]] = []
 
@@ -221,17 +232,34 @@ class DriftVenue:
         return {t.uid: t for t in self._orders.values() if t.status not in TERMINAL and t.uid}
 
     def _reconcile(self, old: UserSnapshot, new: UserSnapshot) -> None:
+        """Fills and order changes between two account reads. A position change no order of ours
+        accounts for is kept (``_unexplained``) and credited only to an order whose transaction is
+        *proven* landed but that never showed open (it landed and filled between two reads) —
+        never to one merely in flight: that may be another order's fill, or nothing of ours."""
         ours = self._ours()
         idx = self.chain.market_index
-        extra = [synthetic(t, idx) for t in ours.values() if not t.seen and t.in_flight]
-        d = diff(old, new, idx, ours, extra_vanished=extra)
+        d = diff(old, new, idx, ours)
+        self._unexplained += d.unexplained
+        self._apply_diff(d.fills, d.changes, ours)
+        landed = [t for t in ours.values() if not t.seen and t.in_flight and t.place is not None
+                  and t.place.state == Landing.LANDED]
+        if landed and self._unexplained:
+            zero = UserSnapshot(slot=new.slot, authority="", delegate="", sub_account_id=0)
+            moved = dataclasses.replace(zero, positions={idx: PerpPos(idx, base=self._unexplained)})
+            credit = diff(zero, moved, idx, {}, extra_vanished=[synthetic(t, idx) for t in landed])
+            self._unexplained = credit.unexplained
+            self._apply_diff(credit.fills, credit.changes, ours)
+        if not any(t.in_flight and not t.seen for t in self._ours().values()):
+            self._unexplained = 0  # nothing of ours can explain it any more: not ours (another client)
+
+    def _apply_diff(self, fills: list[FillDelta], changes: list[OrderChange], ours: dict[int, Tracked]) -> None:
         now = self.clock.now_ms()
         taker, rebate = self.chain.fee_rates()
-        for f in d.fills:
+        for f in fills:
             t = ours.get(f.order.user_order_id)
             if t is None:
                 continue
-            size, px = f.size / BASE, fill_price(f)
+            size, px = f.size / BASE, fill_price(f) or (self.chain.oracle_price() or 0.0)
             fee = -rebate * size * px if f.maker else taker * size * px
             t.filled += size
             t.cost += size * px
@@ -242,7 +270,7 @@ class DriftVenue:
                         size=size, fee=fee, maker=f.maker, ts=now)
             self._fills.append(fill)
             self._events.append(FillEvent(fill=fill))
-        for c in d.changes:
+        for c in changes:
             t = ours.get(c.order.user_order_id)
             if t is None:
                 continue
