@@ -90,6 +90,49 @@ def venue_status(
     _echo(st, json_out, text)
 
 
+@venue_app.command("reconcile")
+def venue_reconcile(
+    passphrase_file: PassFileOpt = None,
+    mainnet: MainnetOpt = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Follow the transactions the journal holds unresolved (a crash or a stop mid-send) until the
+    chain says whether each landed, and record it; exit 0 once all are resolved. A running instance
+    does this at its start; do not run it while one runs."""
+    from autotrader.config import state_db_path
+    from autotrader.drift_stack import journal_bindings, report_resolved, resume_sends, trading_signer
+    from core.clock import WallClock
+    from execution.drift.factory import build_drift_venue
+    from storage.journal import Journal
+
+    cfg = _cfg(config, set_, mainnet)
+
+    async def main(journal: Journal) -> list[str]:
+        restore, on_bind = journal_bindings(journal)
+        venue = build_drift_venue(cfg, WallClock(), trading_signer(cfg, _data_dir()), mainnet_flag=mainnet,
+                                  on_bind=on_bind, restore=restore, journal=journal)
+        try:
+            n = resume_sends(venue, journal)
+            await venue.start(poll=True)
+            if not n:
+                return ["nothing unresolved in the journal"]
+            typer.echo(f"following {n} transaction(s); waiting for the chain", err=True)
+            await venue.wait_idle()
+            return report_resolved(venue, journal)
+        finally:
+            await venue.close()
+            await venue.chain.rpc.close()
+
+    try:
+        with Journal(state_db_path(cfg, "live")) as journal:
+            lines = asyncio.run(main(journal))
+    except Exception as e:  # unreachable RPC, missing keys or accounts: one line, no traceback
+        fail(f"venue reconcile: {type(e).__name__}: {e}", 1)
+    for line in lines:
+        typer.echo(line)
+
+
 # ---------------------------------------------------------------------------- delegate
 async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     from solders.pubkey import Pubkey

@@ -18,7 +18,7 @@ from core.clock import Clock
 from core.config_schema import Config
 from core.delegation import DelegationVerdict, evaluate
 from core.journal_port import JournalError
-from core.venue import OrderRequest
+from core.venue import OrderRequest, OrderStatus
 from execution.drift.factory import build_drift_venue, key_store, owner_signer
 from execution.drift.venue import DriftVenue, TagBinding
 from execution.signers.base import KeypairSigner, Signer
@@ -52,10 +52,8 @@ def owner_at_hand(cfg: Config, data_dir: Any) -> Signer | None:
         return None
 
 
-def build_drift(cfg: Config, clock: Clock, journal: Journal | None, data_dir: Any) -> DriftVenue:
-    """The DriftVenue: order bindings and signed transactions journaled, bindings restored.
-    Raises DriftSetupError / KeyStoreError with a message for the user."""
-    signer = trading_signer(cfg, data_dir)
+def journal_bindings(journal: Journal | None) -> tuple[list[TagBinding], Callable[[TagBinding], None]]:
+    """(bindings of the journal's live orders, the hook that journals a new binding before signing)."""
     restore = [TagBinding(o.client_tag, o.user_order_id, o.order_id or o.client_tag)
                for o in (journal.open_orders() if journal is not None else []) if o.user_order_id]
 
@@ -63,7 +61,40 @@ def build_drift(cfg: Config, clock: Clock, journal: Journal | None, data_dir: An
         if journal is not None and journal.find_order(client_tag=b.client_tag) is not None:
             journal.update_order(b.client_tag, order_id=b.order_id, user_order_id=b.user_order_id)
 
+    return restore, on_bind
+
+
+def build_drift(cfg: Config, clock: Clock, journal: Journal | None, data_dir: Any) -> DriftVenue:
+    """The DriftVenue: order bindings and signed transactions journaled, bindings restored.
+    Raises DriftSetupError / KeyStoreError with a message for the user."""
+    signer = trading_signer(cfg, data_dir)
+    restore, on_bind = journal_bindings(journal)
     return build_drift_venue(cfg, clock, signer, on_bind=on_bind, restore=restore, journal=journal)
+
+
+def report_resolved(venue: DriftVenue, journal: Journal) -> list[str]:
+    """Without an engine: the journal's live orders get the venue's verdict (for the manual path
+    and ``venue reconcile``), one line each."""
+    from execution.order_gateway import journal_state
+
+    lines = []
+    for o in journal.open_orders():
+        t = venue._by_tag.get(o.client_tag)
+        if t is None:
+            continue
+        snap = t.snapshot()
+        if snap.status == OrderStatus.UNKNOWN:
+            lines.append(f"{o.client_tag}: still UNKNOWN (signature {', '.join(snap.signatures)})")
+            continue
+        state = journal_state(snap)
+        if o.state == "submitting" and state == "rejected":
+            state = "failed"
+        journal.update_order(o.client_tag, order_id=snap.order_id, state=state)
+        sigs = ", ".join(snap.signatures) or "-"
+        word = {"open": "on chain, open", "filled": "on chain, filled", "failed": "did not land",
+                "rejected": "did not land", "cancelled": "landed, then cancelled"}.get(state, state)
+        lines.append(f"{o.client_tag}: {word} (signature {sigs})")
+    return lines
 
 
 def resume_sends(venue: DriftVenue, journal: Journal | None) -> int:

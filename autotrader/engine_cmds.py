@@ -72,7 +72,7 @@ def _manual(config: Path | None, sets: list[str] | None, side: str, size: float,
     except Exception as exc:
         fail(f"signer: {exc}", 1)
     return run_manual_orders(cfg, protected_requests(intent, cfg.signal.market), signer, yes=yes,
-                             mainnet_flag=mainnet)
+                             mainnet_flag=mainnet, intent=intent)
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
+import msgspec
 import typer
 
 from core.clock import WallClock
@@ -25,7 +26,6 @@ from core.venue import (
     OrderSide,
     OrderStatus,
     OrderType,
-    OrderUpdate,
     PostOnly,
     TriggerCondition,
 )
@@ -67,16 +67,31 @@ def run_manual_orders(
     mainnet_flag: bool = False,
     echo: Callable[[str], None] = typer.echo,
     confirm: Callable[[str], bool] = typer.confirm,
+    intent: Intent | None = None,
 ) -> int:
-    """Summarize ``reqs``, ask, sign them in ONE transaction, send and follow it through the
-    confirmation schedule. 0 = on chain, 1 = refused/failed, 3 = not confirmed by the user."""
+    """Summarize ``reqs``, ask, sign them in ONE transaction, send and follow it until the chain
+    decides. Journaled in the live state database like the engine's orders (the intent and its
+    orders with their user order ids before signing, the signed transaction before its broadcast);
+    transactions an earlier run left unresolved are followed first, and nothing new is signed while
+    one is unknown. 0 = on chain, 1 = refused/failed, 3 = not confirmed by the user."""
+    from autotrader.config import state_db_path
+    from autotrader.drift_stack import journal_bindings, report_resolved, resume_sends
     from execution.drift.factory import build_drift_venue
     from execution.drift.manual import summarize
+    from storage.journal import Journal
 
-    async def main() -> int:
-        venue = build_drift_venue(cfg, WallClock(), signer, mainnet_flag=mainnet_flag)
+    async def main(journal: Journal) -> int:
+        restore, on_bind = journal_bindings(journal)
+        venue = build_drift_venue(cfg, WallClock(), signer, mainnet_flag=mainnet_flag, on_bind=on_bind,
+                                  restore=restore, journal=journal)
         try:
-            await venue.start(poll=False)
+            n = resume_sends(venue, journal)
+            await venue.start(poll=True)
+            if n:
+                echo(f"following {n} transaction(s) an earlier run left unresolved; waiting for the chain")
+                await venue.wait_idle()
+                for line in report_resolved(venue, journal):
+                    echo(line)
             st = await venue.status()
             for r in reqs:
                 echo(f"[{r.client_tag}]")
@@ -84,16 +99,25 @@ def run_manual_orders(
             echo(f"venue: {st.state}" + (f" ({st.reason})" if st.reason else ""))
             if not yes and not confirm(f"sign and send these {len(reqs)} order(s) in one transaction?"):
                 return 3
+            iid = intent.id if intent is not None else reqs[0].client_tag.rsplit(":", 1)[0]
+            # bookkeeping only: a hand-signed intent is never managed by the engine
+            journal.begin_intent(iid, {"manual": True, **({"intent": msgspec.to_builtins(intent)} if intent else {})},
+                                 state="done")
+            for r in reqs:
+                role = {"e": "entry", "sl": "sl", "tp": "tp"}.get(r.client_tag.rsplit(":", 1)[-1].rstrip("0123456789"),
+                                                                 "entry")
+                journal.record_order(iid, role, r.client_tag, None, "submitting", request=msgspec.to_builtins(r))
             orders = await venue.cancel_and_place([], list(reqs))
             sent = ", ".join(f"{o.order_id} (user order id {o.request.user_order_id})" for o in orders)
-            echo(f"sent {sent}; waiting for confirmation")
+            sigs = ", ".join(dict.fromkeys(s for o in orders for s in o.signatures))
+            echo(f"sent {sent}; signature {sigs}; waiting for the chain")
             await venue.wait_idle()
+            lines = report_resolved(venue, journal)
+            for line in lines:
+                echo(line)
             ids = {o.order_id for o in orders}
-            for ev in venue.events():
-                if (isinstance(ev, OrderUpdate) and ev.order.order_id in ids
-                        and ev.order.status == OrderStatus.REJECTED):
-                    echo(f"failed: {ev.reason}")
-                    return 1
+            if any(venue._by_tag[i].status == OrderStatus.REJECTED for i in ids if i in venue._by_tag):
+                return 1
             echo("on chain: " + ", ".join(f"{o.order_id} {o.status}" for o in await venue.open_orders()))
             return 0
         except Exception as e:
@@ -103,7 +127,8 @@ def run_manual_orders(
             await venue.close()
             await venue.chain.rpc.close()
 
-    return asyncio.run(main())
+    with Journal(state_db_path(cfg, "live")) as journal:
+        return asyncio.run(main(journal))
 
 
 def run_manual_order(

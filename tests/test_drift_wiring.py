@@ -129,7 +129,8 @@ async def test_intent_manual_signs_entry_stop_and_tps_in_one_transaction(tmp_pat
                "--set", f'venues.drift.program_id="{env.program_id}"',
                "--set", f'venues.drift.authority="{env.owner.pubkey()}"',
                "--set", 'keys.backend="file"', "--set", f'keys.encrypted_file="{keyfile}"',
-               "--set", "venues.drift.confirm_poll_s=0.02"]
+               "--set", "venues.drift.confirm_poll_s=0.02",
+               "--set", f'storage.state_db="{tmp_path / "state.sqlite3"}"']
         proc = await asyncio.create_subprocess_exec(*cmd, cwd=REPO_ROOT, env=dict(os.environ),
                                                     stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.PIPE)
