@@ -162,6 +162,18 @@ async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str,
             out = await revoke_delegate(chain, sender, owner)
         if not out.landed:
             raise RuntimeError(out.reason)
+        if action == "set":  # the session TTL (venues.drift.session_ttl_h) counts from now
+            import time
+
+            from autotrader.config import state_db_path
+            from autotrader.drift_stack import record_session
+            from storage.state_store import StateStore
+
+            store_db = StateStore(state_db_path(cfg, "live"))
+            try:
+                record_session(store_db, pk, int(time.time() * 1000))
+            finally:
+                store_db.close()
         st = (await delegate_status(chain)).to_json()
         st["signature"] = out.signature
         return st
