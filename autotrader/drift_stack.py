@@ -20,6 +20,7 @@ from core.delegation import DelegationVerdict, evaluate
 from core.journal_port import JournalError
 from core.venue import OrderRequest, OrderStatus
 from execution.drift.factory import build_drift_venue, key_store, owner_signer
+from execution.drift.user_state import UserSnapshot
 from execution.drift.venue import DriftVenue, TagBinding
 from execution.signers.base import KeypairSigner, Signer
 from execution.signers.keystore import PASSPHRASE_ENV, KeyStoreError, passphrase_source
@@ -54,8 +55,11 @@ def owner_at_hand(cfg: Config, data_dir: Any) -> Signer | None:
 
 def journal_bindings(journal: Journal | None) -> tuple[list[TagBinding], Callable[[TagBinding], None]]:
     """(bindings of the journal's live orders, the hook that journals a new binding before signing)."""
-    restore = [TagBinding(o.client_tag, o.user_order_id, o.order_id or o.client_tag)
-               for o in (journal.open_orders() if journal is not None else []) if o.user_order_id]
+    restore = [
+        TagBinding(o.client_tag, o.user_order_id, o.order_id or o.client_tag)
+        for o in (journal.open_orders() if journal is not None else [])
+        if o.user_order_id
+    ]
 
     def on_bind(b: TagBinding) -> None:
         if journal is not None and journal.find_order(client_tag=b.client_tag) is not None:
@@ -91,8 +95,13 @@ def report_resolved(venue: DriftVenue, journal: Journal) -> list[str]:
             state = "failed"
         journal.update_order(o.client_tag, order_id=snap.order_id, state=state)
         sigs = ", ".join(snap.signatures) or "-"
-        word = {"open": "on chain, open", "filled": "on chain, filled", "failed": "did not land",
-                "rejected": "did not land", "cancelled": "landed, then cancelled"}.get(state, state)
+        word = {
+            "open": "on chain, open",
+            "filled": "on chain, filled",
+            "failed": "did not land",
+            "rejected": "did not land",
+            "cancelled": "landed, then cancelled",
+        }.get(state, state)
         lines.append(f"{o.client_tag}: {word} (signature {sigs})")
     return lines
 
@@ -137,7 +146,10 @@ class DelegationWatch:
         self.verdict: DelegationVerdict = evaluate(self.expected, None, None, self.ttl_ms, now_ms())
         self._task: asyncio.Task[None] | None = None
         self._revoking: asyncio.Task[None] | None = None
-        venue.account_listeners.append(lambda snap: self.check(snap.delegate))
+        venue.account_listeners.append(self._on_account)
+
+    def _on_account(self, snap: UserSnapshot) -> None:
+        self.check(snap.delegate)
 
     def session(self) -> tuple[str, int] | None:
         rec = self.store.get_json(SESSION_KEY) if self.store is not None else None
@@ -152,7 +164,9 @@ class DelegationWatch:
             rec = (onchain, now)  # set outside the app (or the record lost): the session starts now
             if self.store is not None:
                 with contextlib.suppress(Exception):
-                    self.store.put_json(SESSION_KEY, {"delegate": onchain, "set_at_ms": now, "source": "first seen"})
+                    self.store.put_json(
+                        SESSION_KEY, {"delegate": onchain, "set_at_ms": now, "source": "first seen"}
+                    )
         v = evaluate(self.expected, onchain, rec[1] if rec else None, self.ttl_ms, now)
         old, self.verdict = self.verdict, v
         if v.action == old.action and v.onchain == old.onchain:
@@ -166,8 +180,12 @@ class DelegationWatch:
             self.engine.record("delegation", stage="warn", reason=v.reason, delegate=v.onchain)
         elif v.action == "ok" and old.action in ("revoked", "mismatch", "expired"):
             self.engine.block_automation("")
-            self.engine.record("delegation", stage="ok", reason="the app's delegate is back on the account "
-                               "(automation stays off until turned on)", delegate=v.onchain)
+            self.engine.record(
+                "delegation",
+                stage="ok",
+                reason="the app's delegate is back on the account (automation stays off until turned on)",
+                delegate=v.onchain,
+            )
         return v
 
     def _revoke_at_expiry(self, v: DelegationVerdict) -> None:
@@ -175,9 +193,13 @@ class DelegationWatch:
             return
         owner = self.owner()
         if owner is None:
-            self.engine.record("delegation", stage="expired", delegate=v.onchain,
-                               reason=f"{v.reason}; automation off — the owner key is not at hand: run "
-                               "'autotrader delegate revoke' (or 'delegate set' for a new session)")
+            self.engine.record(
+                "delegation",
+                stage="expired",
+                delegate=v.onchain,
+                reason=f"{v.reason}; automation off — the owner key is not at hand: run "
+                "'autotrader delegate revoke' (or 'delegate set' for a new session)",
+            )
             return
         self._revoking = asyncio.ensure_future(self._revoke(owner))
 
@@ -186,8 +208,12 @@ class DelegationWatch:
 
         try:
             sub = await revoke_delegate(self.venue.chain, self.venue.sender, owner)
-            self.engine.record("delegation", stage="revoked_at_expiry", signature=sub.signature,
-                               reason="session over: delegate revoked" if sub.landed else sub.reason)
+            self.engine.record(
+                "delegation",
+                stage="revoked_at_expiry",
+                signature=sub.signature,
+                reason="session over: delegate revoked" if sub.landed else sub.reason,
+            )
         except Exception as e:
             self.engine.record("delegation", stage="revoke_failed", reason=str(e))
 

@@ -89,7 +89,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def kill(
-        reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the activity log).")] = "manual",
+        reason: Annotated[
+            str, typer.Option("--reason", help="Why (recorded in the activity log).")
+        ] = "manual",
         flatten: Annotated[
             bool | None,
             typer.Option("--flatten/--no-flatten",
@@ -97,7 +99,8 @@ def register(app: typer.Typer) -> None:
                               "(default: engine.flatten_on_kill)."),
         ] = None,
         cancel_all: Annotated[
-            bool, typer.Option("--cancel-all", help="Also cancel the stop (the position keeps no protection).")
+            bool,
+            typer.Option("--cancel-all", help="Also cancel the stop (the position keeps no protection)."),
         ] = False,
         json_out: JsonOpt = False,
         config: ConfigOpt = None,

@@ -21,11 +21,24 @@ OFFLINE_TIMEOUT_S = 180.0
 
 
 def result_json(r: Any, trading_state: str, elapsed_ms: float, where: str) -> dict[str, Any]:
-    return {"trading_state": trading_state, "reason": r.reason, "confirmed": r.confirmed, "already": r.already,
-            "cancelled": r.cancelled, "open_orders": r.open_orders, "position": r.position,
-            "flattened": r.flattened, "cancel_all": r.cancel_all, "cancelled_orders": list(r.cancelled_orders),
-            "kept": list(r.kept), "unknown_orders": r.unknown_orders, "unprotected": r.unprotected,
-            "errors": list(r.errors), "elapsed_ms": round(elapsed_ms, 1), "by": where}
+    return {
+        "trading_state": trading_state,
+        "reason": r.reason,
+        "confirmed": r.confirmed,
+        "already": r.already,
+        "cancelled": r.cancelled,
+        "open_orders": r.open_orders,
+        "position": r.position,
+        "flattened": r.flattened,
+        "cancel_all": r.cancel_all,
+        "cancelled_orders": list(r.cancelled_orders),
+        "kept": list(r.kept),
+        "unknown_orders": r.unknown_orders,
+        "unprotected": r.unprotected,
+        "errors": list(r.errors),
+        "elapsed_ms": round(elapsed_ms, 1),
+        "by": where,
+    }
 
 
 def _order_line(o: dict[str, Any]) -> str:
@@ -38,8 +51,11 @@ def _order_line(o: dict[str, Any]) -> str:
 def kill_text(d: dict[str, Any]) -> str:
     """The human answer: what was cancelled (with signatures), what stays on the venue."""
     n = d.get("cancelled", 0)
-    conf = ("confirmed by the venue" if d.get("confirmed") else
-            "NOT confirmed" + (" yet (the instance keeps retrying)" if d.get("pending") else ""))
+    conf = (
+        "confirmed by the venue"
+        if d.get("confirmed")
+        else "NOT confirmed" + (" yet (the instance keeps retrying)" if d.get("pending") else "")
+    )
     head = str(d.get("trading_state", "halted")).upper()
     if d.get("already"):
         lines = [f"trading was already {head} ({d.get('reason')}): this kill cancelled {n} order(s), {conf}"]
@@ -54,21 +70,26 @@ def kill_text(d: dict[str, Any]) -> str:
         lines.append(f"  stays on the venue: {_order_line(o)} (the stop of the {pos:+g} position)")
     if isinstance(pos, int | float) and pos:
         if d.get("unprotected"):
-            lines.append(f"  position left open WITHOUT a stop: {pos:+g}"
-                         + (" (--cancel-all)" if d.get("cancel_all") else ""))
+            lines.append(
+                f"  position left open WITHOUT a stop: {pos:+g}"
+                + (" (--cancel-all)" if d.get("cancel_all") else "")
+            )
         elif not kept:
             lines.append(f"  position left open: {pos:+g}")
         if not d.get("flattened"):
             lines.append("  (autotrader kill --flatten closes it with a reduce-only market order)")
     if d.get("unknown_orders"):
-        lines.append(f"  {d['unknown_orders']} order(s) still UNKNOWN (their transaction may land): retry the kill")
+        lines.append(
+            f"  {d['unknown_orders']} order(s) still UNKNOWN (their transaction may land): retry the kill"
+        )
     for e in (d.get("errors") or [])[-3:]:
         lines.append(f"  error: {e}")
     return "\n".join(lines)
 
 
-async def offline_kill(cfg: Config, reason: str, flatten: bool, cancel_all: bool,
-                       timeout_s: float = OFFLINE_TIMEOUT_S) -> dict[str, Any]:
+async def offline_kill(
+    cfg: Config, reason: str, flatten: bool, cancel_all: bool, timeout_s: float = OFFLINE_TIMEOUT_S
+) -> dict[str, Any]:
     """The kill without a running instance (see the module docstring)."""
     from autotrader.config import state_db_path
     from autotrader.trading import TradingStack
@@ -86,7 +107,9 @@ async def offline_kill(cfg: Config, reason: str, flatten: bool, cancel_all: bool
         if venue is not None:
             for o in cancelled:
                 o["cancel_signature"] = venue.cancel_signature(str(o["order_id"]))
-        out = result_json(result, str(engine.trading_state), (time.perf_counter() - t0) * 1000, "this process")
+        out = result_json(
+            result, str(engine.trading_state), (time.perf_counter() - t0) * 1000, "this process"
+        )
         out["cancelled_orders"] = cancelled
         return out
     finally:
@@ -99,6 +122,8 @@ def run_offline(cfg: Config, reason: str, flatten: bool | None, cancel_all: bool
 
     flat = cfg.engine.flatten_on_kill if flatten is None else flatten
     if flat and cfg.engine.venue == "paper":
-        raise VenueUnavailable("--flatten without a running instance: the paper venue has no market data "
-                               "to fill the close; start the instance (autotrader run) and kill it there")
+        raise VenueUnavailable(
+            "--flatten without a running instance: the paper venue has no market data "
+            "to fill the close; start the instance (autotrader run) and kill it there"
+        )
     return asyncio.run(offline_kill(cfg, reason, flat, cancel_all))

@@ -101,12 +101,13 @@ def run_manual_orders(
                 return 3
             iid = intent.id if intent is not None else reqs[0].client_tag.rsplit(":", 1)[0]
             # bookkeeping only: a hand-signed intent is never managed by the engine
-            journal.begin_intent(iid, {"manual": True, **({"intent": msgspec.to_builtins(intent)} if intent else {})},
-                                 state="done")
+            payload = {"manual": True, **({"intent": msgspec.to_builtins(intent)} if intent else {})}
+            journal.begin_intent(iid, payload, state="done")
             for r in reqs:
-                role = {"e": "entry", "sl": "sl", "tp": "tp"}.get(r.client_tag.rsplit(":", 1)[-1].rstrip("0123456789"),
-                                                                 "entry")
-                journal.record_order(iid, role, r.client_tag, None, "submitting", request=msgspec.to_builtins(r))
+                kind = r.client_tag.rsplit(":", 1)[-1].rstrip("0123456789")
+                role = {"e": "entry", "sl": "sl", "tp": "tp"}.get(kind, "entry")
+                journal.record_order(iid, role, r.client_tag, None, "submitting",
+                                     request=msgspec.to_builtins(r))
             orders = await venue.cancel_and_place([], list(reqs))
             sent = ", ".join(f"{o.order_id} (user order id {o.request.user_order_id})" for o in orders)
             sigs = ", ".join(dict.fromkeys(s for o in orders for s in o.signatures))

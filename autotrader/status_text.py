@@ -48,7 +48,8 @@ def render_status(d: dict[str, Any]) -> str:
     for u in e.get("unknown_orders") or []:
         sigs = ", ".join(u.get("signatures") or []) or "-"
         lines.append(f"  UNKNOWN    {u.get('tag') or u.get('order_id')}: {u.get('side')} {u.get('type')} "
-                     f"{u.get('size'):g} — signature {sigs}; no new risk until the chain says whether it landed")
+                     f"{u.get('size'):g} — signature {sigs}; no new risk until the chain says whether "
+                     "it landed")
     pos = e.get("position") or {}
     size = pos.get("size")
     if isinstance(size, int | float) and size:

@@ -34,13 +34,25 @@ class DelegationVerdict(msgspec.Struct, frozen=True, kw_only=True):
         if self.onchain is None:
             return "delegate ?"
         if self.action in ("revoked", "mismatch", "expired"):
-            return "DELEGATE " + ("REVOKED" if self.action == "revoked" else
-                                  "EXPIRED" if self.action == "expired" else "MISMATCH")
+            return "DELEGATE " + (
+                "REVOKED"
+                if self.action == "revoked"
+                else "EXPIRED"
+                if self.action == "expired"
+                else "MISMATCH"
+            )
         return "delegate"
 
     def to_json(self) -> dict[str, object]:
-        return {"action": self.action, "ok": self.ok, "delegate": self.onchain, "expected": self.expected,
-                "expires_at_ms": self.expires_at_ms, "reason": self.reason, "badge": self.badge}
+        return {
+            "action": self.action,
+            "ok": self.ok,
+            "delegate": self.onchain,
+            "expected": self.expected,
+            "expires_at_ms": self.expires_at_ms,
+            "reason": self.reason,
+            "badge": self.badge,
+        }
 
 
 def _utc(ms: int) -> str:
@@ -54,8 +66,9 @@ def evaluate(
     expires = None if set_at_ms is None else set_at_ms + ttl_ms
 
     def v(action: Action, ok: bool, reason: str = "") -> DelegationVerdict:
-        return DelegationVerdict(action=action, ok=ok, onchain=onchain, expected=expected,
-                                 expires_at_ms=expires, reason=reason)
+        return DelegationVerdict(
+            action=action, ok=ok, onchain=onchain, expected=expected, expires_at_ms=expires, reason=reason
+        )
 
     if onchain is None:
         return v("unknown", False, "the account's delegate has not been read yet")

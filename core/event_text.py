@@ -64,8 +64,8 @@ def describe(ev: EngineEvent) -> str:
             ", position WITHOUT a stop" if g("unprotected") else "")
     if k == "order_unknown":
         sigs = ", ".join(str(x) for x in g("signatures") or []) or "-"
-        return (f"{g('role', '')} order {g('order_id')} UNKNOWN (signature {sigs}): no new risk until the chain "
-                "says whether it landed").replace("  ", " ").strip()
+        return (f"{g('role', '')} order {g('order_id')} UNKNOWN (signature {sigs}): no new risk until the "
+                "chain says whether it landed").strip()
     if k == "order_resolved":
         return f"order {g('order_id')} resolved: {g('status')}" + (f" ({g('reason')})" if g("reason") else "")
     if k == "delegation":

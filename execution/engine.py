@@ -308,9 +308,9 @@ class Engine:
             waited += 0.01
         if waited:
             again = await self.killswitch.engage(reason, flat, cancel_all)
-            result = msgspec.structs.replace(again, cancelled=again.cancelled + result.cancelled,
-                                             cancelled_orders=result.cancelled_orders + again.cancelled_orders,
-                                             already=result.already)
+            result = msgspec.structs.replace(
+                again, cancelled=again.cancelled + result.cancelled, already=result.already,
+                cancelled_orders=result.cancelled_orders + again.cancelled_orders)
         self._engine_event(
             "kill_switch",
             stage="confirmed" if result.confirmed else "unconfirmed",
@@ -531,7 +531,8 @@ class Engine:
                 self.unknown[o.order_id] = o
                 tag = o.request.client_tag
                 self._emit(EngineEvent(kind="order_unknown", intent_id=intent_of(tag), ts=self.clock.now_ms(),
-                                       data={"order_id": o.order_id, "role": tag.rsplit(":", 1)[-1] if tag else "",
+                                       data={"order_id": o.order_id,
+                                             "role": tag.rsplit(":", 1)[-1] if tag else "",
                                              "signatures": list(o.signatures), "reason": reason,
                                              "market": o.request.market}))
             else:

@@ -88,10 +88,13 @@ CREATE INDEX IF NOT EXISTS orders_order_id ON orders (order_id);
 CREATE INDEX IF NOT EXISTS intents_state ON intents (state);
 """
 
-_ORDER_COLS = ("client_tag, intent_id, role, state, order_id, user_order_id, request, created_ms, updated_ms, "
-               "venue_ref")
-_SEND_COLS = ("signature, kind, venue, market, refs, blockhash, last_valid_block_height, min_slot, raw, state, "
-              "detail, created_ms, updated_ms")
+_ORDER_COLS = (
+    "client_tag, intent_id, role, state, order_id, user_order_id, request, created_ms, updated_ms, venue_ref"
+)
+_SEND_COLS = (
+    "signature, kind, venue, market, refs, blockhash, last_valid_block_height, min_slot, raw, state, "
+    "detail, created_ms, updated_ms"
+)
 
 
 def _now_ms() -> int:
@@ -294,7 +297,8 @@ class Journal:
             try:
                 self._db().execute(
                     f"INSERT INTO sends ({_SEND_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (send.signature, send.kind, send.venue, send.market, msgspec.json.encode(send.refs).decode(),
+                    (send.signature, send.kind, send.venue, send.market,
+                     msgspec.json.encode(send.refs).decode(),
                      send.blockhash, int(send.last_valid_block_height), int(send.min_slot), send.raw,
                      send.state, send.detail, now, send.updated_ms or now),
                 )

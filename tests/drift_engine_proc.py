@@ -22,9 +22,22 @@ from tests.test_engine import report
 
 
 def publish_market(bus: Bus, now: int) -> None:
-    bus.publish(Topics.BOOK, BookTop(venue="binance", symbol="SOLUSDT", timestamp=now, update_id=1, bid_px=149.9,
-                                     bid_qty=100, ask_px=150.1, ask_qty=100, spread_bps=13.3, bid_usd=1e6,
-                                     ask_usd=1e6))
+    bus.publish(
+        Topics.BOOK,
+        BookTop(
+            venue="binance",
+            symbol="SOLUSDT",
+            timestamp=now,
+            update_id=1,
+            bid_px=149.9,
+            bid_qty=100,
+            ask_px=150.1,
+            ask_qty=100,
+            spread_bps=13.3,
+            bid_usd=1e6,
+            ask_usd=1e6,
+        ),
+    )
     bus.publish(GUARDS, report(now))
 
 
@@ -36,9 +49,23 @@ async def main(config: Path, state: Path) -> int:
     await stack.start()
     try:
         publish_market(bus, clock.now_ms())
-        bus.publish(INTENTS, Intent(id="c1", ts=clock.now_ms(), symbol="SOL-PERP", side="buy", price=150.0, size=2.0,
-                                    sl=145.0, tps=((155.0, 1.0),), leverage=1.0, reason="crash test", atr=0.5,
-                                    source="manual"))
+        bus.publish(
+            INTENTS,
+            Intent(
+                id="c1",
+                ts=clock.now_ms(),
+                symbol="SOL-PERP",
+                side="buy",
+                price=150.0,
+                size=2.0,
+                sl=145.0,
+                tps=((155.0, 1.0),),
+                leverage=1.0,
+                reason="crash test",
+                atr=0.5,
+                source="manual",
+            ),
+        )
         for _ in range(500):
             publish_market(bus, clock.now_ms())
             await stack.engine.step()

@@ -33,17 +33,43 @@ class EngineEnv:
 
     def book(self, bid: float = 149.9, ask: float = 150.1) -> None:
         clock = self.env.venue.clock
-        self.bus.publish(Topics.BOOK, BookTop(venue="binance", symbol="SOLUSDT", timestamp=clock.now_ms(),
-                                              update_id=1, bid_px=bid, bid_qty=100, ask_px=ask, ask_qty=100,
-                                              spread_bps=(ask - bid) / ((ask + bid) / 2) * 1e4, bid_usd=1e6,
-                                              ask_usd=1e6))
+        self.bus.publish(
+            Topics.BOOK,
+            BookTop(
+                venue="binance",
+                symbol="SOLUSDT",
+                timestamp=clock.now_ms(),
+                update_id=1,
+                bid_px=bid,
+                bid_qty=100,
+                ask_px=ask,
+                ask_qty=100,
+                spread_bps=(ask - bid) / ((ask + bid) / 2) * 1e4,
+                bid_usd=1e6,
+                ask_usd=1e6,
+            ),
+        )
         self.bus.publish(GUARDS, report(clock.now_ms()))
 
     def intent(self, iid: str = "i1", price: float = 150.0, size: float = 2.0) -> None:
         self.book()
-        self.bus.publish(INTENTS, Intent(id=iid, ts=T0, symbol="SOL-PERP", side="buy", price=price, size=size,
-                                         sl=145.0, tps=((155.0, 1.0),), leverage=1.0, reason="t", atr=0.5,
-                                         source="manual"))
+        self.bus.publish(
+            INTENTS,
+            Intent(
+                id=iid,
+                ts=T0,
+                symbol="SOL-PERP",
+                side="buy",
+                price=price,
+                size=size,
+                sl=145.0,
+                tps=((155.0, 1.0),),
+                leverage=1.0,
+                reason="t",
+                atr=0.5,
+                source="manual",
+            ),
+        )
 
     async def step(self) -> None:
         self.book()
@@ -55,8 +81,10 @@ class EngineEnv:
         end = loop.time() + timeout
         while not cond():
             if loop.time() > end:
-                raise AssertionError(f"timed out waiting for {what}; events: "
-                                     f"{[(e.kind, e.data.get('reason')) for e in self.events[-12:]]}")
+                raise AssertionError(
+                    f"timed out waiting for {what}; events: "
+                    f"{[(e.kind, e.data.get('reason')) for e in self.events[-12:]]}"
+                )
             await self.step()
             await asyncio.sleep(0.01)
         await self.step()  # the engine takes in what the venue reported meanwhile
@@ -74,10 +102,12 @@ async def engine_env(cfg: SendConfig = FAST, **engine: object) -> EngineEnv:
     env = await drift_env(cfg)
     bus = Bus()
     events: list[EngineEvent] = []
-    ecfg = msgspec.convert({"retry_backoff_s": 0.0, "kill_backoff_s": 0.0, "call_timeout_s": 2.0, **engine},
-                           EngineConfig)
-    eng = Engine(bus, env.venue, env.venue.clock, ecfg, events.append, equity=env.venue.equity,
-                 equity_from_venue=True)
+    ecfg = msgspec.convert(
+        {"retry_backoff_s": 0.0, "kill_backoff_s": 0.0, "call_timeout_s": 2.0, **engine}, EngineConfig
+    )
+    eng = Engine(
+        bus, env.venue, env.venue.clock, ecfg, events.append, equity=env.venue.equity, equity_from_venue=True
+    )
     return EngineEnv(env, eng, bus, events)
 
 

@@ -205,7 +205,7 @@ class DriftSim:
     def set_balance(self, index: int, tokens: float, *, borrow: bool = False, write: bool = True) -> None:
         """A spot balance of ``tokens`` whole tokens in market ``index`` (interest at precision)."""
         sp = self.spots[index]
-        scaled = int(round(tokens * 10**sp.decimals)) * 10 ** (19 - sp.decimals) // sp.deposit_interest
+        scaled = round(tokens * 10**sp.decimals) * 10 ** (19 - sp.decimals) // sp.deposit_interest
         spots = list(self.user.spot_positions)
         k = next((k for k, x in enumerate(spots) if x.market_index == index and x.scaled_balance), None)
         if k is None:
@@ -218,8 +218,8 @@ class DriftSim:
 
     def set_position(self, market_index: int, base: float, entry: float, quote_extra: int = 0) -> None:
         """An open perp position of ``base`` (signed, whole units) entered at ``entry`` USD."""
-        b = int(round(base * 1e9))
-        qe = -b * int(round(entry * 1e6)) // 1_000_000_000
+        b = round(base * 1e9)
+        qe = -b * round(entry * 1e6) // 1_000_000_000
         pos = list(self.user.perp_positions)
         k = next(k for k, p in enumerate(pos) if not (p.base_asset_amount or p.quote_asset_amount))
         pos[k] = rep(pos[k], market_index=market_index, base_asset_amount=b, quote_entry_amount=qe,
@@ -234,7 +234,8 @@ class DriftSim:
         p = OrderParams(order_type=OrderType.Limit(), market_type=MarketType.Perp(),
                         direction=PositionDirection.Long(), user_order_id=uid, base_asset_amount=base,
                         price=price, market_index=market_index, reduce_only=False,
-                        post_only=PostOnlyParams.MustPostOnly(), trigger_condition=OrderTriggerCondition.Above())
+                        post_only=PostOnlyParams.MustPostOnly(),
+                        trigger_condition=OrderTriggerCondition.Above())
         self.user = self._place(self.user, p)
         self.write_user()
 
@@ -276,7 +277,8 @@ class DriftSim:
                         self.fill(o.user_order_id)
         except ValueError as e:  # the program refused it: it lands as a failed transaction
             self.rejected.append((sent.signature, str(e)))
-            self.rpc.mark_landed(sent.signature, keys, {"InstructionError": [2, {"Custom": 6000}], "why": str(e)})
+            err = {"InstructionError": [2, {"Custom": 6000}], "why": str(e)}
+            self.rpc.mark_landed(sent.signature, keys, err)
             return
         self.rpc.mark_landed(sent.signature, keys)
 

@@ -8,8 +8,16 @@ import asyncio
 from execution.solana_send.sender import SendConfig
 
 #: production timings, driven by a fake clock (a poll of 1 s costs nothing)
-REAL_TIMINGS = SendConfig(rebroadcast_s=2.0, poll_s=1.0, unknown_after_s=10.0, ack_wait_s=0.3, max_resigns=1,
-                          backoff_max_s=10.0, priority_fee_cap=3000, fee_cache_s=0.0)
+REAL_TIMINGS = SendConfig(
+    rebroadcast_s=2.0,
+    poll_s=1.0,
+    unknown_after_s=10.0,
+    ack_wait_s=0.3,
+    max_resigns=1,
+    backoff_max_s=10.0,
+    priority_fee_cap=3000,
+    fee_cache_s=0.0,
+)
 
 
 class FakeTime:

@@ -39,8 +39,9 @@ def test_verdicts() -> None:
     assert m.action == "mismatch" and other in m.reason
 
 
-async def stack_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, owner_key: bool) -> tuple[
-        DriftEnv, TradingStack, EventClock, list[EngineEvent]]:
+async def stack_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, owner_key: bool
+) -> tuple[DriftEnv, TradingStack, EventClock, list[EngineEvent]]:
     env = await drift_env(start=False)
     keyfile = tmp_path / "keys.enc"
     monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
@@ -48,13 +49,23 @@ async def stack_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, owner_key: 
     store.save("drift-delegate", env.delegate)
     if owner_key:
         store.save("drift-owner", env.owner)
-    cfg = validate({
-        "engine": {"venue": "drift", "automation": "on", "call_timeout_s": 2.0},
-        "venues": {"drift": {"rpc_url": env.rpc.url, "program_id": str(env.program_id),
-                             "authority": str(env.owner.pubkey()), "confirm_poll_s": 0.01, "rebroadcast_s": 0.05,
-                             "account_poll_s": 0.05, "delegation_check_s": 0.05}},
-        "keys": {"backend": "file", "encrypted_file": str(keyfile)},
-    })
+    cfg = validate(
+        {
+            "engine": {"venue": "drift", "automation": "on", "call_timeout_s": 2.0},
+            "venues": {
+                "drift": {
+                    "rpc_url": env.rpc.url,
+                    "program_id": str(env.program_id),
+                    "authority": str(env.owner.pubkey()),
+                    "confirm_poll_s": 0.01,
+                    "rebroadcast_s": 0.05,
+                    "account_poll_s": 0.05,
+                    "delegation_check_s": 0.05,
+                }
+            },
+            "keys": {"backend": "file", "encrypted_file": str(keyfile)},
+        }
+    )
     clock = EventClock(T0)
     bus = Bus()
     events: list[EngineEvent] = []
@@ -64,11 +75,15 @@ async def stack_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, owner_key: 
     return env, stack, clock, events
 
 
-async def test_a_revoke_on_chain_turns_automation_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    env, stack, clock, events = await stack_env(tmp_path, monkeypatch, owner_key=False)
+async def test_a_revoke_on_chain_turns_automation_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env, stack, _clock, events = await stack_env(tmp_path, monkeypatch, owner_key=False)
     try:
         st = await stack.status()
-        assert st["delegation"]["badge"] == "delegate" and st["delegation"]["delegate"] == str(env.delegate.pubkey())
+        assert st["delegation"]["badge"] == "delegate" and st["delegation"]["delegate"] == str(
+            env.delegate.pubkey()
+        )
         assert stack.engine.automation_on
         env.sim.user = rep(env.sim.user, delegate=Pubkey.default())  # the owner revoked it elsewhere
         env.sim.write_user()

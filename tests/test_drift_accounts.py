@@ -38,9 +38,18 @@ async def account_env() -> DriftEnv:
     sim = env.sim
     sim.add_perp(PerpSpec(1, BTC, "BTC-PERP"))
     sim.add_perp(PerpSpec(2, ETH, "ETH-PERP"))
-    sim.add_spot(SpotSpec(1, SOL, 9, oracle=sim.perps[0].oracle, initial_asset_weight=8_000,
-                          maintenance_asset_weight=9_000, initial_liability_weight=12_000,
-                          maintenance_liability_weight=11_000))
+    sim.add_spot(
+        SpotSpec(
+            1,
+            SOL,
+            9,
+            oracle=sim.perps[0].oracle,
+            initial_asset_weight=8_000,
+            maintenance_asset_weight=9_000,
+            initial_liability_weight=12_000,
+            maintenance_liability_weight=11_000,
+        )
+    )
     sim.set_balance(1, 20.0)  # 20 SOL deposited
     sim.set_position(0, 5.0, 140.0)  # SOL-PERP long 5 @ 140
     sim.set_position(1, -0.1, 62_000.0)  # BTC-PERP short 0.1 @ 62 000
@@ -57,9 +66,16 @@ def reference_total_collateral(env: DriftEnv) -> int:
     def raw(key: Pubkey) -> bytes:
         return accounts[str(key)].data
 
-    client = DriftClient(AsyncClient("http://127.0.0.1:9"), Wallet(Keypair()), env="devnet",
-                         account_subscription=AccountSubscriptionConfig("cached"), perp_market_indexes=[0, 1, 2],
-                         spot_market_indexes=[0, 1], oracle_infos=[], market_lookup_tables=[])
+    client = DriftClient(
+        AsyncClient("http://127.0.0.1:9"),
+        Wallet(Keypair()),
+        env="devnet",
+        account_subscription=AccountSubscriptionConfig("cached"),
+        perp_market_indexes=[0, 1, 2],
+        spot_market_indexes=[0, 1],
+        oracle_infos=[],
+        market_lookup_tables=[],
+    )
     sub = client.account_subscriber
     perps = [CODER.accounts.decode(raw(get_perp_market_public_key(env.program_id, i))) for i in (0, 1, 2)]
     spots = [CODER.accounts.decode(raw(get_spot_market_public_key(env.program_id, i))) for i in (0, 1)]
@@ -68,7 +84,8 @@ def reference_total_collateral(env: DriftEnv) -> int:
     prices = sub.cache["oracle_price_data"]
     for m in perps:
         prices[get_oracle_id(m.amm.oracle, m.amm.oracle_source)] = DataAndSlot(
-            1, decode_oracle(raw(m.amm.oracle), m.amm.oracle_source))
+            1, decode_oracle(raw(m.amm.oracle), m.amm.oracle_source)
+        )
     for m in spots:
         if type(m.oracle_source).__name__ == "QuoteAsset":
             data = OraclePriceData(1_000_000, 1, 1, 1_000_000, 1, True)
@@ -81,15 +98,29 @@ def reference_total_collateral(env: DriftEnv) -> int:
 
 
 def stop(tag: str, size: float = 5.0) -> OrderRequest:
-    return OrderRequest(market="SOL-PERP", side="sell", type=OrderType.TRIGGER_MARKET, size=size,
-                        trigger_price=130.0, trigger_condition=TriggerCondition.BELOW, reduce_only=True,
-                        client_tag=tag)
+    return OrderRequest(
+        market="SOL-PERP",
+        side="sell",
+        type=OrderType.TRIGGER_MARKET,
+        size=size,
+        trigger_price=130.0,
+        trigger_condition=TriggerCondition.BELOW,
+        reduce_only=True,
+        client_tag=tag,
+    )
 
 
 def limit(tag: str, side: str, price: float, size: float, reduce_only: bool = False) -> OrderRequest:
-    return OrderRequest(market="SOL-PERP", side=side, type=OrderType.LIMIT, size=size, price=price,  # type: ignore[arg-type]
-                        post_only=PostOnly.MUST if not reduce_only else PostOnly.NONE, reduce_only=reduce_only,
-                        client_tag=tag)
+    return OrderRequest(
+        market="SOL-PERP",
+        side=side,
+        type=OrderType.LIMIT,
+        size=size,
+        price=price,  # type: ignore[arg-type]
+        post_only=PostOnly.MUST if not reduce_only else PostOnly.NONE,
+        reduce_only=reduce_only,
+        client_tag=tag,
+    )
 
 
 async def test_every_referenced_market_and_oracle_is_loaded_and_passed() -> None:

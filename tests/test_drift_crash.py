@@ -33,8 +33,9 @@ async def run(args: list[str], killpoint: str | None = None, timeout: float = 12
     env.pop("AUTOTRADER_KILLPOINT", None)
     if killpoint:
         env["AUTOTRADER_KILLPOINT"] = killpoint
-    proc = await asyncio.create_subprocess_exec(*args, cwd=REPO_ROOT, env=env, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.STDOUT)
+    proc = await asyncio.create_subprocess_exec(
+        *args, cwd=REPO_ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode if proc.returncode is not None else 0, out.decode()
 
@@ -42,9 +43,17 @@ async def run(args: list[str], killpoint: str | None = None, timeout: float = 12
 def tree(env: DriftEnv, keyfile: Path, state: Path) -> dict[str, object]:
     return {
         "engine": {"venue": "drift", "retry_backoff_s": 0.0, "call_timeout_s": 5.0, "kill_backoff_s": 0.0},
-        "venues": {"drift": {"rpc_url": env.rpc.url, "program_id": str(env.program_id),
-                             "authority": str(env.owner.pubkey()), "confirm_poll_s": 0.02, "rebroadcast_s": 0.1,
-                             "account_poll_s": 0.05, "ack_wait_s": 1.0}},
+        "venues": {
+            "drift": {
+                "rpc_url": env.rpc.url,
+                "program_id": str(env.program_id),
+                "authority": str(env.owner.pubkey()),
+                "confirm_poll_s": 0.02,
+                "rebroadcast_s": 0.1,
+                "account_poll_s": 0.05,
+                "ack_wait_s": 1.0,
+            }
+        },
         "keys": {"backend": "file", "encrypted_file": str(keyfile)},
         "storage": {"state_db": str(state)},
     }
@@ -62,7 +71,9 @@ def as_sets(t: dict[str, object], prefix: str = "") -> list[str]:
 
 async def keys(env: DriftEnv, tmp: Path) -> Path:
     keyfile = tmp / "keys.enc"
-    store = EncryptedFileStore(keyfile, passphrase_source(environ={"AUTOTRADER_PASSPHRASE": PASS}), scrypt_n=2**12)
+    store = EncryptedFileStore(
+        keyfile, passphrase_source(environ={"AUTOTRADER_PASSPHRASE": PASS}), scrypt_n=2**12
+    )
     store.save("drift-delegate", env.delegate)
     store.save("drift-owner", env.owner)
     return keyfile
@@ -78,7 +89,9 @@ def expire(env: DriftEnv) -> None:
 
 
 # ---------------------------------------------------------------------------- the engine's path
-@pytest.mark.parametrize(("point", "expired"), [("after_sign", False), ("after_sign", True), ("after_send", False)])
+@pytest.mark.parametrize(
+    ("point", "expired"), [("after_sign", False), ("after_sign", True), ("after_send", False)]
+)
 async def test_engine_crash_mid_send_then_restart_reconciles(
     tmp_path: Path, point: str, expired: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -88,8 +101,10 @@ async def test_engine_crash_mid_send_then_restart_reconciles(
         state = tmp_path / "state.sqlite3"
         t = tree(env, await keys(env, tmp_path), state)
         (tmp_path / "cfg.json").write_text(json.dumps(t))
-        code, out = await run([sys.executable, "-m", "tests.drift_engine_proc", str(tmp_path / "cfg.json"),
-                               str(state)], killpoint=point)
+        code, out = await run(
+            [sys.executable, "-m", "tests.drift_engine_proc", str(tmp_path / "cfg.json"), str(state)],
+            killpoint=point,
+        )
         assert code == -signal.SIGKILL, out
         with Journal(state) as j:
             [send] = j.open_sends()
@@ -109,8 +124,12 @@ async def test_engine_crash_mid_send_then_restart_reconciles(
                 publish_market(bus, clock.now_ms())
                 await stack.engine.step()
                 lc = stack.engine.lifecycles.get("c1")
-                if (stack.engine.recovered and not v.sender.pending() and not stack.engine.unknown
-                        and (lc is None or lc.terminal)):
+                if (
+                    stack.engine.recovered
+                    and not v.sender.pending()
+                    and not stack.engine.unknown
+                    and (lc is None or lc.terminal)
+                ):
                     break
                 await asyncio.sleep(0.02)
             publish_market(bus, clock.now_ms())
@@ -143,14 +162,34 @@ async def test_engine_crash_mid_send_then_restart_reconciles(
 
 
 # ---------------------------------------------------------------------------- intent --manual
-@pytest.mark.parametrize(("point", "expired"), [("after_sign", False), ("after_sign", True), ("after_send", False)])
-async def test_manual_crash_mid_send_then_restart_reconciles(tmp_path: Path, point: str, expired: bool) -> None:
+@pytest.mark.parametrize(
+    ("point", "expired"), [("after_sign", False), ("after_sign", True), ("after_send", False)]
+)
+async def test_manual_crash_mid_send_then_restart_reconciles(
+    tmp_path: Path, point: str, expired: bool
+) -> None:
     env = await drift_env(start=False)
     try:
         state = tmp_path / "state.sqlite3"
         sets = as_sets(tree(env, await keys(env, tmp_path), state))
-        manual = [sys.executable, "-m", "autotrader", "intent", "buy", "--size", "2", "--price", "100", "--sl",
-                  "97", "--tp", "103", "--manual", "--yes", *sets]
+        manual = [
+            sys.executable,
+            "-m",
+            "autotrader",
+            "intent",
+            "buy",
+            "--size",
+            "2",
+            "--price",
+            "100",
+            "--sl",
+            "97",
+            "--tp",
+            "103",
+            "--manual",
+            "--yes",
+            *sets,
+        ]
         code, out = await run(manual, killpoint=point)
         assert code == -signal.SIGKILL, out
         with Journal(state) as j:
@@ -167,8 +206,11 @@ async def test_manual_crash_mid_send_then_restart_reconciles(tmp_path: Path, poi
         assert all(n <= 1 for n in landed.values()), landed
         with Journal(state) as j:
             assert j.open_sends() == []
-            states = {o.client_tag.rsplit(":", 1)[-1]: o.state for o in
-                      (j.find_order(client_tag=r) for r in send.refs) if o is not None}
+            states = {
+                o.client_tag.rsplit(":", 1)[-1]: o.state
+                for o in (j.find_order(client_tag=r) for r in send.refs)
+                if o is not None
+            }
         if expired and point == "after_sign":
             assert landed == {} and env.sim.open_orders() == []
             assert set(states.values()) == {"failed"} and "did not land" in out

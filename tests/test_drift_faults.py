@@ -59,9 +59,9 @@ async def test_slow_send_8s_with_production_timings() -> None:
         assert any(e.kind == "order_unknown" for e in ee.events), "unknown while the answer is pending"
         assert len(ee.env.rpc.method_calls("sendTransaction")) == 1
         await ee.until("the send to resolve", ee.settled, timeout=30)
-        assert [t.signature for t in ee.env.rpc.sent if t.signature] and len({t.signature for t in ee.env.rpc.sent
-                                                                               if ee.env.sim.parse(t.raw)[1][0][0]
-                                                                               == "place_perp_order"}) == 1
+        assert [t.signature for t in ee.env.rpc.sent if t.signature] and len(
+            {t.signature for t in ee.env.rpc.sent if ee.env.sim.parse(t.raw)[1][0][0] == "place_perp_order"}
+        ) == 1
         check_invariant(ee)
     finally:
         await ee.close()
@@ -84,7 +84,9 @@ async def test_slow_and_never_landing_is_rejected_only_after_expiry() -> None:
         await ee.close()
 
 
-@pytest.mark.parametrize("fault", [("accept_then_http", 502), ("accept_then_http", 500), ("accept_then_drop",)])
+@pytest.mark.parametrize(
+    "fault", [("accept_then_http", 502), ("accept_then_http", 500), ("accept_then_drop",)]
+)
 async def test_error_after_accept_never_doubles(fault: tuple[object, ...]) -> None:
     ee = await engine_env()
     try:
@@ -106,8 +108,9 @@ async def test_statuses_null_for_the_whole_window_a_market_order_fills_once() ->
         ee.env.sim.auto_fill = True
         from core.venue import OrderRequest, OrderType
 
-        o = await v.place(OrderRequest(market="SOL-PERP", side="buy", type=OrderType.MARKET, size=1.0,
-                                       client_tag="m1:mc"))
+        o = await v.place(
+            OrderRequest(market="SOL-PERP", side="buy", type=OrderType.MARKET, size=1.0, client_tag="m1:mc")
+        )
         assert o.status in (OrderStatus.OPEN, OrderStatus.UNKNOWN)
         await v.wait_idle()
         assert landed_places(ee.env) == {1: 1}
@@ -125,8 +128,13 @@ async def test_statuses_null_while_the_entry_fills_the_stop_matches_the_position
         ee.env.rpc.statuses = "null"
         ee.env.sim.auto_fill = True
         await run_entry(ee)
-        await ee.until("the entry to fill and the stop to rest", lambda: ee.settled() and any(
-            type(o.order_type).__name__ == "TriggerMarket" for o in ee.env.sim.open_orders()))
+        await ee.until(
+            "the entry to fill and the stop to rest",
+            lambda: (
+                ee.settled()
+                and any(type(o.order_type).__name__ == "TriggerMarket" for o in ee.env.sim.open_orders())
+            ),
+        )
         ee.env.sim.auto_fill = False
         assert ee.env.venue._by_tag[ENTRY].status == OrderStatus.FILLED
         assert ee.engine.lifecycles["i1"].position == pytest.approx(2.0)
@@ -143,7 +151,8 @@ async def test_dropped_never_lands_blockhash_expires_entry_rejected() -> None:
         await ee.until("the send to resolve", ee.settled)
         t = ee.env.venue._by_tag[ENTRY]
         assert t.status == OrderStatus.REJECTED and "not_landed" in str(
-            [e.data for e in ee.events if e.kind in ("order_rejected", "intent_done")])
+            [e.data for e in ee.events if e.kind in ("order_rejected", "intent_done")]
+        )
         check_invariant(ee)
     finally:
         await ee.close()
@@ -190,12 +199,14 @@ async def test_send_refused_by_the_node_is_not_sent_and_the_next_attempt_is_a_ne
     is a new order that lands once."""
     ee = await engine_env(SendConfig(**{**FAST.__dict__}))
     try:
-        ee.env.rpc.burst(3, "error", -32002, "Transaction simulation failed: Blockhash not found",
-                         method="sendTransaction")
+        ee.env.rpc.burst(
+            3, "error", -32002, "Transaction simulation failed: Blockhash not found", method="sendTransaction"
+        )
         ee.intent()
         await ee.until("the second attempt to rest", lambda: "i1:e2" in ee.env.venue._by_tag and ee.settled())
-        assert [e.data["reason"] for e in ee.events if e.kind == "order_rejected"][0].startswith(
-            "sendTransaction refused")
+        assert next(e.data["reason"] for e in ee.events if e.kind == "order_rejected").startswith(
+            "sendTransaction refused"
+        )
         assert len(ee.env.rpc.sent) == 1, "the three refused sends never reached the chain"
         assert ENTRY not in ee.env.venue._by_tag, "a refused order is not tracked: it never went out"
         assert len(ee.env.rpc.landed) == 1

@@ -21,9 +21,9 @@ from core.venue import (
 )
 from core.venue import VenueState as VS
 from execution.drift.delegation import NO_DELEGATE, delegate_status, revoke_delegate, set_delegate
-from execution.solana_send.sender import TxSender
 from execution.drift.venue import DriftVenue
 from execution.signers.base import KeypairSigner
+from execution.solana_send.sender import TxSender
 from tests.drift_harness import FAST, drift_env
 from tests.drift_sim import encode
 
@@ -313,7 +313,8 @@ async def test_never_landing_is_unknown_then_rejected_after_expiry_without_dupli
         assert len(sigs) >= 2 and len(set(sigs)) == 1  # rebroadcast of the same bytes only
         evs = [e for e in v.events() if isinstance(e, OrderUpdate)]
         assert [e.order.status for e in evs] == [OrderStatus.REJECTED]  # expired before it turned unknown
-        assert sigs[0] in evs[0].reason and "not_landed" in evs[0].reason and "blockhash expired" in evs[0].reason
+        why = evs[0].reason
+        assert sigs[0] in why and "not_landed" in why and "blockhash expired" in why
         with pytest.raises(VenueError, match="never placed twice"):
             await v.place(limit("i1:e1"))
         assert len(set(t.signature for t in env.rpc.sent)) == 1 and env.rpc.landed == {}
@@ -425,7 +426,8 @@ async def test_a_fill_is_credited_only_to_an_order_proven_landed() -> None:
         await v.wait_idle()
         await v.refresh()
         assert v._by_tag["a:e1"].status == OrderStatus.REJECTED and v._by_tag["a:e1"].filled == 0
-        assert v._by_tag["b:e1"].status == OrderStatus.FILLED and v._by_tag["b:e1"].filled == pytest.approx(1.0)
+        b = v._by_tag["b:e1"]
+        assert b.status == OrderStatus.FILLED and b.filled == pytest.approx(1.0)
         assert [f.client_tag for f in await v.fills()] == ["b:e1"]
     finally:
         await env.close()

@@ -29,8 +29,8 @@ from core.intents import INTENTS, Intent
 from core.journal_port import MemoryJournal
 from core.models import BookTop, Side, Trade
 from core.venue import OrderType
-from execution.killswitch import is_protective_stop
 from execution.engine import Engine, TradingState
+from execution.killswitch import is_protective_stop
 from execution.paper import PaperVenue
 from tests.test_engine import report
 

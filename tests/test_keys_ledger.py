@@ -231,8 +231,8 @@ def test_key_file_is_0600_from_the_first_byte_fsynced_then_renamed(
     monkeypatch.setattr(os, "fsync", spy_fsync)
     old = os.umask(0)  # the most permissive umask: the mode must not depend on it
     try:
-        EncryptedFileStore(f, passphrase_source(environ={"AUTOTRADER_PASSPHRASE": "pw"}), scrypt_n=2**12).save(
-            "k", Keypair())
+        pw = passphrase_source(environ={"AUTOTRADER_PASSPHRASE": "pw"})
+        EncryptedFileStore(f, pw, scrypt_n=2**12).save("k", Keypair())
     finally:
         os.umask(old)
     [(tmp, flags, mode)] = [o for o in opened if o[0].endswith(".tmp")]

@@ -27,12 +27,19 @@ PASS = "correct horse battery staple"
 def sets(env: DriftEnv, tmp: Path, keyfile: Path) -> list[str]:
     out: list[str] = []
     for k, v in {
-        "engine.venue": '"drift"', "engine.kill_backoff_s": "0.05", "engine.kill_backoff_max_s": "0.2",
-        "venues.drift.rpc_url": f'"{env.rpc.url}"', "venues.drift.program_id": f'"{env.program_id}"',
-        "venues.drift.authority": f'"{env.owner.pubkey()}"', "venues.drift.confirm_poll_s": "0.02",
-        "venues.drift.rebroadcast_s": "0.1", "venues.drift.account_poll_s": "0.05",
-        "keys.backend": '"file"', "keys.encrypted_file": f'"{keyfile}"',
-        "storage.state_db": f'"{tmp / "state.sqlite3"}"', "control.socket_path": f'"{tmp / "none.sock"}"',
+        "engine.venue": '"drift"',
+        "engine.kill_backoff_s": "0.05",
+        "engine.kill_backoff_max_s": "0.2",
+        "venues.drift.rpc_url": f'"{env.rpc.url}"',
+        "venues.drift.program_id": f'"{env.program_id}"',
+        "venues.drift.authority": f'"{env.owner.pubkey()}"',
+        "venues.drift.confirm_poll_s": "0.02",
+        "venues.drift.rebroadcast_s": "0.1",
+        "venues.drift.account_poll_s": "0.05",
+        "keys.backend": '"file"',
+        "keys.encrypted_file": f'"{keyfile}"',
+        "storage.state_db": f'"{tmp / "state.sqlite3"}"',
+        "control.socket_path": f'"{tmp / "none.sock"}"',
     }.items():
         out += ["--set", f"{k}={v}"]
     return out
@@ -40,8 +47,16 @@ def sets(env: DriftEnv, tmp: Path, keyfile: Path) -> list[str]:
 
 async def cli(args: list[str]) -> tuple[int, str, str]:
     env = {**os.environ, "AUTOTRADER_PASSPHRASE": PASS}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "autotrader", *args, cwd=REPO_ROOT, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "autotrader",
+        *args,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode or 0, out.decode(), err.decode()
 
@@ -49,25 +64,59 @@ async def cli(args: list[str]) -> tuple[int, str, str]:
 async def setup(tmp_path: Path) -> tuple[DriftEnv, list[str]]:
     env = await drift_env()
     keyfile = tmp_path / "keys.enc"
-    EncryptedFileStore(keyfile, passphrase_source(environ={"AUTOTRADER_PASSPHRASE": PASS}),
-                       scrypt_n=2**12).save("drift-delegate", env.delegate)
+    EncryptedFileStore(
+        keyfile, passphrase_source(environ={"AUTOTRADER_PASSPHRASE": PASS}), scrypt_n=2**12
+    ).save("drift-delegate", env.delegate)
     env.sim.set_position(0, 3.0, 148.0)  # a position the stop protects
     v = env.venue
-    await v.place(OrderRequest(market="SOL-PERP", side="sell", type=OrderType.TRIGGER_MARKET, size=3.0,
-                               trigger_price=140.0, trigger_condition=TriggerCondition.BELOW, reduce_only=True,
-                               client_tag="i1:sl1"))
-    await v.place(OrderRequest(market="SOL-PERP", side="sell", type=OrderType.LIMIT, size=3.0, price=160.0,
-                               reduce_only=True, client_tag="i1:tp1"))
-    await v.place(OrderRequest(market="SOL-PERP", side="buy", type=OrderType.LIMIT, size=1.0, price=145.0,
-                               post_only=PostOnly.MUST, client_tag="i2:e1"))
+    await v.place(
+        OrderRequest(
+            market="SOL-PERP",
+            side="sell",
+            type=OrderType.TRIGGER_MARKET,
+            size=3.0,
+            trigger_price=140.0,
+            trigger_condition=TriggerCondition.BELOW,
+            reduce_only=True,
+            client_tag="i1:sl1",
+        )
+    )
+    await v.place(
+        OrderRequest(
+            market="SOL-PERP",
+            side="sell",
+            type=OrderType.LIMIT,
+            size=3.0,
+            price=160.0,
+            reduce_only=True,
+            client_tag="i1:tp1",
+        )
+    )
+    await v.place(
+        OrderRequest(
+            market="SOL-PERP",
+            side="buy",
+            type=OrderType.LIMIT,
+            size=1.0,
+            price=145.0,
+            post_only=PostOnly.MUST,
+            client_tag="i2:e1",
+        )
+    )
     await v.wait_idle()
     assert len(env.sim.open_orders()) == 3
     with Journal(tmp_path / "state.sqlite3") as j:  # what the instance that placed them journaled
         for b in env.bindings:
             iid = b.client_tag.split(":")[0]
             j.begin_intent(iid, {"id": iid})
-            j.record_order(iid, b.client_tag.split(":")[1].rstrip("0123456789"), b.client_tag, b.order_id, "open",
-                           user_order_id=b.user_order_id)
+            j.record_order(
+                iid,
+                b.client_tag.split(":")[1].rstrip("0123456789"),
+                b.client_tag,
+                b.order_id,
+                "open",
+                user_order_id=b.user_order_id,
+            )
     return env, sets(env, tmp_path, keyfile)
 
 
@@ -89,7 +138,11 @@ async def test_kill_without_a_daemon_cancels_on_chain_and_keeps_the_stop(tmp_pat
         rows = [r for r in ActivityLog(db).query() if r.kind == "kill_switch"]
         assert [r.data.get("stage") for r in reversed(rows)] == ["engaged", "confirmed"]  # newest first
         control = StateStore(db).get_json("engine.control")
-        assert isinstance(control, dict) and control["trading_state"] == "halted" and not control["automation_on"]
+        assert (
+            isinstance(control, dict)
+            and control["trading_state"] == "halted"
+            and not control["automation_on"]
+        )
         # again: already halted, nothing to cancel this time
         code, out, err = await cli(["kill", "--json", *args])
         d = json.loads(out)
@@ -106,7 +159,7 @@ async def test_kill_without_a_daemon_fails_clearly_when_the_chain_cannot_be_read
     env, args = await setup(tmp_path)
     try:
         await env.rpc.close()  # the RPC is gone
-        code, out, err = await cli(["kill", *args])
+        code, _out, err = await cli(["kill", *args])
         assert code == 1 and "Traceback" not in err and "cannot read the accounts" in err, err
     finally:
         await env.close()
@@ -114,6 +167,14 @@ async def test_kill_without_a_daemon_fails_clearly_when_the_chain_cannot_be_read
 
 @pytest.mark.parametrize("flag", ["--flatten"])
 async def test_paper_flatten_without_a_daemon_is_refused_clearly(tmp_path: Path, flag: str) -> None:
-    code, out, err = await cli(["kill", flag, "--set", f'storage.state_db="{tmp_path / "s.db"}"',
-                                "--set", f'control.socket_path="{tmp_path / "none.sock"}"'])
+    code, _out, err = await cli(
+        [
+            "kill",
+            flag,
+            "--set",
+            f'storage.state_db="{tmp_path / "s.db"}"',
+            "--set",
+            f'control.socket_path="{tmp_path / "none.sock"}"',
+        ]
+    )
     assert code == 1 and "no market data" in err and "Traceback" not in err

@@ -15,32 +15,67 @@ from core.venue import OrderRequest, OrderStatus, OrderType, PostOnly, TriggerCo
 from tests.drift_faults import landed_places
 from tests.drift_harness import FAST, drift_env
 
-SEND_FAULTS = st.sampled_from([
-    ("slow", 0.08), ("slow", 0.3), ("delay", 0.08), ("accept_then_http", 502), ("accept_then_http", 500),
-    ("accept_then_drop",), ("drop",), ("http", 429), ("http", 503),
-    ("error", -32005, "Node is behind by 42 slots"),
-])
-OTHER_FAULTS = st.tuples(st.sampled_from(["getSignatureStatuses", "getBlockHeight", "getMultipleAccounts",
-                                          "getLatestBlockhash", "getSignaturesForAddress"]),
-                         st.sampled_from([("http", 429), ("http", 502), ("drop",), ("delay", 0.05)]))
+SEND_FAULTS = st.sampled_from(
+    [
+        ("slow", 0.08),
+        ("slow", 0.3),
+        ("delay", 0.08),
+        ("accept_then_http", 502),
+        ("accept_then_http", 500),
+        ("accept_then_drop",),
+        ("drop",),
+        ("http", 429),
+        ("http", 503),
+        ("error", -32005, "Node is behind by 42 slots"),
+    ]
+)
+OTHER_FAULTS = st.tuples(
+    st.sampled_from(
+        [
+            "getSignatureStatuses",
+            "getBlockHeight",
+            "getMultipleAccounts",
+            "getLatestBlockhash",
+            "getSignaturesForAddress",
+        ]
+    ),
+    st.sampled_from([("http", 429), ("http", 502), ("drop",), ("delay", 0.05)]),
+)
 
 
 def order(kind: str, i: int) -> OrderRequest:
     tag = f"p{i}:{kind}"
     if kind == "e":
-        return OrderRequest(market="SOL-PERP", side="buy", type=OrderType.LIMIT, size=1.0, price=149.0,
-                            post_only=PostOnly.MUST, client_tag=tag)
+        return OrderRequest(
+            market="SOL-PERP",
+            side="buy",
+            type=OrderType.LIMIT,
+            size=1.0,
+            price=149.0,
+            post_only=PostOnly.MUST,
+            client_tag=tag,
+        )
     if kind == "sl":
-        return OrderRequest(market="SOL-PERP", side="sell", type=OrderType.TRIGGER_MARKET, size=1.0,
-                            trigger_price=140.0, trigger_condition=TriggerCondition.BELOW, reduce_only=True,
-                            client_tag=tag)
+        return OrderRequest(
+            market="SOL-PERP",
+            side="sell",
+            type=OrderType.TRIGGER_MARKET,
+            size=1.0,
+            trigger_price=140.0,
+            trigger_condition=TriggerCondition.BELOW,
+            reduce_only=True,
+            client_tag=tag,
+        )
     return OrderRequest(market="SOL-PERP", side="buy", type=OrderType.MARKET, size=0.5, client_tag=tag)
 
 
 async def scenario(data: st.DataObject) -> None:
     d = data.draw
-    cfg = dataclasses.replace(FAST, max_resigns=d(st.integers(0, 2), label="max_resigns"),
-                              ack_wait_s=d(st.sampled_from([0.05, 0.2]), label="ack_wait_s"))
+    cfg = dataclasses.replace(
+        FAST,
+        max_resigns=d(st.integers(0, 2), label="max_resigns"),
+        ack_wait_s=d(st.sampled_from([0.05, 0.2]), label="ack_wait_s"),
+    )
     env = await drift_env(cfg)
     rpc, sim, v = env.rpc, env.sim, env.venue
     try:
@@ -58,7 +93,9 @@ async def scenario(data: st.DataObject) -> None:
         def chain_policy(tx) -> None:  # type: ignore[no-untyped-def]
             if tx.signature not in copies:
                 copies.append(tx.signature)
-            sim.land = landing == "always" or (landing == "first copy dropped" and copies.index(tx.signature) > 0)
+            sim.land = landing == "always" or (
+                landing == "first copy dropped" and copies.index(tx.signature) > 0
+            )
 
         rpc.on_send.insert(0, chain_policy)
         kinds = d(st.lists(st.sampled_from(["e", "sl", "mkt"]), min_size=1, max_size=3), label="orders")

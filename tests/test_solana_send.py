@@ -32,8 +32,15 @@ class Env:
         self.payer = KeypairSigner(Keypair())
         self.builder = TxBuilder(self.client, fee_cache_s=0.0)
         self.journal = journal if journal is not None else MemoryJournal()
-        self.sender = TxSender(self.client, cfg, journal=self.journal, venue="test", sleep=self.time.sleep,
-                               monotonic=self.time.monotonic, jitter=no_jitter)
+        self.sender = TxSender(
+            self.client,
+            cfg,
+            journal=self.journal,
+            venue="test",
+            sleep=self.time.sleep,
+            monotonic=self.time.monotonic,
+            jitter=no_jitter,
+        )
 
     async def sign(self) -> SignedTx:
         ix = transfer(TransferParams(from_pubkey=self.payer.pubkey(), to_pubkey=DEST, lamports=1))
@@ -41,8 +48,14 @@ class Env:
 
     async def submit(self, resign: bool = True):  # type: ignore[no-untyped-def]
         tx = await self.sign()
-        sub = self.sender.submit(tx, kind="transfer", market="TEST", refs=["t1"], address=DEST,
-                                 resign=self.sign if resign else None)
+        sub = self.sender.submit(
+            tx,
+            kind="transfer",
+            market="TEST",
+            refs=["t1"],
+            address=DEST,
+            resign=self.sign if resign else None,
+        )
         await self.sender.wait_ack(sub)
         return sub
 
@@ -91,7 +104,9 @@ async def test_refused_by_the_node_is_final_and_never_forwarded() -> None:
         await e.rpc.close()
 
 
-@pytest.mark.parametrize("fault", [("accept_then_http", 502), ("accept_then_http", 500), ("accept_then_drop",)])
+@pytest.mark.parametrize(
+    "fault", [("accept_then_http", 502), ("accept_then_http", 500), ("accept_then_drop",)]
+)
 async def test_error_after_the_rpc_accepted_is_unknown_then_landed_once(fault: tuple[object, ...]) -> None:
     e = await env()
     try:
@@ -228,7 +243,11 @@ async def test_landed_with_an_error_is_failed_never_resent() -> None:
     e = await env()
     try:
         e.rpc.auto_land = False
-        e.rpc.on_send.append(lambda tx: e.rpc.mark_landed(tx.signature, [str(DEST)], {"InstructionError": [2, {"Custom": 6010}]}))
+        e.rpc.on_send.append(
+            lambda tx: e.rpc.mark_landed(
+                tx.signature, [str(DEST)], {"InstructionError": [2, {"Custom": 6010}]}
+            )
+        )
         sub = await e.submit()
         await asyncio.wait_for(e.sender.wait(sub), 5)
         assert sub.state == Landing.FAILED and "6010" in sub.reason and len(sub.txs) == 1

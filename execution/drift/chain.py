@@ -46,8 +46,8 @@ from driftpy.addresses import (
 )
 from driftpy.drift_client import DriftClient
 from driftpy.drift_user import DriftUser
-from driftpy.oracles.oracle_id import get_oracle_id
 from driftpy.math.margin import MarginCategory
+from driftpy.oracles.oracle_id import get_oracle_id
 from driftpy.types import OraclePriceData
 from solana.rpc.async_api import AsyncClient
 from solders.keypair import Keypair

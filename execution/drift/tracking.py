@@ -46,8 +46,7 @@ class Tracked:
     def unknown(self) -> bool:
         """Its transaction may or may not have landed (and the account does not show it yet)."""
         p = self.place
-        return (not self.seen and self.status not in TERMINAL and p is not None
-                and p.state == Landing.UNKNOWN)
+        return not self.seen and self.status not in TERMINAL and p is not None and p.state == Landing.UNKNOWN
 
     def snapshot(self) -> Order:
         avg = self.cost / self.filled if self.filled > 0 else 0.0

@@ -65,6 +65,7 @@ from execution.signers.base import Signer
 from execution.solana_send.landing import Landing, Probe, Submission
 from execution.solana_send.rpc import RpcError
 from execution.solana_send.sender import TxSender
+from execution.solana_send.tx import SignedTx
 
 __all__ = ["DriftVenue", "TagBinding"]
 log = logging.getLogger(__name__)
@@ -170,8 +171,14 @@ class DriftVenue:
     def _check_age(self) -> None:
         age = self.monotonic() - self.chain.view.fetched_at
         if self.chain.view.fetched_at and age > self.max_age_s:
-            self._set_status(VenueStatus(venue=self.name, state=VenueState.DOWN,
-                                         reason=f"Drift account data is {age:.0f} s old", ts=self.clock.now_ms()))
+            self._set_status(
+                VenueStatus(
+                    venue=self.name,
+                    state=VenueState.DOWN,
+                    reason=f"Drift account data is {age:.0f} s old",
+                    ts=self.clock.now_ms(),
+                )
+            )
 
     def drift_status(self) -> DriftStatus | None:
         """The decoded pause state (for ``autotrader venue status`` and the UI top bar)."""
@@ -241,8 +248,11 @@ class DriftVenue:
         d = diff(old, new, idx, ours)
         self._unexplained += d.unexplained
         self._apply_diff(d.fills, d.changes, ours)
-        landed = [t for t in ours.values() if not t.seen and t.in_flight and t.place is not None
-                  and t.place.state == Landing.LANDED]
+        landed = [
+            t
+            for t in ours.values()
+            if not t.seen and t.in_flight and t.place is not None and t.place.state == Landing.LANDED
+        ]
         if landed and self._unexplained:
             zero = UserSnapshot(slot=new.slot, authority="", delegate="", sub_account_id=0)
             moved = dataclasses.replace(zero, positions={idx: PerpPos(idx, base=self._unexplained)})
@@ -252,7 +262,9 @@ class DriftVenue:
         if not any(t.in_flight and not t.seen for t in self._ours().values()):
             self._unexplained = 0  # nothing of ours can explain it any more: not ours (another client)
 
-    def _apply_diff(self, fills: list[FillDelta], changes: list[OrderChange], ours: dict[int, Tracked]) -> None:
+    def _apply_diff(
+        self, fills: list[FillDelta], changes: list[OrderChange], ours: dict[int, Tracked]
+    ) -> None:
         now = self.clock.now_ms()
         taker, rebate = self.chain.fee_rates()
         for f in fills:
@@ -266,8 +278,17 @@ class DriftVenue:
             t.seen = True
             t.ts = now
             self._fees += fee
-            fill = Fill(order_id=t.order_id, client_tag=t.tag, market=self.market, side=t.request.side, price=px,
-                        size=size, fee=fee, maker=f.maker, ts=now)
+            fill = Fill(
+                order_id=t.order_id,
+                client_tag=t.tag,
+                market=self.market,
+                side=t.request.side,
+                price=px,
+                size=size,
+                fee=fee,
+                maker=f.maker,
+                ts=now,
+            )
             self._fills.append(fill)
             self._events.append(FillEvent(fill=fill))
         for c in changes:
@@ -286,7 +307,12 @@ class DriftVenue:
     def _mark_seen(self, snap: UserSnapshot) -> None:
         idx = self.chain.market_index
         for t in self._orders.values():  # orders without a user order id (placed elsewhere)
-            if not t.uid and t.status not in TERMINAL and t.chain_id is not None and t.chain_id not in snap.orders:
+            if (
+                not t.uid
+                and t.status not in TERMINAL
+                and t.chain_id is not None
+                and t.chain_id not in snap.orders
+            ):
                 t.status, t.in_flight, t.ts = OrderStatus.CANCELLED, False, self.clock.now_ms()
                 self._events.append(OrderUpdate(order=t.snapshot(), reason="no longer on the account"))
         for t in self._ours().values():
@@ -321,8 +347,12 @@ class DriftVenue:
             if rec.venue != self.name or rec.market != self.market:
                 continue
             placed = [t for tag in rec.refs if (t := self._resume_order(tag, requests)) is not None]
-            sub = self.sender.resume(rec, probe=self._probe_placed(placed) if placed else None,
-                                     address=self.chain.user_pubkey, on_change=self._on_send)
+            sub = self.sender.resume(
+                rec,
+                probe=self._probe_placed(placed) if placed else None,
+                address=self.chain.user_pubkey,
+                on_change=self._on_send,
+            )
             self._own(sub, rec.kind, placed)
             out.append(sub)
         return out
@@ -354,10 +384,19 @@ class DriftVenue:
             b = self._restored.pop(o.user_order_id, None)
             if b is None:
                 continue
-            t = Tracked(order_id=b.order_id, tag=b.client_tag, uid=o.user_order_id,
-                        request=request_of(o, self.market, b.client_tag), status=o.status, chain_id=o.order_id,
-                        seen=True, in_flight=False, filled=o.filled / BASE, cost=o.quote_filled / QUOTE,
-                        ts=self.clock.now_ms())
+            t = Tracked(
+                order_id=b.order_id,
+                tag=b.client_tag,
+                uid=o.user_order_id,
+                request=request_of(o, self.market, b.client_tag),
+                status=o.status,
+                chain_id=o.order_id,
+                seen=True,
+                in_flight=False,
+                filled=o.filled / BASE,
+                cost=o.quote_filled / QUOTE,
+                ts=self.clock.now_ms(),
+            )
             self._orders[t.order_id] = t
             if t.tag:
                 self._by_tag[t.tag] = t
@@ -385,9 +424,19 @@ class DriftVenue:
         if t is None and order_id.startswith("chain:") and self.chain.view.user is not None:
             o = self.chain.view.user.orders.get(int(order_id.split(":", 1)[1]))
             if o is not None and o.in_perp(self.chain.market_index):
-                t = Tracked(order_id=order_id, tag="", uid=o.user_order_id, request=request_of(o, self.market, ""),
-                            status=o.status, chain_id=o.order_id, seen=True, in_flight=False,
-                            filled=o.filled / BASE, cost=o.quote_filled / QUOTE, ts=self.clock.now_ms())
+                t = Tracked(
+                    order_id=order_id,
+                    tag="",
+                    uid=o.user_order_id,
+                    request=request_of(o, self.market, ""),
+                    status=o.status,
+                    chain_id=o.order_id,
+                    seen=True,
+                    in_flight=False,
+                    filled=o.filled / BASE,
+                    cost=o.quote_filled / QUOTE,
+                    ts=self.clock.now_ms(),
+                )
                 self._orders[order_id] = t
         if t is None:
             raise VenueError(f"unknown order {order_id}")
@@ -398,7 +447,9 @@ class DriftVenue:
     def _on_chain_now(self, t: Tracked) -> int:
         if t.chain_id is None or not t.seen:
             what = "unknown (it may or may not land)" if t.unknown else "in flight"
-            raise VenueError(f"order {t.order_id} is not on chain yet (its transaction is {what})", retryable=True)
+            raise VenueError(
+                f"order {t.order_id} is not on chain yet (its transaction is {what})", retryable=True
+            )
         return t.chain_id
 
     def _ix(self, build: Callable[[], object]) -> object:
@@ -408,13 +459,19 @@ class DriftVenue:
             raise VenueError(f"cannot build the Drift instruction: {e}", retryable=True) from None
 
     async def _submit(
-        self, kind: str, ixs: Sequence[object], orders: list[Tracked], refs: list[str], probe: Probe | None,
-        *, resign: bool = True,
+        self,
+        kind: str,
+        ixs: Sequence[object],
+        orders: list[Tracked],
+        refs: list[str],
+        probe: Probe | None,
+        *,
+        resign: bool = True,
     ) -> Submission:
         """Sign, journal, broadcast; returns once the first broadcast was answered. Raises
         :class:`VenueError` when nothing was broadcast or the node refused it (never forwarded)."""
 
-        async def sign():  # type: ignore[no-untyped-def]
+        async def sign() -> SignedTx:
             fee = await self.builder.priority_fee([self.chain.user_pubkey, self.chain.perp_market_pubkey])
             return await self.builder.build(ixs, self.signer, fee)  # type: ignore[arg-type]
 
@@ -423,10 +480,20 @@ class DriftVenue:
         except RpcError as e:
             raise VenueError(f"cannot build the transaction: {e}", retryable=e.retryable) from None
         try:
-            sub = self.sender.submit(tx, kind=kind, market=self.market, refs=refs, resign=sign if resign else None,
-                                     probe=probe, address=self.chain.user_pubkey, on_change=self._on_send)
+            sub = self.sender.submit(
+                tx,
+                kind=kind,
+                market=self.market,
+                refs=refs,
+                resign=sign if resign else None,
+                probe=probe,
+                address=self.chain.user_pubkey,
+                on_change=self._on_send,
+            )
         except (JournalError, OSError) as e:
-            raise VenueError(f"cannot journal the signed transaction, not sent: {e}", retryable=True) from None
+            raise VenueError(
+                f"cannot journal the signed transaction, not sent: {e}", retryable=True
+            ) from None
         self._own(sub, kind, orders)
         await self.sender.wait_ack(sub)
         if sub.state == Landing.REFUSED:
@@ -458,8 +525,12 @@ class DriftVenue:
         if sub.state == Landing.UNKNOWN:
             for t in mine:
                 t.ts, t.reported_unknown = now, True
-                self._events.append(OrderUpdate(order=t.snapshot(), reason=f"maybe landed ({sub.reason}); "
-                                                f"signature {sigs}; waiting for the chain"))
+                self._events.append(
+                    OrderUpdate(
+                        order=t.snapshot(),
+                        reason=f"maybe landed ({sub.reason}); signature {sigs}; waiting for the chain",
+                    )
+                )
         elif sub.state == Landing.LANDED:
             for t in (t for t in mine if t.reported_unknown):
                 t.ts = now
@@ -467,7 +538,9 @@ class DriftVenue:
         elif sub.state.final and (sub.state != Landing.REFUSED or sub.acked.is_set()):
             for t in mine:
                 t.status, t.in_flight, t.ts = OrderStatus.REJECTED, False, now
-                self._events.append(OrderUpdate(order=t.snapshot(), reason=f"{sub.state}: {sub.reason} [{sigs}]"))
+                self._events.append(
+                    OrderUpdate(order=t.snapshot(), reason=f"{sub.state}: {sub.reason} [{sigs}]")
+                )
 
     async def _after(self, sub: Submission) -> None:
         """Once the chain decided: read the account (the order shows up, filled, cancelled...)."""
@@ -545,15 +618,18 @@ class DriftVenue:
         await self._send_new("place", [ix], [t])
         return t.snapshot()
 
-    async def _send_new(self, kind: str, ixs: list[object], news: list[Tracked], refs: Sequence[str] = ()) -> None:
+    async def _send_new(
+        self, kind: str, ixs: list[object], news: list[Tracked], refs: Sequence[str] = ()
+    ) -> None:
         """Send a transaction that places ``news``: registered (their user order ids journaled) before
         it is signed; unregistered again only when it provably was not broadcast."""
         for t in news:
             self._register(t)
         sent = False
         try:
-            await self._submit(kind, ixs, news, [*(t.tag or t.order_id for t in news), *refs],
-                               self._probe_placed(news))
+            await self._submit(
+                kind, ixs, news, [*(t.tag or t.order_id for t in news), *refs], self._probe_placed(news)
+            )
             sent = True
         finally:
             if not sent and not any(t.place is not None and not t.place.final for t in news):
@@ -591,8 +667,14 @@ class DriftVenue:
         n = len([o for o in snap.orders.values() if o.in_perp(idx)]) if snap is not None else 0
         if n == 0:
             return 0
-        ix = self._ix(lambda: self.chain.client.get_cancel_orders_ix(
-            MarketType.Perp(), idx, None, self.chain.sub_account_id))  # type: ignore[arg-type]
+        ix = self._ix(
+            lambda: self.chain.client.get_cancel_orders_ix(
+                MarketType.Perp(),
+                idx,
+                None,  # type: ignore[arg-type]
+                self.chain.sub_account_id,
+            )
+        )
 
         async def none_left() -> bool | None:
             try:
@@ -629,8 +711,9 @@ class DriftVenue:
             except (RpcError, ChainError):
                 return None
             o = self.chain.view.user.by_user_order_id(t.uid) if self.chain.view.user else None
-            return o is None or ((want[0] is None or o.price == want[0])
-                                 and (want[1] is None or o.trigger_price == want[1]))
+            return o is None or (
+                (want[0] is None or o.price == want[0]) and (want[1] is None or o.trigger_price == want[1])
+            )
 
         sub = await self._submit("modify", [ix], [t], [t.order_id], modified, resign=False)
         changes: dict[str, float] = {}
@@ -695,12 +778,21 @@ class DriftVenue:
             ours = {t.uid for t in live if t.uid}
             tracked_ids = {t.chain_id for t in live if t.chain_id is not None}
             for o in snap.orders.values():
-                if (o.in_perp(self.chain.market_index) and o.order_id not in tracked_ids
-                        and (not o.user_order_id or o.user_order_id not in ours)):
+                if (
+                    o.in_perp(self.chain.market_index)
+                    and o.order_id not in tracked_ids
+                    and (not o.user_order_id or o.user_order_id not in ours)
+                ):
                     b = self._restored.get(o.user_order_id)
-                    out.append(Order(order_id=b.order_id if b else f"chain:{o.order_id}",
-                                     request=request_of(o, self.market, b.client_tag if b else ""),
-                                     status=o.status, filled=o.filled / BASE, ts=self.clock.now_ms()))
+                    out.append(
+                        Order(
+                            order_id=b.order_id if b else f"chain:{o.order_id}",
+                            request=request_of(o, self.market, b.client_tag if b else ""),
+                            status=o.status,
+                            filled=o.filled / BASE,
+                            ts=self.clock.now_ms(),
+                        )
+                    )
         return out
 
     def cancel_signature(self, order_id: str) -> str | None:
@@ -727,7 +819,9 @@ class DriftVenue:
         size = p.base / BASE
         avg = (-p.quote_entry / QUOTE) / size if size else 0.0
         net = (p.quote - p.quote_entry + p.settled_pnl) / QUOTE  # realized - fees + funding (all-in)
-        return Position(market=market, size=size, avg_price=avg, realized_pnl=net + self._fees, fees=self._fees)
+        return Position(
+            market=market, size=size, avg_price=avg, realized_pnl=net + self._fees, fees=self._fees
+        )
 
     async def fills(self, since_ts: int = 0) -> list[Fill]:
         return [f for f in self._fills if f.ts >= since_ts]

@@ -69,7 +69,9 @@ def passphrase_source(
             return p
         if PASSPHRASE_ENV in env:
             if not env[PASSPHRASE_ENV]:
-                raise KeyStoreError(f"{PASSPHRASE_ENV} is set but empty (an empty passphrase is not accepted)")
+                raise KeyStoreError(
+                    f"{PASSPHRASE_ENV} is set but empty (an empty passphrase is not accepted)"
+                )
             return env[PASSPHRASE_ENV]
         p = getpass.getpass("Key file passphrase: ")
         if not p:

@@ -78,7 +78,9 @@ class RpcClient:
                     raise RpcError(f"{method}: rate limited (HTTP 429)", code=429, retryable=True, http=True)
                 if resp.status >= 400:
                     raise RpcError(
-                        f"{method}: HTTP {resp.status}", code=resp.status, retryable=resp.status >= 500,
+                        f"{method}: HTTP {resp.status}",
+                        code=resp.status,
+                        retryable=resp.status >= 500,
                         http=True,
                     )
                 data = await resp.json(content_type=None)

@@ -98,9 +98,14 @@ class TxSender:
         self._tasks: set[asyncio.Task[None]] = set()
         self.submissions: list[Submission] = []
         c = self.cfg
-        self.builder = TxBuilder(rpc, compute_unit_limit=c.compute_unit_limit, priority_fee_cap=c.priority_fee_cap,
-                                 priority_fee_percentile=c.priority_fee_percentile, fee_cache_s=c.fee_cache_s,
-                                 monotonic=monotonic)
+        self.builder = TxBuilder(
+            rpc,
+            compute_unit_limit=c.compute_unit_limit,
+            priority_fee_cap=c.priority_fee_cap,
+            priority_fee_percentile=c.priority_fee_percentile,
+            fee_cache_s=c.fee_cache_s,
+            monotonic=monotonic,
+        )
 
     # ------------------------------------------------------------------ public
     def submit(
@@ -133,8 +138,14 @@ class TxSender:
         """Follow a journaled transaction again after a restart (never re-signed: whatever it was
         for is decided again by its owner once this one is resolved)."""
         tx = SignedTx.from_raw(base64.b64decode(rec.raw), rec.last_valid_block_height, rec.min_slot)
-        sub = Submission(kind=rec.kind, market=rec.market, refs=list(rec.refs), txs=[tx],
-                         state=Landing.UNKNOWN, reason="resumed after a restart")
+        sub = Submission(
+            kind=rec.kind,
+            market=rec.market,
+            refs=list(rec.refs),
+            txs=[tx],
+            state=Landing.UNKNOWN,
+            reason="resumed after a restart",
+        )
         sub.acked.set()
         self._spawn(sub, self._run(sub, None, probe, address, on_change, resumed=True))
         return sub
@@ -177,11 +188,22 @@ class TxSender:
         if self.journal is None:
             return
         now = self.now_ms()
-        self.journal.record_send(JournaledSend(
-            signature=tx.signature, kind=sub.kind, venue=self.venue, market=sub.market, refs=sub.refs,
-            blockhash=str(tx.blockhash), last_valid_block_height=tx.last_valid_block_height,
-            min_slot=tx.min_slot, raw=base64.b64encode(tx.raw).decode(), state="signed", created_ms=now,
-            updated_ms=now))
+        self.journal.record_send(
+            JournaledSend(
+                signature=tx.signature,
+                kind=sub.kind,
+                venue=self.venue,
+                market=sub.market,
+                refs=sub.refs,
+                blockhash=str(tx.blockhash),
+                last_valid_block_height=tx.last_valid_block_height,
+                min_slot=tx.min_slot,
+                raw=base64.b64encode(tx.raw).decode(),
+                state="signed",
+                created_ms=now,
+                updated_ms=now,
+            )
+        )
 
     def _journal_state(self, signature: str, state: Landing, detail: str) -> None:
         if self.journal is None:
@@ -221,8 +243,12 @@ class TxSender:
         task: asyncio.Task[RpcError | None] = asyncio.ensure_future(self._broadcast(sub, sub.current))
         done, _ = await asyncio.wait({task}, timeout=self.cfg.ack_wait_s)
         if not done:
-            self._set(sub, Landing.UNKNOWN, f"no answer to sendTransaction within {self.cfg.ack_wait_s:g} s",
-                      on_change)
+            self._set(
+                sub,
+                Landing.UNKNOWN,
+                f"no answer to sendTransaction within {self.cfg.ack_wait_s:g} s",
+                on_change,
+            )
         else:
             self._classify_first(sub, task.result(), on_change)
         sub.acked.set()
@@ -322,21 +348,28 @@ class TxSender:
                         else:
                             resigns += 1
                             sub.txs.append(nxt)
-                            log.info("%s: %s cannot land; re-signed as %s", sub.kind, cur.signature,
-                                     nxt.signature)
+                            log.info(
+                                "%s: %s cannot land; re-signed as %s", sub.kind, cur.signature, nxt.signature
+                            )
                             await self._broadcast(sub, nxt)
                             last_bcast = self.monotonic()
                             continue
                     else:
-                        why = (f"blockhash expired (block height {height} > {cur.last_valid_block_height}) and "
-                               f"the signature is absent from the chain's history")
+                        why = (
+                            f"blockhash expired (block height {height} > {cur.last_valid_block_height}) and "
+                            f"the signature is absent from the chain's history"
+                        )
                         self._set(sub, Landing.NOT_LANDED, why, on_change)
                         return
                 else:
                     ok = False
                     if sub.state != Landing.UNKNOWN:
-                        self._set(sub, Landing.UNKNOWN, "blockhash expired; the chain's history cannot be read",
-                                  on_change)
+                        self._set(
+                            sub,
+                            Landing.UNKNOWN,
+                            "blockhash expired; the chain's history cannot be read",
+                            on_change,
+                        )
             elif inflight is None and now - last_bcast >= cfg.rebroadcast_s:
                 inflight = asyncio.ensure_future(self._broadcast(sub, cur))
                 last_bcast = now

@@ -46,8 +46,13 @@ class SignedTx:
     def from_raw(cls, raw: bytes, last_valid_block_height: int, min_slot: int = 0) -> SignedTx:
         """Read back a journaled transaction (restart)."""
         tx = VersionedTransaction.from_bytes(raw)
-        return cls(raw=raw, signature=str(tx.signatures[0]), blockhash=tx.message.recent_blockhash,
-                   last_valid_block_height=last_valid_block_height, min_slot=min_slot)
+        return cls(
+            raw=raw,
+            signature=str(tx.signatures[0]),
+            blockhash=tx.message.recent_blockhash,
+            last_valid_block_height=last_valid_block_height,
+            min_slot=min_slot,
+        )
 
 
 def percentile(values: Sequence[int], pct: float) -> int:
@@ -116,5 +121,10 @@ class TxBuilder:
         msg = MessageV0.try_compile(signer.pubkey(), all_ixs, self.lookup_tables, blockhash.blockhash)
         sig = await signer.sign_message(to_bytes_versioned(msg))
         tx = VersionedTransaction.populate(msg, [Signature.from_bytes(sig)])
-        return SignedTx(raw=bytes(tx), signature=str(tx.signatures[0]), blockhash=blockhash.blockhash,
-                        last_valid_block_height=blockhash.last_valid_block_height, min_slot=blockhash.slot)
+        return SignedTx(
+            raw=bytes(tx),
+            signature=str(tx.signatures[0]),
+            blockhash=blockhash.blockhash,
+            last_valid_block_height=blockhash.last_valid_block_height,
+            min_slot=blockhash.slot,
+        )
