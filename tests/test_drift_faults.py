@@ -4,6 +4,7 @@ at most one landed, the app's state equals the chain's, nothing unknown once the
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -211,5 +212,47 @@ async def test_send_refused_by_the_node_is_not_sent_and_the_next_attempt_is_a_ne
         assert ENTRY not in ee.env.venue._by_tag, "a refused order is not tracked: it never went out"
         assert len(ee.env.rpc.landed) == 1
         check_invariant(ee, ("i1:e2",))
+    finally:
+        await ee.close()
+
+
+MANUAL_FAULTS = {
+    "slow send": lambda rpc: rpc.fault("slow", 0.6, method="sendTransaction"),
+    "5xx after accept": lambda rpc: rpc.fault("accept_then_http", 502, method="sendTransaction"),
+    "statuses null for the window": lambda rpc: setattr(rpc, "statuses", "null_recent"),
+    "all statuses null": lambda rpc: setattr(rpc, "statuses", "null"),
+    "429 bursts": lambda rpc: (rpc.burst(4, "http", 429, method="sendTransaction"),
+                               rpc.burst(6, "http", 429, method="getSignatureStatuses")),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(MANUAL_FAULTS))
+async def test_the_manual_path_transaction_under_each_fault(fault: str) -> None:
+    """What ``intent --manual`` sends — entry, stop and take-profit in ONE transaction — under each
+    fault: it lands once, and the venue reports exactly what the chain holds."""
+    from core.venue import OrderRequest, OrderType, PostOnly, TriggerCondition
+
+    ee = await engine_env(dataclasses.replace(FAST, ack_wait_s=0.3))
+    v = ee.env.venue
+    try:
+        MANUAL_FAULTS[fault](ee.env.rpc)
+        reqs = [
+            OrderRequest(market="SOL-PERP", side="buy", type=OrderType.LIMIT, size=2.0, price=149.0,
+                         post_only=PostOnly.MUST, client_tag="m:e1"),
+            OrderRequest(market="SOL-PERP", side="sell", type=OrderType.TRIGGER_MARKET, size=2.0,
+                         trigger_price=145.0, trigger_condition=TriggerCondition.BELOW, reduce_only=True,
+                         client_tag="m:sl1"),
+            OrderRequest(market="SOL-PERP", side="sell", type=OrderType.LIMIT, size=2.0, price=155.0,
+                         reduce_only=True, client_tag="m:tp1"),
+        ]
+        await v.cancel_and_place([], reqs)
+        await asyncio.wait_for(v.wait_idle(), 20)
+        await v.refresh()
+        landed = landed_places(ee.env)
+        assert landed == {1: 1, 2: 1, 3: 1}, landed
+        assert not v.unknown_orders()
+        assert {o.order_id: o.status for o in await v.open_orders()} == {
+            "m:e1": OrderStatus.OPEN, "m:sl1": OrderStatus.OPEN, "m:tp1": OrderStatus.OPEN}
+        assert sorted(o.user_order_id for o in ee.env.sim.open_orders()) == [1, 2, 3]
     finally:
         await ee.close()

@@ -394,7 +394,11 @@ class TraderApp(App[int]):
             pos.add_row(self.info.market, "flat", "-", "-", _num(p.get("realized_pnl")))
         eq = d.get("equity")
         pnl = d.get("day_pnl_pct")
-        pos.border_title = "position" + (f" · equity {eq:,.2f}" if isinstance(eq, int | float) else "") + (
+        src = str(d.get("equity_source") or "")
+        venue_eq = " (venue)" if src.startswith("drift") else ""  # the account's total collateral
+        eq_txt = f" · equity {eq:,.2f}{venue_eq}" if isinstance(eq, int | float) else (
+            " · equity UNKNOWN" if venue_eq or src.startswith("drift") else "")
+        pos.border_title = "position" + eq_txt + (
             f" · day {pnl:+.2f}%" if isinstance(pnl, int | float) else "")
         orders = self._q("#orders", DataTable)
         orders.clear()
