@@ -38,6 +38,7 @@ from core.reconcile import (
     JournaledOrder,
 )
 from storage.activity_log import ActivityLogError, encode_data, open_db
+from storage.faults import before_write
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS intents (
@@ -100,6 +101,7 @@ class Journal:
         now = _now_ms() if ts_ms is None else ts_ms
         text = encode_data(payload)
         with self._lock:
+            before_write("journal", "begin_intent")
             cur = self._db().execute(
                 "INSERT OR IGNORE INTO intents (intent_id, state, payload, created_ms, updated_ms) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -111,6 +113,7 @@ class Journal:
         _check(state, INTENT_STATES, "intent")
         now = _now_ms() if ts_ms is None else ts_ms
         with self._lock:
+            before_write("journal", "intent_state")
             cur = self._db().execute(
                 "UPDATE intents SET state = ?, updated_ms = ? WHERE intent_id = ?", (state, now, intent_id)
             )
@@ -175,6 +178,7 @@ class Journal:
             db = self._db()
             if db.execute("SELECT 1 FROM intents WHERE intent_id = ?", (intent_id,)).fetchone() is None:
                 raise JournalError(f"unknown intent {intent_id!r}: begin_intent first")
+            before_write("journal", "record_order")
             cur = db.execute(
                 f"INSERT OR IGNORE INTO orders ({_ORDER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (client_tag, intent_id, role, state, order_id, int(user_order_id), text, now, now),
@@ -195,6 +199,7 @@ class Journal:
             _check(state, ORDER_STATES, "order")
         now = _now_ms() if ts_ms is None else ts_ms
         with self._lock:
+            before_write("journal", "update_order")
             cur = self._db().execute(
                 "UPDATE orders SET order_id = COALESCE(?, order_id), state = COALESCE(?, state), "
                 "user_order_id = COALESCE(?, user_order_id), updated_ms = ? WHERE client_tag = ?",
