@@ -141,7 +141,8 @@ class TradingStack:
             return
         marker.engaged = True
         reason = str(found.get("reason") or "kill switch engaged before restart")
-        self.engine.restore_control({"trading_state": "halted", "automation_on": False, "kill_reason": reason})
+        self.engine.restore_control({"trading_state": "halted", "automation_on": False,
+                                     "kill_reason": reason})
         if self.log is not None:
             log_event(self.log, "kill restored from marker", logging.WARNING, reason=reason,
                       marker=found.get("path"))
@@ -150,8 +151,16 @@ class TradingStack:
     def _build_venue(self, clock: Clock) -> Venue:
         if self.cfg.engine.venue == "drift":
             return self._build_drift(clock)
+        return self._build_paper(clock)
+
+    def _build_paper(self, clock: Clock) -> PaperVenue:
+        """The paper venue on this bus's market (the only venue of :class:`autotrader.paper_stack
+        .PaperTradingStack`: demo, replay, backtest)."""
         store = self.store
-        persist = (lambda b: store.put(PAPER_KEY, b)) if store is not None else None
+        persist: Callable[[bytes], None] | None = None
+        if store is not None:
+            def persist(blob: bytes) -> None:
+                store.put(PAPER_KEY, blob)  # never raises for the disk: kept in memory, retried
         venue = build_paper(self.cfg, clock, persist)
         if store is not None:
             blob = store.get(PAPER_KEY)

@@ -139,6 +139,8 @@ class Engine:
         #: durable writes (journal, venue state, activity log): failing → REDUCING (fail closed)
         self.storage = storage_health if storage_health is not None else StorageHealth()
         self.storage.subscribe(self._on_storage)
+        #: set once the app leaves (``engine.on_exit``, :mod:`execution.leaving`): no new risk
+        self.leaving = ""
         self.automation_on = cfg.automation == "on" or (cfg.automation == "auto" and cfg.venue == "paper")
         #: with a durable journal, nothing is traded before :meth:`recover` reconciled with the venue
         self.recovered = journal is None
@@ -511,6 +513,8 @@ class Engine:
             return "trading state is reducing (reduce-only orders only)"
         if self.storage.reason and not req.reduce_only:
             return self.storage.reason
+        if self.leaving and not req.reduce_only:
+            return "leaving: no new risk"
         return ""
 
     async def _execute(self, lc: IntentLifecycle, a: Action) -> list[Input]:

@@ -191,7 +191,8 @@ class ActivityLog:
             self._conn: sqlite3.Connection | None = open_db(self.path, readonly=readonly)
             if not readonly:
                 self._conn.executescript(_SCHEMA)
-                self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                if self._conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")  # a write: only once
         except sqlite3.Error as exc:
             raise ActivityLogError(f"cannot open activity log {self.path}: {exc}") from exc
 

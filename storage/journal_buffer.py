@@ -182,7 +182,8 @@ class JournalBuffer:
                 out[iid] = it
         return sorted(out.values(), key=lambda i: i.created_ms)
 
-    def _merge(self, rows: list[JournaledOrder], keep: Callable[[JournaledOrder], bool]) -> list[JournaledOrder]:
+    def _merge(self, rows: list[JournaledOrder],
+               keep: Callable[[JournaledOrder], bool]) -> list[JournaledOrder]:
         out = {o.client_tag: o for o in rows}
         for tag, o in self._orders.items():
             if keep(o):

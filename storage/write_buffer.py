@@ -48,7 +48,7 @@ class ActivityBuffer:
         self.health = health
         self.max_rows = max_rows
         self.now_ms = now_ms
-        self._rows: deque[dict[str, Any]] = deque()
+        self._rows: deque[dict[str, Any]] = deque()  # append_row keyword arguments
         self.dropped = 0
         self._dropped_unsaid = 0
 
@@ -72,7 +72,7 @@ class ActivityBuffer:
                data: dict[str, Any] | None = None) -> bool:
         """Write the row now (True) or keep it for :meth:`flush` (False). A row the log refuses as
         such (an unknown kind) raises: that is a bug, not a storage problem."""
-        row = {"kind": kind, "ts_ms": ts_ms, "intent_id": intent_id, "order_id": order_id,
+        row: dict[str, Any] = {"kind": kind, "ts_ms": ts_ms, "intent_id": intent_id, "order_id": order_id,
                "message": message, "data": data}
         if kind not in self.log.kinds:
             self.log.append_row(**row)  # raises ActivityLogError naming the kind

@@ -52,7 +52,8 @@ async def test_paper_venue_never_drops_events_when_saving_fails() -> None:
     assert v.persist_failures >= 2
 
 
-async def test_disk_full_keeps_the_position_protected_and_stops_new_risk(tmp_path: Path, disk: FailingDisk) -> None:
+async def test_disk_full_keeps_the_position_protected_and_stops_new_risk(tmp_path: Path,
+                                                                          disk: FailingDisk) -> None:
     h = StackHarness(tmp_path / "state.sqlite3")
     h.book(100.0, 100.1)
     h.intent()
@@ -204,3 +205,80 @@ def test_state_store_keeps_the_latest_value_while_it_fails(tmp_path: Path, disk:
     assert sb.flush() and health.ok
     sb.close()
     assert StateStore(tmp_path / "s.sqlite3").get("k") == b"2"
+
+
+# ------------------------------------------------------------------ a real file system that fills up
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Path:
+    """A 4 MiB tmpfs (skipped where this test may not mount one)."""
+    import os
+    import subprocess
+
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mnt)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def _fill(fs: Path) -> Path:
+    filler = fs / "filler"
+    with filler.open("wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+async def test_a_really_full_file_system_fails_closed_and_recovers(small_fs: Path) -> None:
+    db = small_fs / "state.sqlite3"
+    h = StackHarness(db)
+    h.book(100.0, 100.1)
+    h.intent()
+    await h.engine.step()
+    filler = _fill(small_fs)
+    h.at_ms(T0 + 1000)
+    h.trade(99.9, 50, Side.SELL)
+    await h.engine.step()
+    assert await h.position() == pytest.approx(10.0) and "i1:sl1" in await h.orders()
+    assert h.engine.trading_state == TradingState.REDUCING
+    assert "full" in h.engine.trading_reason
+    result = await h.engine.kill("kill on a full file system")
+    assert result.confirmed and await h.orders() == {}
+    assert b'"killed":true' in Path(str(db) + ".kill").read_bytes(), "the preallocated marker took it"
+    filler.unlink()
+    assert h.stack.flush_storage()
+    assert b'"killed":false' in Path(str(db) + ".kill").read_bytes()
+    h.close()
+    h2 = StackHarness(db)
+    assert h2.engine.trading_state == TradingState.HALTED
+    assert h2.engine.killswitch.reason == "kill on a full file system"
+    kinds = [r.kind for r in h2.stack.activity.query(newest_first=False)]  # type: ignore[union-attr]
+    assert "sl_placed" in kinds and "kill_switch" in kinds and "trading_state" in kinds
+    h2.close()
+
+
+async def test_kill_on_a_full_file_system_without_prepared_marker_survives_restart(small_fs: Path) -> None:
+    """Full before the kill and no room for even a marker beside the database: the runtime dir."""
+    db = small_fs / "state.sqlite3"
+    h = StackHarness(db, runtime_dir=small_fs.parent / "run")
+    await h.filled_long()
+    Path(str(db) + ".kill").unlink()
+    _fill(small_fs)
+    result = await h.engine.kill("nowhere to write")
+    assert result.confirmed
+    h.stack.close()
+    h2 = StackHarness(db, runtime_dir=small_fs.parent / "run")
+    assert h2.engine.trading_state == TradingState.HALTED
+    assert h2.engine.killswitch.reason == "nowhere to write"
+    h2.close()
