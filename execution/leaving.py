@@ -44,6 +44,11 @@ async def leave(engine: Engine, mode: str, tries: int = 5) -> LeaveReport:
     m = engine.cfg.market
     engine.leaving = mode
     errors: list[str] = []
+    try:
+        before = {o.order_id: o for o in await engine.venue.open_orders(m)}
+    except VenueError as e:
+        before = {}
+        errors.append(f"open_orders: {e}")
     if mode == "keep_protection":
         now = engine.clock.now_ms()
         for lc in engine.active():
@@ -81,8 +86,13 @@ async def leave(engine: Engine, mode: str, tries: int = 5) -> LeaveReport:
     kept: list[dict[str, Any]] = []
     position: float | None = None
     try:
-        kept = [order_dict(o) for o in await engine.venue.open_orders(m)]
+        final = await engine.venue.open_orders(m)
+        kept = [order_dict(o) for o in final]
         position = (await engine.venue.position(m)).size
+        left = {o.order_id for o in final}
+        for oid, o in before.items():  # the lifecycles' own cancels (entries given up) count too
+            if oid not in left and not stays_on_exit(mode, o.request.reduce_only):
+                cancelled.setdefault(oid, order_dict(o))
     except VenueError as e:
         errors.append(f"final check: {e}")
     return LeaveReport(mode=mode, cancelled=list(cancelled.values()), kept=kept, position=position,
