@@ -237,7 +237,8 @@ async def test_leaving_follows_engine_on_exit(tmp_path: Path, btc_file: Path) ->
         await asyncio.wait_for(rt.first_frame.wait(), 20)
         while rt.engine.bid is None:
             await asyncio.sleep(0.05)
-        entry = OrderRequest(market="SOL-PERP", side="buy", type=OrderType.MARKET, size=0.001, client_tag="op:e0")
+        entry = OrderRequest(market="SOL-PERP", side="buy", type=OrderType.MARKET, size=0.001,
+                             client_tag="op:e0")
         await rt.engine.venue.place(entry)  # a position, so reduce-only orders can rest
         rest = OrderRequest(market="SOL-PERP", side="buy", type=OrderType.LIMIT, size=0.001,
                             price=rt.engine.bid - 500, client_tag="op:e1")

@@ -71,7 +71,8 @@ class Proc:
         out = self.cli("status", "--json")
         return json.loads(out.stdout) if out.returncode == 0 else None
 
-    def wait_status(self, what: str, pred: Callable[[dict[str, Any]], bool], timeout: float = 90) -> dict[str, Any]:
+    def wait_status(self, what: str, pred: Callable[[dict[str, Any]], bool],
+                    timeout: float = 90) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
@@ -138,7 +139,8 @@ def test_a_second_instance_refuses_and_touches_nothing(short_tmp: Path, btc_file
         assert out.returncode == 2, out.stderr
         line = [x for x in out.stderr.splitlines() if x.startswith("autotrader:")]
         assert len(line) == 1, out.stderr
-        assert f"pid {first.proc.pid}" in line[0] and str(state) in line[0] and "command 'autotrader demo" in line[0]
+        assert f"pid {first.proc.pid}" in line[0] and str(state) in line[0]
+        assert "command 'autotrader demo" in line[0]
         assert "Traceback" not in out.stderr and "NoMatches" not in out.stderr
     assert after == before, "the first instance's files are byte-for-byte unchanged"
     assert code == 0
@@ -214,7 +216,8 @@ def test_demo_and_replay_with_a_drift_config_never_reach_the_rpc(short_tmp: Path
     assert rpc.connections == 0, "a replayed or synthetic market must never reach the configured RPC"
 
 
-def test_backtest_with_a_drift_config_runs_on_paper(short_tmp: Path, btc_file: Path, rpc: RpcListener) -> None:
+def test_backtest_with_a_drift_config_runs_on_paper(short_tmp: Path, btc_file: Path,
+                                                    rpc: RpcListener) -> None:
     out = subprocess.run([*CLI, "backtest", str(btc_file), "--json"], capture_output=True, text=True,
                          cwd=REPO_ROOT, env=_drift_env(short_tmp, rpc), timeout=300)
     assert out.returncode == 0, out.stderr
@@ -230,7 +233,8 @@ def test_a_dropped_ssh_session_cancels_the_resting_entry_and_says_so(short_tmp: 
                AUTOTRADER__STORAGE__STATE_DB=str(short_tmp / "state.sqlite3"))
     sets = ["--set", "guards.atr_period=3", "--set", "engine.entry_ttl_s=600",
             "--set", "engine.replace_timeout_s=600"]
-    p = Proc(short_tmp, "daemon", ["run", "--no-ui", "--replay", str(demo_recording), "--speed", "20", *sets], env)
+    args = ["run", "--no-ui", "--replay", str(demo_recording), "--speed", "20", *sets]
+    p = Proc(short_tmp, "daemon", args, env)
     try:
         st = p.wait_status("passing guards and a book", lambda s: s["guards"]["status"] == "passing"
                            and s["market"]["book"] is not None)
