@@ -158,6 +158,7 @@ class Engine:
         self._intents: deque[Intent] = deque()
         self._last_pnl_check = -(10**18)
         self._pending: list[tuple[IntentLifecycle, Step]] = []
+        self._plans: dict[str, dict[str, Any]] = {}  # protection plan last journaled, per intent
         self._running = False
         self._wake = asyncio.Event()
         self._offs = [
@@ -439,6 +440,22 @@ class Engine:
         except JournalError as e:
             log.error("journal: %s", e)
 
+    def _journal_protection(self, lc: IntentLifecycle) -> None:
+        """Journal the lifecycle's protection plan (stop price, breakeven, TP ladder) when it changed:
+        a restart completes a move or a ladder a crash interrupted (:mod:`core.recovery`)."""
+        if lc.terminal or lc.entry_qty <= lc.eps:
+            return
+        plan = lc.protection()
+        iid = lc.intent.id
+        if self._plans.get(iid) == plan:
+            return
+        try:
+            self.journal.set_protection(iid, plan, ts_ms=self.clock.now_ms())
+        except JournalError as e:
+            log.error("journal: %s", e)
+            return
+        self._plans[iid] = plan
+
     def _emit_step(self, st: Step) -> None:
         for ev in st.events:
             self._emit(ev)
@@ -448,6 +465,8 @@ class Engine:
         while todo:
             st = todo.popleft()
             self._emit_step(st)
+            if st.actions:
+                self._journal_protection(lc)  # the intent of a protective step, before acting on it
             for action in st.actions:
                 for inp in await self._execute(lc, action):
                     todo.append(lc.on(inp))

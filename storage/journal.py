@@ -13,6 +13,10 @@ Write-ahead protocol for the engine:
 3. the venue call; then ``update_order(client_tag, order_id=..., state="open")`` (or
    ``state="failed"`` when the venue refused it).
 
+Protective steps (entry fill → stop and TPs, TP1 fill → stop to breakeven, trail, resize) are
+journaled as a plan per intent (``set_protection``: stop price, breakeven done, TP ladder) before the
+orders are touched; recovery completes whatever the plan says and the venue does not show yet.
+
 A crash between 2 and 3 leaves an order in ``submitting``; on restart
 :func:`core.reconcile.reconcile` matches it by client tag (or user order id) if the venue has it,
 otherwise reports it missing. Every write is committed before the method returns.
@@ -58,6 +62,11 @@ CREATE TABLE IF NOT EXISTS orders (
     request       TEXT NOT NULL DEFAULT '{}',
     created_ms    INTEGER NOT NULL,
     updated_ms    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS protection (
+    intent_id  TEXT PRIMARY KEY REFERENCES intents (intent_id),
+    plan       TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS orders_intent ON orders (intent_id);
 CREATE INDEX IF NOT EXISTS orders_order_id ON orders (order_id);
@@ -239,6 +248,31 @@ class Journal:
                 f"SELECT {_ORDER_COLS} FROM orders WHERE {col} = ? ORDER BY rowid DESC LIMIT 1", (val,)
             ).fetchone()
         return None if row is None else self._order(row)
+
+    # --- protection plans (crash consistency of protective orders) ------------------------------
+
+    def set_protection(self, intent_id: str, plan: dict[str, Any], *, ts_ms: int | None = None) -> None:
+        """Journal what the intent's protective orders must be, before the engine acts on it."""
+        now = _now_ms() if ts_ms is None else ts_ms
+        text = encode_data(plan)
+        with self._lock:
+            db = self._db()
+            if db.execute("SELECT 1 FROM intents WHERE intent_id = ?", (intent_id,)).fetchone() is None:
+                raise JournalError(f"unknown intent {intent_id!r}")
+            before_write("journal", "set_protection")
+            db.execute(
+                "INSERT INTO protection (intent_id, plan, updated_ms) VALUES (?, ?, ?) ON CONFLICT(intent_id) "
+                "DO UPDATE SET plan = excluded.plan, updated_ms = excluded.updated_ms",
+                (intent_id, text, now),
+            )
+
+    def protection(self, intent_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db().execute("SELECT plan FROM protection WHERE intent_id = ?", (intent_id,)).fetchone()
+        if row is None:
+            return None
+        plan: dict[str, Any] = msgspec.json.decode(row[0])
+        return plan
 
     def known_client_tags(self) -> set[str]:
         with self._lock:

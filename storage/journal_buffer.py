@@ -50,6 +50,7 @@ class JournalBuffer:
         self._ops: deque[tuple[str, tuple[Any, ...], dict[str, Any]]] = deque()
         self._intents: dict[str, JournaledIntent] = {}
         self._orders: dict[str, JournaledOrder] = {}
+        self._plans: dict[str, dict[str, Any]] = {}
 
     @property
     def path(self) -> Any:
@@ -148,6 +149,19 @@ class JournalBuffer:
             user_order_id=user_order_id if user_order_id is not None else base.user_order_id)
         self._queue("update_order", (client_tag,), kw)
 
+    def set_protection(self, intent_id: str, plan: dict[str, Any], *, ts_ms: int | None = None) -> None:
+        now = _now_ms() if ts_ms is None else ts_ms
+        if self.get_intent(intent_id) is None:
+            raise JournalError(f"unknown intent {intent_id!r}")
+        done, _ = self._direct("set_protection", intent_id, plan, ts_ms=now)
+        if done:
+            return
+        self._plans[intent_id] = dict(plan)
+        self._queue("set_protection", (intent_id, plan), {"ts_ms": now})
+
+    def protection(self, intent_id: str) -> dict[str, Any] | None:
+        return self._plans.get(intent_id) or self.journal.protection(intent_id)
+
     def flush(self) -> bool:
         """Replay the waiting writes in order; True when nothing waits any more."""
         ops = self._ops
@@ -163,6 +177,7 @@ class JournalBuffer:
             return False
         self._intents.clear()
         self._orders.clear()
+        self._plans.clear()
         self.health.recovered(self.STORE)
         return True
 
