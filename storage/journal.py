@@ -261,14 +261,15 @@ class Journal:
                 raise JournalError(f"unknown intent {intent_id!r}")
             before_write("journal", "set_protection")
             db.execute(
-                "INSERT INTO protection (intent_id, plan, updated_ms) VALUES (?, ?, ?) ON CONFLICT(intent_id) "
-                "DO UPDATE SET plan = excluded.plan, updated_ms = excluded.updated_ms",
+                "INSERT INTO protection (intent_id, plan, updated_ms) VALUES (?, ?, ?) "
+                "ON CONFLICT(intent_id) DO UPDATE SET plan = excluded.plan, updated_ms = excluded.updated_ms",
                 (intent_id, text, now),
             )
 
     def protection(self, intent_id: str) -> dict[str, Any] | None:
         with self._lock:
-            row = self._db().execute("SELECT plan FROM protection WHERE intent_id = ?", (intent_id,)).fetchone()
+            row = self._db().execute("SELECT plan FROM protection WHERE intent_id = ?",
+                                     (intent_id,)).fetchone()
         if row is None:
             return None
         plan: dict[str, Any] = msgspec.json.decode(row[0])

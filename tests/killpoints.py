@@ -77,10 +77,9 @@ def record_tape(recording: Path, entry_minute: float = 30.5, start_minute: float
         if sec.get("s") is not None and sec["s"] != now_s:
             s = sec["s"] * 1000 + 999
             if sec.get("lo") is not None:
-                tape.events.append((s, "trade", Trade(venue="binance", symbol="SOLUSDT", ts=s, price=sec["lo"],
-                                                      qty=sec["qty"], side=Side.SELL)))
-                tape.events.append((s, "trade", Trade(venue="binance", symbol="SOLUSDT", ts=s, price=sec["hi"],
-                                                      qty=sec["qty"], side=Side.BUY)))
+                for px, side in ((sec["lo"], Side.SELL), (sec["hi"], Side.BUY)):
+                    tape.events.append((s, "trade", Trade(venue="binance", symbol="SOLUSDT", ts=s, price=px,
+                                                          qty=sec["qty"], side=side)))
             if sec.get("book") is not None:
                 tape.events.append((s, "book", sec["book"]))
             sec.clear()
@@ -161,7 +160,8 @@ class _Run:
         live = await venue.open_orders(MARKET)
         stops = [o for o in live if o.request.type == OrderType.TRIGGER_MARKET and o.request.reduce_only]
         if abs(pos) > EPS and sum(o.remaining for o in stops) < abs(pos) - EPS:
-            self.violation("position without a stop", position=pos, stops=[o.request.client_tag for o in stops])
+            self.violation("position without a stop", position=pos,
+                           stops=[o.request.client_tag for o in stops])
         if len(stops) > 1:
             self.violation("two stops", stops=[o.request.client_tag for o in stops])
         tags = [o.request.client_tag for o in live]

@@ -99,8 +99,8 @@ def test_a_ladder_interrupted_between_two_take_profits_is_completed() -> None:
     live = [Order(order_id="p2", request=STOP, status=OrderStatus.OPEN),
             Order(order_id="p3", request=TPS[0], status=OrderStatus.OPEN)]
     fills = [_fill(ENTRY, "p1", 10, 100.0)]
-    lc, step = recover_lifecycle(IT, CFG, j.orders_for(IT.id), live, fills, T0 + 5000,
-                                 plan=j.protection(IT.id))
+    _, step = recover_lifecycle(IT, CFG, j.orders_for(IT.id), live, fills, T0 + 5000,
+                                plan=j.protection(IT.id))
     placed = [(a.req.client_tag, a.req.price, a.req.size) for a in step.actions if isinstance(a, Place)]
     assert placed == [("i1:tp2", 102.0, 3.0), ("i1:tp3", 103.0, 2.0)]
 
