@@ -255,3 +255,64 @@ def test_a_dropped_ssh_session_cancels_the_resting_entry_and_says_so(short_tmp: 
     rows = p.cli("activity", "--json", "--kind", "shutdown", "--db", str(short_tmp / "state.sqlite3"))
     shutdown = json.loads(rows.stdout)[0]
     assert shutdown["data"]["cancelled"][0]["tag"] == f"{iid}:e1" and shutdown["data"]["kept"] == []
+
+
+@pytest.fixture
+def small_fs(short_tmp: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs for the state database (skipped where this test may not mount one)."""
+    mnt = short_tmp / "fs"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mnt)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_full_disk_shows_everywhere_and_needs_a_resume(short_tmp: Path, btc_file: Path,
+                                                         small_fs: Path) -> None:
+    """Storage fails closed, as the operator sees it: status (JSON and text), metrics, stderr."""
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = _env(short_tmp, AUTOTRADER__CONTROL__SOCKET_PATH=str(short_tmp / "ctl.sock"),
+               AUTOTRADER__STORAGE__STATE_DB=str(small_fs / "state.sqlite3"),
+               AUTOTRADER__METRICS__PORT=str(port))
+    p = Proc(short_tmp, "daemon", ["run", "--no-ui", "--replay", str(btc_file), "--speed", "max"], env)
+    filler = small_fs / "filler"
+    try:
+        p.wait_status("the engine", lambda s: s["engine"]["recovered"] is True)
+        with filler.open("wb") as f:  # the disk fills up
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        assert p.cli("automation", "off").returncode == 0  # a write the disk refuses
+        st = p.wait_status("reducing", lambda s: s["engine"]["trading_state"] == "reducing")
+        assert st["engine"]["storage"]["ok"] is False and "full" in st["engine"]["trading_reason"]
+        text = p.cli("status").stdout
+        assert "REDUCING" in text and "STORAGE" in text and "full" in text
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        assert "storage_ok 0.0" in metrics and 'storage_failing{store="state"} 1.0' in metrics
+        assert '"msg":"storage failing"' in p.log()
+        out = p.cli("resume")  # not ACTIVE while the writes fail: says why
+        assert "trading reducing" in out.stdout and "storage" in out.stdout, out.stdout + out.stderr
+        assert p.status()["engine"]["trading_state"] == "reducing"  # type: ignore[index]
+        filler.unlink()  # space returns: the waiting writes go out, the engine stays REDUCING
+        st = p.wait_status("storage ok", lambda s: s["engine"]["storage"]["ok"] is True)
+        assert st["engine"]["trading_state"] == "reducing"
+        out = p.cli("resume")
+        assert out.returncode == 0 and "trading active" in out.stdout
+    finally:
+        code = p.stop()
+    assert code == 0, p.log()[-2000:]
+    assert '"msg":"storage writes again"' in p.log()
