@@ -168,6 +168,8 @@ class Runtime:
         self.first_frame = asyncio.Event()
         self.label = ""  # "synthetic demo" when the recording says so
         self.stop_event = asyncio.Event()
+        self.started = asyncio.Event()  # the venue, the control socket and metrics are up
+        self.start_error = ""  # why it could not start
         self.exit_code = 0
         self.replay_health = ReplayHealth(self.pipeline, max_ages(cfg))
         self.guards = GuardMonitor(self.bus, cfg.guards, self.clock, "live" if self.live else "replay",
@@ -394,11 +396,13 @@ class Runtime:
             control, metrics_http = await self._start_services()
         except (ControlError, OSError, ValueError, VenueUnavailable) as exc:
             log_event(self.log, "cannot start", logging.ERROR, error=str(exc))
+            self.start_error = str(exc)
             for sig in STOP_SIGNALS:
                 loop.remove_signal_handler(sig)
             await self.trading.aclose()
             self.trading.close()
             return 2
+        self.started.set()
         main = self._live() if self.replay_path is None else self._replay(self.replay_path)
         engine_task = asyncio.create_task(self._engine_main(), name="engine")
         tasks = [

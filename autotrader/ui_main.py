@@ -82,6 +82,13 @@ def _run_with_ui(cfg: Config, replay_path: Path | None, speed: float, store_root
         app = TraderApp(runtime.bus, RuntimeCommands(runtime, store), ui_info(cfg, label), cfg.guards,
                         keymap=dict(cfg.ui.keys), tick_s=1.0 / cfg.ui.max_fps)
         rt_task = asyncio.create_task(runtime.run(), name="runtime")
+        started = asyncio.create_task(runtime.started.wait())
+        await asyncio.wait({rt_task, started}, return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        if rt_task.done():  # it could not start: say why on the terminal, never show a dead UI
+            why = runtime.start_error or f"see {log_file}"
+            print(f"autotrader: cannot start: {why}", file=sys.stderr)
+            return rt_task.result() or 2
         rt_task.add_done_callback(lambda _t: app.exit())
         try:
             await app.run_async()

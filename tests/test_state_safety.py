@@ -131,6 +131,10 @@ def test_a_second_instance_refuses_and_touches_nothing(short_tmp: Path, btc_file
             text=True, cwd=REPO_ROOT, timeout=120,
             env={**env, "AUTOTRADER__STORAGE__STATE_DB": str(state),
                  "AUTOTRADER__CONTROL__SOCKET_PATH": str(short_tmp / "other.sock")})
+        # the UI on another state database but the same control socket: refused before any screen
+        ui = subprocess.run([*CLI, "run", "--replay", str(btc_file), "--speed", "max"], capture_output=True,
+                            text=True, cwd=REPO_ROOT, timeout=120, stdin=subprocess.DEVNULL,
+                            env={**env, "XDG_DATA_HOME": str(short_tmp / "other-data")})
         after = _snapshot(data, short_tmp / "run")
         assert first.proc.poll() is None, "the first instance still runs"
     finally:
@@ -142,6 +146,8 @@ def test_a_second_instance_refuses_and_touches_nothing(short_tmp: Path, btc_file
         assert f"pid {first.proc.pid}" in line[0] and str(state) in line[0]
         assert "command 'autotrader demo" in line[0]
         assert "Traceback" not in out.stderr and "NoMatches" not in out.stderr
+    assert ui.returncode == 2 and "cannot start: another autotrader instance" in ui.stderr, ui.stderr
+    assert "Traceback" not in ui.stderr and "NoMatches" not in ui.stderr
     assert after == before, "the first instance's files are byte-for-byte unchanged"
     assert code == 0
 
