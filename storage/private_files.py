@@ -13,7 +13,7 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import TextIO
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -54,7 +54,7 @@ def owner_only_umask() -> Iterator[None]:
         os.umask(old)
 
 
-def open_private(path: Path, mode: str = "w", **kw: object) -> IO[str]:
+def open_private(path: Path, mode: str = "w", **kw: object) -> TextIO:
     """``open(path, mode)`` for a text file created (or truncated) 0600 in a 0700 directory."""
     private_dir(path.parent)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.fs_faults import fill, small_tmpfs
 
 CLI = [sys.executable, "-m", "autotrader"]
 
@@ -265,19 +266,8 @@ def test_a_dropped_ssh_session_cancels_the_resting_entry_and_says_so(short_tmp: 
 
 @pytest.fixture
 def small_fs(short_tmp: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs for the state database (skipped where this test may not mount one)."""
-    mnt = short_tmp / "fs"
-    mnt.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mnt)],
-                         capture_output=True, text=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    with small_tmpfs(short_tmp / "fs") as fs:
+        yield fs
 
 
 def test_a_full_disk_shows_everywhere_and_needs_a_resume(short_tmp: Path, btc_file: Path,
@@ -292,16 +282,9 @@ def test_a_full_disk_shows_everywhere_and_needs_a_resume(short_tmp: Path, btc_fi
                AUTOTRADER__STORAGE__STATE_DB=str(small_fs / "state.sqlite3"),
                AUTOTRADER__METRICS__PORT=str(port))
     p = Proc(short_tmp, "daemon", ["run", "--no-ui", "--replay", str(btc_file), "--speed", "max"], env)
-    filler = small_fs / "filler"
     try:
         p.wait_status("the engine", lambda s: s["engine"]["recovered"] is True)
-        with filler.open("wb") as f:  # the disk fills up
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
+        filler = fill(small_fs)  # the disk fills up
         assert p.cli("automation", "off").returncode == 0  # a write the disk refuses
         st = p.wait_status("reducing", lambda s: s["engine"]["trading_state"] == "reducing")
         assert st["engine"]["storage"]["ok"] is False and "full" in st["engine"]["trading_reason"]

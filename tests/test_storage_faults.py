@@ -5,6 +5,7 @@ the writes are retried, and a kill never depends on the disk."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from storage.journal import Journal
 from storage.journal_buffer import JournalBuffer
 from storage.state_store import StateStore
 from storage.write_buffer import ActivityBuffer
+from tests.fs_faults import fill, small_tmpfs
 from tests.stack_harness import FailingDisk, StackHarness, write_hook
 from tests.test_engine import T0
 
@@ -209,35 +211,9 @@ def test_state_store_keeps_the_latest_value_while_it_fails(tmp_path: Path, disk:
 
 # ------------------------------------------------------------------ a real file system that fills up
 @pytest.fixture
-def small_fs(tmp_path: Path) -> Path:
-    """A 4 MiB tmpfs (skipped where this test may not mount one)."""
-    import os
-    import subprocess
-
-    mnt = tmp_path / "fs"
-    mnt.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mnt)],
-                         capture_output=True, text=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-
-
-def _fill(fs: Path) -> Path:
-    filler = fs / "filler"
-    with filler.open("wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
-    return filler
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    with small_tmpfs(tmp_path / "fs") as fs:
+        yield fs
 
 
 async def test_a_really_full_file_system_fails_closed_and_recovers(small_fs: Path) -> None:
@@ -246,7 +222,7 @@ async def test_a_really_full_file_system_fails_closed_and_recovers(small_fs: Pat
     h.book(100.0, 100.1)
     h.intent()
     await h.engine.step()
-    filler = _fill(small_fs)
+    filler = fill(small_fs)
     h.at_ms(T0 + 1000)
     h.trade(99.9, 50, Side.SELL)
     await h.engine.step()
@@ -274,7 +250,7 @@ async def test_kill_on_a_full_file_system_without_prepared_marker_survives_resta
     h = StackHarness(db, runtime_dir=small_fs.parent / "run")
     await h.filled_long()
     Path(str(db) + ".kill").unlink()
-    _fill(small_fs)
+    fill(small_fs)
     result = await h.engine.kill("nowhere to write")
     assert result.confirmed
     h.stack.close()
