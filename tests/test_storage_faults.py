@@ -258,3 +258,33 @@ async def test_kill_on_a_full_file_system_without_prepared_marker_survives_resta
     assert h2.engine.trading_state == TradingState.HALTED
     assert h2.engine.killswitch.reason == "nowhere to write"
     h2.close()
+
+
+@pytest.mark.parametrize("store", ["journal", "state", "activity"])
+async def test_each_write_path_alone_fails_closed(tmp_path: Path, store: str) -> None:
+    """Only one store refuses its writes (the journal, the venue's state, the activity log)."""
+    disk = FailingDisk(stores=(store,), error="disk I/O error")
+    with write_hook(disk):
+        h = StackHarness(tmp_path / "state.sqlite3")
+        h.book(100.0, 100.1)
+        h.intent()
+        await h.engine.step()
+        disk.failing = True
+        h.at_ms(T0 + 1000)
+        h.trade(99.9, 50, Side.SELL)
+        await h.engine.step()
+        assert disk.refused and {s for s, _ in disk.refused} == {store}
+        assert await h.position() == pytest.approx(10.0) and "i1:sl1" in await h.orders()
+        assert h.engine.trading_state == TradingState.REDUCING
+        assert h.engine.trading_reason == f"storage: {store} write failed: disk I/O error"
+        assert not h.stack.flush_storage()  # still failing: retried, kept
+        disk.failing = False
+        assert h.stack.flush_storage() and h.stack.health.ok
+        h.close()
+    h2 = StackHarness(tmp_path / "state.sqlite3")  # what was kept in memory reached the disk
+    assert h2.engine.trading_state == TradingState.REDUCING, "the control state says reducing"
+    await h2.engine.step()
+    assert await h2.position() == pytest.approx(10.0) and "i1:sl1" in await h2.orders()
+    rows = h2.stack.activity.query(newest_first=False)  # type: ignore[union-attr]
+    assert "sl_placed" in [r.kind for r in rows]
+    h2.close()
