@@ -10,24 +10,28 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
 from core.clock import Clock
 from core.config_schema import Config
 from core.delegation import DelegationVerdict, evaluate
-from core.journal_port import JournalError
+from core.journal_port import JournalError, OrderJournal, SendJournal
 from core.venue import OrderRequest, OrderStatus
 from execution.drift.factory import build_drift_venue, key_store, owner_signer
 from execution.drift.user_state import UserSnapshot
 from execution.drift.venue import DriftVenue, TagBinding
 from execution.signers.base import KeypairSigner, Signer
 from execution.signers.keystore import PASSPHRASE_ENV, KeyStoreError, passphrase_source
-from storage.journal import Journal
 
 log = logging.getLogger(__name__)
 SESSION_KEY = "drift.delegate_session"
+
+
+class Journal(OrderJournal, SendJournal, Protocol):
+    """What the Drift venue's composition needs of the journal: orders and signed transactions
+    (storage.journal.Journal, its fail-closed buffer, core.journal_port.MemoryJournal)."""
 
 
 def trading_signer(cfg: Config, data_dir: Any) -> Signer:

@@ -94,6 +94,8 @@ class KillSwitch:
         self._flat_seq = 0  # flatten orders sent by this switch (client tags are never reused)
         self.reason = ""
         self.result: KillResult | None = None
+        self.last_flatten = False  # what the last kill asked (its retries ask the same)
+        self.last_cancel_all = False
         self._lock = asyncio.Lock()
 
     def reset(self) -> None:
@@ -107,6 +109,7 @@ class KillSwitch:
         self.engaged, self.reason, self.engaged_ts = True, reason, self.clock.now_ms()
 
     async def engage(self, reason: str, flatten: bool, cancel_all: bool = False) -> KillResult:
+        self.last_flatten, self.last_cancel_all = flatten, cancel_all
         async with self._lock:
             already = self.engaged
             if not self.engaged:

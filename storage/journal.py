@@ -13,6 +13,10 @@ Write-ahead protocol for the engine:
 3. the venue call; then ``update_order(client_tag, order_id=..., state="open")`` (or
    ``state="failed"`` when the venue refused it).
 
+Protective steps (entry fill → stop and TPs, TP1 fill → stop to breakeven, trail, resize) are
+journaled as a plan per intent (``set_protection``: stop price, breakeven done, TP ladder) before the
+orders are touched; recovery completes whatever the plan says and the venue does not show yet.
+
 A crash between 2 and 3 leaves an order in ``submitting``; on restart
 :func:`core.reconcile.reconcile` matches it by client tag (or user order id) if the venue has it,
 otherwise reports it missing. Every write is committed before the method returns.
@@ -47,6 +51,7 @@ from core.reconcile import (
     JournaledOrder,
 )
 from storage.activity_log import ActivityLogError, encode_data, open_db
+from storage.faults import before_write
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS intents (
@@ -83,6 +88,11 @@ CREATE TABLE IF NOT EXISTS sends (
     updated_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sends_state ON sends (state);
+CREATE TABLE IF NOT EXISTS protection (
+    intent_id  TEXT PRIMARY KEY REFERENCES intents (intent_id),
+    plan       TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
 CREATE INDEX IF NOT EXISTS orders_intent ON orders (intent_id);
 CREATE INDEX IF NOT EXISTS orders_order_id ON orders (order_id);
 CREATE INDEX IF NOT EXISTS intents_state ON intents (state);
@@ -134,6 +144,7 @@ class Journal:
         now = _now_ms() if ts_ms is None else ts_ms
         text = encode_data(payload)
         with self._lock:
+            before_write("journal", "begin_intent")
             cur = self._db().execute(
                 "INSERT OR IGNORE INTO intents (intent_id, state, payload, created_ms, updated_ms) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -145,6 +156,7 @@ class Journal:
         _check(state, INTENT_STATES, "intent")
         now = _now_ms() if ts_ms is None else ts_ms
         with self._lock:
+            before_write("journal", "intent_state")
             cur = self._db().execute(
                 "UPDATE intents SET state = ?, updated_ms = ? WHERE intent_id = ?", (state, now, intent_id)
             )
@@ -211,6 +223,7 @@ class Journal:
             if db.execute("SELECT 1 FROM intents WHERE intent_id = ?", (intent_id,)).fetchone() is None:
                 raise JournalError(f"unknown intent {intent_id!r}: begin_intent first")
             ref = venue_ref or (f"uid:{int(user_order_id)}" if user_order_id else "")
+            before_write("journal", "record_order")
             cur = db.execute(
                 f"INSERT OR IGNORE INTO orders ({_ORDER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (client_tag, intent_id, role, state, order_id, int(user_order_id), text, now, now, ref),
@@ -234,6 +247,7 @@ class Journal:
         if venue_ref is None and user_order_id:
             venue_ref = f"uid:{int(user_order_id)}"
         with self._lock:
+            before_write("journal", "update_order")
             cur = self._db().execute(
                 "UPDATE orders SET order_id = COALESCE(?, order_id), state = COALESCE(?, state), "
                 "user_order_id = COALESCE(?, user_order_id), venue_ref = COALESCE(?, venue_ref), "
@@ -275,6 +289,32 @@ class Journal:
             ).fetchone()
         return None if row is None else self._order(row)
 
+    # --- protection plans (crash consistency of protective orders) ------------------------------
+
+    def set_protection(self, intent_id: str, plan: dict[str, Any], *, ts_ms: int | None = None) -> None:
+        """Journal what the intent's protective orders must be, before the engine acts on it."""
+        now = _now_ms() if ts_ms is None else ts_ms
+        text = encode_data(plan)
+        with self._lock:
+            db = self._db()
+            if db.execute("SELECT 1 FROM intents WHERE intent_id = ?", (intent_id,)).fetchone() is None:
+                raise JournalError(f"unknown intent {intent_id!r}")
+            before_write("journal", "set_protection")
+            db.execute(
+                "INSERT INTO protection (intent_id, plan, updated_ms) VALUES (?, ?, ?) "
+                "ON CONFLICT(intent_id) DO UPDATE SET plan = excluded.plan, updated_ms = excluded.updated_ms",
+                (intent_id, text, now),
+            )
+
+    def protection(self, intent_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db().execute("SELECT plan FROM protection WHERE intent_id = ?",
+                                     (intent_id,)).fetchone()
+        if row is None:
+            return None
+        plan: dict[str, Any] = msgspec.json.decode(row[0])
+        return plan
+
     def known_client_tags(self) -> set[str]:
         with self._lock:
             rows = self._db().execute("SELECT client_tag FROM orders").fetchall()
@@ -294,6 +334,7 @@ class Journal:
         _check(send.state, SEND_STATES, "send")
         now = send.created_ms or _now_ms()
         with self._lock:
+            before_write("journal", "record_send")
             try:
                 self._db().execute(
                     f"INSERT INTO sends ({_SEND_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -304,21 +345,17 @@ class Journal:
                 )
             except sqlite3.IntegrityError:
                 raise JournalError(f"transaction {send.signature} is journaled already") from None
-            except sqlite3.Error as exc:
-                raise JournalError(f"cannot journal transaction {send.signature}: {exc}") from exc
 
     def update_send(self, signature: str, state: str, *, detail: str = "", ts_ms: int | None = None) -> None:
         _check(state, SEND_STATES, "send")
         now = _now_ms() if ts_ms is None else ts_ms
         with self._lock:
-            try:
-                cur = self._db().execute(
-                    "UPDATE sends SET state = ?, detail = CASE WHEN ? = '' THEN detail ELSE ? END, "
-                    "updated_ms = ? WHERE signature = ?",
-                    (state, detail, detail, now, signature),
-                )
-            except sqlite3.Error as exc:
-                raise JournalError(f"cannot update transaction {signature}: {exc}") from exc
+            before_write("journal", "update_send")
+            cur = self._db().execute(
+                "UPDATE sends SET state = ?, detail = CASE WHEN ? = '' THEN detail ELSE ? END, "
+                "updated_ms = ? WHERE signature = ?",
+                (state, detail, detail, now, signature),
+            )
         if cur.rowcount != 1:
             raise JournalError(f"unknown transaction {signature}")
 
