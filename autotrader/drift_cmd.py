@@ -124,11 +124,20 @@ def venue_reconcile(
             await venue.close()
             await venue.chain.rpc.close()
 
+    from autotrader.state_claim import StateLockError, claim_state
+
+    state = state_db_path(cfg, "live")
     try:
-        with Journal(state_db_path(cfg, "live")) as journal:
+        lock = claim_state(state)
+    except StateLockError as exc:
+        fail(f"venue reconcile: {exc} (a running instance reconciles by itself)", 1)
+    try:
+        with Journal(state) as journal:
             lines = asyncio.run(main(journal))
     except Exception as e:  # unreachable RPC, missing keys or accounts: one line, no traceback
         fail(f"venue reconcile: {type(e).__name__}: {e}", 1)
+    finally:
+        lock.release()
     for line in lines:
         typer.echo(line)
 
@@ -167,13 +176,21 @@ async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str,
 
             from autotrader.config import state_db_path
             from autotrader.drift_stack import record_session
+            from autotrader.state_claim import StateLockError, claim_state
             from storage.state_store import StateStore
 
-            store_db = StateStore(state_db_path(cfg, "live"))
-            try:
-                record_session(store_db, pk, int(time.time() * 1000))
-            finally:
-                store_db.close()
+            state = state_db_path(cfg, "live")
+            try:  # a running instance owns its state: its watch starts the session when it sees the key
+                lock = claim_state(state)
+            except StateLockError:
+                lock = None
+            if lock is not None:
+                store_db = StateStore(state)
+                try:
+                    record_session(store_db, pk, int(time.time() * 1000))
+                finally:
+                    store_db.close()
+                    lock.release()
         st = (await delegate_status(chain)).to_json()
         st["signature"] = out.signature
         return st

@@ -118,6 +118,9 @@ async def offline_kill(
 
 
 def run_offline(cfg: Config, reason: str, flatten: bool | None, cancel_all: bool) -> dict[str, Any]:
+    """Raises VenueUnavailable (with the reason) when it cannot be done from here."""
+    from autotrader.config import state_db_path
+    from autotrader.state_claim import StateLockError, claim_state
     from autotrader.trading import VenueUnavailable
 
     flat = cfg.engine.flatten_on_kill if flatten is None else flatten
@@ -126,4 +129,11 @@ def run_offline(cfg: Config, reason: str, flatten: bool | None, cancel_all: bool
             "--flatten without a running instance: the paper venue has no market data "
             "to fill the close; start the instance (autotrader run) and kill it there"
         )
-    return asyncio.run(offline_kill(cfg, reason, flat, cancel_all))
+    try:
+        lock = claim_state(state_db_path(cfg, "live"))
+    except StateLockError as exc:  # an instance holds the state but did not answer on its socket
+        raise VenueUnavailable(f"{exc}; if it is hung, stop it and run the kill again") from None
+    try:
+        return asyncio.run(offline_kill(cfg, reason, flat, cancel_all))
+    finally:
+        lock.release()

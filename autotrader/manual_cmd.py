@@ -128,8 +128,19 @@ def run_manual_orders(
             await venue.close()
             await venue.chain.rpc.close()
 
-    with Journal(state_db_path(cfg, "live")) as journal:
-        return asyncio.run(main(journal))
+    from autotrader.state_claim import StateLockError, claim_state
+
+    state = state_db_path(cfg, "live")
+    try:
+        lock = claim_state(state)
+    except StateLockError as exc:
+        echo(f"refused: {exc} (hand-signed orders share its journal: stop it first)")
+        return 1
+    try:
+        with Journal(state) as journal:
+            return asyncio.run(main(journal))
+    finally:
+        lock.release()
 
 
 def run_manual_order(
