@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from core.venue import Order, OrderRequest, OrderStatus, OrderType, PostOnly, TriggerCondition
-from execution.drift.user_state import BASE, ChainOrder
+from execution.drift.user_state import BASE, QUOTE, ChainOrder
 from execution.solana_send.landing import Landing, Submission
 
 TERMINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
@@ -59,6 +59,13 @@ class Tracked:
             ts=self.ts,
             signatures=tuple(dict.fromkeys(self.signatures)),
         )
+
+
+def tracked_from_chain(o: ChainOrder, market: str, order_id: str, tag: str, ts: int) -> Tracked:
+    """An order found on the account (after a restart, or placed elsewhere) as the venue tracks it."""
+    return Tracked(order_id=order_id, tag=tag, uid=o.user_order_id, request=request_of(o, market, tag),
+                   status=o.status, chain_id=o.order_id, seen=True, in_flight=False, filled=o.filled / BASE,
+                   cost=o.quote_filled / QUOTE, ts=ts)
 
 
 def request_of(o: ChainOrder, market: str, tag: str) -> OrderRequest:
