@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 import msgspec
 from driftpy.types import MarketType, OrderParams
 
-from core.journal_port import JournaledSend, JournalError
+from core.journal_port import JournaledSend
 from core.venue import Order, OrderRequest, OrderStatus, OrderUpdate, VenueError
 from execution.drift.book import DriftBook
 from execution.drift.chain import ChainError
@@ -108,7 +108,7 @@ class DriftVenue(DriftBook):
                 address=self.chain.user_pubkey,
                 on_change=self._on_send,
             )
-        except (JournalError, OSError) as e:
+        except Exception as e:  # not journaled (storage): nothing was broadcast
             raise VenueError(
                 f"cannot journal the signed transaction, not sent: {e}", retryable=True
             ) from None

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 from solders.pubkey import Pubkey
 
-from core.journal_port import JournaledSend, JournalError, SendJournal
+from core.journal_port import JournaledSend, SendJournal
 from execution.solana_send.crash import crash_point
 from execution.solana_send.landing import (
     Found,
@@ -210,7 +210,7 @@ class TxSender:
             return
         try:
             self.journal.update_send(signature, str(state), detail=detail, ts_ms=self.now_ms())
-        except (JournalError, OSError) as e:  # the in-memory state stays authoritative
+        except Exception as e:  # a storage failure: the in-memory state stays authoritative
             log.error("journal: cannot record %s as %s: %s", signature, state, e)
 
     def _set(self, sub: Submission, state: Landing, reason: str, on_change: OnChange | None) -> None:
