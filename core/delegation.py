@@ -30,18 +30,17 @@ class DelegationVerdict(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def badge(self) -> str:
-        """The top bar's word for it."""
+        """The top bar's words for it: the delegate the account holds (abbreviated)."""
         if self.onchain is None:
             return "delegate ?"
-        if self.action in ("revoked", "mismatch", "expired"):
-            return "DELEGATE " + (
-                "REVOKED"
-                if self.action == "revoked"
-                else "EXPIRED"
-                if self.action == "expired"
-                else "MISMATCH"
-            )
-        return "delegate"
+        key = f"{self.onchain[:4]}…{self.onchain[-4:]}"
+        if self.action == "revoked":
+            return "DELEGATE REVOKED"
+        if self.action == "mismatch":
+            return f"DELEGATE MISMATCH {key}"
+        if self.action == "expired":
+            return f"DELEGATE EXPIRED {key}"
+        return f"delegate {key}"
 
     def to_json(self) -> dict[str, object]:
         return {
