@@ -31,7 +31,7 @@ def test_verdicts() -> None:
     w = evaluate(me, me, T0, 24 * H, T0 + 24 * H - WARN_BEFORE_MS + 1)
     assert w.action == "warn" and w.ok and "in 59 min" in w.reason
     e = evaluate(me, me, T0, 24 * H, T0 + 24 * H)
-    assert e.action == "expired" and not e.ok and e.badge == "DELEGATE EXPIRED"
+    assert e.action == "expired" and not e.ok and e.badge == f"DELEGATE EXPIRED {me[:4]}…{me[-4:]}"
     r = evaluate(me, NO_DELEGATE, T0, 24 * H, T0)
     assert r.action == "revoked" and not r.ok and r.badge == "DELEGATE REVOKED"
     other = str(Pubkey.new_unique())
@@ -81,9 +81,9 @@ async def test_a_revoke_on_chain_turns_automation_off(
     env, stack, _clock, events = await stack_env(tmp_path, monkeypatch, owner_key=False)
     try:
         st = await stack.status()
-        assert st["delegation"]["badge"] == "delegate" and st["delegation"]["delegate"] == str(
-            env.delegate.pubkey()
-        )
+        me = str(env.delegate.pubkey())
+        assert st["delegation"]["badge"] == f"delegate {me[:4]}…{me[-4:]}"
+        assert st["delegation"]["delegate"] == me
         assert stack.engine.automation_on
         env.sim.user = rep(env.sim.user, delegate=Pubkey.default())  # the owner revoked it elsewhere
         env.sim.write_user()
