@@ -207,3 +207,23 @@ async def test_status_equity_and_positions_read_from_a_raw_account() -> None:
         assert raw  # the account really is in the local RPC, in the program's layout
     finally:
         await env.close()
+
+
+async def test_modify_and_cancel_pass_every_market_too() -> None:
+    env = await account_env()
+    v = env.venue
+    try:
+        await v.place(stop("i1:sl1"))
+        await v.wait_idle()
+        await v.modify("i1:sl1", trigger_price=132.0)
+        await v.wait_idle()
+        [(name, _, accs)] = env.sim.parse(env.rpc.sent[-1].raw)[1]
+        assert name == "modify_order" and env.sim.perps[2].oracle in accs
+        assert env.sim.order_by_uid(1).trigger_price == 132_000_000
+        await v.cancel("i1:sl1")
+        await v.wait_idle()
+        [(name, _, accs)] = env.sim.parse(env.rpc.sent[-1].raw)[1]
+        assert name == "cancel_order" and get_spot_market_public_key(env.program_id, 1) in accs
+        assert [o.user_order_id for o in env.sim.open_orders()] == [77]
+    finally:
+        await env.close()
