@@ -1,6 +1,6 @@
 """Start time and peak RSS of the light CLI commands against a bare ``import typer, rich.console``.
 
-Usage: ``python bench/bench_cli.py [--rounds N] [--recording PATH]``.
+Usage: ``python bench/bench_cli.py [--rounds N] [--recording PATH] [--compare SRC]``.
 
 Starts one headless instance (``autotrader run --no-ui --replay`` of the synthetic demo session,
 or ``--recording``, at max speed, in a temporary state directory), then runs, in every round and
@@ -11,6 +11,9 @@ min of each over the rounds, the ratio of the median wall time to the reference'
 of issue 20: every light command < 0.3 s and < 60 MB; ``--version`` within 2.5x the reference.
 ``kill`` halts the instance in the first round; later rounds measure its "already halted" answer
 (the same client path). The machine is shared and noisy: compare within one run only.
+
+``--compare SRC`` also runs ``--version`` and ``status`` from another source tree of the project
+(e.g. ``git archive main | tar -x -C /tmp/base``) in the same venv, through ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -48,10 +51,10 @@ def autotrader_cmd() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "autotrader"]
 
 
-def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
+def run_once(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float, int]:
     """(wall s, cpu s, peak RSS MB, exit code) of one process."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
     _, status, ru = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
@@ -79,6 +82,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--recording", type=Path, default=None,
                     help="Recording the instance replays (default: the synthetic demo session).")
+    ap.add_argument("--compare", type=Path, default=None,
+                    help="Another source tree of the project: its --version and status too.")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="at-bench-"))  # short: AF_UNIX paths are limited to 107 bytes
@@ -93,12 +98,17 @@ def main() -> None:
     daemon = start_instance(tmp, recording, env)
     cases: list[tuple[str, list[str]]] = [(REFERENCE, [sys.executable, "-c", "import typer, rich.console"])]
     cases += [("autotrader " + " ".join(a), [*autotrader_cmd(), *a]) for a in LIGHT]
+    if args.compare is not None:
+        src = str(args.compare.resolve())
+        cases += [(f"[{args.compare.name}] " + " ".join(a),
+                   ["env", f"PYTHONPATH={src}", sys.executable, "-m", "autotrader", *a])
+                  for a in (("--version",), ("status",))]
     results: dict[str, list[tuple[float, float, float, int]]] = {name: [] for name, _ in cases}
     try:
         for r in range(args.rounds):
             order = cases[r % len(cases):] + cases[: r % len(cases)]  # alternate who goes first
             for name, argv in order:
-                results[name].append(run_once(argv, env))
+                results[name].append(run_once(argv, env, tmp))  # not the checkout: its '' on sys.path
     finally:
         daemon.send_signal(signal.SIGTERM)
         try:
@@ -119,7 +129,7 @@ def main() -> None:
         codes = sorted({c for *_, c in rows})
         ratio = wall / ref_wall
         goal = ""
-        if name != REFERENCE:
+        if name.startswith("autotrader "):
             ok = wall < GOAL_WALL_S and rss < GOAL_RSS_MB and codes == [0]
             if name == "autotrader --version":
                 ok = ok and ratio <= GOAL_VERSION_RATIO

@@ -78,37 +78,55 @@ def test_version_comes_from_the_package_metadata(tmp_path: Path) -> None:
     assert not heavy
 
 
-def _commands(tmp: Path, *group: str) -> list[str]:
-    """The commands ``--help`` lists (typer's rich panel: ``│ name   help... │``, wrapped help
+#: every ``--help`` of the command tree in ONE interpreter (the union of what they import)
+HELP_PROBE = """
+import contextlib, io, json, sys
+from autotrader.cli import app
+outs = []
+for argv in json.loads(sys.argv[1]):
+    buf, code = io.StringIO(), 0
+    with contextlib.redirect_stdout(buf):
+        try:
+            app(argv, prog_name="autotrader")
+        except SystemExit as e:
+            code = e.code or 0
+    outs.append([code, buf.getvalue()])
+print(json.dumps({"outs": outs, "modules": sorted({m.split(".")[0] for m in sys.modules})}))
+"""
+
+
+def _listed(help_text: str) -> list[str]:
+    """The commands a ``--help`` lists (typer's rich panel: ``│ name   help... │``, wrapped help
     text indented)."""
-    proc, heavy = probe(tmp, *group, "--help", env={**os.environ, "COLUMNS": "200"})
-    assert proc.returncode == 0, proc.stderr
-    assert not heavy, (group, heavy)
-    lines = proc.stdout.split("Commands")[1].splitlines()[1:]
+    lines = help_text.split("Commands")[1].splitlines()[1:]
     return [line[2:].split(" ")[0] for line in lines if line.startswith("│ ") and line[2] != " "]
 
 
-def test_help_is_complete_and_light(tmp_path: Path) -> None:
+def test_help_is_complete_and_light() -> None:
     import typer.main
 
     from autotrader.cli import app
 
-    click_app: Any = typer.main.get_command(app)
-    visible = sorted(n for n, c in click_app.commands.items() if not c.hidden)
-    listed = _commands(tmp_path)
-    assert sorted(listed) == visible
-    for name in visible:
-        sub = click_app.commands[name]
-        if hasattr(sub, "commands"):
-            assert sorted(_commands(tmp_path, name)) == sorted(
-                n for n, c in sub.commands.items() if not c.hidden), name
-            for leaf in sub.commands:
-                proc, heavy = probe(tmp_path, name, leaf, "--help")
-                assert proc.returncode == 0 and not heavy, (name, leaf, heavy, proc.stderr)
-        else:
-            proc, heavy = probe(tmp_path, name, "--help")
-            assert proc.returncode == 0 and "Usage" in proc.stdout, (name, proc.stderr)
-            assert not heavy, (name, heavy)
+    root: Any = typer.main.get_command(app)
+    groups = {name: cmd for name, cmd in root.commands.items() if hasattr(cmd, "commands")}
+    argvs = [["--help"]] + [[name, "--help"] for name in root.commands]
+    argvs += [[g, leaf, "--help"] for g, cmd in groups.items() for leaf in cmd.commands]
+    out = subprocess.run([sys.executable, "-c", HELP_PROBE, json.dumps(argvs)], capture_output=True,
+                         text=True, cwd=REPO_ROOT, env={**os.environ, "COLUMNS": "200"}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    heavy = set(got["modules"]) & (HEAVY | HEAVY_OWN)
+    assert not heavy, heavy
+    helps = {" ".join(argv[:-1]): (code, text) for argv, (code, text) in zip(argvs, got["outs"], strict=True)}
+    for name, (code, text) in helps.items():
+        assert code == 0 and "Usage" in text, (name, code, text)
+
+    def visible(group: Any) -> list[str]:
+        return sorted(n for n, c in group.commands.items() if not c.hidden)
+
+    assert sorted(_listed(helps[""][1])) == visible(root)
+    for g, cmd in groups.items():
+        assert sorted(_listed(helps[g][1])) == visible(cmd), g
 
 
 def test_light_commands_against_a_running_instance(btc_file: Path, short_tmp: Path) -> None:  # noqa: F811
