@@ -119,7 +119,9 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     ref_wall = statistics.median(w for w, *_ in results[REFERENCE])
-    print(f"{args.rounds} alternating rounds; python {sys.version.split()[0]}; {os.cpu_count()} cpus")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{args.rounds} alternating rounds; python {sys.version.split()[0]}; {os.cpu_count()} cpus; "
+          f"load average {load} (wall times scale with it; the ratios and CPU much less)")
     print(f"{'command':<40} {'wall med':>8} {'min':>6} {'cpu med':>7} {'RSS MB':>6} {'x ref':>6}  exit  goal")
     failed = False
     for name, rows in results.items():
