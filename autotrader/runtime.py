@@ -35,6 +35,7 @@ from core.guard_monitor import GuardMonitor, SignalRunner
 from core.guards import to_json as guards_to_json
 from core.intents import INTENTS, Intent
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest
+from core.sanity import MarketSanity
 from feeds.live import run_live
 from feeds.pipeline import MarketPipeline
 from feeds.replay import RecordingError, open_recording
@@ -136,6 +137,7 @@ class Runtime:
             bybit_symbol=cfg.market.bybit_symbol,
             okx_usdc_inst=cfg.market.okx_usdc_inst,
             clock=None if self.live else self.event_clock,
+            sanity=MarketSanity.of(cfg.feeds),
         )
         self.state = LatestState(self.bus)
         self.live_status: dict[str, FeedStatus] = {}

@@ -1,0 +1,188 @@
+"""Market-data sanity: which decoded values may be used, and the count of those that may not (pure).
+
+The codecs parse; these rules decide. :class:`MarketSanity` holds the *reference price* and the
+per-venue, per-kind drop counters; :class:`feeds.pipeline.MarketPipeline` calls it for every
+event it would publish, live and in replay alike, so both drop exactly the same events.
+
+Rules (a dropped event is counted under its venue and kind and never published):
+
+* ``trade``: price finite, > 0 and inside the band; qty finite and > 0.
+* ``liquidation``: the same, and the notional finite and > 0.
+* ``funding``: rate and APR finite, interval finite and > 0.
+* ``mark``: a funding event whose mark or index price (0 = not known) is not finite and > 0 or
+  lies outside the band: the whole event is dropped, counted as ``mark``.
+* ``oi``: both OI figures finite and > 0; the notional finite and >= 0 (0 = no mark known), and the
+  price it implies (notional / one-side OI) inside the band.
+* ``book``: a book top whose best bid is not below its best ask (crossed or locked). It is not
+  dropped: it is published so that the guards block on it (``book crossed``), and the venue's book
+  is resynced. Book *levels* are checked where they are decoded (:data:`SaneLevel`): a diff or
+  snapshot with a level whose price is not finite and > 0 or whose quantity is not finite and
+  >= 0 is malformed, and the book is resynced.
+
+The band is ``reference × (1 ± band_pct/100)``. The reference is the latest primary book mid
+(always), or an accepted mark price that is not older than it (by event time). It counts only
+while it is at most ``reference_max_age_s`` older than the event checked; without a fresh
+reference only the finite/positive rules apply (a replay with neither a book nor marks cannot be
+band-checked). The good path of a price is one chained comparison (``lo < px < hi`` and the
+reference's expiry): no allocation, no call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated, Final, Literal
+
+import msgspec
+
+if TYPE_CHECKING:
+    from core.config_schema import FeedsConfig
+
+Kind = Literal["trade", "mark", "funding", "oi", "liquidation", "book"]
+KINDS: Final[tuple[Kind, ...]] = ("trade", "mark", "funding", "oi", "liquidation", "book")
+
+DEFAULT_BAND_PCT: Final = 10.0
+DEFAULT_REFERENCE_MAX_AGE_S: Final = 10.0
+BURST_GAP_NS: Final = 10_000_000_000
+"""Drops of one venue and kind less than this apart (receive time) are one burst: logged once."""
+
+_INF: Final = math.inf
+_MAX: Final = 1.7976931348623157e308  # the largest finite float (msgspec bounds must be finite)
+
+LevelPrice = Annotated[float, msgspec.Meta(gt=0, le=_MAX)]
+LevelQty = Annotated[float, msgspec.Meta(ge=0, le=_MAX)]
+SaneLevel = tuple[LevelPrice, LevelQty]
+"""One book level as a decoder may accept it: price finite and > 0, quantity finite and >= 0 (0
+removes the level). A decoder typed with it rejects a bad level in C, at no cost per level; a NaN
+price would otherwise corrupt the book's sorted keys."""
+
+
+def sane_levels(levels: Iterable[tuple[str, str]] | Iterable[tuple[float, float]]
+                ) -> list[tuple[float, float]]:
+    """Wire levels (``[["price", "qty"], ...]``, parsed as ``float()`` parses them) as floats, with
+    the :data:`SaneLevel` rules; raises :class:`ValueError` naming the first bad one. For the rare
+    paths (REST snapshots, frames the float decoder rejected)."""
+    out: list[tuple[float, float]] = []
+    for p, q in levels:
+        px, qty = float(p), float(q)
+        if not (0.0 < px < _INF and 0.0 <= qty < _INF):
+            raise ValueError(f"level ({p!r}, {q!r}): price must be > 0 and qty >= 0, both finite")
+        out.append((px, qty))
+    return out
+
+
+def finite_pos(x: float) -> bool:
+    """``0 < x < inf`` (false for NaN)."""
+    return 0.0 < x < _INF
+
+
+class MarketSanity:
+    """The reference price, the band around it, and the drop counters by venue and kind."""
+
+    __slots__ = ("_bursts", "band", "dropped", "hi", "lo", "max_age_ms", "ref", "ref_ts", "ref_until")
+
+    def __init__(self, band_pct: float = DEFAULT_BAND_PCT,
+                 reference_max_age_s: float = DEFAULT_REFERENCE_MAX_AGE_S) -> None:
+        if not (finite_pos(band_pct) and band_pct <= 100.0):
+            raise ValueError(f"band_pct: must be in (0, 100], got {band_pct!r}")
+        if not finite_pos(reference_max_age_s):
+            raise ValueError(f"reference_max_age_s: must be a positive number, got {reference_max_age_s!r}")
+        self.band = band_pct / 100.0
+        self.max_age_ms = int(reference_max_age_s * 1000)
+        self.ref = math.nan
+        self.ref_ts = 0
+        self.lo = 0.0
+        self.hi = _INF
+        self.ref_until = -1  # event time after which the reference no longer counts (none yet)
+        #: venue -> kind -> events dropped
+        self.dropped: dict[str, dict[str, int]] = {}
+        self._bursts: dict[tuple[str, str], int] = {}  # (venue, kind) -> receive ns of the last drop
+
+    @classmethod
+    def of(cls, feeds: FeedsConfig) -> MarketSanity:
+        """The rules with the ``[feeds]`` band and reference age."""
+        return cls(feeds.price_band_pct, feeds.price_reference_max_age_s)
+
+    # ------------------------------------------------------------------ reference
+    def set_reference(self, px: float, ts: int) -> None:
+        """Centre the band on ``px`` (a sane book mid or an accepted mark) as of event time ``ts``."""
+        if not 0.0 < px < _INF:
+            return
+        self.ref = px
+        self.ref_ts = ts
+        self.lo = px * (1.0 - self.band)
+        self.hi = px * (1.0 + self.band)
+        self.ref_until = ts + self.max_age_ms
+
+    def in_band(self, px: float, ts: int) -> bool:
+        """``px`` is finite, > 0 and, when a fresh reference exists, inside the band."""
+        if self.lo < px < self.hi and ts <= self.ref_until:
+            return True
+        if not 0.0 < px < _INF:
+            return False
+        return ts > self.ref_until  # no fresh reference: nothing to compare with
+
+    def band_text(self) -> str:
+        return f"outside {self.lo:.6g}..{self.hi:.6g} (reference {self.ref:.6g} +/- {self.band * 100:g} %)"
+
+    # ------------------------------------------------------------------ rules
+    def price_problem(self, what: str, px: float, ts: int) -> str:
+        """Why ``px`` is unusable ("" = usable); the slow path behind :meth:`in_band`."""
+        if not 0.0 < px < _INF:
+            return f"{what} {px!r} is not a positive number"
+        if ts <= self.ref_until and not self.lo < px < self.hi:
+            return f"{what} {px:.6g} {self.band_text()}"
+        return ""
+
+    def trade_problem(self, price: float, qty: float, ts: int) -> str:
+        if not 0.0 < qty < _INF:
+            return f"qty {qty!r} is not a positive number"
+        return self.price_problem("price", price, ts)
+
+    def liquidation_problem(self, price: float, qty: float, notional: float, ts: int) -> str:
+        if not 0.0 < notional < _INF:
+            return f"notional {notional!r} is not a positive number"
+        return self.trade_problem(price, qty, ts)
+
+    def funding_problem(self, rate: float, interval_hours: float, apr_pct: float) -> str:
+        if not (math.isfinite(rate) and math.isfinite(apr_pct)):
+            return f"rate {rate!r} / APR {apr_pct!r} is not a number"
+        if not 0.0 < interval_hours < _INF:
+            return f"interval {interval_hours!r} h is not a positive number"
+        return ""
+
+    def mark_problem(self, mark_px: float, index_px: float, ts: int) -> str:
+        """Mark and index prices of a funding event; 0 means "not known" and passes."""
+        if mark_px != 0.0 and (why := self.price_problem("mark", mark_px, ts)):
+            return why
+        if index_px != 0.0 and (why := self.price_problem("index", index_px, ts)):
+            return why
+        return ""
+
+    def oi_problem(self, oi_base: float, oi_single: float, oi_notional: float, ts: int) -> str:
+        if not (0.0 < oi_base < _INF and 0.0 < oi_single < _INF):
+            return f"open interest {oi_base!r} / {oi_single!r} is not a positive number"
+        if not 0.0 <= oi_notional < _INF:
+            return f"OI notional {oi_notional!r} is not a number >= 0"
+        if oi_notional > 0.0:
+            return self.price_problem("OI notional / OI (mark)", oi_notional / oi_single, ts)
+        return ""
+
+    # ------------------------------------------------------------------ counters
+    def count(self, venue: str, kind: str, recv_ns: int) -> bool:
+        """Count one dropped event; True when it starts a burst (the caller logs it then)."""
+        by_kind = self.dropped.get(venue)
+        if by_kind is None:
+            by_kind = self.dropped[venue] = {}
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+        key = (venue, kind)
+        last = self._bursts.get(key)
+        self._bursts[key] = recv_ns
+        return last is None or not 0 <= recv_ns - last < BURST_GAP_NS
+
+    def dropped_of(self, venue: str) -> dict[str, int]:
+        """A copy of one venue's counters (empty when nothing was dropped)."""
+        return dict(self.dropped.get(venue, ()))
+
+    def total(self) -> int:
+        return sum(n for by_kind in self.dropped.values() for n in by_kind.values())
