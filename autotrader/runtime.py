@@ -208,6 +208,7 @@ class Runtime:
                     "resyncs": s.resyncs,
                     "errors": s.errors,
                     "detail": s.detail,
+                    "dropped": s.dropped,
                 }
                 for s in statuses
             },

@@ -146,6 +146,10 @@ FeedState = Literal["connecting", "live", "stale", "down"]
 
 
 class FeedStatus(msgspec.Struct, frozen=True, gc=False):
+    """``dropped``: what the feed's *venue* sent that was not used, by kind (core/sanity.py: trade,
+    mark, funding, oi, liquidation, book = crossed tops; frame = unparseable frames). Every feed of
+    one venue carries the venue's counters."""
+
     feed: str
     state: FeedState
     ts: int
@@ -155,6 +159,7 @@ class FeedStatus(msgspec.Struct, frozen=True, gc=False):
     resyncs: int = 0
     errors: int = 0
     detail: str = ""
+    dropped: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class DepthDiff(msgspec.Struct, frozen=True, gc=False):

@@ -30,7 +30,7 @@ reference's expiry): no allocation, no call.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Annotated, Final, Literal
 
 import msgspec
@@ -186,3 +186,22 @@ class MarketSanity:
 
     def total(self) -> int:
         return sum(n for by_kind in self.dropped.values() for n in by_kind.values())
+
+
+def dropped_by_venue(feeds: Iterable[tuple[str, Mapping[str, int]]]) -> dict[str, dict[str, int]]:
+    """Feed statuses' ``dropped`` counters (``(feed name, counters)`` pairs) by venue: every feed of
+    a venue (``binance.public``, ``binance.market``) carries the venue's counters, published at
+    slightly different times, so the largest count of each kind wins."""
+    out: dict[str, dict[str, int]] = {}
+    for name, dropped in feeds:
+        for kind, n in dropped.items():
+            by_kind = out.setdefault(name.partition(".")[0], {})
+            if isinstance(n, int) and n > by_kind.get(kind, 0):
+                by_kind[kind] = n
+    return out
+
+
+def dropped_text(by_venue: Mapping[str, Mapping[str, int]]) -> str:
+    """``binance trade 3, book 1 | bybit mark 2`` ("" when nothing was dropped)."""
+    return " | ".join(f"{venue} " + ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
+                      for venue, kinds in sorted(by_venue.items()) if kinds)
