@@ -190,4 +190,16 @@ class ResyncNeeded(msgspec.Struct, frozen=True, gc=False):
     reason: str
 
 
-MarketEvent = Trade | BookTop | BookTicker | Liquidation | Funding | OpenInterest | Instrument | ResyncNeeded
+class BadData(msgspec.Struct, frozen=True, gc=False):
+    """A value a codec refused before it could enter the codec's own state (e.g. a Bybit ticker's
+    mark price): the pipeline counts it like the events it drops itself (core/sanity.py)."""
+
+    venue: str
+    symbol: str
+    kind: str
+    reason: str
+
+
+MarketEvent = (
+    Trade | BookTop | BookTicker | Liquidation | Funding | OpenInterest | Instrument | ResyncNeeded | BadData
+)

@@ -19,6 +19,12 @@ Rules (a dropped event is counted under its venue and kind and never published):
   snapshot with a level whose price is not finite and > 0 or whose quantity is not finite and
   >= 0 is malformed, and the book is resynced.
 
+Where the checks run: the pipeline applies them to every event it would publish; a codec that
+merges values into a state of its own (Bybit tickers) applies them before merging and returns a
+:class:`~core.models.BadData` instead, which the pipeline counts the same way. A number that does
+not parse as a finite number in a Bybit or OKX frame makes the frame malformed (counted as
+``frame``), as the codecs always did.
+
 The band is ``reference × (1 ± band_pct/100)``. The reference is the latest primary book mid
 (always), or an accepted mark price that is not older than it (by event time). It counts only
 while it is at most ``reference_max_age_s`` older than the event checked; without a fresh
@@ -167,6 +173,19 @@ class MarketSanity:
         if oi_notional > 0.0:
             return self.price_problem("OI notional / OI (mark)", oi_notional / oi_single, ts)
         return ""
+
+    def ticker_problem(self, mark: float | None, index: float | None, oi: float | None,
+                       oi_single: float | None, ts: int) -> tuple[Kind | None, str]:
+        """The first bad value of a ticker update (``None`` = not in this update) with its kind,
+        ``(None, "")`` when all are usable; for codecs that merge tickers into a state of their
+        own (Bybit), so that a bad value never enters it."""
+        for what, px in (("mark", mark), ("index", index)):
+            if px is not None and (why := self.price_problem(what, px, ts)):
+                return "mark", why
+        for what, q in (("openInterest", oi), ("singleOpenInterest", oi_single)):
+            if q is not None and not 0.0 < q < _INF:
+                return "oi", f"{what} {q!r} is not a positive number"
+        return None, ""
 
     # ------------------------------------------------------------------ counters
     def count(self, venue: str, kind: str, recv_ns: int) -> bool:

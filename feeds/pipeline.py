@@ -26,6 +26,7 @@ from core.bus import Bus, Topics
 from core.clock import EventClock
 from core.funding import basis_bps
 from core.models import (
+    BadData,
     Basis,
     BookTicker,
     BookTop,
@@ -85,7 +86,7 @@ class MarketPipeline:
         self._binance = BinanceCodec()
         self.codecs: dict[str, Codec] = {
             "binance": self._binance,
-            "bybit": BybitCodec(symbols=[bybit_symbol] if bybit_symbol else None),
+            "bybit": BybitCodec(symbols=[bybit_symbol] if bybit_symbol else None, sanity=self.sanity),
             "okx": OkxCodec(inst_ids=[okx_usdc_inst] if okx_usdc_inst else None),
         }
         self.stats = PipelineStats()
@@ -101,6 +102,7 @@ class MarketPipeline:
             OpenInterest: self._on_open_interest,
             ResyncNeeded: self._on_resync,
             Instrument: self._on_instrument,
+            BadData: self._on_bad_data,
         }
         self._bus_version = -1  # the bus's listener set the drop flags were derived from
 
@@ -248,6 +250,9 @@ class MarketPipeline:
             self._drop(venue, "trade", why)
             return False
         return True
+
+    def _on_bad_data(self, venue: str, ev: BadData) -> None:
+        self._drop(venue, ev.kind, f"{ev.symbol}: {ev.reason}")
 
     def _drop(self, venue: str, kind: str, why: str) -> None:
         """Count a bad event of ``venue``; log the first of a burst (receive time)."""
