@@ -122,6 +122,7 @@ def run_replay(
         "codecs": {
             venue: codec.stats.as_dict() for venue, codec in pipeline.codecs.items() if codec.stats.frames
         },
+        "dropped": {venue: d for venue in pipeline.codecs if (d := pipeline.dropped(venue))},
     }
     sys.stderr.write(orjson.dumps({"summary": summary}).decode() + "\n")
     if recording.stats.truncated:

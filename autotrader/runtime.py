@@ -274,6 +274,7 @@ class Runtime:
             frames=n,
             recording=recording.stats.as_dict(),
             codecs={v: c.stats.as_dict() for v, c in self.pipeline.codecs.items()},
+            dropped={v: d for v in self.pipeline.codecs if (d := self.pipeline.dropped(v))},
         )
         log_event(self.log, "status", **self.status_line())
 
