@@ -99,7 +99,9 @@ class MarketSanity:
         self.ref_ts = 0
         self.lo = 0.0
         self.hi = _INF
-        self.ref_until = -1  # event time after which the reference no longer counts (none yet)
+        # event time after which the reference no longer counts; none yet: the band is (0, inf),
+        # i.e. finite and positive, on the fast path too
+        self.ref_until: float = _INF
         #: venue -> kind -> events dropped
         self.dropped: dict[str, dict[str, int]] = {}
         self._bursts: dict[tuple[str, str], int] = {}  # (venue, kind) -> receive ns of the last drop
@@ -126,7 +128,7 @@ class MarketSanity:
             return True
         if not 0.0 < px < _INF:
             return False
-        return ts > self.ref_until  # no fresh reference: nothing to compare with
+        return ts > self.ref_until  # the reference is too old: nothing to compare with
 
     def band_text(self) -> str:
         return f"outside {self.lo:.6g}..{self.hi:.6g} (reference {self.ref:.6g} +/- {self.band * 100:g} %)"
