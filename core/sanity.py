@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from core.config_schema import FeedsConfig
 
 Kind = Literal["trade", "mark", "funding", "oi", "liquidation", "book"]
-KINDS: Final[tuple[Kind, ...]] = ("trade", "mark", "funding", "oi", "liquidation", "book")
+"""What a dropped event was; the pipeline adds ``frame`` (frames a codec could not parse)."""
 
 DEFAULT_BAND_PCT: Final = 10.0
 DEFAULT_REFERENCE_MAX_AGE_S: Final = 10.0
@@ -77,11 +77,6 @@ def sane_levels(levels: Iterable[tuple[str, str]] | Iterable[tuple[float, float]
     return out
 
 
-def finite_pos(x: float) -> bool:
-    """``0 < x < inf`` (false for NaN)."""
-    return 0.0 < x < _INF
-
-
 class MarketSanity:
     """The reference price, the band around it, and the drop counters by venue and kind."""
 
@@ -89,9 +84,9 @@ class MarketSanity:
 
     def __init__(self, band_pct: float = DEFAULT_BAND_PCT,
                  reference_max_age_s: float = DEFAULT_REFERENCE_MAX_AGE_S) -> None:
-        if not (finite_pos(band_pct) and band_pct <= 100.0):
+        if not 0.0 < band_pct <= 100.0:
             raise ValueError(f"band_pct: must be in (0, 100], got {band_pct!r}")
-        if not finite_pos(reference_max_age_s):
+        if not 0.0 < reference_max_age_s < _INF:
             raise ValueError(f"reference_max_age_s: must be a positive number, got {reference_max_age_s!r}")
         self.band = band_pct / 100.0
         self.max_age_ms = int(reference_max_age_s * 1000)

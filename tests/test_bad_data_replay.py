@@ -291,3 +291,22 @@ def test_bybit_funding_and_oi_equal_the_clean_recording(data_dir: Path, tmp_path
     # "NaN0" does not parse: a malformed frame (as Bybit frames always were), the rest by kind
     assert pipe.dropped("bybit") == {"mark": 4, "oi": 1, "frame": 1}
     assert clean_pipe.dropped("bybit") == {}
+
+
+def test_status_of_a_daemon_shows_the_drops(recordings: tuple[Path, Path, Injected]) -> None:
+    """``autotrader status`` (--json and text) of a ``run --no-ui --replay`` daemon names them."""
+    import tempfile
+
+    from tests.test_daemon import Daemon
+
+    _, bad_path, bad = recordings
+    with tempfile.TemporaryDirectory(prefix="at-") as tmp:  # short: AF_UNIX paths are limited
+        d = Daemon(Path(tmp), bad_path, "max")
+        try:
+            st = d.wait_for("the replay to end", lambda s: bool(s.get("replay_done")), timeout=120)
+            assert st["feeds"]["binance"]["dropped"] == {"trade": bad.bad_trades, "book": 1, "frame": 1}
+            text = d.cli("status")
+            assert text.returncode == 0, text.stderr
+            assert "  dropped    binance book 1, frame 1, trade 8" in text.stdout
+        finally:
+            assert d.stop() == 0
