@@ -17,6 +17,7 @@ Prints µs per frame of (p), ns per event of (s - e) and the share of (p) the ch
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -82,11 +83,9 @@ def main() -> None:
     ap.add_argument("path", nargs="?", type=Path, default=BTC)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    try:
+    with contextlib.suppress(AttributeError, OSError):  # one core, as the other benches
         os.sched_setaffinity(0, {0})
-        print("pinned to cpu 0")
-    except (AttributeError, OSError):
-        print("(could not pin to one cpu)")
+    print(f"cpus: {sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}")
     frames = list(open_recording(args.path).frames())
     bus = Bus()
     pipe = MarketPipeline(bus, binance_symbol=None, clock=EventClock())
