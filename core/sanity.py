@@ -26,10 +26,11 @@ not parse as a finite number in a Bybit or OKX frame makes the frame malformed (
 ``frame``), as the codecs always did.
 
 The band is ``reference × (1 ± band_pct/100)``. The reference is the latest primary book mid
-(always), or an accepted mark price that is not older than it (by event time). It counts only
-while it is at most ``reference_max_age_s`` older than the event checked; without a fresh
-reference only the finite/positive rules apply (a replay with neither a book nor marks cannot be
-band-checked). The good path of a price is one chained comparison (``lo < px < hi`` and the
+(always), or an accepted mark price of the same asset that is not older than it (by event time).
+It applies to prices of the same asset (``SOLUSDT``, ``SOL-USDC-SWAP``: SOL) at most
+``reference_max_age_s`` away from it in event time; otherwise only the finite/positive rules
+apply (a replay with neither a book nor marks cannot be band-checked, nor can a market of another
+asset). The good path of a primary trade is one chained comparison (``lo < px < hi`` and the
 reference's expiry): no allocation, no call.
 """
 
@@ -77,10 +78,26 @@ def sane_levels(levels: Iterable[tuple[str, str]] | Iterable[tuple[float, float]
     return out
 
 
-class MarketSanity:
-    """The reference price, the band around it, and the drop counters by venue and kind."""
+def base_asset(symbol: str) -> str:
+    """``SOLUSDT`` -> ``SOL``, ``SOL-USDC-SWAP`` -> ``SOL``: what a band around one market's price
+    may be compared with."""
+    s = symbol.upper()
+    if "-" in s:
+        return s.partition("-")[0]
+    for quote in ("USDT", "USDC", "BUSD", "FDUSD", "USD"):
+        if s.endswith(quote) and len(s) > len(quote):
+            return s[: -len(quote)]
+    return s
 
-    __slots__ = ("_bursts", "band", "dropped", "hi", "lo", "max_age_ms", "ref", "ref_ts", "ref_until")
+
+class MarketSanity:
+    """The reference price, the band around it, and the drop counters by venue and kind.
+
+    The reference is about one asset (:attr:`asset`, the primary market's, :meth:`adopt`): events
+    of another asset (a recording or a test mixing markets) get the finite/positive rules only."""
+
+    __slots__ = ("_assets", "_bursts", "asset", "band", "dropped", "hi", "lo", "max_age_ms", "ref",
+                 "ref_ts", "ref_until")
 
     def __init__(self, band_pct: float = DEFAULT_BAND_PCT,
                  reference_max_age_s: float = DEFAULT_REFERENCE_MAX_AGE_S) -> None:
@@ -90,13 +107,9 @@ class MarketSanity:
             raise ValueError(f"reference_max_age_s: must be a positive number, got {reference_max_age_s!r}")
         self.band = band_pct / 100.0
         self.max_age_ms = int(reference_max_age_s * 1000)
-        self.ref = math.nan
-        self.ref_ts = 0
-        self.lo = 0.0
-        self.hi = _INF
-        # event time after which the reference no longer counts; none yet: the band is (0, inf),
-        # i.e. finite and positive, on the fast path too
-        self.ref_until: float = _INF
+        self.asset = ""  # the asset the reference prices ("": not known yet)
+        self._assets: dict[str, str] = {}  # symbol -> base asset
+        self._clear()
         #: venue -> kind -> events dropped
         self.dropped: dict[str, dict[str, int]] = {}
         self._bursts: dict[tuple[str, str], int] = {}  # (venue, kind) -> receive ns of the last drop
@@ -107,8 +120,28 @@ class MarketSanity:
         return cls(feeds.price_band_pct, feeds.price_reference_max_age_s)
 
     # ------------------------------------------------------------------ reference
+    def _clear(self) -> None:
+        """No reference: the band is (0, inf), i.e. finite and positive, on the fast path too."""
+        self.ref = math.nan
+        self.ref_ts = 0
+        self.lo = 0.0
+        self.hi = _INF
+        self.ref_until: float = _INF  # event time after which the reference no longer counts
+
+    def adopt(self, asset: str) -> None:
+        """The asset of the primary market; another one than before drops the reference."""
+        if asset != self.asset:
+            self.asset = asset
+            self._clear()
+
+    def asset_of(self, symbol: str) -> str:
+        asset = self._assets.get(symbol)
+        if asset is None:
+            asset = self._assets[symbol] = base_asset(symbol)
+        return asset
+
     def set_reference(self, px: float, ts: int) -> None:
-        """Centre the band on ``px`` (a sane book mid or an accepted mark) as of event time ``ts``."""
+        """Centre the band on ``px`` (a sane book mid of the primary market) as of event time ``ts``."""
         if not 0.0 < px < _INF:
             return
         self.ref = px
@@ -117,35 +150,46 @@ class MarketSanity:
         self.hi = px * (1.0 + self.band)
         self.ref_until = ts + self.max_age_ms
 
-    def in_band(self, px: float, ts: int) -> bool:
-        """``px`` is finite, > 0 and, when a fresh reference exists, inside the band."""
-        if self.lo < px < self.hi and ts <= self.ref_until:
-            return True
-        if not 0.0 < px < _INF:
-            return False
-        return ts > self.ref_until  # the reference is too old: nothing to compare with
+    def offer_mark(self, px: float, ts: int, symbol: str) -> None:
+        """An accepted mark price: the reference when it is of the reference's asset (the first
+        asset seen when no primary market is known yet) and not older than the reference."""
+        asset = self.asset_of(symbol)
+        if not self.asset:
+            self.adopt(asset)
+        if asset == self.asset and ts >= self.ref_ts:
+            self.set_reference(px, ts)
+
+    def _banded(self, ts: int, symbol: str) -> bool:
+        """The band applies: the symbol prices the reference's asset, and the reference is at most
+        its max age away from ``ts`` (either way: a replay may mix eras)."""
+        return self.ref_ts - self.max_age_ms <= ts <= self.ref_until and self.asset_of(symbol) == self.asset
+
+    def in_band(self, px: float, ts: int, symbol: str) -> bool:
+        """``px`` is finite, > 0 and, when the band applies, inside it (:meth:`price_problem`)."""
+        return self.price_problem("price", px, ts, symbol) == ""
 
     def band_text(self) -> str:
         return f"outside {self.lo:.6g}..{self.hi:.6g} (reference {self.ref:.6g} +/- {self.band * 100:g} %)"
 
     # ------------------------------------------------------------------ rules
-    def price_problem(self, what: str, px: float, ts: int) -> str:
-        """Why ``px`` is unusable ("" = usable); the slow path behind :meth:`in_band`."""
+    def price_problem(self, what: str, px: float, ts: int, symbol: str) -> str:
+        """Why ``px`` is unusable ("" = usable). The pipeline's fast path (``lo < px < hi`` and
+        ``ts <= ref_until``, for the primary market) is a subset of the usable prices."""
         if not 0.0 < px < _INF:
             return f"{what} {px!r} is not a positive number"
-        if ts <= self.ref_until and not self.lo < px < self.hi:
+        if not self.lo < px < self.hi and self._banded(ts, symbol):
             return f"{what} {px:.6g} {self.band_text()}"
         return ""
 
-    def trade_problem(self, price: float, qty: float, ts: int) -> str:
+    def trade_problem(self, price: float, qty: float, ts: int, symbol: str) -> str:
         if not 0.0 < qty < _INF:
             return f"qty {qty!r} is not a positive number"
-        return self.price_problem("price", price, ts)
+        return self.price_problem("price", price, ts, symbol)
 
-    def liquidation_problem(self, price: float, qty: float, notional: float, ts: int) -> str:
+    def liquidation_problem(self, price: float, qty: float, notional: float, ts: int, symbol: str) -> str:
         if not 0.0 < notional < _INF:
             return f"notional {notional!r} is not a positive number"
-        return self.trade_problem(price, qty, ts)
+        return self.trade_problem(price, qty, ts, symbol)
 
     def funding_problem(self, rate: float, interval_hours: float, apr_pct: float) -> str:
         if not (math.isfinite(rate) and math.isfinite(apr_pct)):
@@ -154,30 +198,30 @@ class MarketSanity:
             return f"interval {interval_hours!r} h is not a positive number"
         return ""
 
-    def mark_problem(self, mark_px: float, index_px: float, ts: int) -> str:
+    def mark_problem(self, mark_px: float, index_px: float, ts: int, symbol: str) -> str:
         """Mark and index prices of a funding event; 0 means "not known" and passes."""
-        if mark_px != 0.0 and (why := self.price_problem("mark", mark_px, ts)):
+        if mark_px != 0.0 and (why := self.price_problem("mark", mark_px, ts, symbol)):
             return why
-        if index_px != 0.0 and (why := self.price_problem("index", index_px, ts)):
+        if index_px != 0.0 and (why := self.price_problem("index", index_px, ts, symbol)):
             return why
         return ""
 
-    def oi_problem(self, oi_base: float, oi_single: float, oi_notional: float, ts: int) -> str:
+    def oi_problem(self, oi_base: float, oi_single: float, oi_notional: float, ts: int, symbol: str) -> str:
         if not (0.0 < oi_base < _INF and 0.0 < oi_single < _INF):
             return f"open interest {oi_base!r} / {oi_single!r} is not a positive number"
         if not 0.0 <= oi_notional < _INF:
             return f"OI notional {oi_notional!r} is not a number >= 0"
         if oi_notional > 0.0:
-            return self.price_problem("OI notional / OI (mark)", oi_notional / oi_single, ts)
+            return self.price_problem("OI notional / OI (mark)", oi_notional / oi_single, ts, symbol)
         return ""
 
     def ticker_problem(self, mark: float | None, index: float | None, oi: float | None,
-                       oi_single: float | None, ts: int) -> tuple[Kind | None, str]:
+                       oi_single: float | None, ts: int, symbol: str) -> tuple[Kind | None, str]:
         """The first bad value of a ticker update (``None`` = not in this update) with its kind,
         ``(None, "")`` when all are usable; for codecs that merge tickers into a state of their
         own (Bybit), so that a bad value never enters it."""
         for what, px in (("mark", mark), ("index", index)):
-            if px is not None and (why := self.price_problem(what, px, ts)):
+            if px is not None and (why := self.price_problem(what, px, ts, symbol)):
                 return "mark", why
         for what, q in (("openInterest", oi), ("singleOpenInterest", oi_single)):
             if q is not None and not 0.0 < q < _INF:

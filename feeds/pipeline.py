@@ -38,7 +38,7 @@ from core.models import (
     Side,
     Trade,
 )
-from core.sanity import MarketSanity
+from core.sanity import MarketSanity, base_asset
 from feeds.base import Codec
 from feeds.binance.codec import BinanceCodec
 from feeds.bybit.codec import BybitCodec
@@ -78,6 +78,8 @@ class MarketPipeline:
     ) -> None:
         self.bus = bus
         self.sanity = sanity if sanity is not None else MarketSanity()
+        if binance_symbol:
+            self.sanity.adopt(base_asset(binance_symbol))
         self.clock = clock
         self.primary = binance_symbol
         self.bybit_symbol = bybit_symbol
@@ -149,6 +151,7 @@ class MarketPipeline:
     def _is_primary(self, symbol: str) -> bool:
         if self.primary is None:
             self.primary = symbol
+            self.sanity.adopt(base_asset(symbol))
             self._bars = BarBuilder(symbol)
             self._bus_version = -1  # re-derive the drop flags
         return symbol == self.primary
@@ -210,7 +213,7 @@ class MarketPipeline:
         if not self._accepts(venue, ev.symbol):
             self._tick(venue, ev.ts)
             return
-        why = self.sanity.liquidation_problem(ev.price, ev.qty, ev.notional, ev.ts)
+        why = self.sanity.liquidation_problem(ev.price, ev.qty, ev.notional, ev.ts, ev.symbol)
         if why:
             self._drop(venue, "liquidation", why)
             return
@@ -226,18 +229,18 @@ class MarketPipeline:
         if why:
             self._drop(venue, "funding", why)
             return
-        why = san.mark_problem(ev.mark_px, ev.index_px, ev.ts)
+        why = san.mark_problem(ev.mark_px, ev.index_px, ev.ts, ev.symbol)
         if why:
             self._drop(venue, "mark", why)
             return
-        if ev.mark_px > 0.0 and ev.ts >= san.ref_ts:
-            san.set_reference(ev.mark_px, ev.ts)
+        if ev.mark_px > 0.0:
+            san.offer_mark(ev.mark_px, ev.ts, ev.symbol)
         self._tick(venue, ev.ts)
         self.bus.publish(Topics.FUNDING, ev)
 
     def _on_open_interest(self, venue: str, ev: OpenInterest) -> None:
         if self._accepts(venue, ev.symbol):
-            why = self.sanity.oi_problem(ev.oi_base, ev.oi_single, ev.oi_notional, ev.ts)
+            why = self.sanity.oi_problem(ev.oi_base, ev.oi_single, ev.oi_notional, ev.ts, ev.symbol)
             if why:
                 self._drop(venue, "oi", why)
                 return
@@ -245,7 +248,7 @@ class MarketPipeline:
 
     # -- sanity (core/sanity.py decides; the pipeline counts, logs and drops) ---------------
     def _trade_ok(self, venue: str, ev: Trade) -> bool:
-        why = self.sanity.trade_problem(ev.price, ev.qty, ev.ts)
+        why = self.sanity.trade_problem(ev.price, ev.qty, ev.ts, ev.symbol)
         if why:
             self._drop(venue, "trade", why)
             return False

@@ -192,7 +192,7 @@ class BybitCodec:
         nxt = wire.ms(t.nextFundingTime) if t.nextFundingTime not in (None, "") else None
         if interval is not None and interval <= 0:
             raise ValueError(f"fundingIntervalHour {t.fundingIntervalHour!r}")
-        kind, why = self.sanity.ticker_problem(mark, index, oi, single, ts)
+        kind, why = self.sanity.ticker_problem(mark, index, oi, single, ts, t.symbol)
         if kind is not None:  # refused whole: a bad value never enters the merged state
             return [BadData(VENUE, t.symbol, kind, why)]
         state = TickerState() if snapshot else self.tickers.get(t.symbol, TickerState())
