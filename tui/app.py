@@ -243,15 +243,15 @@ class TraderApp(App[int]):
         state = self._trading_state().upper()
         t.append(f" {state} ", style="bold white on red" if state == "HALTED" else
                  "bold yellow" if state == "REDUCING" else "bold green")
+        dropped = dropped_text(dropped_by_venue((k, f.dropped) for k, f in self.model.feeds.items()))
+        if dropped:  # before the feeds: still on screen at 80 columns
+            t.append(f" dropped: {dropped} ", style="bold black on yellow")
         for name in sorted(self.model.feeds):
             st = self.model.feeds[name]
             live = st.state == "live"
             age = "-" if st.last_msg_age_s is None else f"{st.last_msg_age_s:.1f}s"
             t.append(" ●" if live else " ○", style="green" if live else "red")
             t.append(f"{name} {age}" + ("" if live else f" {st.state.upper()}"), style="" if live else "red")
-        dropped = dropped_text(dropped_by_venue((k, f.dropped) for k, f in self.model.feeds.items()))
-        if dropped:
-            t.append(f" dropped: {dropped}", style="bold yellow")
         if self.model.now_ms:
             t.append("  " + datetime.fromtimestamp(self.model.now_ms / 1000, UTC).strftime("%H:%M:%S UTC"),
                      style="dim")
