@@ -4,26 +4,21 @@ feeds' statuses on ``feeds:status`` carry the venue's drop counters."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from core.bus import Topics
 from core.models import ResyncNeeded
 from feeds.transport.fakes import FakeExchange
 from tests.transport_harness import Harness, start_fake
 
 
-@pytest.fixture
-async def fx() -> AsyncIterator[FakeExchange]:
-    fake = await start_fake()
+async def test_a_garbage_binance_frame_resyncs_the_book_and_shows_in_feed_health() -> None:
+    fx = await start_fake()
     try:
-        yield fake
+        await _garbage_resyncs(fx)
     finally:
-        await fake.stop()
+        await fx.stop()
 
 
-async def test_a_garbage_binance_frame_resyncs_the_book_and_shows_in_feed_health(fx: FakeExchange) -> None:
+async def _garbage_resyncs(fx: FakeExchange) -> None:
     async with Harness(fx) as h:
         resyncs: list[ResyncNeeded] = []
         h.bus.on(Topics.BOOK_RESYNC, resyncs.append)
