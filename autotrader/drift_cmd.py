@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -70,6 +69,8 @@ def venue_status(
         finally:
             await rpc.close()
 
+    import asyncio
+
     try:
         st = asyncio.run(main())
     except DriftSetupError as e:
@@ -100,6 +101,8 @@ def venue_reconcile(
     """Follow the transactions the journal holds unresolved (a crash or a stop mid-send) until the
     chain says whether each landed, and record it; exit 0 once all are resolved. A running instance
     does this at its start; do not run it while one runs."""
+    import asyncio
+
     from autotrader.config import state_db_path
     from autotrader.drift_stack import journal_bindings, report_resolved, resume_sends, trading_signer
     from core.clock import WallClock
@@ -110,8 +113,9 @@ def venue_reconcile(
 
     async def main(journal: Journal) -> list[str]:
         restore, on_bind = journal_bindings(journal)
-        venue = build_drift_venue(cfg, WallClock(), trading_signer(cfg, _data_dir()), mainnet_flag=mainnet,
-                                  on_bind=on_bind, restore=restore, journal=journal)
+        signer = trading_signer(cfg, _data_dir(), passphrase_file)
+        venue = build_drift_venue(cfg, WallClock(), signer, mainnet_flag=mainnet, on_bind=on_bind,
+                                  restore=restore, journal=journal)
         try:
             n = resume_sends(venue, journal)
             await venue.start(poll=True)
@@ -201,6 +205,8 @@ async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str,
 def _delegate_cmd(
     action: str, json_out: bool, mainnet: bool, pf: Path | None, config: Path | None, set_: list[str] | None
 ) -> None:
+    import asyncio
+
     cfg = _cfg(config, set_, mainnet)
     try:
         st = asyncio.run(_delegate(cfg, action, pf))

@@ -34,9 +34,9 @@ class Journal(OrderJournal, SendJournal, Protocol):
     (storage.journal.Journal, its fail-closed buffer, core.journal_port.MemoryJournal)."""
 
 
-def trading_signer(cfg: Config, data_dir: Any) -> Signer:
+def trading_signer(cfg: Config, data_dir: Any, passphrase_file: Any = None) -> Signer:
     """The key the venue signs with: the delegate (``use_delegate``) or the owner's signer."""
-    keys = key_store(cfg, passphrase_source(None), data_dir)
+    keys = key_store(cfg, passphrase_source(passphrase_file), data_dir)
     if cfg.venues.drift.use_delegate:
         return KeypairSigner(keys.load(cfg.keys.delegate_name), "delegate")
     return owner_signer(cfg, keys)

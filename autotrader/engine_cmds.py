@@ -110,8 +110,7 @@ def register(app: typer.Typer) -> None:
         off, HALTED. With no running instance it is done here, on the venue (Drift: on chain)."""
         from autotrader.config import control_socket_path
         from autotrader.control import ControlError, NoInstance, RemoteError, request_sync
-        from autotrader.kill_cmd import kill_text, run_offline
-        from autotrader.trading import VenueUnavailable
+        from autotrader.kill_cmd import kill_text
 
         if not reason.strip():
             fail("--reason must not be empty")
@@ -123,6 +122,9 @@ def register(app: typer.Typer) -> None:
             fail(str(exc), 2)
         except NoInstance:
             typer.echo("no running instance: killing on the venue from here", err=True)
+            from autotrader.kill_cmd import run_offline  # the venue's stack: heavy, only here
+            from autotrader.trading import VenueUnavailable
+
             try:
                 result = run_offline(cfg, reason, flatten, cancel_all)
             except VenueUnavailable as exc:

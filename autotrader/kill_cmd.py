@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.config_schema import Config
+if TYPE_CHECKING:
+    from core.config_schema import Config
 
 OFFLINE_TIMEOUT_S = 180.0
 
