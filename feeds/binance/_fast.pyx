@@ -1,0 +1,842 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled Binance hot path: frame scanner, depth levels, local book (see ``feeds/binance/fast.py``).
+
+Exactness by construction: the scanner accepts only canonical frames (well-formed JSON, no string
+escapes, ASCII only, integers as plain JSON integers, prices and quantities as plain decimal
+strings ``digits[.digits]``) and for those produces exactly what the msgspec path produces;
+anything else returns ``None`` and takes the Python path. Decimal strings become doubles with
+Clinger's exact fast path (an integer mantissa below 2**53 divided by an exact power of ten <=
+1e22: one correctly rounded IEEE division) or Python's own ``PyOS_string_to_double``, so every
+value equals ``float(text)``. The book repeats :class:`core.book.OrderBook`'s arithmetic
+operation for operation (same running sums, same order of additions; built with
+``-ffp-contract=off``), on sorted arrays updated in place instead of a dict and a key list.
+"""
+
+from cpython.ref cimport PyObject
+from libc.math cimport INFINITY, NAN
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memchr, memcmp, memcpy, memmove
+
+from core.models import BookTicker, BookTop, Side, Trade
+
+
+cdef extern from "Python.h":
+    double PyOS_string_to_double(const char *s, char **endptr, PyObject *overflow_exception) except? -1.0
+    object PyUnicode_DecodeASCII(const char *s, Py_ssize_t size, const char *errors)
+    object PyBytes_FromStringAndSize(const char *v, Py_ssize_t len)
+    char* PyBytes_AS_STRING(object o)
+    Py_ssize_t PyBytes_GET_SIZE(object o)
+
+
+ctypedef const unsigned char uchar
+
+cdef object _SELL = Side.SELL
+cdef object _BUY = Side.BUY
+cdef str VENUE = "binance"
+
+cdef double[23] POW10
+POW10[0] = 1.0
+for _i in range(1, 23):
+    POW10[_i] = POW10[_i - 1] * 10.0  # exact up to 1e22
+
+cdef uint64_t TWO53 = 1 << 53
+
+
+# ------------------------------------------------------------------------------------- JSON scan
+cdef inline uchar* ws(uchar* p, uchar* e) noexcept nogil:
+    while p < e and (p[0] == 32 or p[0] == 10 or p[0] == 13 or p[0] == 9):
+        p += 1
+    return p
+
+
+cdef inline uchar* skip_string(uchar* p, uchar* e) noexcept nogil:
+    """``p`` at the opening quote; the end of the string, or NULL (escape, control, non-ASCII)."""
+    p += 1
+    while p < e:
+        if p[0] == 34:
+            return p + 1
+        if p[0] == 92 or p[0] < 32 or p[0] >= 128:
+            return NULL
+        p += 1
+    return NULL
+
+
+cdef inline uchar* skip_digits(uchar* p, uchar* e) noexcept nogil:
+    while p < e and 48 <= p[0] <= 57:
+        p += 1
+    return p
+
+
+cdef uchar* skip_number(uchar* p, uchar* e) noexcept nogil:
+    """A JSON number (strict grammar), or NULL."""
+    cdef uchar* q
+    if p < e and p[0] == 45:
+        p += 1
+    if p >= e:
+        return NULL
+    if p[0] == 48:
+        p += 1
+    elif 49 <= p[0] <= 57:
+        p = skip_digits(p, e)
+    else:
+        return NULL
+    if p < e and p[0] == 46:
+        q = skip_digits(p + 1, e)
+        if q == p + 1:
+            return NULL
+        p = q
+    if p < e and (p[0] == 101 or p[0] == 69):
+        p += 1
+        if p < e and (p[0] == 43 or p[0] == 45):
+            p += 1
+        q = skip_digits(p, e)
+        if q == p:
+            return NULL
+        p = q
+    return p
+
+
+cdef uchar* skip_value(uchar* p, uchar* e, int depth) noexcept nogil:
+    """Any JSON value (validated, not built), or NULL."""
+    if p >= e or depth > 32:
+        return NULL
+    cdef unsigned char c = p[0]
+    if c == 34:
+        return skip_string(p, e)
+    if c == 123 or c == 91:
+        return skip_container(p, e, depth)
+    if c == 116:
+        return p + 4 if e - p >= 4 and memcmp(p, b"true", 4) == 0 else NULL
+    if c == 102:
+        return p + 5 if e - p >= 5 and memcmp(p, b"false", 5) == 0 else NULL
+    if c == 110:
+        return p + 4 if e - p >= 4 and memcmp(p, b"null", 4) == 0 else NULL
+    return skip_number(p, e)
+
+
+cdef uchar* skip_container(uchar* p, uchar* e, int depth) noexcept nogil:
+    cdef bint obj = p[0] == 123
+    cdef unsigned char close = 125 if obj else 93
+    p = ws(p + 1, e)
+    if p < e and p[0] == close:
+        return p + 1
+    while p < e:
+        if obj:
+            if p[0] != 34:
+                return NULL
+            p = skip_string(p, e)
+            if p == NULL:
+                return NULL
+            p = ws(p, e)
+            if p >= e or p[0] != 58:
+                return NULL
+            p = ws(p + 1, e)
+        p = skip_value(p, e, depth + 1)
+        if p == NULL:
+            return NULL
+        p = ws(p, e)
+        if p >= e:
+            return NULL
+        if p[0] == close:
+            return p + 1
+        if p[0] != 44:
+            return NULL
+        p = ws(p + 1, e)
+    return NULL
+
+
+cdef inline uchar* parse_uint(uchar* p, uchar* e, int64_t* out) noexcept nogil:
+    """A non-negative JSON integer below 1e18, or NULL (the Python path decides the rest)."""
+    cdef uchar* s = p
+    cdef int64_t v = 0
+    if p >= e or not (48 <= p[0] <= 57):
+        return NULL
+    if p[0] == 48:
+        out[0] = 0
+        p += 1
+        if p < e and (48 <= p[0] <= 57 or p[0] == 46 or p[0] == 101 or p[0] == 69):
+            return NULL
+        return p
+    while p < e and 48 <= p[0] <= 57:
+        v = v * 10 + (p[0] - 48)
+        p += 1
+        if p - s > 18:
+            return NULL
+    if p < e and (p[0] == 46 or p[0] == 101 or p[0] == 69):
+        return NULL  # a float where an int is expected: the Python path classifies it
+    out[0] = v
+    return p
+
+
+cdef uchar* parse_decstr(uchar* p, uchar* e, double* out) noexcept:
+    """``"digits[.digits]"`` (``p`` at the quote) -> ``float(text)`` exactly, or NULL."""
+    cdef uchar* s
+    cdef uint64_t m = 0
+    cdef int nd = 0, frac = 0
+    cdef bint dot = False
+    cdef char buf[72]
+    cdef Py_ssize_t n
+    if p >= e or p[0] != 34:
+        return NULL
+    p += 1
+    s = p
+    while p < e:
+        if 48 <= p[0] <= 57:
+            if nd < 19:
+                m = m * 10 + (p[0] - 48)
+            nd += 1
+            if dot:
+                frac += 1
+        elif p[0] == 46 and not dot:
+            if p == s:
+                return NULL
+            dot = True
+        else:
+            break
+        p += 1
+    if p >= e or p[0] != 34 or p == s or (p - 1)[0] == 46:
+        return NULL
+    n = p - s
+    if nd <= 19 and m <= TWO53 and frac <= 22:
+        out[0] = <double>m / POW10[frac]
+        return p + 1
+    if n > 64:
+        return NULL
+    memcpy(buf, s, n)
+    buf[n] = 0
+    try:
+        out[0] = PyOS_string_to_double(buf, NULL, NULL)
+    except Exception:
+        return NULL
+    return p + 1
+
+
+cdef inline uchar* parse_str(uchar* p, uchar* e, uchar** s, Py_ssize_t* n) noexcept nogil:
+    cdef uchar* q
+    if p >= e or p[0] != 34:
+        return NULL
+    q = skip_string(p, e)
+    if q == NULL:
+        return NULL
+    s[0] = p + 1
+    n[0] = q - p - 2
+    return q
+
+
+# ------------------------------------------------------------------------------------- levels
+cdef class Levels:
+    """Depth levels parsed to doubles: ``(price, qty)`` pairs, iterable like a list of tuples."""
+
+    cdef double* v
+    cdef Py_ssize_t n
+    cdef Py_ssize_t cap
+
+    def __dealloc__(self):
+        free(self.v)
+
+    cdef int push(self, double p, double q) except -1:
+        cdef double* nv
+        if self.n == self.cap:
+            self.cap = 64 if self.cap == 0 else self.cap * 2
+            nv = <double*>realloc(self.v, self.cap * 2 * sizeof(double))
+            if nv == NULL:
+                raise MemoryError()
+            self.v = nv
+        self.v[2 * self.n] = p
+        self.v[2 * self.n + 1] = q
+        self.n += 1
+        return 0
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        cdef Py_ssize_t i
+        return iter([(self.v[2 * i], self.v[2 * i + 1]) for i in range(self.n)])
+
+
+cdef uchar* parse_levels(uchar* p, uchar* e, Levels lv) except? NULL:
+    """``[["p","q"], ...]`` into ``lv``; NULL if not canonical."""
+    cdef double px, qty
+    if p >= e or p[0] != 91:
+        return NULL
+    p = ws(p + 1, e)
+    if p < e and p[0] == 93:
+        return p + 1
+    while p < e:
+        if p[0] != 91:
+            return NULL
+        p = ws(p + 1, e)
+        p = parse_decstr(p, e, &px)
+        if p == NULL:
+            return NULL
+        p = ws(p, e)
+        if p >= e or p[0] != 44:
+            return NULL
+        p = ws(p + 1, e)
+        p = parse_decstr(p, e, &qty)
+        if p == NULL:
+            return NULL
+        p = ws(p, e)
+        if p >= e or p[0] != 93:
+            return NULL
+        lv.push(px, qty)
+        p = ws(p + 1, e)
+        if p >= e:
+            return NULL
+        if p[0] == 93:
+            return p + 1
+        if p[0] != 44:
+            return NULL
+        p = ws(p + 1, e)
+    return NULL
+
+
+# ------------------------------------------------------------------------------------- book
+cdef struct BookSide:
+    double* k  # keys ascending (bids: px, asks: -px): the best level is the last
+    double* q
+    Py_ssize_t n
+    Py_ssize_t cap
+
+
+cdef inline Py_ssize_t bisect_left(BookSide* s, double x) noexcept nogil:
+    cdef Py_ssize_t lo = 0, hi = s.n, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if s.k[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef int side_grow(BookSide* s) except -1:
+    cdef Py_ssize_t cap = 256 if s.cap == 0 else s.cap * 2
+    cdef double* nk = <double*>realloc(s.k, cap * sizeof(double))
+    if nk == NULL:
+        raise MemoryError()
+    s.k = nk
+    cdef double* nq = <double*>realloc(s.q, cap * sizeof(double))
+    if nq == NULL:
+        raise MemoryError()
+    s.q = nq
+    s.cap = cap
+    return 0
+
+
+cdef inline int level(BookSide* s, double k, double qty, double thr, double* delta) except -1:
+    """One level, as ``core.book._apply_bids`` does it (``delta``: change of the band sum)."""
+    cdef Py_ssize_t i = bisect_left(s, k)
+    cdef bint found = i < s.n and s.k[i] == k
+    cdef double old
+    if k - k != 0.0 or qty - qty != 0.0:
+        raise ValueError("non-finite depth level")
+    if qty == 0.0:
+        if found:
+            old = s.q[i]
+            memmove(&s.k[i], &s.k[i + 1], (s.n - i - 1) * sizeof(double))
+            memmove(&s.q[i], &s.q[i + 1], (s.n - i - 1) * sizeof(double))
+            s.n -= 1
+            if k >= thr:
+                delta[0] -= k * old
+    elif not found:
+        if s.n == s.cap:
+            side_grow(s)
+        memmove(&s.k[i + 1], &s.k[i], (s.n - i) * sizeof(double))
+        memmove(&s.q[i + 1], &s.q[i], (s.n - i) * sizeof(double))
+        s.k[i] = k
+        s.q[i] = qty
+        s.n += 1
+        if k >= thr:
+            delta[0] += k * qty
+    else:
+        old = s.q[i]
+        s.q[i] = qty
+        if k >= thr:
+            delta[0] += k * (qty - old)
+    return 0
+
+
+cdef inline double range_sum(BookSide* s, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    cdef double t = 0.0
+    cdef Py_ssize_t i
+    for i in range(a, b):
+        t += s.k[i] * s.q[i]
+    return t
+
+
+cdef inline double band_sum(BookSide* s, double thr) noexcept nogil:
+    return range_sum(s, bisect_left(s, thr), s.n)
+
+
+cdef inline double band_shift(BookSide* s, double old, double new) noexcept nogil:
+    if new > old:
+        return -range_sum(s, bisect_left(s, old), bisect_left(s, new))
+    return range_sum(s, bisect_left(s, new), bisect_left(s, old))
+
+
+cdef double LO = 1 - 0.001
+cdef double HI = 1 + 0.001
+cdef int REFRESH_EVERY = 256
+
+
+cdef class Book:
+    """:class:`core.book.OrderBook` on sorted arrays (same API, same results bit for bit)."""
+
+    cdef BookSide b
+    cdef BookSide a
+    cdef double _mid, _bthr, _athr, _bid_sum, _ask_sum
+    cdef int _since
+
+    def __cinit__(self):
+        self.clear()
+
+    def __dealloc__(self):
+        free(self.b.k)
+        free(self.b.q)
+        free(self.a.k)
+        free(self.a.q)
+
+    cpdef clear(self):
+        self.b.n = 0
+        self.a.n = 0
+        self._mid = NAN
+        self._bthr = INFINITY
+        self._athr = INFINITY
+        self._bid_sum = 0.0
+        self._ask_sum = 0.0
+        self._since = 0
+
+    def load(self, bids, asks):
+        self.clear()
+        self.apply(bids, asks)
+
+    cdef double _side(self, BookSide* s, object levels, double sign, double thr) except? -1.0:
+        cdef double delta = 0.0
+        cdef Levels lv
+        cdef Py_ssize_t i
+        if type(levels) is Levels:
+            lv = <Levels>levels
+            for i in range(lv.n):
+                level(s, sign * lv.v[2 * i], lv.v[2 * i + 1], thr, &delta)
+        else:
+            for p, q in levels:
+                level(s, sign * float(p), float(q), thr, &delta)
+        return delta
+
+    def apply(self, bids, asks):
+        self._bid_sum += self._side(&self.b, bids, 1.0, self._bthr)
+        self._ask_sum += self._side(&self.a, asks, -1.0, self._athr)
+        self._since += 1
+
+    cdef void _refresh(self, double mid) noexcept:
+        cdef double bthr = mid * LO
+        cdef double athr = -(mid * HI)
+        if self._since >= REFRESH_EVERY or self._mid != self._mid:
+            self._bid_sum = band_sum(&self.b, bthr)
+            self._ask_sum = band_sum(&self.a, athr)
+            self._since = 0
+        else:
+            self._bid_sum += band_shift(&self.b, self._bthr, bthr)
+            self._ask_sum += band_shift(&self.a, self._athr, athr)
+        self._mid = mid
+        self._bthr = bthr
+        self._athr = athr
+
+    def __len__(self):
+        return self.b.n + self.a.n
+
+    @property
+    def bid_count(self):
+        return self.b.n
+
+    @property
+    def ask_count(self):
+        return self.a.n
+
+    def best_bid(self):
+        if self.b.n == 0:
+            return None
+        return self.b.k[self.b.n - 1], self.b.q[self.b.n - 1]
+
+    def best_ask(self):
+        if self.a.n == 0:
+            return None
+        return -self.a.k[self.a.n - 1], self.a.q[self.a.n - 1]
+
+    def mid(self):
+        if self.b.n == 0 or self.a.n == 0:
+            return None
+        return (self.b.k[self.b.n - 1] + -self.a.k[self.a.n - 1]) / 2
+
+    def spread_bps(self):
+        if self.b.n == 0 or self.a.n == 0:
+            return None
+        cdef double bid = self.b.k[self.b.n - 1], ask = -self.a.k[self.a.n - 1]
+        cdef double mid = (bid + ask) / 2
+        return (ask - bid) / mid * 1e4
+
+    def depth_usd(self, double bps=10.0):
+        m = self.mid()
+        if m is None:
+            return None
+        cdef double mid = m, band = bps / 1e4
+        return band_sum(&self.b, mid * (1 - band)), 0.0 - band_sum(&self.a, -(mid * (1 + band)))
+
+    def bids(self, n=None):
+        cdef Py_ssize_t i, stop = 0 if n is None else max(0, self.b.n - n)
+        return [(self.b.k[i], self.b.q[i]) for i in range(self.b.n - 1, stop - 1, -1)]
+
+    def asks(self, n=None):
+        cdef Py_ssize_t i, stop = 0 if n is None else max(0, self.a.n - n)
+        return [(-self.a.k[i], self.a.q[i]) for i in range(self.a.n - 1, stop - 1, -1)]
+
+    def top(self, str venue, str symbol, int64_t timestamp, int64_t update_id):
+        if self.b.n == 0 or self.a.n == 0:
+            return None
+        cdef double bid = self.b.k[self.b.n - 1]
+        cdef double nask = self.a.k[self.a.n - 1]
+        cdef double ask = -nask
+        cdef double mid = (bid + ask) / 2
+        if mid != self._mid or self._since >= REFRESH_EVERY:
+            self._refresh(mid)
+        return BookTop(venue, symbol, timestamp, update_id, bid, self.b.q[self.b.n - 1], ask,
+                       self.a.q[self.a.n - 1], (ask - bid) / mid * 1e4, self._bid_sum, 0.0 - self._ask_sum)
+
+
+# ------------------------------------------------------------------------------------- frames
+# keys of a Binance event payload the hot path reads
+cdef enum:
+    K_E_TYPE = 0   # "e"
+    K_S = 1        # "s"
+    K_U_LO = 2     # "u"
+    K_U_HI = 3     # "U"
+    K_PU = 4       # "pu"
+    K_B_LO = 5     # "b"
+    K_B_HI = 6     # "B"
+    K_A_LO = 7     # "a"
+    K_A_HI = 8     # "A"
+    K_E = 9        # "E"
+    K_T = 10       # "T"
+    K_T_LO = 11    # "t"
+    K_P = 12       # "p"
+    K_Q = 13       # "q"
+    K_M = 14       # "m"
+    K_X = 15       # "X"
+    NKEYS = 16
+
+cdef enum:
+    EV_BOOK_TICKER = 1
+    EV_TRADE = 2
+    EV_AGG_TRADE = 3
+    EV_DEPTH = 4
+
+
+cdef inline int key_id(uchar* s, Py_ssize_t n) noexcept nogil:
+    cdef unsigned char c
+    if n == 1:
+        c = s[0]
+        if c == 101: return K_E_TYPE
+        if c == 115: return K_S
+        if c == 117: return K_U_LO
+        if c == 85: return K_U_HI
+        if c == 98: return K_B_LO
+        if c == 66: return K_B_HI
+        if c == 97: return K_A_LO
+        if c == 65: return K_A_HI
+        if c == 69: return K_E
+        if c == 84: return K_T
+        if c == 116: return K_T_LO
+        if c == 112: return K_P
+        if c == 113: return K_Q
+        if c == 109: return K_M
+        if c == 88: return K_X
+        return -1
+    if n == 2 and s[0] == 112 and s[1] == 117:
+        return K_PU
+    return -1
+
+
+cdef class FrameDecoder:
+    """The hot frames of one :class:`~feeds.binance.codec.BinanceCodec` (bookTicker, trade, aggTrade,
+    depthUpdate in combined-stream envelopes), counting on the codec's stats as the Python path does.
+
+    :meth:`frame` returns the events, or ``None`` for a frame the Python path must handle.
+    """
+
+    cdef object codec
+    cdef object stats
+    cdef object symbols
+    cdef object on_depth
+    cdef public bint drop_book_ticker
+    cdef public int64_t last_ns
+    cdef int64_t c_frames, c_decoded, c_ignored
+    cdef bytes _sym_b
+    cdef str _sym
+    cdef uchar* v[NKEYS]
+    cdef uchar* ve[NKEYS]
+
+    def __init__(self, codec):
+        self.codec = codec
+        self.stats = codec.stats
+        self.symbols = codec.symbols
+        self.on_depth = codec._depth_levels
+        self.drop_book_ticker = False
+        self._sym_b = b""
+        self._sym = ""
+
+    cdef void flush(self) noexcept:
+        st = self.stats
+        try:
+            if self.c_frames:
+                st.frames += self.c_frames
+            if self.c_decoded:
+                st.decoded += self.c_decoded
+            if self.c_ignored:
+                st.ignored += self.c_ignored
+        except Exception:
+            pass
+        self.c_frames = self.c_decoded = self.c_ignored = 0
+
+    cdef str symbol(self, uchar* s, Py_ssize_t n):
+        cdef str sym
+        if n == len(self._sym_b) and memcmp(PyBytes_AS_STRING(self._sym_b), s, n) == 0:
+            return self._sym
+        sym = PyUnicode_DecodeASCII(<const char*>s, n, NULL)
+        self._sym_b = PyBytes_FromStringAndSize(<const char*>s, n)
+        self._sym = sym
+        return sym
+
+    cdef int envelope(self, uchar* p, uchar* e) noexcept:
+        """Find the keys of ``data`` of ``{"stream": .., "data": {..}}``; the event kind or 0."""
+        cdef uchar* ks
+        cdef Py_ssize_t kn
+        cdef uchar* dp = NULL
+        cdef uchar* de = NULL
+        cdef int i
+        p = ws(p, e)
+        if p >= e or p[0] != 123:
+            return 0
+        p = ws(p + 1, e)
+        while True:
+            p = parse_str(p, e, &ks, &kn)
+            if p == NULL:
+                return 0
+            p = ws(p, e)
+            if p >= e or p[0] != 58:
+                return 0
+            p = ws(p + 1, e)
+            if kn == 4 and memcmp(ks, b"data", 4) == 0:
+                if dp != NULL or p >= e or p[0] != 123:
+                    return 0
+                dp = p
+                p = skip_value(p, e, 0)
+                de = p
+            else:
+                p = skip_value(p, e, 0)
+            if p == NULL:
+                return 0
+            p = ws(p, e)
+            if p >= e:
+                return 0
+            if p[0] == 125:
+                break
+            if p[0] != 44:
+                return 0
+            p = ws(p + 1, e)
+        if dp == NULL or ws(p + 1, e) != e:
+            return 0
+        # the payload: record where each known key's value starts (validated by the skip above)
+        for i in range(NKEYS):
+            self.v[i] = NULL
+        p = ws(dp + 1, de)
+        if p < de and p[0] == 125:
+            return 0
+        while p < de:
+            p = parse_str(p, de, &ks, &kn)
+            if p == NULL:
+                return 0
+            p = ws(p, de)
+            if p >= de or p[0] != 58:
+                return 0
+            p = ws(p + 1, de)
+            i = key_id(ks, kn)
+            if i >= 0:
+                if self.v[i] != NULL:
+                    return 0  # a duplicate key: the Python path decides
+                self.v[i] = p
+            p = skip_value(p, de, 1)
+            if p == NULL:
+                return 0
+            if i >= 0:
+                self.ve[i] = p
+            p = ws(p, de)
+            if p >= de:
+                return 0
+            if p[0] == 125:
+                break
+            if p[0] != 44:
+                return 0
+            p = ws(p + 1, de)
+        if self.v[K_E_TYPE] == NULL:
+            return 0
+        ks = self.v[K_E_TYPE]
+        kn = self.ve[K_E_TYPE] - ks
+        if kn == 12 and memcmp(ks, b'"bookTicker"', 12) == 0:
+            return EV_BOOK_TICKER
+        if kn == 7 and memcmp(ks, b'"trade"', 7) == 0:
+            return EV_TRADE
+        if kn == 10 and memcmp(ks, b'"aggTrade"', 10) == 0:
+            return EV_AGG_TRADE
+        if kn == 13 and memcmp(ks, b'"depthUpdate"', 13) == 0:
+            return EV_DEPTH
+        return 0
+
+    cdef inline bint has_int(self, int k, int64_t* out, int64_t dflt) noexcept:
+        """Optional int field: absent -> ``dflt``; present -> must be a plain integer."""
+        if self.v[k] == NULL:
+            out[0] = dflt
+            return True
+        return parse_uint(self.v[k], self.ve[k], out) == self.ve[k]
+
+    cdef inline bint get_int(self, int k, int64_t* out) noexcept:
+        return self.v[k] != NULL and parse_uint(self.v[k], self.ve[k], out) == self.ve[k]
+
+    cdef inline bint get_dec(self, int k, double* out) noexcept:
+        return self.v[k] != NULL and parse_decstr(self.v[k], self.ve[k], out) == self.ve[k]
+
+    cdef inline bint get_str(self, int k, uchar** s, Py_ssize_t* n) noexcept:
+        return self.v[k] != NULL and parse_str(self.v[k], self.ve[k], s, n) == self.ve[k]
+
+    cdef object decode(self, uchar* p, Py_ssize_t n, int64_t recv_ns):
+        """One frame -> a list of events (counted), or None (not counted: the Python path's)."""
+        cdef uchar* e = p + n
+        cdef int kind = self.envelope(p, e)
+        cdef uchar* ss
+        cdef Py_ssize_t sn
+        cdef int64_t U, u, pu, E, T, tid
+        cdef double b, B, a, A
+        cdef Levels lb, la
+        cdef uchar* xs
+        cdef Py_ssize_t xn
+        cdef bint m
+        if kind == 0 or not self.get_str(K_S, &ss, &sn):
+            return None
+        if kind == EV_BOOK_TICKER:
+            if not (self.get_int(K_U_LO, &u) and self.get_dec(K_B_LO, &b) and self.get_dec(K_B_HI, &B)
+                    and self.get_dec(K_A_LO, &a) and self.get_dec(K_A_HI, &A) and self.has_int(K_E, &E, 0)
+                    and self.has_int(K_T, &T, 0)):
+                return None
+            self.c_frames += 1
+            if self.symbols is not None and self.symbol(ss, sn) not in self.symbols:
+                self.c_ignored += 1
+                return []
+            self.c_decoded += 1
+            if self.drop_book_ticker:
+                return []
+            return [BookTicker(VENUE, self.symbol(ss, sn), T or E, u, b, B, a, A)]
+        if kind == EV_TRADE or kind == EV_AGG_TRADE:
+            if not (self.get_int(K_T_LO if kind == EV_TRADE else K_A_LO, &tid) and self.get_dec(K_P, &b)
+                    and self.get_dec(K_Q, &B) and self.get_int(K_T, &T) and self.has_int(K_E, &E, 0)):
+                return None
+            xs = self.v[K_M]
+            if xs == NULL:
+                return None
+            if self.ve[K_M] - xs == 4 and memcmp(xs, b"true", 4) == 0:
+                m = True
+            elif self.ve[K_M] - xs == 5 and memcmp(xs, b"false", 5) == 0:
+                m = False
+            else:
+                return None
+            market = True
+            if kind == EV_TRADE and self.v[K_X] != NULL:
+                if not self.get_str(K_X, &xs, &xn):
+                    return None
+                market = xn == 6 and memcmp(xs, b"MARKET", 6) == 0
+            self.c_frames += 1
+            sym = self.symbol(ss, sn)
+            if not market or (self.symbols is not None and sym not in self.symbols):
+                self.c_ignored += 1
+                return []
+            self.c_decoded += 1
+            xs = self.v[K_T_LO if kind == EV_TRADE else K_A_LO]
+            return [Trade(VENUE, sym, T, b, B, _SELL if m else _BUY,
+                          PyUnicode_DecodeASCII(<const char*>xs, self.ve[K_T_LO if kind == EV_TRADE else K_A_LO] - xs,
+                                                NULL), recv_ns)]
+        # depthUpdate
+        if not (self.get_int(K_U_HI, &U) and self.get_int(K_U_LO, &u) and self.get_int(K_PU, &pu)
+                and self.has_int(K_E, &E, 0) and self.has_int(K_T, &T, 0)):
+            return None
+        lb = Levels()
+        la = Levels()
+        if (self.v[K_B_LO] == NULL or self.v[K_A_LO] == NULL
+                or parse_levels(self.v[K_B_LO], self.ve[K_B_LO], lb) != self.ve[K_B_LO]
+                or parse_levels(self.v[K_A_LO], self.ve[K_A_LO], la) != self.ve[K_A_LO]):
+            return None
+        self.c_frames += 1
+        self.flush()  # the book sync may count on the same stats
+        return self.on_depth(self.symbol(ss, sn), U, u, pu, T or E, lb, la)
+
+    def frame(self, raw, int64_t recv_ns):
+        """One websocket frame (``bytes`` or ``str``): its events, or ``None`` for the Python path."""
+        cdef bytes b
+        if type(raw) is bytes:
+            b = <bytes>raw
+        elif type(raw) is str:
+            try:
+                b = (<str>raw).encode("ascii")
+            except UnicodeEncodeError:
+                return None
+        else:
+            return None
+        out = self.decode(<uchar*>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), recv_ns)
+        self.flush()
+        return out
+
+    def hft_block(self, bytes buf, Py_ssize_t pos, bint every):
+        """Feed hftbacktest lines ``<ns> <frame>\\n`` of ``buf`` from ``pos``.
+
+        Returns ``(pos, lines, out)``: ``lines`` canonical frame lines were consumed; ``out`` is the
+        events of the last one when it produced some (or always with ``every``), ``None`` when the
+        block is done (``pos == len(buf)``) or the line at ``pos`` is for the Python path.
+        """
+        cdef uchar* base = <uchar*>PyBytes_AS_STRING(buf)
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(buf)
+        cdef uchar* p
+        cdef uchar* e
+        cdef uchar* nl
+        cdef uchar* q
+        cdef int64_t ns
+        cdef Py_ssize_t lines = 0, nxt
+        while pos < size:
+            p = base + pos
+            nl = <uchar*>memchr(p, 10, size - pos)
+            if nl == NULL:
+                e = base + size
+                nxt = size
+            else:
+                e = nl
+                nxt = nl - base + 1
+            if e > p and (e - 1)[0] == 13:
+                e -= 1
+            # "<digits> {"stream"..."
+            q = p
+            ns = 0
+            while q < e and 48 <= q[0] <= 57 and q - p < 19:
+                ns = ns * 10 + (q[0] - 48)
+                q += 1
+            if q == p or q >= e or q[0] != 32 or e - q < 10 or memcmp(q + 1, b'{"stream"', 9) != 0:
+                break
+            out = self.decode(q + 1, e - q - 1, ns)
+            if out is None:
+                break
+            lines += 1
+            pos = nxt
+            self.last_ns = ns
+            if every or out:
+                self.flush()
+                return pos, lines, out
+        self.flush()
+        return pos, lines, None
