@@ -12,7 +12,7 @@ intent builder.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,9 @@ from core.intents import INTENTS
 from core.manual import build_manual_intent
 from core.venue import Fill
 from execution.paper import PaperVenue
+from feeds.feeder import FrameFeeder
 from feeds.pipeline import MarketPipeline
-from feeds.replay import Frame, open_recording
+from feeds.replay import open_recording
 from feeds.replay_health import ReplayHealth
 
 
@@ -153,23 +154,19 @@ class Backtest:
 
     async def run(self, progress: Callable[[int], None] | None = None) -> BacktestReport:
         rec = open_recording(self.path)
-        engine, venue, pipe, health = self.stack.engine, self.venue, self.pipeline, self.health
-        on_ws, on_http, now_ms = pipe.on_ws, pipe.on_http, self.clock.now_ms
+        engine, venue, health = self.stack.engine, self.venue, self.health
+        now_ms = self.clock.now_ms
         step_ms = int(self.cfg.engine.poll_interval_s * 1000)
         start_eq = venue.equity()
         peak, max_dd, max_dd_pct = start_eq, 0.0, 0.0
         manual = list(self.manual)
         first_ms: int | None = None
         next_step = 0
-        n = 0
         t0 = time.perf_counter()
-        frames: Iterator[Frame] = rec.frames()
-        for f in frames:
-            if f.kind == "recv":
-                on_ws(f.venue, f.data, f.ts_ns)
-            elif f.kind == "http":
-                on_http(f.venue, f.url, f.data, f.ts_ns)
-            n += 1
+        # after each frame that changed something (see FrameFeeder): the frames in between change
+        # nothing these checks read, so they would decide what they decided after the last one
+        feeder = FrameFeeder(self.pipeline, rec, progress)
+        for _ in feeder:
             now = now_ms()
             last_health = health.last_published_ms
             if last_health is None or now - last_health >= 1000:  # its own check, done inline
@@ -185,9 +182,10 @@ class Backtest:
                 peak = max(peak, eq)
                 if peak - eq > max_dd:
                     max_dd, max_dd_pct = peak - eq, (peak - eq) / peak * 100
-            if progress is not None and n % 5000 == 0:
-                progress(n)
-        pipe.flush()
+            # a plain frame would step the engine again while something is pending
+            feeder.every = step_ms <= 0 or venue.pending_events or engine.pending_intents
+        n = feeder.frames
+        self.pipeline.flush()
         health.done = True
         health.maybe_publish(self.bus, now_ms())
         await engine.step()

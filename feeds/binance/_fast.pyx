@@ -577,6 +577,8 @@ cdef class FrameDecoder:
     cdef str _sym
     cdef uchar* v[NKEYS]
     cdef uchar* ve[NKEYS]
+    cdef Levels lb, la
+    cdef bint bad_levels
 
     def __init__(self, codec):
         self.codec = codec
@@ -586,6 +588,8 @@ cdef class FrameDecoder:
         self.drop_book_ticker = False
         self._sym_b = b""
         self._sym = ""
+        self.lb = Levels()
+        self.la = Levels()
 
     cdef void flush(self) noexcept:
         st = self.stats
@@ -609,13 +613,63 @@ cdef class FrameDecoder:
         self._sym = sym
         return sym
 
-    cdef int envelope(self, uchar* p, uchar* e) noexcept:
-        """Find the keys of ``data`` of ``{"stream": .., "data": {..}}``; the event kind or 0."""
+    cdef uchar* payload(self, uchar* p, uchar* e) noexcept:
+        """The ``data`` object at ``p``: record where each known key's value starts and ends (values
+        validated), parsing ``b``/``a`` arrays straight into levels; its end, or NULL."""
         cdef uchar* ks
         cdef Py_ssize_t kn
-        cdef uchar* dp = NULL
-        cdef uchar* de = NULL
         cdef int i
+        p = ws(p + 1, e)
+        if p < e and p[0] == 125:
+            return NULL
+        while p < e:
+            p = parse_str(p, e, &ks, &kn)
+            if p == NULL:
+                return NULL
+            p = ws(p, e)
+            if p >= e or p[0] != 58:
+                return NULL
+            p = ws(p + 1, e)
+            i = key_id(ks, kn)
+            if i >= 0:
+                if self.v[i] != NULL:
+                    return NULL  # a duplicate key: the Python path decides
+                self.v[i] = p
+            if (i == K_B_LO or i == K_A_LO) and p < e and p[0] == 91:
+                lv = self.lb if i == K_B_LO else self.la
+                lv.n = 0
+                try:
+                    p = parse_levels(p, e, lv)
+                except MemoryError:
+                    return NULL
+                if p == NULL:  # valid JSON perhaps, but not canonical levels: never for depth
+                    self.bad_levels = True
+                    p = skip_value(self.v[i], e, 1)
+            else:
+                p = skip_value(p, e, 1)
+            if p == NULL:
+                return NULL
+            if i >= 0:
+                self.ve[i] = p
+            p = ws(p, e)
+            if p >= e:
+                return NULL
+            if p[0] == 125:
+                return p + 1
+            if p[0] != 44:
+                return NULL
+            p = ws(p + 1, e)
+        return NULL
+
+    cdef int envelope(self, uchar* p, uchar* e) noexcept:
+        """Parse ``{"stream": .., "data": {..}}`` (one pass); the event kind, or 0."""
+        cdef uchar* ks
+        cdef Py_ssize_t kn
+        cdef bint seen = False
+        cdef int i
+        for i in range(NKEYS):
+            self.v[i] = NULL
+        self.bad_levels = False
         p = ws(p, e)
         if p >= e or p[0] != 123:
             return 0
@@ -629,11 +683,10 @@ cdef class FrameDecoder:
                 return 0
             p = ws(p + 1, e)
             if kn == 4 and memcmp(ks, b"data", 4) == 0:
-                if dp != NULL or p >= e or p[0] != 123:
+                if seen or p >= e or p[0] != 123:
                     return 0
-                dp = p
-                p = skip_value(p, e, 0)
-                de = p
+                seen = True
+                p = self.payload(p, e)
             else:
                 p = skip_value(p, e, 0)
             if p == NULL:
@@ -646,41 +699,7 @@ cdef class FrameDecoder:
             if p[0] != 44:
                 return 0
             p = ws(p + 1, e)
-        if dp == NULL or ws(p + 1, e) != e:
-            return 0
-        # the payload: record where each known key's value starts (validated by the skip above)
-        for i in range(NKEYS):
-            self.v[i] = NULL
-        p = ws(dp + 1, de)
-        if p < de and p[0] == 125:
-            return 0
-        while p < de:
-            p = parse_str(p, de, &ks, &kn)
-            if p == NULL:
-                return 0
-            p = ws(p, de)
-            if p >= de or p[0] != 58:
-                return 0
-            p = ws(p + 1, de)
-            i = key_id(ks, kn)
-            if i >= 0:
-                if self.v[i] != NULL:
-                    return 0  # a duplicate key: the Python path decides
-                self.v[i] = p
-            p = skip_value(p, de, 1)
-            if p == NULL:
-                return 0
-            if i >= 0:
-                self.ve[i] = p
-            p = ws(p, de)
-            if p >= de:
-                return 0
-            if p[0] == 125:
-                break
-            if p[0] != 44:
-                return 0
-            p = ws(p + 1, de)
-        if self.v[K_E_TYPE] == NULL:
+        if not seen or ws(p + 1, e) != e or self.v[K_E_TYPE] == NULL:
             return 0
         ks = self.v[K_E_TYPE]
         kn = self.ve[K_E_TYPE] - ks
@@ -718,7 +737,8 @@ cdef class FrameDecoder:
         cdef Py_ssize_t sn
         cdef int64_t U, u, pu, E, T, tid
         cdef double b, B, a, A
-        cdef Levels lb, la
+        cdef Levels lb
+        cdef Levels la
         cdef uchar* xs
         cdef Py_ssize_t xn
         cdef bint m
@@ -769,12 +789,12 @@ cdef class FrameDecoder:
         if not (self.get_int(K_U_HI, &U) and self.get_int(K_U_LO, &u) and self.get_int(K_PU, &pu)
                 and self.has_int(K_E, &E, 0) and self.has_int(K_T, &T, 0)):
             return None
-        lb = Levels()
-        la = Levels()
-        if (self.v[K_B_LO] == NULL or self.v[K_A_LO] == NULL
-                or parse_levels(self.v[K_B_LO], self.ve[K_B_LO], lb) != self.ve[K_B_LO]
-                or parse_levels(self.v[K_A_LO], self.ve[K_A_LO], la) != self.ve[K_A_LO]):
+        if (self.bad_levels or self.v[K_B_LO] == NULL or self.v[K_A_LO] == NULL
+                or self.v[K_B_LO][0] != 91 or self.v[K_A_LO][0] != 91):
             return None
+        lb, la = self.lb, self.la  # handed over (a sync may buffer them): fresh ones for the next frame
+        self.lb = Levels()
+        self.la = Levels()
         self.c_frames += 1
         self.flush()  # the book sync may count on the same stats
         return self.on_depth(self.symbol(ss, sn), U, u, pu, T or E, lb, la)

@@ -27,6 +27,7 @@ both return core models and never raise.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
@@ -35,6 +36,9 @@ from core.book import BinanceBookSync, Levels
 from core.models import BookTicker, Liquidation, MarketEvent, Side, Trade
 from feeds.base import CodecStats
 from feeds.binance import fast
+
+if TYPE_CHECKING:
+    from feeds.binance._fast import FrameDecoder
 from feeds.binance.messages import (
     AggTradeMsg,
     BookTickerMsg,
@@ -89,7 +93,7 @@ class BinanceCodec:
         # the compiled hot path (see feeds/binance/fast.py): canonical frames of the hot kinds; every
         # other frame, and everything when it is not built, takes the msgspec path below
         self._ext = fast.compiled if compiled else None
-        self.fast = self._ext.FrameDecoder(self) if self._ext is not None else None
+        self.fast: FrameDecoder | None = self._ext.FrameDecoder(self) if self._ext is not None else None
 
     @property
     def drop_book_ticker(self) -> bool:

@@ -1,0 +1,119 @@
+"""The project's side of ``bench/bench_vs_nautilus.py`` (pinned by the caller). Prints one JSON line.
+
+* ``backtest``: ``autotrader backtest`` on the BTCUSDT recording (every frame: read, decompress,
+  codecs, book, bars, guards, signal, engine, paper venue), events (frames) per second;
+* ``depth``: Binance depth frames in memory -> ``BinanceCodec.feed_ws`` (parse, book sync, book,
+  BookTop with the top of book and 10 bps depth after every diff), diffs per second;
+* ``trades_bars``: Binance trade frames in memory -> the product path (``MarketPipeline.on_ws``:
+  codec, Trade, bus, 1-minute bar builder), trades per second; and ``trades_bars_block``: the
+  same frames as recording text through :class:`feeds.feeder.FrameFeeder` (what ``replay --emit
+  bars`` runs on an hftbacktest file);
+* ``calibration_ns``: a fixed pure-Python loop (ns per iteration), the machine's speed on this run.
+
+Best of N for each; ``hot_path`` says whether the compiled path ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from autotrader.backtest import Backtest
+from autotrader.config import validate
+from core.bus import Bus, Topics
+from core.models import Bar
+from feeds.binance import fast
+from feeds.binance.codec import BinanceCodec
+from feeds.feeder import FrameFeeder
+from feeds.pipeline import MarketPipeline
+from feeds.replay import open_recording
+
+
+def best_of(n: int, fn: Callable[[], int]) -> tuple[float, int]:
+    best, count = float("inf"), 0
+    for _ in range(n):
+        t0 = time.perf_counter()
+        count = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, count
+
+
+def calibration() -> float:
+    """ns per iteration of a fixed loop of integer and float arithmetic, calls and attribute access."""
+    def work(n: int) -> float:
+        acc, x = 0, 0.5
+        for i in range(n):
+            acc += i * 3 % 7
+            x = x * 1.000001 + 0.1
+        return acc + x
+
+    dt, _ = best_of(3, lambda: int(work(1_000_000)))
+    return dt / 1_000_000 * 1e9
+
+
+def main() -> None:
+    path, repeat = Path(sys.argv[1]), int(sys.argv[2])
+    lines = gzip.open(path, "rb").read().split(b"\n")
+    depth = [ln.partition(b" ")[2] for ln in lines if b'"depthUpdate"' in ln[:120]]
+    snapshot = next(ln.partition(b" ")[2] for ln in lines if b'{"lastUpdateId"' in ln[:40])
+    trade_lines = [ln for ln in lines if b'@trade"' in ln[:80]]
+    trades = [ln.partition(b" ")[2] for ln in trade_lines]
+
+    def backtest() -> int:
+        return asyncio.run(Backtest(validate({}), path).run()).frames
+
+    def depth_path() -> int:
+        codec = BinanceCodec()
+        feed = codec.feed_ws
+        codec.feed_http("", snapshot, 0)
+        n = 0
+        for f in depth:
+            feed(f, 0)
+            n += 1
+        return n
+
+    def trades_bars() -> int:
+        bus = Bus()
+        bars: list[Bar] = []
+        bus.on(Topics.BARS, bars.append)
+        pipe = MarketPipeline(bus, binance_symbol=None)
+        on_ws = pipe.on_ws
+        for f in trades:
+            on_ws("binance", f, 0)
+        pipe.flush()
+        return len(trades)
+
+    with tempfile.TemporaryDirectory() as d:
+        tfile = Path(d) / "trades.gz"
+        with gzip.open(tfile, "wb", compresslevel=1) as fh:
+            fh.write(b"\n".join(trade_lines) + b"\n")
+
+        def trades_bars_block() -> int:
+            bus = Bus()
+            bars: list[Bar] = []
+            bus.on(Topics.BARS, bars.append)
+            pipe = MarketPipeline(bus, binance_symbol=None)
+            feeder = FrameFeeder(pipe, open_recording(tfile))
+            for _ in feeder:
+                pass
+            pipe.flush()
+            return feeder.frames
+
+        figures = {}
+        for name, fn in (("backtest", backtest), ("depth", depth_path), ("trades_bars", trades_bars),
+                         ("trades_bars_block", trades_bars_block)):
+            dt, n = best_of(repeat, fn)
+            figures[name] = {"n": n, "best_s": dt, "per_s": n / dt}
+    figures["calibration_ns"] = calibration()  # type: ignore[assignment]
+    figures["hot_path"] = fast.hot_path()  # type: ignore[assignment]
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
