@@ -175,15 +175,17 @@ class Backtest:
                 first_ms = now
             while manual and first_ms is not None and now >= self._due(manual[0], first_ms):
                 self._inject(manual.pop(0))
-            if now >= next_step or venue.pending_events or engine.pending_intents:
+            pending = venue.pending_events or engine.pending_intents
+            if now >= next_step or pending:
                 await engine.step()
                 next_step = now + step_ms
                 eq = venue.equity()
                 peak = max(peak, eq)
                 if peak - eq > max_dd:
                     max_dd, max_dd_pct = peak - eq, (peak - eq) / peak * 100
+                pending = venue.pending_events or engine.pending_intents
             # a plain frame would step the engine again while something is pending
-            feeder.every = step_ms <= 0 or venue.pending_events or engine.pending_intents
+            feeder.every = pending or step_ms <= 0
         n = feeder.frames
         self.pipeline.flush()
         health.done = True

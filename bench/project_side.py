@@ -59,7 +59,8 @@ def calibration() -> float:
 
 def main() -> None:
     path, repeat = Path(sys.argv[1]), int(sys.argv[2])
-    lines = gzip.open(path, "rb").read().split(b"\n")
+    with gzip.open(path, "rb") as fh:
+        lines = fh.read().split(b"\n")
     depth = [ln.partition(b" ")[2] for ln in lines if b'"depthUpdate"' in ln[:120]]
     snapshot = next(ln.partition(b" ")[2] for ln in lines if b'{"lastUpdateId"' in ln[:40])
     trade_lines = [ln for ln in lines if b'@trade"' in ln[:80]]

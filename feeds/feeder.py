@@ -73,7 +73,9 @@ class FrameFeeder:
         rec = self.recording
         blocks = rec.blocks()
         stats = rec.stats
-        line = 0
+        line = 0  # lines read (recording stats written back before Python reads a line, and at the end)
+        fed = 0  # frames fed by the compiled scanner, not yet in the stats
+        tick = self._tick if self.progress is not None else None
         for block in blocks:
             pos, size = 0, len(block)
             while pos < size:
@@ -82,16 +84,18 @@ class FrameFeeder:
                 pos, n, out = hft_block(block, pos, self.every)
                 if n:
                     line += n
-                    stats.lines = line
-                    stats.frames += n
+                    fed += n
                     self.frames += n
                     last_ns["binance"] = fast.last_ns  # type: ignore[attr-defined]
                 if out is not None:
                     for ev in out:
                         routes[ev.__class__]("binance", ev)
-                    self._tick()
+                    if tick is not None:
+                        tick()
                     yield
                 elif pos < size:  # a line for the Python path (REST body, bad line, odd frame)
+                    stats.frames += fed
+                    fed = 0
                     end = block.find(b"\n", pos)
                     if end < 0:
                         end = size
@@ -105,5 +109,9 @@ class FrameFeeder:
                     else:
                         on_http(f.venue, f.url, f.data, f.ts_ns)
                     self.frames += 1
-                    self._tick()
+                    if tick is not None:
+                        tick()
                     yield
+            stats.lines = line
+            stats.frames += fed
+            fed = 0

@@ -19,6 +19,7 @@ from core.bus import Bus, Topics
 from core.clock import EventClock
 from core.funding import basis_bps
 from core.models import (
+    Bar,
     Basis,
     BookTicker,
     BookTop,
@@ -31,10 +32,13 @@ from core.models import (
     Trade,
 )
 from feeds.base import Codec
+from feeds.binance import fast
 from feeds.binance.codec import BinanceCodec
 from feeds.bybit.codec import BybitCodec
 from feeds.okx.codec import OkxCodec
 from feeds.replay import Frame
+
+_TS_LIMIT = 1 << 62  # ms; a trade time outside [0, this) is garbage
 
 
 @dataclass(slots=True)
@@ -76,7 +80,7 @@ class MarketPipeline:
             "okx": OkxCodec(inst_ids=[okx_usdc_inst] if okx_usdc_inst else None),
         }
         self.stats = PipelineStats()
-        self._bars: BarBuilder | None = BarBuilder(binance_symbol) if binance_symbol else None
+        self._bars: BarBuilder | None = self._bar_builder(binance_symbol) if binance_symbol else None
         self._last_usdt_px = 0.0
         self._last_usdc_px = 0.0
         self._routes: dict[type, Callable[[str, Any], None]] = {
@@ -88,6 +92,7 @@ class MarketPipeline:
             OpenInterest: self._on_open_interest,
             ResyncNeeded: self._on_resync,
             Instrument: self._on_instrument,
+            Bar: self._on_folded_bar,
         }
         self._bus_version = -1  # the bus's listener set the drop flags were derived from
 
@@ -98,6 +103,30 @@ class MarketPipeline:
         self._bus_version = self.bus.version
         self._binance.drop_book_ticker = (self.primary is not None
                                           and not self.bus.has_listeners(Topics.BOOK_TICKER))
+        # compiled path, nobody listening to trades and no event clock to advance (replay of bars,
+        # book, ...): primary trades go straight into the bar builder, only closed bars come back
+        dec, ext = self._binance.fast, fast.compiled
+        if dec is not None and ext is not None:
+            if (self.clock is None and self.primary is not None and isinstance(self._bars, ext.Bars)
+                    and not self.bus.has_listeners(Topics.TRADES)):
+                dec.set_fold(self._bars, self.primary, self.stats.last_event_ms, self._fold_flush)
+            else:
+                dec.set_fold(None, "", None, None)
+
+    @staticmethod
+    def _bar_builder(symbol: str) -> BarBuilder:
+        ext = fast.compiled
+        return ext.Bars(symbol) if ext is not None else BarBuilder(symbol)
+
+    def _fold_flush(self, n: int, last_px: float) -> None:
+        """What ``_on_trade`` counts, for ``n`` trades the compiled path folded into the bars."""
+        self.stats.trades += n
+        self._last_usdt_px = last_px
+        published = self.bus.published
+        published[Topics.TRADES.name] = published.get(Topics.TRADES.name, 0) + n
+
+    def _on_folded_bar(self, venue: str, bar: Bar) -> None:
+        self.bus.publish(Topics.BARS, bar)
 
     # -- input -----------------------------------------------------------------------------
     def on_ws(self, venue: str, raw: bytes | str, recv_ns: int) -> None:
@@ -134,7 +163,7 @@ class MarketPipeline:
     def _is_primary(self, symbol: str) -> bool:
         if self.primary is None:
             self.primary = symbol
-            self._bars = BarBuilder(symbol)
+            self._bars = self._bar_builder(symbol)
             self._bus_version = -1  # re-derive the drop flags
         return symbol == self.primary
 
@@ -145,6 +174,8 @@ class MarketPipeline:
 
     def _on_trade(self, venue: str, ev: Trade) -> None:
         ts = ev.ts
+        if not 0 <= ts < _TS_LIMIT:  # no bar, clock or model can place it
+            return
         self.stats.last_event_ms[venue] = ts
         if self.clock is not None:
             self.clock.advance(ts)

@@ -18,7 +18,7 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove
 
-from core.models import BookTicker, BookTop, Side, Trade
+from core.models import Bar, BookTicker, BookTop, Side, Trade
 
 
 cdef extern from "Python.h":
@@ -506,6 +506,106 @@ cdef class Book:
                        self.a.q[self.a.n - 1], (ask - bid) / mid * 1e4, self._bid_sum, 0.0 - self._ask_sum)
 
 
+# ------------------------------------------------------------------------------------- bars
+cdef int64_t MINUTE_MS = 60_000
+cdef int64_t DAY_MS = 86_400_000
+cdef int64_t NO_BAR = -(1 << 62)
+cdef int64_t TS_MAX = 1 << 62
+
+
+cdef inline int64_t floordiv(int64_t a, int64_t b) noexcept nogil:
+    cdef int64_t q = a // b
+    if (a % b != 0) and ((a < 0) != (b < 0)):
+        q -= 1
+    return q
+
+
+cdef class Bars:
+    """:class:`core.bars.BarBuilder` compiled: same rules, same arithmetic, same :class:`Bar` objects."""
+
+    cdef public str symbol
+    cdef public int64_t late
+    cdef int64_t _ts, _end, _floor, _n, _day
+    cdef double _o, _h, _l, _c, _buy, _sell, _pq, _day_cvd, _day_pq, _day_vol
+
+    def __init__(self, str symbol):
+        self.symbol = symbol
+        self.late = 0
+        self._ts = self._end = self._floor = self._day = NO_BAR
+        self._n = 0
+
+    def add(self, ts_ms, double price, double qty, bint is_sell):
+        """Add one trade; the just-closed bar when this trade opens a new minute."""
+        if not (-TS_MAX < ts_ms < TS_MAX):
+            raise OverflowError(f"trade time out of range: {ts_ms}")
+        return self.add_c(ts_ms, price, qty, is_sell)
+
+    cdef object add_c(self, int64_t ts_ms, double price, double qty, bint is_sell):
+        if ts_ms >= self._end:
+            return self._open(ts_ms - (ts_ms - floordiv(ts_ms, MINUTE_MS) * MINUTE_MS), price, qty, is_sell)
+        if ts_ms < self._ts:
+            self.late += 1
+        if price > self._h:
+            self._h = price
+        elif price < self._l:
+            self._l = price
+        self._c = price
+        if is_sell:
+            self._sell += qty
+        else:
+            self._buy += qty
+        self._pq += price * qty
+        self._n += 1
+        return None
+
+    cdef object _open(self, int64_t minute, double price, double qty, bint is_sell):
+        closed = None
+        if self._n:
+            closed = self._close()
+        if minute < self._floor:
+            self.late += 1
+            minute = self._floor
+        cdef int64_t day = floordiv(minute, DAY_MS)
+        if day != self._day:
+            self._day = day
+            self._day_cvd = self._day_pq = self._day_vol = 0.0
+        self._ts = self._floor = minute
+        self._end = minute + MINUTE_MS
+        self._n = 1
+        self._o = self._h = self._l = self._c = price
+        if is_sell:
+            self._buy = 0.0
+            self._sell = qty
+        else:
+            self._buy = qty
+            self._sell = 0.0
+        self._pq = price * qty
+        return closed
+
+    cdef object _snapshot(self, bint closed):
+        cdef double vol = self._day_vol + self._buy + self._sell
+        cdef double pq = self._day_pq + self._pq
+        return Bar(symbol=self.symbol, timestamp=self._ts, open=self._o, high=self._h, low=self._l,
+                   close=self._c, buy_vol=self._buy, sell_vol=self._sell,
+                   cvd=self._day_cvd + (self._buy - self._sell), vwap=pq / vol if vol > 0.0 else self._c,
+                   trades=self._n, closed=closed)
+
+    cdef object _close(self):
+        bar = self._snapshot(True)
+        self._day_cvd = bar.cvd
+        self._day_pq += self._pq
+        self._day_vol += self._buy + self._sell
+        self._n = 0
+        self._ts = self._end = NO_BAR
+        return bar
+
+    def current(self):
+        return self._snapshot(False) if self._n else None
+
+    def flush(self):
+        return self._close() if self._n else None
+
+
 # ------------------------------------------------------------------------------------- frames
 # keys of a Binance event payload the hot path reads
 cdef enum:
@@ -579,6 +679,13 @@ cdef class FrameDecoder:
     cdef uchar* ve[NKEYS]
     cdef Levels lb, la
     cdef bint bad_levels
+    # trade folding (see set_fold): primary-symbol trades straight into the bar builder
+    cdef Bars fold_bars
+    cdef str fold_symbol
+    cdef object fold_last_event
+    cdef object fold_flush
+    cdef int64_t fold_n
+    cdef double fold_px
 
     def __init__(self, codec):
         self.codec = codec
@@ -591,8 +698,24 @@ cdef class FrameDecoder:
         self.lb = Levels()
         self.la = Levels()
 
+    def set_fold(self, bars, str symbol, last_event_ms, flush):
+        """While nobody listens to trades and no clock is driven: trades of ``symbol`` go straight
+        into ``bars`` (compiled :class:`Bars`), doing what ``MarketPipeline._on_trade`` does
+        (``last_event_ms``, the counters via ``flush(n, last_price)`` before Python reads them);
+        only closed bars come back. ``set_fold(None, "", None, None)`` stops it."""
+        self.fold_bars = bars
+        self.fold_symbol = symbol
+        self.fold_last_event = last_event_ms
+        self.fold_flush = flush
+
     cdef void flush(self) noexcept:
         st = self.stats
+        if self.fold_n:
+            try:
+                self.fold_flush(self.fold_n, self.fold_px)
+            except Exception:
+                pass
+            self.fold_n = 0
         try:
             if self.c_frames:
                 st.frames += self.c_frames
@@ -781,6 +904,12 @@ cdef class FrameDecoder:
                 self.c_ignored += 1
                 return []
             self.c_decoded += 1
+            if self.fold_bars is not None and sym == self.fold_symbol:
+                self.fold_last_event["binance"] = T
+                self.fold_n += 1
+                self.fold_px = b
+                closed = self.fold_bars.add_c(T, b, B, m)
+                return [] if closed is None else [closed]
             xs = self.v[K_T_LO if kind == EV_TRADE else K_A_LO]
             return [Trade(VENUE, sym, T, b, B, _SELL if m else _BUY,
                           PyUnicode_DecodeASCII(<const char*>xs, self.ve[K_T_LO if kind == EV_TRADE else K_A_LO] - xs,
