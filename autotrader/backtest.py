@@ -11,6 +11,7 @@ intent builder.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from core.venue import Fill
 from execution.paper import PaperVenue
 from feeds.feeder import FrameFeeder
 from feeds.pipeline import MarketPipeline
-from feeds.replay import open_recording
+from feeds.replay import Recording, open_recording
 from feeds.replay_health import ReplayHealth
 
 
@@ -154,6 +155,14 @@ class Backtest:
 
     async def run(self, progress: Callable[[int], None] | None = None) -> BacktestReport:
         rec = open_recording(self.path)
+        t0 = time.perf_counter()
+        gc.freeze()  # what exists now lives for the whole run: no collection needs to walk it again
+        try:
+            return await self._run(rec, t0, progress)
+        finally:
+            gc.unfreeze()
+
+    async def _run(self, rec: Recording, t0: float, progress: Callable[[int], None] | None) -> BacktestReport:
         engine, venue, health = self.stack.engine, self.venue, self.health
         now_ms = self.clock.now_ms
         step_ms = int(self.cfg.engine.poll_interval_s * 1000)
@@ -162,7 +171,6 @@ class Backtest:
         manual = list(self.manual)
         first_ms: int | None = None
         next_step = 0
-        t0 = time.perf_counter()
         # after each frame that changed something (see FrameFeeder): the frames in between change
         # nothing these checks read, so they would decide what they decided after the last one
         feeder = FrameFeeder(self.pipeline, rec, progress)

@@ -294,87 +294,231 @@ cdef uchar* parse_levels(uchar* p, uchar* e, Levels lv) except? NULL:
 
 
 # ------------------------------------------------------------------------------------- book
-cdef struct BookSide:
-    double* k  # keys ascending (bids: px, asks: -px): the best level is the last
-    double* q
+# One side of the book: its levels in ascending key order (bids: px, asks: -px; the best level is
+# the last), kept in blocks of at most BLK levels, so an insert or a delete moves at most BLK
+# levels (a flat array of 5,000 levels moved ~40 KB per far-from-touch change).
+cdef enum:
+    BLK = 64
+
+
+cdef struct Blk:
+    double k[BLK]
+    double q[BLK]
     Py_ssize_t n
+
+
+cdef struct BookSide:
+    Blk** b
+    Py_ssize_t nb
     Py_ssize_t cap
+    Py_ssize_t n
 
 
-cdef inline Py_ssize_t bisect_left(BookSide* s, double x) noexcept nogil:
-    cdef Py_ssize_t lo = 0, hi = s.n, mid
+cdef struct Pos:
+    Py_ssize_t bi  # block
+    Py_ssize_t i   # index in the block (bi == nb: the end)
+
+
+cdef inline Py_ssize_t block_bisect(Blk* blk, double x) noexcept nogil:
+    """bisect_left in one block, branch-free (the comparisons are unpredictable)."""
+    cdef Py_ssize_t base = 0, n = blk.n, half
+    while n > 1:
+        half = n >> 1
+        base = base + half if blk.k[base + half - 1] < x else base
+        n -= half
+    if n == 1 and blk.k[base] < x:
+        base += 1
+    return base
+
+
+cdef inline Pos locate(BookSide* s, double x) noexcept nogil:
+    """bisect_left over the whole side: the first level whose key is not < x. Galloping from the
+    best end: most changes are near the touch, which is the end of the side."""
+    cdef Py_ssize_t lo, hi = s.nb, step = 1, mid
+    cdef Blk* blk
+    cdef Pos p
+    # the first block whose last key >= x lies in [lo, hi)
+    while True:
+        mid = hi - step
+        if mid < 0:
+            lo = 0
+            break
+        blk = s.b[mid]
+        if blk.k[blk.n - 1] < x:
+            lo = mid + 1
+            break
+        hi = mid + 1
+        step <<= 1
+    hi = min(hi, s.nb)
     while lo < hi:
         mid = (lo + hi) >> 1
-        if s.k[mid] < x:
+        blk = s.b[mid]
+        if blk.k[blk.n - 1] < x:
             lo = mid + 1
         else:
             hi = mid
-    return lo
+    p.bi = lo
+    p.i = 0
+    if lo < s.nb:
+        p.i = block_bisect(s.b[lo], x)
+    return p
 
 
-cdef int side_grow(BookSide* s) except -1:
-    cdef Py_ssize_t cap = 256 if s.cap == 0 else s.cap * 2
-    cdef double* nk = <double*>realloc(s.k, cap * sizeof(double))
-    if nk == NULL:
+cdef int side_add_block(BookSide* s, Py_ssize_t at) except -1:
+    cdef Blk** nb
+    cdef Blk* blk
+    if s.nb == s.cap:
+        s.cap = 16 if s.cap == 0 else s.cap * 2
+        nb = <Blk**>realloc(s.b, s.cap * sizeof(Blk*))
+        if nb == NULL:
+            raise MemoryError()
+        s.b = nb
+    blk = <Blk*>malloc(sizeof(Blk))
+    if blk == NULL:
         raise MemoryError()
-    s.k = nk
-    cdef double* nq = <double*>realloc(s.q, cap * sizeof(double))
-    if nq == NULL:
-        raise MemoryError()
-    s.q = nq
-    s.cap = cap
+    blk.n = 0
+    memmove(&s.b[at + 1], &s.b[at], (s.nb - at) * sizeof(Blk*))
+    s.b[at] = blk
+    s.nb += 1
     return 0
+
+
+cdef void side_clear(BookSide* s) noexcept:
+    cdef Py_ssize_t j
+    for j in range(s.nb):
+        free(s.b[j])
+    s.nb = 0
+    s.n = 0
+
+
+cdef void side_free(BookSide* s) noexcept:
+    side_clear(s)
+    free(s.b)
+    s.b = NULL
+    s.cap = 0
 
 
 cdef inline int level(BookSide* s, double k, double qty, double thr, double* delta) except -1:
     """One level, as ``core.book._apply_bids`` does it (``delta``: change of the band sum)."""
-    cdef Py_ssize_t i = bisect_left(s, k)
-    cdef bint found = i < s.n and s.k[i] == k
+    cdef Pos p
+    cdef Blk* blk
+    cdef Blk* nxt
+    cdef bint found
     cdef double old
+    cdef Py_ssize_t half
     if k - k != 0.0 or qty - qty != 0.0:
         raise ValueError("non-finite depth level")
+    p = locate(s, k)
+    found = p.bi < s.nb and s.b[p.bi].k[p.i] == k
     if qty == 0.0:
         if found:
-            old = s.q[i]
-            memmove(&s.k[i], &s.k[i + 1], (s.n - i - 1) * sizeof(double))
-            memmove(&s.q[i], &s.q[i + 1], (s.n - i - 1) * sizeof(double))
+            blk = s.b[p.bi]
+            old = blk.q[p.i]
+            memmove(&blk.k[p.i], &blk.k[p.i + 1], (blk.n - p.i - 1) * sizeof(double))
+            memmove(&blk.q[p.i], &blk.q[p.i + 1], (blk.n - p.i - 1) * sizeof(double))
+            blk.n -= 1
             s.n -= 1
+            if blk.n == 0:
+                free(blk)
+                memmove(&s.b[p.bi], &s.b[p.bi + 1], (s.nb - p.bi - 1) * sizeof(Blk*))
+                s.nb -= 1
             if k >= thr:
                 delta[0] -= k * old
     elif not found:
-        if s.n == s.cap:
-            side_grow(s)
-        memmove(&s.k[i + 1], &s.k[i], (s.n - i) * sizeof(double))
-        memmove(&s.q[i + 1], &s.q[i], (s.n - i) * sizeof(double))
-        s.k[i] = k
-        s.q[i] = qty
+        if s.nb == 0:
+            side_add_block(s, 0)
+            p.bi = 0
+            p.i = 0
+        elif p.bi == s.nb:  # beyond the last key: append to the last block
+            p.bi = s.nb - 1
+            p.i = s.b[p.bi].n
+        blk = s.b[p.bi]
+        if blk.n == BLK:  # split the full block in two halves
+            side_add_block(s, p.bi + 1)
+            blk = s.b[p.bi]
+            nxt = s.b[p.bi + 1]
+            half = BLK // 2
+            memcpy(nxt.k, &blk.k[half], (BLK - half) * sizeof(double))
+            memcpy(nxt.q, &blk.q[half], (BLK - half) * sizeof(double))
+            nxt.n = BLK - half
+            blk.n = half
+            if p.i > half:
+                p.bi += 1
+                p.i -= half
+                blk = nxt
+        memmove(&blk.k[p.i + 1], &blk.k[p.i], (blk.n - p.i) * sizeof(double))
+        memmove(&blk.q[p.i + 1], &blk.q[p.i], (blk.n - p.i) * sizeof(double))
+        blk.k[p.i] = k
+        blk.q[p.i] = qty
+        blk.n += 1
         s.n += 1
         if k >= thr:
             delta[0] += k * qty
     else:
-        old = s.q[i]
-        s.q[i] = qty
+        blk = s.b[p.bi]
+        old = blk.q[p.i]
+        blk.q[p.i] = qty
         if k >= thr:
             delta[0] += k * (qty - old)
     return 0
 
 
-cdef inline double range_sum(BookSide* s, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+cdef inline double range_sum(BookSide* s, Pos a, Pos b) noexcept nogil:
+    """Σ key*qty from position a (included) to b (excluded), in key order, from 0.0."""
     cdef double t = 0.0
-    cdef Py_ssize_t i
-    for i in range(a, b):
-        t += s.k[i] * s.q[i]
+    cdef Py_ssize_t bi = a.bi, i = a.i, stop
+    cdef Blk* blk
+    while bi < b.bi or (bi == b.bi and i < b.i):
+        blk = s.b[bi]
+        stop = b.i if bi == b.bi else blk.n
+        while i < stop:
+            t += blk.k[i] * blk.q[i]
+            i += 1
+        bi += 1
+        i = 0
     return t
 
 
+cdef inline Pos end_pos(BookSide* s) noexcept nogil:
+    cdef Pos p
+    p.bi = s.nb
+    p.i = 0
+    return p
+
+
 cdef inline double band_sum(BookSide* s, double thr) noexcept nogil:
-    return range_sum(s, bisect_left(s, thr), s.n)
+    return range_sum(s, locate(s, thr), end_pos(s))
 
 
 cdef inline double band_shift(BookSide* s, double old, double new) noexcept nogil:
     if new > old:
-        return -range_sum(s, bisect_left(s, old), bisect_left(s, new))
-    return range_sum(s, bisect_left(s, new), bisect_left(s, old))
+        return -range_sum(s, locate(s, old), locate(s, new))
+    return range_sum(s, locate(s, new), locate(s, old))
+
+
+cdef inline double best_k(BookSide* s) noexcept nogil:
+    cdef Blk* blk = s.b[s.nb - 1]
+    return blk.k[blk.n - 1]
+
+
+cdef inline double best_q(BookSide* s) noexcept nogil:
+    cdef Blk* blk = s.b[s.nb - 1]
+    return blk.q[blk.n - 1]
+
+
+cdef list side_levels(BookSide* s, object limit, double sign):
+    """Levels best first (at most ``limit``), as ``(px, qty)``."""
+    cdef list out = []
+    cdef Py_ssize_t bi, i, left = s.n if limit is None else max(0, <Py_ssize_t>limit)
+    bi = s.nb - 1
+    while bi >= 0 and left > 0:
+        i = s.b[bi].n - 1
+        while i >= 0 and left > 0:
+            out.append((sign * s.b[bi].k[i], s.b[bi].q[i]))
+            i -= 1
+            left -= 1
+        bi -= 1
+    return out
 
 
 cdef double LO = 1 - 0.001
@@ -394,14 +538,12 @@ cdef class Book:
         self.clear()
 
     def __dealloc__(self):
-        free(self.b.k)
-        free(self.b.q)
-        free(self.a.k)
-        free(self.a.q)
+        side_free(&self.b)
+        side_free(&self.a)
 
     cpdef clear(self):
-        self.b.n = 0
-        self.a.n = 0
+        side_clear(&self.b)
+        side_clear(&self.a)
         self._mid = NAN
         self._bthr = INFINITY
         self._athr = INFINITY
@@ -459,22 +601,22 @@ cdef class Book:
     def best_bid(self):
         if self.b.n == 0:
             return None
-        return self.b.k[self.b.n - 1], self.b.q[self.b.n - 1]
+        return best_k(&self.b), best_q(&self.b)
 
     def best_ask(self):
         if self.a.n == 0:
             return None
-        return -self.a.k[self.a.n - 1], self.a.q[self.a.n - 1]
+        return -best_k(&self.a), best_q(&self.a)
 
     def mid(self):
         if self.b.n == 0 or self.a.n == 0:
             return None
-        return (self.b.k[self.b.n - 1] + -self.a.k[self.a.n - 1]) / 2
+        return (best_k(&self.b) + -best_k(&self.a)) / 2
 
     def spread_bps(self):
         if self.b.n == 0 or self.a.n == 0:
             return None
-        cdef double bid = self.b.k[self.b.n - 1], ask = -self.a.k[self.a.n - 1]
+        cdef double bid = best_k(&self.b), ask = -best_k(&self.a)
         cdef double mid = (bid + ask) / 2
         return (ask - bid) / mid * 1e4
 
@@ -486,24 +628,24 @@ cdef class Book:
         return band_sum(&self.b, mid * (1 - band)), 0.0 - band_sum(&self.a, -(mid * (1 + band)))
 
     def bids(self, n=None):
-        cdef Py_ssize_t i, stop = 0 if n is None else max(0, self.b.n - n)
-        return [(self.b.k[i], self.b.q[i]) for i in range(self.b.n - 1, stop - 1, -1)]
+        """Bid levels best first (at most ``n``)."""
+        return side_levels(&self.b, n, 1.0)
 
     def asks(self, n=None):
-        cdef Py_ssize_t i, stop = 0 if n is None else max(0, self.a.n - n)
-        return [(-self.a.k[i], self.a.q[i]) for i in range(self.a.n - 1, stop - 1, -1)]
+        """Ask levels best first (at most ``n``)."""
+        return side_levels(&self.a, n, -1.0)
 
     def top(self, str venue, str symbol, int64_t timestamp, int64_t update_id):
         if self.b.n == 0 or self.a.n == 0:
             return None
-        cdef double bid = self.b.k[self.b.n - 1]
-        cdef double nask = self.a.k[self.a.n - 1]
+        cdef double bid = best_k(&self.b)
+        cdef double nask = best_k(&self.a)
         cdef double ask = -nask
         cdef double mid = (bid + ask) / 2
         if mid != self._mid or self._since >= REFRESH_EVERY:
             self._refresh(mid)
-        return BookTop(venue, symbol, timestamp, update_id, bid, self.b.q[self.b.n - 1], ask,
-                       self.a.q[self.a.n - 1], (ask - bid) / mid * 1e4, self._bid_sum, 0.0 - self._ask_sum)
+        return BookTop(venue, symbol, timestamp, update_id, bid, best_q(&self.b), ask,
+                       best_q(&self.a), (ask - bid) / mid * 1e4, self._bid_sum, 0.0 - self._ask_sum)
 
 
 # ------------------------------------------------------------------------------------- bars
@@ -534,8 +676,9 @@ cdef class Bars:
         self._ts = self._end = self._floor = self._day = NO_BAR
         self._n = 0
 
-    def add(self, ts_ms, double price, double qty, bint is_sell):
-        """Add one trade; the just-closed bar when this trade opens a new minute."""
+    def add(self, int64_t ts_ms, double price, double qty, bint is_sell):
+        """Add one trade; the just-closed bar when this trade opens a new minute (``|ts_ms| < 2**62``:
+        the pipeline drops trades outside that)."""
         if not (-TS_MAX < ts_ms < TS_MAX):
             raise OverflowError(f"trade time out of range: {ts_ms}")
         return self.add_c(ts_ms, price, qty, is_sell)

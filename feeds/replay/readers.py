@@ -140,8 +140,8 @@ class _Lines:
 
     def blocks(self) -> Iterator[bytes]:
         """The same text in blocks of whole lines (each ends with ``\\n``; an unterminated last line
-        comes alone), for a scanner that splits lines itself; the same truncation bookkeeping."""
-        n = 0
+        comes alone), for a scanner that splits and counts lines itself: on truncation
+        ``truncated_line`` is left 0 for the caller to set (the first line it did not get)."""
         rest = b""
         try:
             with self.path.open("rb") as fh:
@@ -153,15 +153,13 @@ class _Lines:
                     if len(rest) > MAX_LINE:
                         raise _Truncated(f"line longer than {MAX_LINE} bytes (not a text recording?)")
                     if cut:
-                        n += chunk.count(b"\n", 0, cut)
                         yield chunk[:cut] if rest else chunk
         except _Truncated as exc:
             self.truncated = True
-            self.truncated_line = n + 1
             self.message = str(exc)
             return
         except OSError as exc:
-            raise RecordingError(str(self.path), n + 1, f"read error: {exc}") from None
+            raise RecordingError(str(self.path), 0, f"read error: {exc}") from None
         if rest:
             self.last_unterminated = True
             yield rest
@@ -333,7 +331,12 @@ class Recording:
 
     def _blocks(self, stats: RecordingStats) -> Iterator[bytes]:
         lines = _Lines(self.path)
-        yield from lines.blocks()
+        try:
+            yield from lines.blocks()
+        except RecordingError as exc:
+            raise RecordingError(exc.path, stats.lines + 1, exc.message) from None
+        if lines.truncated:
+            lines.truncated_line = stats.lines + 1  # every complete line was handed out and counted
         self._finish(lines, stats)
 
     @staticmethod
