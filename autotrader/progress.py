@@ -16,7 +16,7 @@ def frame_progress(label: str, enabled: bool) -> Iterator[Callable[[int], None] 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    console = Console(file=sys.stderr)
+    console = Console(file=sys.stderr, force_terminal=True)  # asked for (a tty, or --progress)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -17,25 +17,38 @@ compiled scanner produces what the codec produces for the same frame (``tests/te
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from feeds.pipeline import MarketPipeline
-from feeds.replay import Recording
+from feeds.replay import Frame, Recording
 from feeds.replay.readers import hft_line
+
+NO_START = -(1 << 62)
+NO_END = 1 << 62
 
 
 class FrameFeeder:
-    """Iterate to feed ``recording`` to ``pipeline``; see the module docstring for when it yields."""
+    """Iterate to feed ``recordings`` (one after the other, as one stream) to ``pipeline``; see the
+    module docstring for when it yields.
 
-    def __init__(self, pipeline: MarketPipeline, recording: Recording,
-                 progress: Callable[[int], None] | None = None, progress_every: int = 5000) -> None:
+    ``start_ns``/``end_ns``: only frames received in ``[start_ns, end_ns)`` are fed; earlier ones are
+    read and skipped, the first one at or after ``end_ns`` ends the pass (recordings are in receive
+    order; later files are later). :attr:`frames` counts the frames fed.
+    """
+
+    def __init__(self, pipeline: MarketPipeline, recordings: Recording | Sequence[Recording],
+                 progress: Callable[[int], None] | None = None, progress_every: int = 5000,
+                 start_ns: int = NO_START, end_ns: int = NO_END) -> None:
         self.pipeline = pipeline
-        self.recording = recording
+        self.recordings = [recordings] if isinstance(recordings, Recording) else list(recordings)
         self.every = False
         self.frames = 0  # frames fed so far
         self.progress = progress
         self.progress_every = progress_every
         self._next_progress = progress_every
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.ended = False  # a frame at or after end_ns was reached
 
     def _tick(self) -> None:
         if self.progress is not None and self.frames >= self._next_progress:
@@ -43,34 +56,60 @@ class FrameFeeder:
             self._next_progress = self.frames - self.frames % self.progress_every + self.progress_every
 
     def __iter__(self) -> Iterator[None]:
-        pipe = self.pipeline
-        codec = pipe.codecs.get("binance")
+        codec = self.pipeline.codecs.get("binance")
         fast = getattr(codec, "fast", None)
-        if self.recording.format != "hftbacktest" or fast is None:
-            yield from self._frames()
-        else:
-            yield from self._blocks(fast)
+        for rec in self.recordings:
+            if rec.format != "hftbacktest" or fast is None:
+                yield from self._frames(rec)
+            else:
+                yield from self._blocks(rec, fast)
+            if self.ended:
+                return
 
-    def _frames(self) -> Iterator[None]:
+    def _feed(self, f: Frame) -> bool:
+        """Feed one frame read by Python; False if it is outside the range (not fed)."""
+        ts = f.ts_ns
+        if ts < self.start_ns:
+            return False
+        if ts >= self.end_ns:
+            self.ended = True
+            return False
+        kind = f.kind
+        if kind == "recv":
+            self.pipeline.on_ws(f.venue, f.data, ts)
+        elif kind == "http":
+            self.pipeline.on_http(f.venue, f.url, f.data, ts)
+        self.frames += 1
+        return True
+
+    def _frames(self, rec: Recording) -> Iterator[None]:
         on_ws, on_http = self.pipeline.on_ws, self.pipeline.on_http
-        for f in self.recording.frames():
-            kind = f.kind
-            if kind == "recv":
-                on_ws(f.venue, f.data, f.ts_ns)
-            elif kind == "http":
-                on_http(f.venue, f.url, f.data, f.ts_ns)
-            self.frames += 1
-            self._tick()
+        ranged = self.start_ns != NO_START or self.end_ns != NO_END
+        tick = self._tick if self.progress is not None else None
+        for f in rec.frames():
+            if ranged:
+                if not self._feed(f):
+                    if self.ended:
+                        return
+                    continue
+            else:
+                kind = f.kind
+                if kind == "recv":
+                    on_ws(f.venue, f.data, f.ts_ns)
+                elif kind == "http":
+                    on_http(f.venue, f.url, f.data, f.ts_ns)
+                self.frames += 1
+            if tick is not None:
+                tick()
             yield
 
-    def _blocks(self, fast: object) -> Iterator[None]:
+    def _blocks(self, rec: Recording, fast: object) -> Iterator[None]:
         pipe = self.pipeline
         bus = pipe.bus
         routes = pipe._routes
         last_ns = pipe.stats.last_frame_ns
         hft_block = fast.hft_block  # type: ignore[attr-defined]
-        on_ws, on_http = pipe.on_ws, pipe.on_http
-        rec = self.recording
+        fast.start_ns, fast.end_ns, fast.skipped = self.start_ns, self.end_ns, 0  # type: ignore[attr-defined]
         blocks = rec.blocks()
         stats = rec.stats
         line = 0  # lines read (recording stats written back before Python reads a line, and at the end)
@@ -93,8 +132,11 @@ class FrameFeeder:
                     if tick is not None:
                         tick()
                     yield
-                elif pos < size:  # a line for the Python path (REST body, bad line, odd frame)
-                    stats.frames += fed
+                elif pos < size:  # a line for the Python path (REST body, bad line, odd frame, range end)
+                    skipped = fast.skipped  # type: ignore[attr-defined]
+                    fast.skipped = 0  # type: ignore[attr-defined]
+                    line += skipped
+                    stats.frames += fed + skipped
                     fed = 0
                     end = block.find(b"\n", pos)
                     if end < 0:
@@ -102,16 +144,17 @@ class FrameFeeder:
                     line += 1
                     f = hft_line(block[pos:end], line, stats)
                     pos = end + 1
-                    if f is None:
+                    if f is None or not self._feed(f):
+                        if self.ended:
+                            stats.lines = line
+                            return
                         continue
-                    if f.kind == "recv":
-                        on_ws(f.venue, f.data, f.ts_ns)
-                    else:
-                        on_http(f.venue, f.url, f.data, f.ts_ns)
-                    self.frames += 1
                     if tick is not None:
                         tick()
                     yield
+            skipped = fast.skipped  # type: ignore[attr-defined]
+            fast.skipped = 0  # type: ignore[attr-defined]
+            line += skipped
             stats.lines = line
-            stats.frames += fed
+            stats.frames += fed + skipped
             fed = 0

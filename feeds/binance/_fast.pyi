@@ -31,6 +31,9 @@ class Book:
 class FrameDecoder:
     drop_book_ticker: bool
     last_ns: int
+    start_ns: int
+    end_ns: int
+    skipped: int
     def __init__(self, codec: object) -> None: ...
     def frame(self, raw: bytes | str, recv_ns: int) -> list[MarketEvent] | None: ...
     def set_fold(self, bars: Bars | None, symbol: str, last_event_ms: dict[str, int] | None,

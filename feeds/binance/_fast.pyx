@@ -815,6 +815,9 @@ cdef class FrameDecoder:
     cdef object on_depth
     cdef public bint drop_book_ticker
     cdef public int64_t last_ns
+    cdef public int64_t start_ns  # hft_block: lines received before this are skipped (counted)
+    cdef public int64_t end_ns  # hft_block: a line received at or after this goes to Python
+    cdef public int64_t skipped
     cdef int64_t c_frames, c_decoded, c_ignored
     cdef bytes _sym_b
     cdef str _sym
@@ -840,6 +843,8 @@ cdef class FrameDecoder:
         self._sym = ""
         self.lb = Levels()
         self.la = Levels()
+        self.start_ns = -(1 << 62)
+        self.end_ns = 1 << 62
 
     def set_fold(self, bars, str symbol, last_event_ms, flush):
         """While nobody listens to trades and no clock is driven: trades of ``symbol`` go straight
@@ -1090,7 +1095,9 @@ cdef class FrameDecoder:
     def hft_block(self, bytes buf, Py_ssize_t pos, bint every):
         """Feed hftbacktest lines ``<ns> <frame>\\n`` of ``buf`` from ``pos``.
 
-        Returns ``(pos, lines, out)``: ``lines`` canonical frame lines were consumed; ``out`` is the
+        Returns ``(pos, lines, out)``: ``lines`` canonical frame lines were fed (lines received before
+        ``start_ns`` are consumed and counted in ``skipped``; one at or after ``end_ns`` stops the
+        scan for the Python path); ``out`` is the
         events of the last one when it produced some (or always with ``every``), ``None`` when the
         block is done (``pos == len(buf)``) or the line at ``pos`` is for the Python path.
         """
@@ -1120,6 +1127,12 @@ cdef class FrameDecoder:
                 ns = ns * 10 + (q[0] - 48)
                 q += 1
             if q == p or q >= e or q[0] != 32 or e - q < 10 or memcmp(q + 1, b'{"stream"', 9) != 0:
+                break
+            if ns < self.start_ns:  # before the range: read, not fed
+                self.skipped += 1
+                pos = nxt
+                continue
+            if ns >= self.end_ns:
                 break
             out = self.decode(q + 1, e - q - 1, ns)
             if out is None:
