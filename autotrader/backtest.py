@@ -199,6 +199,12 @@ class Backtest:
         feeder = FrameFeeder(self.pipeline, recs, progress,
                              start_ns=NO_START if self.start_ms is None else self.start_ms * 1_000_000,
                              end_ns=NO_END if self.end_ms is None else self.end_ms * 1_000_000)
+        # The loop below does nothing after a frame unless the event time reached one of its
+        # thresholds (wake_ms) or the venue or the engine has something pending (gate): the
+        # feeder may skip giving it control otherwise (it still routes every event).
+        feeder.clock = now_ms
+        feeder.gate = lambda: venue.pending_events or engine.pending_intents
+        never = 1 << 62
         for _ in feeder:
             now = now_ms()
             last_health = health.last_published_ms
@@ -219,6 +225,13 @@ class Backtest:
                 pending = venue.pending_events or engine.pending_intents
             # a plain frame would step the engine again while something is pending
             feeder.every = pending or step_ms <= 0
+            last_health = health.last_published_ms
+            feeder.wake_ms = min(
+                next_step,
+                1 if last_health is None else last_health + 1000,
+                1 if first_ms is None else never,
+                self._due(manual[0], first_ms) if manual and first_ms is not None else never,
+            )
         n = feeder.frames
         self.pipeline.flush()
         health.done = True

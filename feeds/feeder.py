@@ -49,6 +49,12 @@ class FrameFeeder:
         self.start_ns = start_ns
         self.end_ns = end_ns
         self.ended = False  # a frame at or after end_ns was reached
+        # Optional, for a consumer whose per-frame work depends only on the event clock and on
+        # what ``gate()`` tells (see Backtest): with ``clock`` and ``gate`` set, the compiled path
+        # yields only once the event time reaches ``wake_ms`` or ``gate()`` is true after a frame.
+        self.clock: Callable[[], int] | None = None
+        self.gate: Callable[[], bool] | None = None
+        self.wake_ms = -(1 << 62)
 
     def _tick(self) -> None:
         if self.progress is not None and self.frames >= self._next_progress:
@@ -110,6 +116,14 @@ class FrameFeeder:
         last_ns = pipe.stats.last_frame_ns
         hft_block = fast.hft_block  # type: ignore[attr-defined]
         fast.start_ns, fast.end_ns, fast.skipped = self.start_ns, self.end_ns, 0  # type: ignore[attr-defined]
+        user_gate = self.gate
+        if self.clock is not None and user_gate is not None:
+            # also when the bus's listeners changed: the codec's drop flags are re-derived first
+            fast.routes = routes  # type: ignore[attr-defined]
+            fast.clock_now = self.clock  # type: ignore[attr-defined]
+            fast.gate = lambda: user_gate() or pipe._bus_version != bus.version  # type: ignore[attr-defined]
+        else:
+            fast.routes = None  # type: ignore[attr-defined]
         blocks = rec.blocks()
         stats = rec.stats
         line = 0  # lines read (recording stats written back before Python reads a line, and at the end)
@@ -120,6 +134,7 @@ class FrameFeeder:
             while pos < size:
                 if pipe._bus_version != bus.version:
                     pipe._update_drops()
+                fast.wake_ms = self.wake_ms  # type: ignore[attr-defined]
                 pos, n, out = hft_block(block, pos, self.every)
                 if n:
                     line += n

@@ -1,6 +1,6 @@
 """Type stub of the compiled hot path (``_fast.pyx``); see ``feeds/binance/fast.py``."""
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from core.models import Bar, BookTop, MarketEvent
 
@@ -34,11 +34,16 @@ class FrameDecoder:
     start_ns: int
     end_ns: int
     skipped: int
+    routes: dict[type, Callable[[str, object], None]] | None
+    clock_now: Callable[[], int] | None
+    gate: Callable[[], bool] | None
+    wake_ms: int
     def __init__(self, codec: object) -> None: ...
     def frame(self, raw: bytes | str, recv_ns: int) -> list[MarketEvent] | None: ...
     def set_fold(self, bars: Bars | None, symbol: str, last_event_ms: dict[str, int] | None,
                  flush: Callable[[int, float], None] | None) -> None: ...
-    def hft_block(self, buf: bytes, pos: int, every: bool) -> tuple[int, int, list[MarketEvent] | None]: ...
+    def hft_block(self, buf: bytes, pos: int,
+                  every: bool) -> tuple[int, int, Sequence[MarketEvent] | None]: ...
 
 class Bars:
     symbol: str

@@ -818,6 +818,11 @@ cdef class FrameDecoder:
     cdef public int64_t start_ns  # hft_block: lines received before this are skipped (counted)
     cdef public int64_t end_ns  # hft_block: a line received at or after this goes to Python
     cdef public int64_t skipped
+    # hft_block routes events itself while nothing needs the caller (see feeds/feeder.py)
+    cdef public object routes  # model class -> route(venue, event), or None: return every event
+    cdef public object clock_now  # () -> event time (ms)
+    cdef public object gate  # () -> True when the caller must get control now
+    cdef public int64_t wake_ms  # the caller must get control once the event time reaches this
     cdef int64_t c_frames, c_decoded, c_ignored
     cdef bytes _sym_b
     cdef str _sym
@@ -1099,7 +1104,9 @@ cdef class FrameDecoder:
         ``start_ns`` are consumed and counted in ``skipped``; one at or after ``end_ns`` stops the
         scan for the Python path); ``out`` is the
         events of the last one when it produced some (or always with ``every``), ``None`` when the
-        block is done (``pos == len(buf)``) or the line at ``pos`` is for the Python path.
+        block is done (``pos == len(buf)``) or the line at ``pos`` is for the Python path. With
+        :attr:`routes` set, events are routed here and the scan goes on until the event time reaches
+        :attr:`wake_ms` or :attr:`gate` says so; then ``out`` is ``()`` (routed already).
         """
         cdef uchar* base = <uchar*>PyBytes_AS_STRING(buf)
         cdef Py_ssize_t size = PyBytes_GET_SIZE(buf)
@@ -1140,8 +1147,18 @@ cdef class FrameDecoder:
             lines += 1
             pos = nxt
             self.last_ns = ns
-            if every or out:
+            if every:
                 self.flush()
                 return pos, lines, out
+            if out:
+                if self.routes is None:
+                    self.flush()
+                    return pos, lines, out
+                routes = self.routes
+                for ev in out:
+                    routes[type(ev)]("binance", ev)
+                if self.clock_now() >= self.wake_ms or self.gate():
+                    self.flush()
+                    return pos, lines, ()
         self.flush()
         return pos, lines, None
