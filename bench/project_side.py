@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench_replay import stage_product  # type: ignore[import-not-found]
+
 from autotrader.backtest import Backtest
 from autotrader.config import validate
 from core.bus import Bus, Topics
@@ -83,14 +85,7 @@ def main() -> None:
         return n
 
     def trades_bars() -> int:
-        bus = Bus()
-        bars: list[Bar] = []
-        bus.on(Topics.BARS, bars.append)
-        pipe = MarketPipeline(bus, binance_symbol=None)
-        on_ws = pipe.on_ws
-        for f in trades:
-            on_ws("binance", f, 0)
-        pipe.flush()
+        stage_product(trades)  # bench_replay's product path: codec -> pipeline -> bus -> bars
         return len(trades)
 
     with tempfile.TemporaryDirectory() as d:

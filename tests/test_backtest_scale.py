@@ -115,3 +115,15 @@ def test_sweep_errors(small: Path) -> None:
     for spec in ("guards.atr_period", "guards.atr_period=3,", "nope.key=1,2", "guards.atr_period=x"):
         out = run("backtest", str(small), "--sweep", spec)
         assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, spec
+
+
+def test_range_and_files_identical_on_both_paths(halves: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled scanner's range and file handling equals the pure-Python path's."""
+    from feeds.binance import fast
+
+    if fast.compiled is None:
+        pytest.skip("compiled hot path not built")
+    kw = {"start_ms": 1_723_161_300_000, "end_ms": 1_723_161_555_000}  # across the two files
+    compiled = _report(halves, **kw)
+    monkeypatch.setattr(fast, "compiled", None)
+    assert _report(halves, **kw) == compiled and compiled["frames"] > 0

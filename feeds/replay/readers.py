@@ -115,28 +115,17 @@ class _Lines:
     def __iter__(self) -> Iterator[bytes]:
         """Lines without their ``\\n``; the n-th item is line n."""
         n = 0
-        rest = b""
         try:
-            with self.path.open("rb") as fh:
-                for chunk in _chunks(fh, self.comp):
-                    if rest:
-                        chunk = rest + chunk
-                    lines = chunk.split(b"\n")
-                    rest = lines.pop()
-                    if len(rest) > MAX_LINE:
-                        raise _Truncated(f"line longer than {MAX_LINE} bytes (not a text recording?)")
-                    n += len(lines)
-                    yield from lines
-        except _Truncated as exc:
-            self.truncated = True
+            for block in self.blocks():
+                lines = block.split(b"\n")
+                if not lines[-1]:  # a block ends with its last line's \n (but an unterminated last line)
+                    lines.pop()
+                n += len(lines)
+                yield from lines
+        except RecordingError as exc:
+            raise RecordingError(exc.path, n + 1, exc.message) from None
+        if self.truncated:
             self.truncated_line = n + 1
-            self.message = str(exc)
-            return
-        except OSError as exc:
-            raise RecordingError(str(self.path), n + 1, f"read error: {exc}") from None
-        if rest:
-            self.last_unterminated = True
-            yield rest
 
     def blocks(self) -> Iterator[bytes]:
         """The same text in blocks of whole lines (each ends with ``\\n``; an unterminated last line
