@@ -113,8 +113,6 @@ class FrameFeeder:
         pipe = self.pipeline
         bus = pipe.bus
         routes = pipe._routes
-        last_ns = pipe.stats.last_frame_ns
-        hft_block = fast.hft_block  # type: ignore[attr-defined]
         fast.start_ns, fast.end_ns, fast.skipped = self.start_ns, self.end_ns, 0  # type: ignore[attr-defined]
         user_gate = self.gate
         if self.clock is not None and user_gate is not None:
@@ -124,6 +122,19 @@ class FrameFeeder:
             fast.gate = lambda: user_gate() or pipe._bus_version != bus.version  # type: ignore[attr-defined]
         else:
             fast.routes = None  # type: ignore[attr-defined]
+        pipe._bus_version = -1  # the pipeline re-derives what the codec may fold for this mode
+        try:
+            yield from self._scan(rec, fast)
+        finally:
+            fast.routes = None  # type: ignore[attr-defined]
+            pipe._bus_version = -1
+
+    def _scan(self, rec: Recording, fast: object) -> Iterator[None]:
+        pipe = self.pipeline
+        bus = pipe.bus
+        routes = pipe._routes
+        last_ns = pipe.stats.last_frame_ns
+        hft_block = fast.hft_block  # type: ignore[attr-defined]
         blocks = rec.blocks()
         stats = rec.stats
         line = 0  # lines read (recording stats written back before Python reads a line, and at the end)

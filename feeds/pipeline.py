@@ -105,11 +105,19 @@ class MarketPipeline:
                                           and not self.bus.has_listeners(Topics.BOOK_TICKER))
         # compiled path, nobody listening to trades and no event clock to advance (replay of bars,
         # book, ...): primary trades go straight into the bar builder, only closed bars come back
+        # With an event clock, the same (trades published and the clock advanced from there) only
+        # while the feeder gives its consumer control after every frame that moved the clock
+        # (``dec.routes``: see FrameFeeder).
         dec, ext = self._binance.fast, fast.compiled
         if dec is not None and ext is not None:
-            if (self.clock is None and self.primary is not None and isinstance(self._bars, ext.Bars)
-                    and not self.bus.has_listeners(Topics.TRADES)):
-                dec.set_fold(self._bars, self.primary, self.stats.last_event_ms, self._fold_flush)
+            bars = self._bars
+            if self.primary is None or not isinstance(bars, ext.Bars):
+                dec.set_fold(None, "", None, None)
+            elif self.clock is None and not self.bus.has_listeners(Topics.TRADES):
+                dec.set_fold(bars, self.primary, self.stats.last_event_ms, self._fold_flush)
+            elif self.clock is not None and dec.routes is not None:
+                dec.set_fold(bars, self.primary, self.stats.last_event_ms, self._fold_flush_routed,
+                             self.clock.advance, self.bus.publish, Topics.TRADES)
             else:
                 dec.set_fold(None, "", None, None)
 
@@ -124,6 +132,11 @@ class MarketPipeline:
         self._last_usdt_px = last_px
         published = self.bus.published
         published[Topics.TRADES.name] = published.get(Topics.TRADES.name, 0) + n
+
+    def _fold_flush_routed(self, n: int, last_px: float) -> None:
+        """The same for trades the compiled path folded and published itself."""
+        self.stats.trades += n
+        self._last_usdt_px = last_px
 
     def _on_folded_bar(self, venue: str, bar: Bar) -> None:
         self.bus.publish(Topics.BARS, bar)

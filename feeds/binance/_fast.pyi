@@ -1,6 +1,7 @@
 """Type stub of the compiled hot path (``_fast.pyx``); see ``feeds/binance/fast.py``."""
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from core.models import Bar, BookTop, MarketEvent
 
@@ -41,7 +42,8 @@ class FrameDecoder:
     def __init__(self, codec: object) -> None: ...
     def frame(self, raw: bytes | str, recv_ns: int) -> list[MarketEvent] | None: ...
     def set_fold(self, bars: Bars | None, symbol: str, last_event_ms: dict[str, int] | None,
-                 flush: Callable[[int, float], None] | None) -> None: ...
+                 flush: Callable[[int, float], None] | None, advance: Callable[[int], None] | None = None,
+                 publish: Callable[[Any, Any], None] | None = None, topic: object = None) -> None: ...
     def hft_block(self, buf: bytes, pos: int,
                   every: bool) -> tuple[int, int, Sequence[MarketEvent] | None]: ...
 

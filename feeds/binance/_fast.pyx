@@ -837,6 +837,10 @@ cdef class FrameDecoder:
     cdef object fold_flush
     cdef int64_t fold_n
     cdef double fold_px
+    cdef object fold_advance  # routed folding: the event clock's advance(ts)
+    cdef object fold_publish  # routed folding: publish(topic, trade)
+    cdef object fold_topic
+    cdef bint touched  # a routed fold happened in this frame (the clock moved)
 
     def __init__(self, codec):
         self.codec = codec
@@ -851,15 +855,20 @@ cdef class FrameDecoder:
         self.start_ns = -(1 << 62)
         self.end_ns = 1 << 62
 
-    def set_fold(self, bars, str symbol, last_event_ms, flush):
-        """While nobody listens to trades and no clock is driven: trades of ``symbol`` go straight
-        into ``bars`` (compiled :class:`Bars`), doing what ``MarketPipeline._on_trade`` does
-        (``last_event_ms``, the counters via ``flush(n, last_price)`` before Python reads them);
-        only closed bars come back. ``set_fold(None, "", None, None)`` stops it."""
+    def set_fold(self, bars, str symbol, last_event_ms, flush, advance=None, publish=None, topic=None):
+        """Trades of ``symbol`` go straight into ``bars`` (compiled :class:`Bars`), doing what
+        ``MarketPipeline._on_trade`` does: ``last_event_ms``, the counters via ``flush(n,
+        last_price)`` before Python reads them; only closed bars come back. Silent (nobody listens
+        to trades, no event clock), or routed (``advance``: the clock's, ``publish(topic, trade)``:
+        the bus's; only while :meth:`hft_block` routes events and checks its gate after each
+        frame). ``set_fold(None, "", None, None)`` stops it."""
         self.fold_bars = bars
         self.fold_symbol = symbol
         self.fold_last_event = last_event_ms
         self.fold_flush = flush
+        self.fold_advance = advance
+        self.fold_publish = publish
+        self.fold_topic = topic
 
     cdef void flush(self) noexcept:
         st = self.stats
@@ -1060,6 +1069,14 @@ cdef class FrameDecoder:
             if self.fold_bars is not None and sym == self.fold_symbol:
                 self.fold_last_event["binance"] = T
                 self.fold_n += 1
+                if self.fold_advance is not None:
+                    self.fold_advance(T)
+                    self.touched = True
+                    xs = self.v[K_T_LO if kind == EV_TRADE else K_A_LO]
+                    self.fold_publish(self.fold_topic, Trade(
+                        VENUE, sym, T, b, B, _SELL if m else _BUY,
+                        PyUnicode_DecodeASCII(<const char*>xs, self.ve[K_T_LO if kind == EV_TRADE else K_A_LO] - xs,
+                                              NULL), recv_ns))
                 self.fold_px = b
                 closed = self.fold_bars.add_c(T, b, B, m)
                 return [] if closed is None else [closed]
@@ -1141,6 +1158,7 @@ cdef class FrameDecoder:
                 continue
             if ns >= self.end_ns:
                 break
+            self.touched = False
             out = self.decode(q + 1, e - q - 1, ns)
             if out is None:
                 break
@@ -1150,7 +1168,7 @@ cdef class FrameDecoder:
             if every:
                 self.flush()
                 return pos, lines, out
-            if out:
+            if out or self.touched:
                 if self.routes is None:
                     self.flush()
                     return pos, lines, out
