@@ -45,7 +45,7 @@ def extensions() -> list[Extension]:
         return []
     ext = Extension(
         "feeds.binance._fast",
-        ["feeds/binance/_fast.pyx"],
+        ["feeds/binance/_fast.pyx"],  # includes _json.pxi, _book.pxi, _bars.pxi
         # no fused multiply-add: the book's sums must round exactly like the Python path's
         extra_compile_args=["-O2", "-ffp-contract=off"],
     )
