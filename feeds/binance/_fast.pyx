@@ -316,14 +316,14 @@ cdef class FrameDecoder:
         """One frame -> a list of events (counted), or None (not counted: the Python path's)."""
         cdef uchar* e = p + n
         cdef int kind = self.envelope(p, e)
-        cdef uchar* ss
-        cdef Py_ssize_t sn
+        cdef uchar* ss = NULL
+        cdef Py_ssize_t sn = 0
         cdef int64_t U, u, pu, E, T, tid
         cdef double b, B, a, A
         cdef Levels lb
         cdef Levels la
         cdef uchar* xs
-        cdef Py_ssize_t xn
+        cdef Py_ssize_t xn = 0
         cdef bint m
         if kind == 0 or not self.get_str(K_S, &ss, &sn):
             return None
