@@ -13,6 +13,7 @@ import orjson
 
 from autotrader.backtest import Backtest, BacktestReport, ManualOrder
 from autotrader.cli_common import fail, get_config
+from autotrader.paper_stack import paper_only
 from autotrader.progress import frame_progress
 from core.manual import ManualIntentError
 from feeds.replay import RecordingError
@@ -107,9 +108,9 @@ def parse_when(text: str, option: str) -> int:
 def _run(config: Path | None, sets: list[str] | None, paths: list[Path], manual: list[ManualOrder],
          json_out: bool, progress: bool | None = None, start: str | None = None,
          end: str | None = None) -> tuple[int, Backtest | None]:
-    cfg = get_config(config, sets)
-    if cfg.engine.venue != "paper":
-        fail("a backtest runs on the paper venue (engine.venue = 'paper')")
+    cfg, note = paper_only(get_config(config, sets), "a backtest")
+    if note:
+        print(f"autotrader: {note}", file=sys.stderr)
     files = expand_paths(paths)
     start_ms = parse_when(start, "--from") if start else None
     end_ms = parse_when(end, "--to") if end else None
@@ -147,10 +148,13 @@ def _sweep(config: Path | None, sets: list[str] | None, paths: list[Path], json_
         combos = combinations(parse_sweeps(sweeps))
     except SweepError as exc:
         fail(str(exc))
+    notes = set()
     for combo in combos:  # every combination validated before anything runs
-        cfg = get_config(config, [*(sets or []), *(f"{k}={v}" for k, v in combo.items())])
-        if cfg.engine.venue != "paper":
-            fail("a backtest runs on the paper venue (engine.venue = 'paper')")
+        _, note = paper_only(get_config(config, [*(sets or []), *(f"{k}={v}" for k, v in combo.items())]),
+                             "a backtest")
+        notes.add(note)
+    for note in sorted(n for n in notes if n):
+        print(f"autotrader: {note}", file=sys.stderr)
     if jobs is not None and jobs < 1:
         fail("--jobs must be at least 1")
     files = expand_paths(paths)

@@ -58,8 +58,10 @@ class Job:
 def run_job(job: Job) -> dict[str, Any]:
     """One backtest (in a worker process): the combination and the report's headline figures."""
     from autotrader.cli_common import get_config
+    from autotrader.paper_stack import paper_only
 
-    cfg = get_config(job.config, [*job.sets, *(f"{k}={v}" for k, v in job.combo.items())])
+    cfg, _ = paper_only(get_config(job.config, [*job.sets, *(f"{k}={v}" for k, v in job.combo.items())]),
+                        "a backtest")
     r = asyncio.run(Backtest(cfg, job.paths, start_ms=job.start_ms, end_ms=job.end_ms).run())
     return {
         "set": job.combo, "frames": r.frames, "intents": r.intents, "accepted": r.accepted,
