@@ -118,6 +118,7 @@ class FrameFeeder:
         if self.clock is not None and user_gate is not None:
             # also when the bus's listeners changed: the codec's drop flags are re-derived first
             fast.routes = routes  # type: ignore[attr-defined]
+            fast.last_frame_ns = pipe.stats.last_frame_ns  # type: ignore[attr-defined]
             fast.clock_now = self.clock  # type: ignore[attr-defined]
             fast.gate = lambda: user_gate() or pipe._bus_version != bus.version  # type: ignore[attr-defined]
         else:

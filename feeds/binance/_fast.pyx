@@ -138,6 +138,8 @@ cdef class FrameDecoder:
     cdef object fold_advance  # routed folding: the event clock's advance(ts)
     cdef object fold_publish  # routed folding: publish(topic, trade)
     cdef object fold_topic
+    cdef object fold_sanity  # core.sanity.MarketSanity: only trades its fast check accepts are folded
+    cdef public object last_frame_ns  # hft_block routing: the pipeline's stats.last_frame_ns
     cdef bint touched  # a routed fold happened in this frame (the clock moved)
 
     def __init__(self, codec):
@@ -153,13 +155,16 @@ cdef class FrameDecoder:
         self.start_ns = -(1 << 62)
         self.end_ns = 1 << 62
 
-    def set_fold(self, bars, str symbol, last_event_ms, flush, advance=None, publish=None, topic=None):
+    def set_fold(self, bars, str symbol, last_event_ms, flush, advance=None, publish=None, topic=None,
+                 sanity=None):
         """Trades of ``symbol`` go straight into ``bars`` (compiled :class:`Bars`), doing what
         ``MarketPipeline._on_trade`` does: ``last_event_ms``, the counters via ``flush(n,
         last_price)`` before Python reads them; only closed bars come back. Silent (nobody listens
         to trades, no event clock), or routed (``advance``: the clock's, ``publish(topic, trade)``:
         the bus's; only while :meth:`hft_block` routes events and checks its gate after each
-        frame). ``set_fold(None, "", None, None)`` stops it."""
+        frame). Only trades that pass ``sanity``'s fast check (``lo < price < hi``, ``ts <=
+        ref_until``, ``0 < qty < inf``, as ``_on_trade``) are folded; the others take the Python
+        path. ``set_fold(None, "", None, None)`` stops it."""
         self.fold_bars = bars
         self.fold_symbol = symbol
         self.fold_last_event = last_event_ms
@@ -167,6 +172,15 @@ cdef class FrameDecoder:
         self.fold_advance = advance
         self.fold_publish = publish
         self.fold_topic = topic
+        self.fold_sanity = sanity
+
+    cdef bint fold_sane(self, double px, double qty, int64_t ts) except -1:
+        """``MarketPipeline._on_trade``'s fast acceptance test; False: the Python path decides."""
+        san = self.fold_sanity
+        if san is None:
+            return False
+        cdef double lo = san.lo, hi = san.hi, until = san.ref_until
+        return lo < px < hi and <double>ts <= until and 0.0 < qty < INFINITY
 
     cdef void flush(self) noexcept:
         st = self.stats
@@ -364,7 +378,8 @@ cdef class FrameDecoder:
                 self.c_ignored += 1
                 return []
             self.c_decoded += 1
-            if self.fold_bars is not None and sym == self.fold_symbol:
+            if (self.fold_bars is not None and sym == self.fold_symbol
+                    and self.fold_sane(b, B, T)):
                 self.fold_last_event["binance"] = T
                 self.fold_n += 1
                 if self.fold_advance is not None:
@@ -471,6 +486,8 @@ cdef class FrameDecoder:
                     self.flush()
                     return pos, lines, out
                 routes = self.routes
+                if out:
+                    self.last_frame_ns["binance"] = ns  # the pipeline's burst logging reads it
                 for ev in out:
                     routes[type(ev)]("binance", ev)
                 if self.clock_now() >= self.wake_ms or self.gate():

@@ -228,7 +228,7 @@ cdef uchar* parse_levels(uchar* p, uchar* e, Levels lv) except? NULL:
             return NULL
         p = ws(p + 1, e)
         p = parse_decstr(p, e, &px)
-        if p == NULL:
+        if p == NULL or px == 0.0:  # a price must be > 0 (core.sanity.SaneLevel): the Python path decides
             return NULL
         p = ws(p, e)
         if p >= e or p[0] != 44:

@@ -26,6 +26,7 @@ both return core models and never raise.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
@@ -34,6 +35,7 @@ import msgspec
 
 from core.book import BinanceBookSync, Levels
 from core.models import BookTicker, Liquidation, MarketEvent, Side, Trade
+from core.sanity import sane_levels
 from feeds.base import CodecStats
 from feeds.binance import fast
 
@@ -73,6 +75,8 @@ _rest_probe_decoder = msgspec.json.Decoder(RestProbe)
 _depth_decoder = msgspec.json.Decoder(DepthEnvelope, strict=False)
 _DEPTH_B = b"@depth"
 _DEPTH_S = "@depth"
+# the stream of a combined-stream frame, from its head: ("solusdt", "depth") for solusdt@depth@100ms
+_STREAM = re.compile(rb'"stream"\s*:\s*"([A-Za-z0-9_!]*)@([A-Za-z]+)')
 
 
 class BinanceCodec:
@@ -195,18 +199,31 @@ class BinanceCodec:
             return []
 
     def _depth(self, d: DepthUpdateMsg | DepthUpdateFloatMsg) -> list[MarketEvent]:
+        if d.__class__ is DepthUpdateMsg:  # wire strings: checked here (the float decoder checks its own)
+            sync = self.books.get(d.s) or self.book(d.s)
+            if sync is None:
+                self.stats.ignored += 1
+                return []
+            try:
+                bids, asks = sane_levels(d.b), sane_levels(d.a)
+            except (ValueError, TypeError) as exc:
+                g, r, m = sync.gaps, sync.resyncs, sync.malformed
+                self.stats.note_malformed(f"{d.s}: bad depth level: {exc}")
+                return self._book_call(sync, sync.invalidate(f"bad depth level: {exc}"), g, r, m)
+            return self._depth_levels(d.s, d.U, d.u, d.pu, d.T or d.E, bids, asks)
         return self._depth_levels(d.s, d.U, d.u, d.pu, d.T or d.E, d.b, d.a)
 
     def _depth_levels(self, symbol: str, first_id: int, final_id: int, prev_id: int, ts: int,
                       bids: Levels, asks: Levels) -> list[MarketEvent]:
-        """One depth diff (also called by the compiled path with its parsed levels)."""
+        """One depth diff with sane levels (also called by the compiled path with its parsed ones:
+        canonical decimals, prices > 0)."""
         st = self.stats
         sync = self.books.get(symbol) or self.book(symbol)
         if sync is None:
             st.ignored += 1
             return []
-        st.decoded += 1
         g, r, m = sync.gaps, sync.resyncs, sync.malformed
+        st.decoded += 1
         out = sync.on_diff(first_id, final_id, prev_id, ts, bids, asks)
         if sync.gaps != g or sync.resyncs != r or sync.malformed != m:
             return self._book_call(sync, out, g, r, m)
@@ -241,13 +258,31 @@ class BinanceCodec:
         st.decoded += 1
         return [ev]
 
+    def _lost_diff(self, symbol: str | None, why: str) -> list[MarketEvent]:
+        """A depth diff of ``symbol`` (None: of any book) was lost to a garbage frame: resync its
+        book now instead of serving it until the next diff shows the gap."""
+        out: list[MarketEvent] = []
+        for sync in list(self.books.values()) if symbol is None else [self.books.get(symbol)]:
+            if sync is not None:
+                g, r, m = sync.gaps, sync.resyncs, sync.malformed
+                out.extend(self._book_call(sync, sync.invalidate(why), g, r, m))
+        return out
+
     def _classify(self, raw: bytes | str) -> list[MarketEvent]:
-        """A frame neither typed decoder accepted: ignored, unknown or malformed."""
+        """A frame neither typed decoder accepted: ignored, unknown or malformed (a malformed frame
+        that was, or may have been, a depth diff resyncs the book it belonged to)."""
         st = self.stats
         try:
             p = _probe_decoder.decode(raw)
         except msgspec.DecodeError as exc:
             st.note_malformed(f"undecodable frame: {exc}")
+            head = raw[:96]
+            stream = _STREAM.search(head.encode() if isinstance(head, str) else head)
+            if stream is None:  # cannot tell what it was: it may have been a diff of any book
+                return self._lost_diff(None, "undecodable frame")
+            if stream.group(2) == b"depth":
+                symbol = stream.group(1).decode("ascii", "replace").upper()
+                return self._lost_diff(symbol, "undecodable frame")
             return []
         kind = p.data.e if p.data is not None else p.e
         if kind is not None:
@@ -255,6 +290,9 @@ class BinanceCodec:
                 st.ignored += 1
             elif kind in _KNOWN_EVENTS:
                 st.note_malformed(f"bad {kind} frame")
+                if kind == "depthUpdate":
+                    sym = p.data.s if p.data is not None else p.s
+                    return self._lost_diff(sym if isinstance(sym, str) else None, f"bad {kind} frame")
             else:
                 st.note_unknown(kind)
             return []
@@ -296,9 +334,14 @@ class BinanceCodec:
         if sync is None:
             st.ignored += 1
             return []
-        st.decoded += 1
         g, r, m = sync.gaps, sync.resyncs, sync.malformed
-        out = sync.on_snapshot(snap.lastUpdateId, snap.bids, snap.asks)
+        try:
+            bids, asks = sane_levels(snap.bids), sane_levels(snap.asks)
+        except (ValueError, TypeError) as exc:
+            st.note_malformed(f"{symbol}: bad depth snapshot level: {exc}")
+            return self._book_call(sync, [sync.reset(f"bad snapshot level: {exc}")], g, r, m)
+        st.decoded += 1
+        out = sync.on_snapshot(snap.lastUpdateId, bids, asks)
         return self._book_call(sync, out, g, r, m)
 
     def _snapshot_symbol(self, query: str) -> str | None:
