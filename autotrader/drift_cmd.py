@@ -101,47 +101,24 @@ def venue_reconcile(
     """Follow the transactions the journal holds unresolved (a crash or a stop mid-send) until the
     chain says whether each landed, and record it; exit 0 once all are resolved. A running instance
     does this at its start; do not run it while one runs."""
-    import asyncio
-
-    from autotrader.config import state_db_path
-    from autotrader.drift_stack import journal_bindings, report_resolved, resume_sends, trading_signer
-    from core.clock import WallClock
-    from execution.drift.factory import build_drift_venue
-    from storage.journal import Journal
+    from autotrader.drift_stack import StateBusy, report_resolved, trading_signer, with_journaled_venue
 
     cfg = _cfg(config, set_, mainnet)
 
-    async def main(journal: Journal) -> list[str]:
-        restore, on_bind = journal_bindings(journal)
+    async def body(venue: Any, journal: Any, resumed: int) -> list[str]:
+        if not resumed:
+            return ["nothing unresolved in the journal"]
+        typer.echo(f"following {resumed} transaction(s); waiting for the chain", err=True)
+        await venue.wait_idle()
+        return report_resolved(venue, journal)
+
+    try:
         signer = trading_signer(cfg, _data_dir(), passphrase_file)
-        venue = build_drift_venue(cfg, WallClock(), signer, mainnet_flag=mainnet, on_bind=on_bind,
-                                  restore=restore, journal=journal)
-        try:
-            n = resume_sends(venue, journal)
-            await venue.start(poll=True)
-            if not n:
-                return ["nothing unresolved in the journal"]
-            typer.echo(f"following {n} transaction(s); waiting for the chain", err=True)
-            await venue.wait_idle()
-            return report_resolved(venue, journal)
-        finally:
-            await venue.close()
-            await venue.chain.rpc.close()
-
-    from autotrader.state_claim import StateLockError, claim_state
-
-    state = state_db_path(cfg, "live")
-    try:
-        lock = claim_state(state)
-    except StateLockError as exc:
+        lines: list[str] = with_journaled_venue(cfg, signer, body, mainnet_flag=mainnet)
+    except StateBusy as exc:
         fail(f"venue reconcile: {exc} (a running instance reconciles by itself)", 1)
-    try:
-        with Journal(state) as journal:
-            lines = asyncio.run(main(journal))
     except Exception as e:  # unreachable RPC, missing keys or accounts: one line, no traceback
         fail(f"venue reconcile: {type(e).__name__}: {e}", 1)
-    finally:
-        lock.release()
     for line in lines:
         typer.echo(line)
 

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import msgspec
@@ -250,3 +250,48 @@ def record_session(store: Any, delegate: str, now_ms: int) -> None:
         store.put_json(SESSION_KEY, {"delegate": delegate, "set_at_ms": now_ms, "source": "delegate set"})
     except (JournalError, OSError) as e:
         log.warning("cannot record the delegate session: %s", e)
+
+
+class StateBusy(Exception):
+    """Another process holds the live state database."""
+
+
+def with_journaled_venue(
+    cfg: Config,
+    signer: Signer,
+    body: Callable[[DriftVenue, Any, int], Awaitable[Any]],
+    *,
+    mainnet_flag: bool = False,
+) -> Any:
+    """For the commands that trade without an instance (``intent --manual``, ``venue
+    reconcile``): claim the live state database (raises :class:`StateBusy`), open its journal,
+    build the venue on it (bindings restored, sends journaled), follow what an earlier run left
+    unresolved, read the accounts, then ``await body(venue, journal, resumed)``; always closed."""
+    from autotrader.config import state_db_path
+    from autotrader.state_claim import StateLockError, claim_state
+    from core.clock import WallClock
+    from storage.journal import Journal as SqliteJournal
+
+    state = state_db_path(cfg, "live")
+    try:
+        lock = claim_state(state)
+    except StateLockError as exc:
+        raise StateBusy(str(exc)) from None
+
+    async def main(journal: Journal) -> Any:
+        restore, on_bind = journal_bindings(journal)
+        venue = build_drift_venue(cfg, WallClock(), signer, mainnet_flag=mainnet_flag, on_bind=on_bind,
+                                  restore=restore, journal=journal)
+        try:
+            resumed = resume_sends(venue, journal)
+            await venue.start(poll=True)
+            return await body(venue, journal, resumed)
+        finally:
+            await venue.close()
+            await venue.chain.rpc.close()
+
+    try:
+        with SqliteJournal(state) as journal:
+            return asyncio.run(main(journal))
+    finally:
+        lock.release()

@@ -13,7 +13,7 @@ for hand-signed orders; reduce-only keeps the leftovers harmless (they cannot op
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -68,27 +68,17 @@ def run_manual_orders(
     orders with their user order ids before signing, the signed transaction before its broadcast);
     transactions an earlier run left unresolved are followed first, and nothing new is signed while
     one is unknown. 0 = on chain, 1 = refused/failed, 3 = not confirmed by the user."""
-    import asyncio
-
     import msgspec
 
-    from autotrader.config import state_db_path
-    from autotrader.drift_stack import journal_bindings, report_resolved, resume_sends
-    from core.clock import WallClock
+    from autotrader.drift_stack import StateBusy, report_resolved, with_journaled_venue
     from core.venue import OrderStatus
-    from execution.drift.factory import build_drift_venue
     from execution.drift.manual import summarize
-    from storage.journal import Journal
 
-    async def main(journal: Journal) -> int:
-        restore, on_bind = journal_bindings(journal)
-        venue = build_drift_venue(cfg, WallClock(), signer, mainnet_flag=mainnet_flag, on_bind=on_bind,
-                                  restore=restore, journal=journal)
+    async def body(venue: Any, journal: Any, resumed: int) -> int:
         try:
-            n = resume_sends(venue, journal)
-            await venue.start(poll=True)
-            if n:
-                echo(f"following {n} transaction(s) an earlier run left unresolved; waiting for the chain")
+            if resumed:
+                echo(f"following {resumed} transaction(s) an earlier run left unresolved; "
+                     "waiting for the chain")
                 await venue.wait_idle()
                 for line in report_resolved(venue, journal):
                     echo(line)
@@ -113,8 +103,7 @@ def run_manual_orders(
             sigs = ", ".join(dict.fromkeys(s for o in orders for s in o.signatures))
             echo(f"sent {sent}; signature {sigs}; waiting for the chain")
             await venue.wait_idle()
-            lines = report_resolved(venue, journal)
-            for line in lines:
+            for line in report_resolved(venue, journal):
                 echo(line)
             ids = {o.order_id for o in orders}
             if any(venue._by_tag[i].status == OrderStatus.REJECTED for i in ids if i in venue._by_tag):
@@ -124,23 +113,16 @@ def run_manual_orders(
         except Exception as e:
             echo(f"refused: {e}")
             return 1
-        finally:
-            await venue.close()
-            await venue.chain.rpc.close()
 
-    from autotrader.state_claim import StateLockError, claim_state
-
-    state = state_db_path(cfg, "live")
     try:
-        lock = claim_state(state)
-    except StateLockError as exc:
+        code: int = with_journaled_venue(cfg, signer, body, mainnet_flag=mainnet_flag)
+    except StateBusy as exc:
         echo(f"refused: {exc} (hand-signed orders share its journal: stop it first)")
         return 1
-    try:
-        with Journal(state) as journal:
-            return asyncio.run(main(journal))
-    finally:
-        lock.release()
+    except Exception as e:  # the venue could not be built or read: one line, never a traceback
+        echo(f"refused: {type(e).__name__}: {e}")
+        return 1
+    return code
 
 
 def run_manual_order(

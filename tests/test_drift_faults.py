@@ -149,12 +149,19 @@ async def test_dropped_never_lands_blockhash_expires_entry_rejected() -> None:
     try:
         ee.env.sim.land = False
         await run_entry(ee)
-        await ee.until("the send to resolve", ee.settled)
+
+        def over() -> bool:  # every attempt resolved (the lifecycle tries a second entry, then gives up)
+            lc = ee.engine.lifecycles.get("i1")
+            return ee.settled() and lc is not None and lc.terminal
+
+        await ee.until("every attempt to resolve and the intent to end", over)
         t = ee.env.venue._by_tag[ENTRY]
         assert t.status == OrderStatus.REJECTED and "not_landed" in str(
             [e.data for e in ee.events if e.kind in ("order_rejected", "intent_done")]
         )
-        check_invariant(ee)
+        tags = tuple(tag for tag in ee.env.venue._by_tag if tag.startswith("i1:e"))
+        assert ee.env.rpc.landed == {} and len(tags) == 2
+        check_invariant(ee, tags)
     finally:
         await ee.close()
 
