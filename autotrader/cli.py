@@ -12,6 +12,7 @@ import typer
 from autotrader import __version__
 from autotrader.activity_cmd import activity_app
 from autotrader.cli_common import ConfigOpt, SetOpt, fail, get_config
+from autotrader.config_cmd import config_app
 from autotrader.drift_cmd import delegate_app, keys_app, venue_app
 from autotrader.engine_cmds import register as register_engine_commands
 from autotrader.liqmap_cmd import liqmap
@@ -281,5 +282,11 @@ app.add_typer(keys_app, name="keys")
 app.command(name="drift-order", hidden=True)(drift_order)
 
 
+app.add_typer(config_app, name="config")
+
+
 def main() -> None:
-    app()
+    """The console entry point: the exit-code contract of autotrader.exit_codes (README table)."""
+    from autotrader.exit_codes import run_app
+
+    sys.exit(run_app(app))

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from autotrader.config import ConfigError, load_config, parse_set_option
+from autotrader.config import ConfigError, load_config_with_sources, parse_set_option
+from autotrader.exit_codes import USAGE
+from autotrader.logs import redact, register_secrets
 from core.config_schema import Config
+
+if TYPE_CHECKING:
+    from autotrader.config import Layers
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML config file (default: platformdirs location).")
@@ -21,19 +26,29 @@ SetOpt = Annotated[
 ]
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"autotrader: {message}", err=True)
+def fail(message: str, code: int = USAGE) -> NoReturn:
+    """One line on stderr (known secrets masked) and the exit code (see autotrader.exit_codes)."""
+    typer.echo(f"autotrader: {redact(message)}", err=True)
     raise typer.Exit(code)
 
 
-def get_config(config: Path | None, sets: list[str] | None, defaults: dict[str, Any] | None = None) -> Config:
-    """Load the config; ``defaults`` are command-specific overrides that ``--set`` still beats."""
+def config_with_sources(config: Path | None, sets: list[str] | None,
+                        defaults: dict[str, Any] | None = None) -> tuple[Config, Layers]:
+    """Load the config; ``defaults`` are command-specific overrides that ``--set`` still beats. Its
+    secrets are registered so no log line or error message prints them."""
     try:
         overrides = dict(defaults or {})
         overrides.update(parse_set_option(s) for s in (sets or []))
-        return load_config(config, overrides=overrides)
+        cfg, layers = load_config_with_sources(config, overrides=overrides)
     except ConfigError as exc:
         fail(str(exc))
+    register_secrets(cfg)
+    return cfg, layers
+
+
+def get_config(config: Path | None, sets: list[str] | None, defaults: dict[str, Any] | None = None) -> Config:
+    """Load the config (see :func:`config_with_sources`)."""
+    return config_with_sources(config, sets, defaults)[0]
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
