@@ -117,10 +117,16 @@ def export(
         if out is None:
             n = log.export(kind_fmt, sys.stdout, _since(since), set(kind) if kind else None)
         else:
-            with out.open("w", encoding="utf-8", newline="") as fh:
+            from autotrader.paths import open_private
+
+            with open_private(out, "w", encoding="utf-8", newline="") as fh:  # 0600: the operator's trades
                 n = log.export(kind_fmt, fh, _since(since), set(kind) if kind else None)
-    except (ActivityLogError, OSError) as exc:
+    except BrokenPipeError:
+        raise  # the reader (| head) had enough: ends quietly (autotrader.exit_codes)
+    except ActivityLogError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"{out or 'stdout'}: {exc.strerror or exc}", 1)
     finally:
         log.close()
     typer.echo(f"exported {n} row(s)", err=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,6 +17,9 @@ from autotrader.drift_cmd import delegate_app, keys_app, venue_app
 from autotrader.engine_cmds import register as register_engine_commands
 from autotrader.liqmap_cmd import liqmap
 from autotrader.manual_cmd import drift_order
+
+if TYPE_CHECKING:
+    from core.config_schema import Config
 
 app = typer.Typer(
     name="autotrader",
@@ -107,6 +110,7 @@ def run(
     keep = (replay_path is None) if store is None else store
     state = state_db_path(cfg, "live" if replay_path is None else "replay")
     root = storage_root(cfg) if keep else None
+    _check_paths(cfg, state, root, live=replay_path is None)
     if not no_ui:
         from autotrader.ui_main import run_with_ui
 
@@ -135,7 +139,7 @@ def guards(
 
     from autotrader.config import control_socket_path
     from autotrader.control import ControlError, request_sync
-    from autotrader.guards_cmd import one_shot_report, render_json_text
+    from autotrader.guards_cmd import guards_exit_code, one_shot_report, render_json_text
     from autotrader.logs import setup_logging
     from core.guards import to_json
 
@@ -154,6 +158,7 @@ def guards(
         typer.echo(orjson.dumps(d).decode())
     else:
         typer.echo(render_json_text(d))
+    raise typer.Exit(guards_exit_code(d))
 
 
 DEMO_DEFAULTS: dict[str, Any] = {"guards.atr_period": 3}
@@ -165,7 +170,9 @@ def demo(
         bool, typer.Option("--no-ui", help="Headless: structured logs instead of the UI.")
     ] = False,
     speed: Annotated[str, typer.Option("--speed", help="Pace: a multiple of real time, or 'max'.")] = "1",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic session.")] = 7,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the synthetic session (0..2^32-1).")
+    ] = 7,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -185,9 +192,13 @@ def demo(
     except ValueError as exc:
         fail(str(exc))
     cache = Path(platformdirs.user_cache_dir("autotrader")) / "demo"
-    path = ensure_demo(cache, seed=seed)
-    typer.echo(f"synthetic demo session: {path}", err=True)
     state = state_db_path(cfg, "demo")
+    _check_paths(cfg, state, None, live=False)
+    try:
+        path = ensure_demo(cache, seed=seed)
+    except OSError as exc:
+        fail(f"{cache}: cannot write the demo session: {exc.strerror or exc}", 1)
+    typer.echo(f"synthetic demo session: {path}", err=True)
     if not cfg.storage.state_db:
         remove_db(state)  # every demo starts with a fresh paper account
     if not no_ui:
@@ -197,6 +208,17 @@ def demo(
         raise typer.Exit(run_with_ui(cfg, path, pace, None, state, control_socket_path(cfg), label=LABEL))
     code = run_runtime(cfg, path, pace, None, state_db=state, control_path=control_socket_path(cfg))
     raise typer.Exit(code)
+
+
+def _check_paths(cfg: Config, state: Path, root: Path | None, *, live: bool) -> None:
+    """Every path the runtime writes, before it starts: a one-line error naming the key (exit 2)."""
+    from autotrader.config import ConfigError, control_socket_path
+    from autotrader.paths import check_run_paths
+
+    try:
+        check_run_paths(cfg, state, root, control_socket_path(cfg), live=live)
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 def parse_duration(text: str) -> float:
@@ -237,10 +259,13 @@ def record(
         seconds = parse_duration(duration) if duration is not None else None
     except ValueError as exc:
         fail(str(exc))
+    from autotrader.config import ConfigError
+    from autotrader.paths import check_dir
+
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        fail(f"{out}: cannot create: {exc.strerror}")
+        check_dir(out, "--out")
+    except ConfigError as exc:
+        fail(str(exc))
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -253,7 +278,10 @@ def record(
             + (f"; {result.errors} write errors" if result.errors else ""),
             err=True,
         )
-        return 1 if result.errors else 0
+        if not result.records:
+            typer.echo("autotrader: nothing was recorded (no feed answered: check the network and "
+                       "the venues.* endpoints)", err=True)
+        return 1 if result.errors or not result.records else 0
 
     raise typer.Exit(asyncio.run(main()))
 

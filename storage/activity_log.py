@@ -15,6 +15,7 @@ The order/intent journal (:mod:`storage.journal`) may live in the same file (its
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 import sqlite3
@@ -342,22 +343,24 @@ class ActivityLog:
         the number of rows written."""
         if fmt not in ("jsonl", "csv"):
             raise ActivityLogError(f"export format must be 'jsonl' or 'csv', got {fmt!r}")
-        rows = self._iter(kinds, since_ms, None, newest_first=False)
+        # closing: a failed write (a reader that closed the pipe) must end the generator, which
+        # holds the lock, before anyone (close()) waits for it
         n = 0
-        if fmt == "jsonl":
-            for row in rows:
-                out.write(_encoder.encode(row.to_dict()).decode())
-                out.write("\n")
-                n += 1
-        else:
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(COLUMNS)
-            for row in rows:
-                writer.writerow(
-                    [row.id, row.ts_ms, row.kind, row.intent_id, row.order_id, row.message,
-                     _encoder.encode(row.data).decode()]
-                )
-                n += 1
+        with contextlib.closing(self._iter(kinds, since_ms, None, newest_first=False)) as rows:
+            if fmt == "jsonl":
+                for row in rows:
+                    out.write(_encoder.encode(row.to_dict()).decode())
+                    out.write("\n")
+                    n += 1
+            else:
+                writer = csv.writer(out, lineterminator="\n")
+                writer.writerow(COLUMNS)
+                for row in rows:
+                    writer.writerow(
+                        [row.id, row.ts_ms, row.kind, row.intent_id, row.order_id, row.message,
+                         _encoder.encode(row.data).decode()]
+                    )
+                    n += 1
         out.flush()
         return n
 
