@@ -55,7 +55,9 @@ def venue_status(
     """Decoded Drift State/PerpMarket pause state (exchange_status bits, market status, paused_operations)."""
     from solders.pubkey import Pubkey
 
+    from core.cluster import ClusterMismatch
     from execution.drift.factory import DriftSetupError, build_chain
+    from execution.drift.genesis import verify_cluster
     from execution.drift.rpc import RpcClient, RpcError
     from execution.drift.status import render_text
 
@@ -64,6 +66,7 @@ def venue_status(
     async def main() -> dict[str, Any]:
         rpc = RpcClient(cfg.venues.drift.rpc_url, timeout_s=cfg.venues.drift.rpc_timeout_s)
         try:
+            await verify_cluster(rpc, cfg.venues.drift.cluster)
             chain = build_chain(cfg, rpc, Pubkey.default())
             await chain.refresh(0.0)
             return chain.status().to_json()
@@ -72,7 +75,7 @@ def venue_status(
 
     try:
         st = asyncio.run(main())
-    except DriftSetupError as e:
+    except (DriftSetupError, ClusterMismatch) as e:
         fail(str(e))
     except (RpcError, Exception) as e:  # unreachable RPC, missing accounts
         fail(f"cannot read the Drift accounts: {e}", 1)
@@ -95,12 +98,14 @@ async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str,
     from solders.pubkey import Pubkey
 
     from execution.drift.delegation import delegate_status, revoke_delegate, set_delegate
+    from execution.drift.genesis import verify_cluster
     from execution.drift.factory import build_chain, owner_signer, send_config
     from execution.drift.rpc import RpcClient
     from execution.drift.sender import TxSender
 
     rpc = RpcClient(cfg.venues.drift.rpc_url, timeout_s=cfg.venues.drift.rpc_timeout_s)
     try:
+        await verify_cluster(rpc, cfg.venues.drift.cluster)
         if action == "status":
             chain = build_chain(cfg, rpc, Pubkey.default())
             return (await delegate_status(chain)).to_json()
@@ -129,9 +134,13 @@ async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str,
 def _delegate_cmd(
     action: str, json_out: bool, mainnet: bool, pf: Path | None, config: Path | None, set_: list[str] | None
 ) -> None:
+    from core.cluster import ClusterMismatch
+
     cfg = _cfg(config, set_, mainnet)
     try:
         st = asyncio.run(_delegate(cfg, action, pf))
+    except ClusterMismatch as e:
+        fail(f"delegate {action}: {e}")
     except Exception as e:
         fail(f"delegate {action}: {e}", 1)
     _echo(

@@ -14,6 +14,7 @@ import typer
 
 from autotrader.cli_common import ConfigOpt, SetOpt, fail, get_config
 from autotrader.config import storage_root
+from autotrader.exit_codes import ERROR, USAGE
 from core.bus import Bus
 from core.config_schema import Config
 from core.liqmap import LIQ_MAP, LiqMap, entry_json
@@ -42,6 +43,7 @@ def scan_config(cfg: Config) -> ScanConfig:
         retries=lm.retries,
         backoff_cap_s=lm.backoff_cap_s,
         bucket_bps=lm.bucket_bps,
+        cluster=d.cluster,
     )
 
 
@@ -127,7 +129,7 @@ def liqmap(
         try:
             m = asyncio.run(scan_and_store(cfg, _stderr_progress()))
         except ScanError as e:
-            fail(f"liqmap scan failed: {e}", 1)
+            fail(f"liqmap scan {'refused' if e.refused else 'failed'}: {e}", USAGE if e.refused else ERROR)
         except OSError as e:
             fail(f"liqmap: cannot store the map in {liqmap_dir(cfg)}: {e}", 1)
     else:

@@ -169,11 +169,19 @@ class TradingStack:
     async def start(self) -> None:
         """Connect a venue that needs it (Drift: first account read, then polling)."""
         if self.async_venue is not None:
+            from core.cluster import ClusterMismatch
+            from core.secrets import redact_url
+            from execution.drift.genesis import verify_cluster
+
+            try:
+                await verify_cluster(self.async_venue.chain.rpc, self.cfg.venues.drift.cluster)
+            except ClusterMismatch as e:
+                raise VenueUnavailable(f"Drift venue: {e}") from e
             try:
                 await self.async_venue.start()
             except Exception as e:
                 raise VenueUnavailable(f"Drift venue: cannot read the accounts at "
-                                       f"{self.cfg.venues.drift.rpc_url}: {e}") from e
+                                       f"{redact_url(self.cfg.venues.drift.rpc_url)}: {e}") from e
 
     async def aclose(self) -> None:
         if self.async_venue is not None:
