@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TextIO, cast
 
 import orjson
 import typer
@@ -120,7 +120,7 @@ def export(
             from autotrader.paths import open_private
 
             with open_private(out, "w", encoding="utf-8", newline="") as fh:  # 0600: the operator's trades
-                n = log.export(kind_fmt, fh, _since(since), set(kind) if kind else None)
+                n = log.export(kind_fmt, cast(TextIO, fh), _since(since), set(kind) if kind else None)
     except BrokenPipeError:
         raise  # the reader (| head) had enough: ends quietly (autotrader.exit_codes)
     except ActivityLogError as exc:

@@ -98,8 +98,8 @@ async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str,
     from solders.pubkey import Pubkey
 
     from execution.drift.delegation import delegate_status, revoke_delegate, set_delegate
-    from execution.drift.genesis import verify_cluster
     from execution.drift.factory import build_chain, owner_signer, send_config
+    from execution.drift.genesis import verify_cluster
     from execution.drift.rpc import RpcClient
     from execution.drift.sender import TxSender
 

@@ -34,14 +34,19 @@ def _quiet_stdout() -> None:
 
 def run_app(app: typer.Typer, argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (never raises, never prints a traceback)."""
-    from typer._click import exceptions as click_exc
+    import typer
+
+    try:  # typer >= 0.16 vendors click
+        from typer._click.exceptions import ClickException
+    except ImportError:  # pragma: no cover
+        from click.exceptions import ClickException  # type: ignore[no-redef]
 
     from autotrader.logs import redact
 
     try:
         rv = app(args=list(argv) if argv is not None else None, standalone_mode=False,
                  prog_name="autotrader")
-    except click_exc.ClickException as exc:  # usage errors: unknown option, bad value...
+    except ClickException as exc:  # usage errors: unknown option, bad value...
         from typer import rich_utils
 
         try:
@@ -49,7 +54,7 @@ def run_app(app: typer.Typer, argv: Sequence[str] | None = None) -> int:
         except Exception:
             exc.show()
         return exc.exit_code
-    except click_exc.Abort:  # EOF on a prompt
+    except typer.Abort:  # EOF on a prompt
         print("autotrader: aborted (no answer)", file=sys.stderr)
         return USAGE
     except KeyboardInterrupt:

@@ -16,10 +16,11 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from autotrader.liqmap_cmd import helius_dir, periodic_scans
+from autotrader.liqmap_cmd import helius_dir, periodic_scans, scan_config
 from core.bus import Bus
 from core.config_schema import Config
 from feeds.drift.helius import HeliusReceiver, parse_listen
+from feeds.drift.scanner import LiqMapScanner, ScanError
 from storage.helius_seen import SqliteSeenSignatures
 from storage.helius_store import HeliusStore
 
@@ -55,7 +56,25 @@ class OnchainServices:
             self.log.info("helius receiver listening on %s/webhooks/helius", url)
             self.spawn(self._flush_loop(), "helius:flush")
         if self.scanning:
+            await self._check_scan_cluster()
             self.spawn(periodic_scans(self.cfg, self.bus, self.log), "liqmap:scan")
+
+    async def _check_scan_cluster(self) -> None:
+        """A liq-map RPC serving another cluster than ``venues.drift.cluster`` refuses the start
+        (ValueError); an RPC that does not answer yet is left to the scans (each one checks)."""
+        import dataclasses
+
+        cfg = dataclasses.replace(scan_config(self.cfg), retries=0,
+                                  timeout_s=min(10.0, self.cfg.liqmap.timeout_s))
+        scanner = LiqMapScanner(cfg)
+        try:
+            await scanner.verify_cluster()
+        except ScanError as e:
+            if e.refused:
+                raise ValueError(f"liq-map scanner: {e}") from None
+            self.log.warning("liq-map scanner: cannot check the RPC's cluster yet (%s); every scan does", e)
+        finally:
+            await scanner.close()
 
     async def _flush_loop(self) -> None:
         store = self.store

@@ -37,6 +37,6 @@ def check_cluster(label: str, genesis_hash: object, where: str) -> str:
     actual = cluster_of(genesis_hash)
     if actual == label:
         return actual
-    served = f"{actual} (genesis hash {genesis_hash})" if actual else f"an unknown cluster (genesis hash {genesis_hash})"
+    served = f"{actual or 'an unknown cluster'} (genesis hash {genesis_hash})"
     raise ClusterMismatch(f"venues.drift.cluster is {label!r} but {where} serves {served}; "
                           f"fix the RPC URL or the cluster label")

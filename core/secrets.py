@@ -144,3 +144,12 @@ class Redactor:
         if self._pattern is None:
             return text
         return self._pattern.sub(MASK, text)
+
+
+def scrub(text: str, *urls: str) -> str:
+    """``text`` (an exception message, say) without the secrets of ``urls``: each URL is replaced by
+    its redacted form and any of its secret parts still in the text by ``***``."""
+    for url in urls:
+        if url:
+            text = text.replace(url, redact_url(url))
+    return Redactor(s for u in urls for s in url_secrets(u))(text)

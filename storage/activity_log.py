@@ -21,7 +21,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -302,7 +302,7 @@ class ActivityLog:
         since_ms: int | None,
         limit: int | None,
         newest_first: bool,
-    ) -> Iterator[ActivityRow]:
+    ) -> Generator[ActivityRow, None, None]:
         sql, params = self._select(kinds, since_ms, limit, newest_first)
         with self._lock:
             if self._conn is None:

@@ -55,7 +55,7 @@ async def test_verify_cluster_against_the_local_rpc() -> None:
             with pytest.raises(ClusterMismatch, match="serves devnet"):
                 await verify_cluster(client, "mainnet")
             rpc.methods["getGenesisHash"] = lambda p: MAINNET
-            with pytest.raises(ClusterMismatch, match="'devnet' but .* serves mainnet"):
+            with pytest.raises(ClusterMismatch, match=r"'devnet' but .* serves mainnet"):
                 await verify_cluster(client, "devnet")
             del rpc.methods["getGenesisHash"]  # an RPC that cannot say is refused too
             with pytest.raises(ClusterMismatch, match="did not answer getGenesisHash"):
@@ -71,14 +71,16 @@ async def test_drift_venue_refuses_a_mainnet_rpc_under_a_devnet_label(
     try:
         keyfile = tmp_path / "keys.enc"
         monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
-        EncryptedFileStore(keyfile, passphrase_source(None), scrypt_n=2**12).save("drift-delegate", env.delegate)
+        keys = EncryptedFileStore(keyfile, passphrase_source(None), scrypt_n=2**12)
+        keys.save("drift-delegate", env.delegate)
         cfg = validate(_tree(env.rpc.url, str(env.program_id), str(env.owner.pubkey()), keyfile))
         assert cfg.venues.drift.cluster == "devnet"
         env.rpc.methods["getGenesisHash"] = lambda p: MAINNET
         stack = TradingStack(cfg, Bus(), EventClock(T0), state_db=None)
         with pytest.raises(VenueUnavailable, match="serves mainnet"):
             await stack.start()
-        assert stack.async_venue is not None and stack.async_venue.chain.view.fetched_at == 0.0  # nothing read
+        assert stack.async_venue is not None
+        assert stack.async_venue.chain.view.fetched_at == 0.0  # nothing was read
         assert env.rpc.sent == []
         await stack.aclose()
         stack.close()

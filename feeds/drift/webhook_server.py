@@ -153,7 +153,7 @@ class WebhookServer:
             await self._respond(conn, writer, 413, {"error": f"body larger than {lim.max_body_bytes} bytes"})
             return
         if conn.they_are_waiting_for_100_continue:
-            writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
+            writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
         try:
             body = await asyncio.wait_for(self._read_body(conn, reader), lim.body_timeout_s)
         except TimeoutError:
@@ -222,11 +222,14 @@ class WebhookServer:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                    (b"connection", b"close")]
         try:
-            data = conn.send(h11.Response(status_code=status, headers=headers, reason=_REASONS.get(status, b"")))
-            data += conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage())
+            reason = _REASONS.get(status, b"")
+            data = b"".join(conn.send(ev) or b"" for ev in (
+                h11.Response(status_code=status, headers=headers, reason=reason), h11.Data(data=body),
+                h11.EndOfMessage()))
         except h11.LocalProtocolError:  # h11 cannot answer in this state (e.g. a garbled request)
-            data = (f"HTTP/1.1 {status} {_REASONS.get(status, b'').decode()}\r\ncontent-type: application/json"
-                    f"\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
+            data = (f"HTTP/1.1 {status} {_REASONS.get(status, b'').decode()}\r\n"
+                    f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
+                    "connection: close\r\n\r\n").encode() + body
         await self._close(writer, data)
 
     async def _close(self, writer: asyncio.StreamWriter, data: bytes = b"") -> None:

@@ -7,7 +7,8 @@ OS (zstd ``FLUSH_BLOCK``, gzip ``Z_SYNC_FLUSH``, plain ``flush()``) every ``flus
 or when ``flush_interval_s`` has passed since the last flush (checked on each write), on
 :meth:`RecordingWriter.flush` and on close. A crash therefore loses at most about one interval,
 and the reader replays everything up to the last flushed block and reports the file as truncated.
-Files are created 0600. Each writer session is one gzip member / zstd frame starting with a header line, so ``append=True``
+Files are created 0600.
+Each writer session is one gzip member / zstd frame starting with a header line, so ``append=True``
 (a new session at the end of an existing file) yields a file the reader reads straight through.
 """
 
