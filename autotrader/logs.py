@@ -8,6 +8,7 @@ exception text or a traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,9 @@ def register_secrets(cfg: Config) -> None:
     from core.config_schema import to_dict
 
     secrets = tree_secrets(to_dict(cfg))
+    passphrase = os.environ.get("AUTOTRADER_PASSPHRASE")  # execution.signers.keystore.PASSPHRASE_ENV
+    if passphrase:
+        secrets.append(passphrase)
     _REDACTOR.add(secrets + [orjson.dumps(s).decode()[1:-1] for s in secrets])  # as JSON escapes them
 
 

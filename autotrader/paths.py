@@ -9,15 +9,9 @@ from typing import IO, Any
 
 from autotrader.config import ConfigError
 from core.config_schema import Config
+from feeds.replay.writer import private_dir
 
-PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
-
-
-def private_dir(path: Path) -> Path:
-    """Create ``path`` (and its missing parents) 0700; an existing directory is left as it is."""
-    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-    return path
 
 
 def open_private(path: Path, mode: str = "w", **kw: Any) -> IO[Any]:
@@ -40,7 +34,7 @@ def check_dir(path: Path, key: str) -> Path:
     """``path`` exists (created 0700 if missing) and is a writable directory; ConfigError otherwise."""
     try:
         private_dir(path)
-    except FileExistsError:
+    except (FileExistsError, NotADirectoryError):
         raise ConfigError(key, f"{path}: exists and is not a directory") from None
     except OSError as exc:
         raise ConfigError(key, f"{path}: cannot create the directory: {_why(exc)}") from None

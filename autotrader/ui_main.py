@@ -22,7 +22,11 @@ from tui.app import TraderApp
 
 
 def setup_file_logging(level: str, path: Path) -> logging.Logger:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """JSON lines into ``path``, 0600 in a 0700 directory (secrets masked like every log line)."""
+    from autotrader.paths import open_private, private_dir
+
+    private_dir(path.parent)
+    open_private(path, "a").close()
     root = logging.getLogger()
     root.handlers.clear()
     handler = logging.FileHandler(path, encoding="utf-8")

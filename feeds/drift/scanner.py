@@ -31,7 +31,7 @@ from solders.pubkey import Pubkey
 from core.cluster import ClusterMismatch, check_cluster
 from core.liqmap import IDLE_OFFSET, USER_DISCRIMINATOR, USER_SIZE, LiqMap, MarketParams, build_map
 from core.liqmap_fast import scan_buffer
-from core.secrets import redact_url
+from core.secrets import redact_url, scrub
 from feeds.drift.markets import decode, discriminator, market_params, oracle_price, variant
 from feeds.transport.backoff import Backoff
 
@@ -101,8 +101,8 @@ class JsonRpc:
             raise
         except TimeoutError:
             raise ScanError(f"{method}: timed out after {self.cfg.timeout_s:g} s", retryable=True) from None
-        except (aiohttp.ClientError, orjson.JSONDecodeError) as e:
-            raise ScanError(f"{method}: {type(e).__name__}: {e}", retryable=True) from None
+        except (aiohttp.ClientError, orjson.JSONDecodeError) as e:  # never the URL's API key
+            raise ScanError(scrub(f"{method}: {type(e).__name__}: {e}", self.cfg.rpc_url), retryable=True) from None
         if not isinstance(data, dict):
             raise ScanError(f"{method}: unexpected answer", retryable=True)
         err = data.get("error")

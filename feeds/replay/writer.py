@@ -30,6 +30,24 @@ from feeds.replay.frames import Frame
 from feeds.replay.readers import OWN_FORMAT
 
 
+def private_dir(path: Path) -> Path:
+    """Create ``path`` and every missing parent 0700 (``mkdir(parents=True)`` would give the parents
+    the umask's mode); an existing directory is left as it is."""
+    missing: list[Path] = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            pass  # created meanwhile by someone else: theirs
+    if not path.is_dir():
+        raise NotADirectoryError(f"{path}: not a directory")
+    return path
+
+
 class RecordingWriter:
     """Append-only writer of ``autotrader-rec/1`` JSON lines."""
 
