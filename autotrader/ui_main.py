@@ -23,7 +23,8 @@ from tui.app import TraderApp
 
 def setup_file_logging(level: str, path: Path) -> logging.Logger:
     """JSON lines into ``path``, 0600 in a 0700 directory (secrets masked like every log line)."""
-    from autotrader.paths import open_private, private_dir
+    from autotrader.paths import open_private
+    from feeds.replay.writer import private_dir
 
     private_dir(path.parent)
     open_private(path, "a").close()

@@ -127,10 +127,12 @@ def test_config_show_masks_and_names_sources(tmp_path: Path, monkeypatch: pytest
         assert not any(s in res.output for s in SECRETS), res.output
     lines = {ln.split(" = ")[0]: ln for ln in runner.invoke(
         app, ["config", "show", "--config", str(conf), "--set", "feeds.okx_max_age_s=7"]).output.splitlines()}
-    assert lines["venues.helius.auth_header"].endswith("# file") and MASK in lines["venues.helius.auth_header"]
+    auth = lines["venues.helius.auth_header"]
+    assert auth.endswith("# file") and MASK in auth
     assert lines["venues.drift.rpc_url"].endswith("# env AUTOTRADER__VENUES__DRIFT__RPC_URL")
     assert lines["feeds.okx_max_age_s"].startswith("feeds.okx_max_age_s = 7.0")
-    assert lines["feeds.okx_max_age_s"].endswith("# --set") and lines["market.binance_symbol"].endswith("# default")
+    assert lines["feeds.okx_max_age_s"].endswith("# --set")
+    assert lines["market.binance_symbol"].endswith("# default")
 
 
 def _mode(p: Path) -> int:
@@ -172,8 +174,9 @@ async def test_a_recording_made_with_secrets_in_the_config_contains_none(tmp_pat
         recording = open_recording(f)
         assert (recording.header or {}).get("venues", {}).get("binance", {}).get("rest_url", "").startswith(
             "http://***@127.0.0.1")
-    pipe = MarketPipeline(Bus(), binance_symbol=cfg.market.binance_symbol, bybit_symbol=cfg.market.bybit_symbol,
-                          okx_usdc_inst=cfg.market.okx_usdc_inst)
+    m = cfg.market
+    pipe = MarketPipeline(Bus(), binance_symbol=m.binance_symbol, bybit_symbol=m.bybit_symbol,
+                          okx_usdc_inst=m.okx_usdc_inst)
     replayed: list[BookTop] = []
     pipe.bus.on(Topics.BOOK, replayed.append)
     drive(pipe, open_recording(result.files[0]).frames())
@@ -197,6 +200,7 @@ def test_exports_and_ui_logs_are_private(tmp_path: Path) -> None:
     logfile = tmp_path / "logs" / "deeper" / "ui.log"
     setup_file_logging("INFO", logfile)
     logging.getLogger().handlers.clear()
-    assert _mode(logfile) == 0o600 and _mode(logfile.parent) == 0o700 and _mode(logfile.parent.parent) == 0o700
+    assert _mode(logfile) == 0o600
+    assert _mode(logfile.parent) == 0o700 and _mode(logfile.parent.parent) == 0o700
     with sqlite3.connect(db) as c:  # (the state db itself is issue 15's; here only exports and logs)
         assert c.execute("select count(*) from activity").fetchone()[0] >= 1

@@ -102,7 +102,8 @@ class JsonRpc:
         except TimeoutError:
             raise ScanError(f"{method}: timed out after {self.cfg.timeout_s:g} s", retryable=True) from None
         except (aiohttp.ClientError, orjson.JSONDecodeError) as e:  # never the URL's API key
-            raise ScanError(scrub(f"{method}: {type(e).__name__}: {e}", self.cfg.rpc_url), retryable=True) from None
+            why = scrub(f"{method}: {type(e).__name__}: {e}", self.cfg.rpc_url)
+            raise ScanError(why, retryable=True) from None
         if not isinstance(data, dict):
             raise ScanError(f"{method}: unexpected answer", retryable=True)
         err = data.get("error")

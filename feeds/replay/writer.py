@@ -14,6 +14,7 @@ Each writer session is one gzip member / zstd frame starting with a header line,
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import time
@@ -39,10 +40,8 @@ def private_dir(path: Path) -> Path:
         missing.append(p)
         p = p.parent
     for d in reversed(missing):
-        try:
+        with contextlib.suppress(FileExistsError):  # created meanwhile by someone else: theirs
             d.mkdir(mode=0o700)
-        except FileExistsError:
-            pass  # created meanwhile by someone else: theirs
     if not path.is_dir():
         raise NotADirectoryError(f"{path}: not a directory")
     return path
