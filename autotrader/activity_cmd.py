@@ -44,12 +44,22 @@ def _db(config: Path | None, sets: list[str] | None, db: Path | None) -> Path:
 
 
 def _open(path: Path) -> ActivityLog:
+    import sqlite3
+
     from storage.activity_log import ActivityLog, ActivityLogError
 
     try:
-        return ActivityLog(path, readonly=True)
+        log = ActivityLog(path, readonly=True)
     except ActivityLogError as exc:
         fail(str(exc), 1)
+    except (sqlite3.Error, OSError) as exc:
+        fail(f"{path}: not a readable activity database ({exc})", 1)
+    try:
+        log.count()  # a file that is not an activity database says so here
+    except (sqlite3.Error, ActivityLogError) as exc:
+        log.close()
+        fail(f"{path}: not a readable activity database ({exc})", 1)
+    return log
 
 
 def _since(text: str | None) -> int | None:

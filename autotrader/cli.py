@@ -15,6 +15,7 @@ from autotrader.cli_common import ConfigOpt, SetOpt, fail, get_config
 from autotrader.config_cmd import config_app
 from autotrader.drift_cmd import delegate_app, keys_app, venue_app
 from autotrader.engine_cmds import register as register_engine_commands
+from autotrader.exit_codes import QuietPipeGroup
 from autotrader.liqmap_cmd import liqmap
 from autotrader.manual_cmd import drift_order
 
@@ -27,6 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=QuietPipeGroup,  # a closed stdout ends any command quietly (autotrader.exit_codes)
 )
 
 def _version(value: bool) -> None:

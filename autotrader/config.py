@@ -10,6 +10,7 @@ a TOML literal (numbers, booleans, arrays, inline tables).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
@@ -32,7 +33,7 @@ from core.config_schema import (  # noqa: F401  (re-exported for callers)
     OkxConfig,
     StorageConfig,
     VenuesConfig,
-    non_finite_key,
+    bad_number_key,
     to_dict,
 )
 from core.engine_types import OWNED_ELSEWHERE
@@ -74,11 +75,18 @@ def _toml_literal(raw: str) -> Any:
         return raw
 
 
+@functools.cache
+def _config_type() -> Any:
+    import msgspec.inspect as mi
+
+    return mi.type_info(Config)  # ~10 ms: once per process
+
+
 def _declared_type(dotted: str) -> Any:
     """The msgspec.inspect type of a dotted config key, or None when the key is unknown."""
     import msgspec.inspect as mi
 
-    t: Any = mi.type_info(Config)
+    t: Any = _config_type()
     for part in (p for p in dotted.split(".") if p):
         while isinstance(t, mi.Metadata):
             t = t.type
@@ -166,9 +174,9 @@ def validate(tree: Mapping[str, Any]) -> Config:
         for key in engine:
             if key in OWNED_ELSEWHERE:
                 raise ConfigError(f"engine.{key}", f"set {OWNED_ELSEWHERE[key]} instead")
-    bad = non_finite_key(dict(tree))
+    bad = bad_number_key(dict(tree))
     if bad is not None:
-        raise ConfigError(bad, f"must be a finite number, got {_lookup(tree, bad)}")
+        raise ConfigError(bad, _bad_number(_lookup(tree, bad)))
     try:
         cfg = msgspec.convert(tree, Config, strict=False)
     except msgspec.ValidationError as exc:
@@ -187,10 +195,16 @@ def validate(tree: Mapping[str, Any]) -> Config:
         if key.startswith("guards.blocking[") and msg.startswith("Invalid enum value"):
             msg = f"unknown guard name {msg.split(' ', 3)[-1]}; known: {', '.join(GUARD_NAMES)}"
         raise ConfigError(key, msg) from None
-    bad = non_finite_key(cfg)  # a value msgspec converted (e.g. the text "inf")
+    bad = bad_number_key(cfg)  # a value msgspec converted (e.g. the text "inf")
     if bad is not None:
-        raise ConfigError(bad, f"must be a finite number, got {_lookup(cfg, bad)}")
+        raise ConfigError(bad, _bad_number(_lookup(cfg, bad)))
     return cfg
+
+
+def _bad_number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"must be a finite number, got {value}"
+    return f"out of range: {value} (beyond ±2^53)"
 
 
 def _lookup(tree: Any, dotted: str) -> Any:

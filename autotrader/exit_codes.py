@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from typing import Any, Final
 
-if TYPE_CHECKING:
-    import typer
+import typer
+import typer.core
+import typer.main
 
 OK: Final = 0  # done
 ERROR: Final = 1  # the command ran and failed: I/O, network, RPC, nothing recorded, no instance
@@ -23,6 +24,20 @@ INTERRUPTED: Final = 130  # Ctrl-C
 DOCUMENTED: Final = frozenset({OK, ERROR, USAGE, UNSAFE, INTERNAL, INTERRUPTED})
 
 
+class PipeClosed(Exception):
+    """stdout's reader went away (``| head``): not an OSError, so typer does not turn it into exit 1."""
+
+
+class QuietPipeGroup(typer.core.TyperGroup):
+    """The root command group: a BrokenPipeError from any command becomes :class:`PipeClosed`."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise PipeClosed from None
+
+
 def _quiet_stdout() -> None:
     """After EPIPE: point stdout at /dev/null so the interpreter's final flush stays silent."""
     try:
@@ -32,10 +47,11 @@ def _quiet_stdout() -> None:
         pass
 
 
+_COMMANDS: dict[int, Any] = {}  # the click command built from the app (typer builds it per call)
+
+
 def run_app(app: typer.Typer, argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (never raises, never prints a traceback)."""
-    import typer
-
     try:  # typer >= 0.16 vendors click
         from typer._click.exceptions import ClickException
     except ImportError:  # pragma: no cover
@@ -43,9 +59,12 @@ def run_app(app: typer.Typer, argv: Sequence[str] | None = None) -> int:
 
     from autotrader.logs import redact
 
+    command = _COMMANDS.get(id(app))
+    if command is None:
+        command = _COMMANDS[id(app)] = typer.main.get_command(app)
     try:
-        rv = app(args=list(argv) if argv is not None else None, standalone_mode=False,
-                 prog_name="autotrader")
+        rv = command.main(args=list(argv) if argv is not None else None, standalone_mode=False,
+                          prog_name="autotrader")
     except ClickException as exc:  # usage errors: unknown option, bad value...
         from typer import rich_utils
 
@@ -60,16 +79,9 @@ def run_app(app: typer.Typer, argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("autotrader: interrupted", file=sys.stderr)
         return INTERRUPTED
-    except BrokenPipeError:
+    except (BrokenPipeError, PipeClosed):
         _quiet_stdout()
         return OK
-    except OSError as exc:
-        import errno
-
-        if exc.errno == errno.EPIPE:
-            _quiet_stdout()
-            return OK
-        return _internal(exc, redact)
     except Exception as exc:
         return _internal(exc, redact)
     if isinstance(rv, bool) or not isinstance(rv, int):

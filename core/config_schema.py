@@ -249,11 +249,17 @@ class Config(_Section):
                              f"{self.guards.max_leverage:g} (every signal intent would be refused)")
 
 
-def non_finite_key(obj: Any, prefix: str = "") -> str | None:
-    """The dotted key of the first float in ``obj`` (a config Struct) that is inf or NaN, or None.
-    Range constraints alone let ``inf`` through (``inf > 0``) and NaN through ``float`` fields."""
+MAX_CONFIG_INT = 2**53  # larger integers do not survive JSON (and mean a typo)
+
+
+def bad_number_key(obj: Any, prefix: str = "") -> str | None:
+    """The dotted key of the first number in ``obj`` (a config tree or Struct) that no setting can
+    mean: a float that is inf or NaN, an integer beyond ±2**53; None when there is none. Range
+    constraints alone let ``inf`` through (``inf > 0``) and NaN through plain ``float`` fields."""
     if isinstance(obj, float):
         return None if math.isfinite(obj) else prefix
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return None if -MAX_CONFIG_INT <= obj <= MAX_CONFIG_INT else prefix
     if isinstance(obj, msgspec.Struct):
         items: Any = ((f, getattr(obj, f)) for f in obj.__struct_fields__)
     elif isinstance(obj, dict):
@@ -264,7 +270,7 @@ def non_finite_key(obj: Any, prefix: str = "") -> str | None:
         return None
     for name, value in items:
         key = f"{prefix}{name}" if str(name).startswith("[") or not prefix else f"{prefix}.{name}"
-        found = non_finite_key(value, key)
+        found = bad_number_key(value, key)
         if found is not None:
             return found
     return None

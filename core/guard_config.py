@@ -36,6 +36,12 @@ Age = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 MAX_LEVERAGE: Final[float] = 20.0
 Leverage = Annotated[float, msgspec.Meta(ge=1, le=MAX_LEVERAGE)]
 AtrMult = Annotated[float, msgspec.Meta(gt=0, le=100)]
+DRIFT_MARGIN_PRECISION: Final[int] = 10_000  # Drift's margin ratios: 500 = 5 %
+
+
+def market_max_leverage(margin_ratio_initial: int) -> float | None:
+    """A Drift perp market's maximum leverage, 1 / initial margin ratio; None when unknown (0)."""
+    return DRIFT_MARGIN_PRECISION / margin_ratio_initial if margin_ratio_initial > 0 else None
 MAX_RISK_PER_TRADE_PCT: Final[float] = 10.0
 
 

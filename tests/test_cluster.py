@@ -117,3 +117,30 @@ async def test_venue_status_and_liqmap_scan_refuse_with_exit_2(tmp_path: Path) -
                                     "--set", f'liqmap.output_dir="{tmp_path / "liq"}"')
     assert code == 2 and "liqmap scan refused" in err and "serves mainnet" in err, err
     assert not (tmp_path / "liq").exists() or not any((tmp_path / "liq").iterdir())
+
+
+async def test_drift_venue_refuses_a_max_leverage_above_the_market_maximum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = await drift_env(start=False)
+    try:
+        keyfile = tmp_path / "keys.enc"
+        monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
+        keys = EncryptedFileStore(keyfile, passphrase_source(None), scrypt_n=2**12)
+        keys.save("drift-delegate", env.delegate)
+        env.sim.margin_ratio_initial = 2500  # 25 % initial margin: at most 4x
+        env.sim.write_all()
+        tree = _tree(env.rpc.url, str(env.program_id), str(env.owner.pubkey()), keyfile)
+        stack = TradingStack(validate(tree), Bus(), EventClock(T0), state_db=None)  # max_leverage 5
+        with pytest.raises(VenueUnavailable, match=r"guards.max_leverage 5 is above the market's maximum 4x"):
+            await stack.start()
+        await stack.aclose()
+        stack.close()
+        tree["guards"] = {"max_leverage": 4.0}
+        tree["risk"] = {"leverage": 3.0}
+        stack = TradingStack(validate(tree), Bus(), EventClock(T0), state_db=None)
+        await stack.start()  # within the market's maximum
+        await stack.aclose()
+        stack.close()
+    finally:
+        await env.close()
