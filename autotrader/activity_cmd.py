@@ -78,7 +78,7 @@ def activity(
     ctx: typer.Context,
     json_out: JsonOpt = False,
     kind: KindOpt = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10**9, help="At most this many rows.")] = 50,
     since: SinceOpt = None,
     db: DbOpt = None,
     config: ConfigOpt = None,

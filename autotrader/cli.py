@@ -125,7 +125,8 @@ def run(
 def guards(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds to wait for every input to be fresh.", min=1)
+        float,
+        typer.Option("--timeout", help="Seconds to wait for every input to be fresh.", min=1, max=3600),
     ] = 75.0,
     live: Annotated[
         bool, typer.Option("--live", help="Connect to the feeds now even when an instance is running.")
@@ -233,8 +234,8 @@ def parse_duration(text: str) -> float:
         value = float(num) * (mult or 1.0)
     except ValueError:
         raise ValueError(f"--duration must look like 90, 90s, 10m, 2h or 1d, got {text!r}") from None
-    if not value > 0:
-        raise ValueError(f"--duration must be positive, got {text!r}")
+    if not 0 < value <= 366 * 86400.0:  # NaN and inf fail this too
+        raise ValueError(f"--duration must be positive and at most 366d, got {text!r}")
     return value
 
 

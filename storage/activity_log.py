@@ -393,11 +393,17 @@ def parse_since(text: str, now_ms: int | None = None) -> int:
     epoch milliseconds."""
     raw = text.strip()
     m = _DURATION.match(raw)
+    value: int | None = None
     if m:
         now = int(time.time() * 1000) if now_ms is None else now_ms
-        return now - int(float(m.group(1)) * _UNIT_MS[m.group(2)])
-    if raw.isdigit():
-        return int(raw)
+        back = float(m.group(1)) * _UNIT_MS[m.group(2)]
+        value = now - int(back) if back < 2**62 else None
+    elif raw.isdigit():
+        value = int(raw)
+    if m or raw.isdigit():
+        if value is None or not -(2**62) < value < 2**62:  # SQLite integers are 64-bit
+            raise ActivityLogError(f"--since is out of range: {text!r}")
+        return value
     try:
         dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:

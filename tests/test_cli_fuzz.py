@@ -29,6 +29,7 @@ from autotrader.config_cmd import flatten
 from autotrader.exit_codes import run_app
 from core.config_schema import Config
 from core.secrets import Redactor
+from storage.activity_log import ActivityLog
 from tests.conftest import BTC_FILE
 from tests.test_exit_codes import DEAD, dead_endpoints
 
@@ -48,12 +49,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     garbage = tmp / "garbage.jsonl"
     garbage.write_bytes(b"\x00\xff not a recording\n")
     (tmp / "adir").mkdir()
+    db = tmp / "state.sqlite3"
+    log = ActivityLog(db)
+    for i in range(50):
+        log.append("guard_block", ts_ms=1_723_161_256_000 + i * 1000, message=f"blocked {i}")
+    log.close()
     env = {**dead_endpoints(tmp), "XDG_CONFIG_HOME": str(tmp / "cfg"), "XDG_DATA_HOME": str(tmp / "data"),
            "XDG_CACHE_HOME": str(tmp / "cache"), "XDG_RUNTIME_DIR": str(tmp / "run"),
            "AUTOTRADER__LIQMAP__RPC_URL": DEAD,
            "AUTOTRADER__VENUES__DRIFT__WS_URL": DEAD.replace("http", "ws"),
            "AUTOTRADER__LIQMAP__RETRIES": "0"}
-    paths = [str(tiny), str(garbage), str(tmp / "adir"), str(tmp / "missing.gz"), "/proc/nope/x", "",
+    paths = [str(tiny), str(db), str(garbage), str(tmp / "adir"), str(tmp / "missing.gz"), "/proc/nope/x", "",
              str(tmp / "out" / "new"), str(tmp / "adir" / "file.jsonl"), "-"]
     mp = pytest.MonkeyPatch()
     _stand_ins(mp, tiny)
@@ -171,6 +177,10 @@ def argvs(draw: st.DrawFn, paths: list[str]) -> list[str]:
     ]
     words, allowed = draw(st.sampled_from(commands))
     argv = list(words)
+    required = {"replay": ["--emit"], "intent": ["--size", "--sl", "--replay"]}.get(words[0], [])
+    for name in required:  # mostly present, so the command gets past its usage checks
+        if draw(st.integers(0, 9)) < 8:
+            argv += [name, draw(opt_values[name])]
     for name in draw(st.lists(st.sampled_from([*allowed, "--config", "--set", "--set"]), max_size=5)):
         argv += [name] if name in flags else [name, draw(opt_values[name])]
     if draw(st.booleans()) and draw(st.integers(0, 9)) == 0:  # now and then a stray word or option
