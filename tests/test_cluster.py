@@ -8,6 +8,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from solders.pubkey import Pubkey
@@ -21,7 +22,7 @@ from execution.drift.genesis import verify_cluster
 from execution.drift.rpc import RpcClient
 from execution.signers.keystore import EncryptedFileStore, passphrase_source
 from tests.conftest import REPO_ROOT
-from tests.drift_harness import T0, drift_env
+from tests.drift_harness import T0, DriftEnv, drift_env
 from tests.liqmap_sim import Markets, install
 from tests.solana_rpc import LocalSolanaRpc
 from tests.test_drift_wiring import PASS, _tree
@@ -64,16 +65,21 @@ async def test_verify_cluster_against_the_local_rpc() -> None:
             await client.close()
 
 
+async def _drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[DriftEnv, dict[str, Any]]:
+    """A simulated Drift deployment, its delegate key in a key file, and a config tree for it."""
+    env = await drift_env(start=False)
+    keyfile = tmp_path / "keys.enc"
+    monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
+    EncryptedFileStore(keyfile, passphrase_source(None), scrypt_n=2**12).save("drift-delegate", env.delegate)
+    return env, dict(_tree(env.rpc.url, str(env.program_id), str(env.owner.pubkey()), keyfile))
+
+
 async def test_drift_venue_refuses_a_mainnet_rpc_under_a_devnet_label(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = await drift_env(start=False)
+    env, tree = await _drift(tmp_path, monkeypatch)
     try:
-        keyfile = tmp_path / "keys.enc"
-        monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
-        keys = EncryptedFileStore(keyfile, passphrase_source(None), scrypt_n=2**12)
-        keys.save("drift-delegate", env.delegate)
-        cfg = validate(_tree(env.rpc.url, str(env.program_id), str(env.owner.pubkey()), keyfile))
+        cfg = validate(tree)
         assert cfg.venues.drift.cluster == "devnet"
         env.rpc.methods["getGenesisHash"] = lambda p: MAINNET
         stack = TradingStack(cfg, Bus(), EventClock(T0), state_db=None)
@@ -122,15 +128,10 @@ async def test_venue_status_and_liqmap_scan_refuse_with_exit_2(tmp_path: Path) -
 async def test_drift_venue_refuses_a_max_leverage_above_the_market_maximum(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = await drift_env(start=False)
+    env, tree = await _drift(tmp_path, monkeypatch)
     try:
-        keyfile = tmp_path / "keys.enc"
-        monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
-        keys = EncryptedFileStore(keyfile, passphrase_source(None), scrypt_n=2**12)
-        keys.save("drift-delegate", env.delegate)
         env.sim.margin_ratio_initial = 2500  # 25 % initial margin: at most 4x
         env.sim.write_all()
-        tree = _tree(env.rpc.url, str(env.program_id), str(env.owner.pubkey()), keyfile)
         stack = TradingStack(validate(tree), Bus(), EventClock(T0), state_db=None)  # max_leverage 5
         with pytest.raises(VenueUnavailable, match=r"guards.max_leverage 5 is above the market's maximum 4x"):
             await stack.start()
