@@ -7,13 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from autotrader.config import ConfigError, load_config_with_sources, parse_set_option
-from autotrader.exit_codes import USAGE
-from autotrader.logs import redact, register_secrets
-from core.config_schema import Config
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where a command needs them: the CLI stays quick to start
     from autotrader.config import Layers
+    from core.config_schema import Config
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML config file (default: platformdirs location).")
@@ -26,8 +22,11 @@ SetOpt = Annotated[
 ]
 
 
-def fail(message: str, code: int = USAGE) -> NoReturn:
-    """One line on stderr (known secrets masked) and the exit code (see autotrader.exit_codes)."""
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr (known secrets masked) and the exit code (autotrader.exit_codes: 2 usage
+    or refused, 1 the command failed)."""
+    from autotrader.logs import redact
+
     typer.echo(f"autotrader: {redact(message)}", err=True)
     raise typer.Exit(code)
 
@@ -36,6 +35,9 @@ def config_with_sources(config: Path | None, sets: list[str] | None,
                         defaults: dict[str, Any] | None = None) -> tuple[Config, Layers]:
     """Load the config; ``defaults`` are command-specific overrides that ``--set`` still beats. Its
     secrets are registered so no log line or error message prints them."""
+    from autotrader.config import ConfigError, load_config_with_sources, parse_set_option
+    from autotrader.logs import register_secrets
+
     try:
         overrides = dict(defaults or {})
         overrides.update(parse_set_option(s) for s in (sets or []))

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from autotrader.cli_common import ConfigOpt, SetOpt, config_with_sources
-from core.secrets import redact_value
 
 config_app = typer.Typer(help="The configuration: what is in effect and where each value comes from.",
                          no_args_is_help=True)
@@ -45,6 +44,8 @@ def show(
     """Print the effective configuration with each value's source; secrets are masked."""
     import msgspec
     import orjson
+
+    from core.secrets import redact_value
 
     cfg, layers = config_with_sources(config, set_)
     rows = [(key, redact_value(key, value), layers.source(key))

@@ -119,7 +119,9 @@ def render_table(m: LiqMap, limit: int) -> str:
 def liqmap(
     scan: Annotated[bool, typer.Option("--scan", help="Scan now against the configured RPC.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array of positions.")] = False,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=10**9, help="At most N positions (nearest first).")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=10**9, help="At most N positions (nearest first).")
+    ] = 50,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
