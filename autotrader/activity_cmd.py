@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, TextIO, cast
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import orjson
 import typer
@@ -118,6 +118,7 @@ def export(
 ) -> None:
     """Export the activity log oldest first as JSON lines or CSV."""
     from storage.activity_log import ActivityLogError
+    from storage.private_files import open_private
 
     if fmt not in ("jsonl", "csv"):
         fail(f"--format must be jsonl or csv, got {fmt!r}")
@@ -127,10 +128,8 @@ def export(
         if out is None:
             n = log.export(kind_fmt, sys.stdout, _since(since), set(kind) if kind else None)
         else:
-            from autotrader.paths import open_private
-
-            with open_private(out, "w", encoding="utf-8", newline="") as fh:  # 0600: the operator's trades
-                n = log.export(kind_fmt, cast(TextIO, fh), _since(since), set(kind) if kind else None)
+            with open_private(out, "w", encoding="utf-8", newline="") as fh:  # 0600: it holds the orders
+                n = log.export(kind_fmt, fh, _since(since), set(kind) if kind else None)
     except BrokenPipeError:
         raise  # the reader (| head) had enough: ends quietly (autotrader.exit_codes)
     except ActivityLogError as exc:

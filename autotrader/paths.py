@@ -1,29 +1,14 @@
-"""Paths the app writes: checked at start (a clear one-line error naming the config key instead of a
-traceback later), and private files (0600 in 0700 directories) for recordings, logs and exports."""
+"""Paths the app writes, checked at start: a clear one-line error naming the config key instead of a
+traceback later (directories are created 0700, :mod:`storage.private_files`)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import IO, Any
 
 from autotrader.config import ConfigError
 from core.config_schema import Config
-from feeds.replay.writer import private_dir
-
-PRIVATE_FILE = 0o600
-
-
-def open_private(path: Path, mode: str = "w", **kw: Any) -> IO[Any]:
-    """Open ``path`` for writing, created 0600 (an existing file is made 0600 too)."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
-    fd = os.open(path, flags, PRIVATE_FILE)
-    try:
-        os.fchmod(fd, PRIVATE_FILE)
-        return os.fdopen(fd, mode, **kw)
-    except BaseException:
-        os.close(fd)
-        raise
+from storage.private_files import private_dir
 
 
 def _why(exc: OSError) -> str:

@@ -40,7 +40,7 @@ from core.config_schema import Config, to_dict
 from core.secrets import redact_tree, redact_url
 from feeds.live import LiveFeeds, LiveOptions
 from feeds.pipeline import MarketPipeline
-from feeds.replay.writer import RecordingWriter, private_dir
+from feeds.replay.writer import RecordingWriter
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class HourlyRecorder:
                  flush_interval_s: float = 1.0, rotate_s: int = 3600, meta: Mapping[str, Any] | None = None,
                  clock_ns: Callable[[], int] = time.time_ns) -> None:
         self.out_dir = Path(out_dir)
-        private_dir(self.out_dir)
+        self.out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the CLI made it (and parents) 0700
         self.prefix = prefix
         self.suffix = suffix
         self.flush_interval_s = flush_interval_s

@@ -1,12 +1,11 @@
 """No secret (auth headers, API keys inside URLs, passphrases) reaches a recording, a log line, an
-error message, an export or ``config show``; recordings, logs and exports are 0600 in 0700 dirs."""
+error message or ``config show``; recordings and the UI log are 0600 in 0700 directories."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import logging
-import sqlite3
 import stat
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from core.secrets import MASK, Redactor, redact_tree, redact_url, scrub, tree_se
 from feeds.pipeline import MarketPipeline, drive
 from feeds.record import run_record
 from feeds.replay.readers import open_recording
-from storage.activity_log import ActivityLog
 from tests.transport_harness import fast_options, start_fake
 
 HELIUS_KEY = "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
@@ -164,7 +162,7 @@ async def test_a_recording_made_with_secrets_in_the_config_contains_none(tmp_pat
     finally:
         await fx.stop()
     assert result.frames > 20 and result.files
-    assert _mode(out) == 0o700 and _mode(out.parent) == 0o700
+    assert _mode(out) == 0o700
     for f in result.files:
         assert _mode(f) == 0o600
         raw = zstandard.ZstdDecompressor().stream_reader(f.open("rb")).read()
@@ -183,24 +181,11 @@ async def test_a_recording_made_with_secrets_in_the_config_contains_none(tmp_pat
     assert len(replayed) >= 20  # a redacted recording still replays (REST URLs route as before)
 
 
-def test_exports_and_ui_logs_are_private(tmp_path: Path) -> None:
+def test_the_ui_log_is_private(tmp_path: Path) -> None:
     from autotrader.ui_main import setup_file_logging
 
-    db = tmp_path / "state.sqlite3"
-    log = ActivityLog(db)
-    log.append("startup", ts_ms=1, message="started")
-    log.close()
-    out = tmp_path / "exports" / "a.jsonl"
-    out.parent.mkdir(mode=0o700)
-    out.write_text("old")
-    out.chmod(0o644)  # an existing file is made private too
-    res = CliRunner().invoke(app, ["activity", "export", "--db", str(db), "--out", str(out)])
-    assert res.exit_code == 0, res.output
-    assert _mode(out) == 0o600 and "started" in out.read_text()
-    logfile = tmp_path / "logs" / "deeper" / "ui.log"
+    logfile = tmp_path / "logs" / "deeper" / "ui.log"  # (exports: tests/test_file_modes.py)
     setup_file_logging("INFO", logfile)
     logging.getLogger().handlers.clear()
     assert _mode(logfile) == 0o600
     assert _mode(logfile.parent) == 0o700 and _mode(logfile.parent.parent) == 0o700
-    with sqlite3.connect(db) as c:  # (the state db itself is issue 15's; here only exports and logs)
-        assert c.execute("select count(*) from activity").fetchone()[0] >= 1

@@ -14,7 +14,6 @@ Each writer session is one gzip member / zstd frame starting with a header line,
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import os
 import time
@@ -29,22 +28,6 @@ import zstandard
 
 from feeds.replay.frames import Frame
 from feeds.replay.readers import OWN_FORMAT
-
-
-def private_dir(path: Path) -> Path:
-    """Create ``path`` and every missing parent 0700 (``mkdir(parents=True)`` would give the parents
-    the umask's mode); an existing directory is left as it is."""
-    missing: list[Path] = []
-    p = path
-    while not p.exists() and p != p.parent:
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # created meanwhile by someone else: theirs
-            d.mkdir(mode=0o700)
-    if not path.is_dir():
-        raise NotADirectoryError(f"{path}: not a directory")
-    return path
 
 
 class RecordingWriter:
