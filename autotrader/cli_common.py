@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-if TYPE_CHECKING:  # imported where a command needs them: the CLI stays quick to start
+if TYPE_CHECKING:  # the CLI imports only what a command needs (tests/test_cli_imports.py)
     from autotrader.config import Layers
     from core.config_schema import Config
 

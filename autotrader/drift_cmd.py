@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,6 +72,8 @@ def venue_status(
         finally:
             await rpc.close()
 
+    import asyncio
+
     try:
         st = asyncio.run(main())
     except (DriftSetupError, ClusterMismatch) as e:
@@ -134,6 +135,8 @@ async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str,
 def _delegate_cmd(
     action: str, json_out: bool, mainnet: bool, pf: Path | None, config: Path | None, set_: list[str] | None
 ) -> None:
+    import asyncio
+
     from core.cluster import ClusterMismatch
 
     cfg = _cfg(config, set_, mainnet)

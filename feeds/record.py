@@ -37,6 +37,7 @@ from typing import Any
 
 from core.bus import Bus
 from core.config_schema import Config, to_dict
+from core.sanity import MarketSanity
 from core.secrets import redact_tree, redact_url
 from feeds.live import LiveFeeds, LiveOptions
 from feeds.pipeline import MarketPipeline
@@ -201,7 +202,8 @@ async def run_record(cfg: Config, out_dir: str | Path, duration_s: float | None 
     bus = bus or Bus()
     stop = stop_event or asyncio.Event()
     pipeline = MarketPipeline(bus, binance_symbol=cfg.market.binance_symbol,
-                              bybit_symbol=cfg.market.bybit_symbol, okx_usdc_inst=cfg.market.okx_usdc_inst)
+                              bybit_symbol=cfg.market.bybit_symbol, okx_usdc_inst=cfg.market.okx_usdc_inst,
+                              sanity=MarketSanity.of(cfg.feeds))
     tree = to_dict(cfg)
     all_venues = tree["venues"]
     assert isinstance(all_venues, dict)
