@@ -266,7 +266,8 @@ def with_journaled_venue(
     """For the commands that trade without an instance (``intent --manual``, ``venue
     reconcile``): claim the live state database (raises :class:`StateBusy`), open its journal,
     build the venue on it (bindings restored, sends journaled), follow what an earlier run left
-    unresolved, read the accounts, then ``await body(venue, journal, resumed)``; always closed."""
+    unresolved, read the accounts, then ``await body(venue, journal, resumed)``; always closed.
+    Raises ``core.cluster.ClusterMismatch`` when the RPC serves another cluster."""
     from autotrader.config import state_db_path
     from autotrader.state_claim import StateLockError, claim_state
     from core.clock import WallClock
@@ -279,10 +280,14 @@ def with_journaled_venue(
         raise StateBusy(str(exc)) from None
 
     async def main(journal: Journal) -> Any:
+        from execution.drift.genesis import verify_cluster
+
         restore, on_bind = journal_bindings(journal)
         venue = build_drift_venue(cfg, WallClock(), signer, mainnet_flag=mainnet_flag, on_bind=on_bind,
                                   restore=restore, journal=journal)
         try:
+            # the RPC serves the configured cluster: checked before anything is signed or sent again
+            await verify_cluster(venue.chain.rpc, cfg.venues.drift.cluster)
             resumed = resume_sends(venue, journal)
             await venue.start(poll=True)
             return await body(venue, journal, resumed)

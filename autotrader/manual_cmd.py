@@ -67,10 +67,12 @@ def run_manual_orders(
     decides. Journaled in the live state database like the engine's orders (the intent and its
     orders with their user order ids before signing, the signed transaction before its broadcast);
     transactions an earlier run left unresolved are followed first, and nothing new is signed while
-    one is unknown. 0 = on chain, 1 = refused/failed, 3 = not confirmed by the user."""
+    one is unknown. 0 = on chain, 1 = failed, 2 = refused (cluster mismatch, another process holds
+    the state, or the user declined)."""
     import msgspec
 
     from autotrader.drift_stack import StateBusy, report_resolved, with_journaled_venue
+    from core.cluster import ClusterMismatch
     from core.venue import OrderStatus
     from execution.drift.manual import summarize
 
@@ -88,7 +90,7 @@ def run_manual_orders(
                 echo((await summarize(venue, r)).text())
             echo(f"venue: {st.state}" + (f" ({st.reason})" if st.reason else ""))
             if not yes and not confirm(f"sign and send these {len(reqs)} order(s) in one transaction?"):
-                return 3
+                return 2  # declined: refused (autotrader.exit_codes)
             iid = intent.id if intent is not None else reqs[0].client_tag.rsplit(":", 1)[0]
             # bookkeeping only: a hand-signed intent is never managed by the engine
             payload = {"manual": True, **({"intent": msgspec.to_builtins(intent)} if intent else {})}
@@ -118,7 +120,10 @@ def run_manual_orders(
         code: int = with_journaled_venue(cfg, signer, body, mainnet_flag=mainnet_flag)
     except StateBusy as exc:
         echo(f"refused: {exc} (hand-signed orders share its journal: stop it first)")
-        return 1
+        return 2
+    except ClusterMismatch as e:  # checked before anything is signed or sent again
+        echo(f"refused: {e}")
+        return 2
     except Exception as e:  # the venue could not be built or read: one line, never a traceback
         echo(f"refused: {type(e).__name__}: {e}")
         return 1

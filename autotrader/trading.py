@@ -214,18 +214,36 @@ class TradingStack:
         followed again, first account read, then polling; the delegate session watch)."""
         if self.async_venue is not None:
             from autotrader.drift_stack import resume_sends
+            from core.cluster import ClusterMismatch
+            from core.secrets import redact_url
+            from execution.drift.genesis import verify_cluster
 
             v = self.async_venue
+            try:
+                await verify_cluster(v.chain.rpc, self.cfg.venues.drift.cluster)
+            except ClusterMismatch as e:
+                raise VenueUnavailable(f"Drift venue: {e}") from e
             try:
                 n = resume_sends(v, self._drift_journal())
                 await v.start()
             except Exception as e:
                 raise VenueUnavailable(f"Drift venue: cannot read the accounts at "
-                                       f"{self.cfg.venues.drift.rpc_url}: {e}") from e
+                                       f"{redact_url(self.cfg.venues.drift.rpc_url)}: {e}") from e
+            self._check_market_leverage()
             if n and self.log is not None:
                 log_event(self.log, "unresolved transactions followed again", count=n)
             if self.cfg.venues.drift.use_delegate:
                 self._watch_delegation(v)
+
+    def _check_market_leverage(self) -> None:
+        """guards.max_leverage above the market's own maximum would lie: refuse to start."""
+        from core.guard_config import market_max_leverage
+
+        pm = self.async_venue.chain.view.perp_market if self.async_venue is not None else None
+        cap = market_max_leverage(int(getattr(pm, "margin_ratio_initial", 0) or 0))
+        if cap is not None and self.cfg.guards.max_leverage > cap + 1e-9:
+            raise VenueUnavailable(f"guards.max_leverage {self.cfg.guards.max_leverage:g} is above the "
+                                   f"market's maximum {cap:g}x (initial margin {100 / cap:g} %)")
 
     def _watch_delegation(self, v: DriftVenue) -> None:
         from autotrader.config import default_data_dir
@@ -244,6 +262,7 @@ class TradingStack:
             await self.delegation.close()
         if self.async_venue is not None:
             await self.async_venue.close()
+            await self.async_venue.chain.rpc.close()  # its own HTTP session (the genesis check opens it)
 
     def priority_fee(self) -> float | None:
         """The network's recent priority fee (before the cap) for the engine's preflight."""

@@ -96,6 +96,7 @@ class DriftSim:
         self.exchange_status = 0
         self.market_status = 1
         self.paused_operations = 0
+        self.margin_ratio_initial = 0  # 0: not set (the venue cannot tell the market maximum)
         self.user = rep(zero("User"), authority=owner, delegate=delegate, next_order_id=1)
         if usdc:
             self.set_balance(0, usdc, write=False)
@@ -160,7 +161,8 @@ class DriftSim:
             status=status,
             paused_operations=self.paused_operations if spec.index == 0 else 0,
             quote_spot_market_index=0,
-            margin_ratio_initial=spec.margin_ratio_initial,
+            margin_ratio_initial=(self.margin_ratio_initial if spec.index == 0 and self.margin_ratio_initial
+                                  else spec.margin_ratio_initial),
             margin_ratio_maintenance=spec.margin_ratio_maintenance,
             unrealized_pnl_initial_asset_weight=10_000,
             unrealized_pnl_maintenance_asset_weight=10_000,

@@ -20,7 +20,7 @@ The program id comes from config: driftpy 0.8.89 hard-wires ``DRIFT_PROGRAM_ID``
 Trading as a delegate: the DriftClient's *authority* is the owner (the User account's PDA is
 derived from it) and its *wallet* is the delegate's public key (the ``authority`` account of the
 order instructions, i.e. the signer). The wallet is public-key only: signing happens in
-:mod:`execution.drift.sender` through a :class:`execution.signers.base.Signer`.
+:mod:`execution.solana_send.tx` through a :class:`execution.signers.base.Signer`.
 """
 
 from __future__ import annotations
