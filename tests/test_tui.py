@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
 
@@ -423,3 +424,26 @@ async def test_top_bar_says_why_trading_is_reducing() -> None:
         await settle(pilot)
         bar = text(app, "#topbar")
         assert "REDUCING" in bar and "disk is full" in bar
+
+
+@pytest.mark.parametrize(
+    ("state", "want"),
+    [("paused", "VENUE PAUSED: not even cancels can be sent"), ("reduce_only", "VENUE REDUCE-ONLY")],
+)
+async def test_top_bar_says_when_the_venue_refuses_orders(state: str, want: str) -> None:
+    app, _, cmds = make()
+    base = cmds.trading_status
+
+    async def status() -> dict[str, Any]:
+        d = await base()
+        d["venue"] = {"name": "drift", "state": state, "reason": "exchange fully paused (0xFF)"}
+        return d
+
+    cmds.trading_status = status  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(400):  # bounded: the status poll runs on a timer
+            if (app.status.get("venue") or {}).get("state") == state:
+                break
+            await pilot.pause(0.05)
+        await settle(pilot)
+        assert want in text(app, "#topbar")
