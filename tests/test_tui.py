@@ -396,6 +396,7 @@ async def test_unknown_orders_and_the_delegate_from_the_chain_are_shown() -> Non
         d = await base()
         d["unknown_orders"] = [{"order_id": "i9:e1", "tag": "i9:e1", "signatures": [sig]}]
         d["delegation"] = {"badge": "DELEGATE REVOKED", "ok": False, "delegate": None}
+        d["equity"], d["equity_source"] = 9_876.5, "drift: total collateral (initial weights, all markets)"
         return d
 
     fake.trading_status = status  # type: ignore[method-assign]
@@ -406,6 +407,7 @@ async def test_unknown_orders_and_the_delegate_from_the_chain_are_shown() -> Non
         table = app.query_one("#orders", DataTable)
         cells = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
         assert "e1 UNKNOWN" in cells
+        assert "equity 9,876.50 (venue)" in str(app.query_one("#positions", DataTable).border_title)
 
 
 async def test_top_bar_says_why_trading_is_reducing() -> None:
