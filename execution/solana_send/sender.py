@@ -151,9 +151,13 @@ class TxSender:
         return sub
 
     async def wait_ack(self, sub: Submission, timeout: float | None = None) -> None:
-        """Until the first broadcast was answered, or ``ack_wait_s`` (then ``sub`` is unknown)."""
+        """Until the first broadcast was answered, or ``ack_wait_s`` passed — then ``sub`` is
+        ``unknown``: the sender's own timer marks it before it lets the caller go (a second timer of
+        the same length here would race it; Python 3.12 fires them in the other order). ``timeout``
+        is only a backstop."""
+        limit = 2 * self.cfg.ack_wait_s + 1.0 if timeout is None else timeout
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(sub.acked.wait(), self.cfg.ack_wait_s if timeout is None else timeout)
+            await asyncio.wait_for(sub.acked.wait(), limit)
 
     async def wait(self, sub: Submission) -> Submission:
         await sub.done.wait()
