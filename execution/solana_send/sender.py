@@ -23,7 +23,9 @@ then follows it in a task the sender owns (a caller that times out or is cancell
 Interface for a venue (Drift today, Velocity next): build the instructions, ``await
 builder.build(ixs, signer, fee)``, ``submit(tx, kind=..., market=..., refs=[...], resign=...,
 probe=..., address=<an account the transaction writes>, on_change=...)``, ``await
-wait_ack(sub)``, then read ``sub.state``; ``on_change`` is called on every state change.
+wait_ack(sub)``, then read ``sub.state`` (once landed, ``sub.signature`` and ``sub.slot``: a read of
+the venue's account from before that slot proves nothing about it); ``on_change`` is called on
+every state change.
 """
 
 from __future__ import annotations
