@@ -22,8 +22,9 @@ BINANCE = "https://fapi.binance.com"
 
 def okx_instruments(*rows: tuple[str, str]) -> str:
     return json.dumps({"code": "0", "msg": "", "data": [
-        {"instId": i, "instType": "SWAP", "ctVal": ct, "ctMult": "1", "ctValCcy": "SOL", "ctType": "linear",
-         "tickSz": "0.01", "lotSz": "0.01", "settleCcy": i.split("-")[1], "state": "live"} for i, ct in rows]})
+        {"instId": i, "instType": "SWAP", "ctVal": ct, "ctMult": "1", "ctValCcy": "SOL",
+         "ctType": "linear", "tickSz": "0.01", "lotSz": "0.01", "settleCcy": i.split("-")[1],
+         "state": "live"} for i, ct in rows]})
 
 
 def okx_ready() -> OkxCodec:
@@ -116,7 +117,8 @@ def test_okx_funding_interval_from_the_settlement_times() -> None:
 ])
 def test_okx_bad_open_interest_is_malformed(item: dict[str, str]) -> None:
     codec = okx_ready()
-    assert codec.feed_ws(json.dumps({"arg": {"channel": "open-interest", "instId": USDT}, "data": [item]}), 1) == []
+    frame = {"arg": {"channel": "open-interest", "instId": USDT}, "data": [item]}
+    assert codec.feed_ws(json.dumps(frame), 1) == []
     assert codec.stats.malformed == 1
 
 
@@ -130,15 +132,17 @@ MARK = {"stream": "solusdt@markPrice", "data": {
 def test_binance_funding_needs_the_interval_from_funding_info() -> None:
     codec = BinanceCodec(["SOLUSDT"])
     assert codec.feed_ws(json.dumps(MARK), 1) == []  # interval unknown yet: no funding, no guess
-    info = json.dumps([{"symbol": "SOLUSDT", "adjustedFundingRateCap": "0.02", "adjustedFundingRateFloor": "-0.02",
-                        "fundingIntervalHours": 4, "disclaimer": False}])
+    info = json.dumps([{"symbol": "SOLUSDT", "adjustedFundingRateCap": "0.02",
+                        "adjustedFundingRateFloor": "-0.02", "fundingIntervalHours": 4, "disclaimer": False}])
     assert codec.feed_http(f"{BINANCE}/fapi/v1/fundingInfo", info, 2) == []
     [f] = codec.feed_ws(json.dumps(MARK), 3)
-    assert f == Funding("binance", "SOLUSDT", 1700000000000, 0.0001, 4.0, pytest.approx(0.0001 * 6 * 365 * 100),
+    apr = pytest.approx(0.0001 * 6 * 365 * 100)
+    assert f == Funding("binance", "SOLUSDT", 1700000000000, 0.0001, 4.0, apr,
                         next_funding_ts=1700006400000, mark_px=150.1, index_px=150.05)
     # a symbol fundingInfo does not list settles every 8 h (Binance's default)
     other = BinanceCodec(["SOLUSDT"])
-    other.feed_http(f"{BINANCE}/fapi/v1/fundingInfo", json.dumps([{"symbol": "BLZUSDT", "fundingIntervalHours": 4}]), 1)
+    listed = json.dumps([{"symbol": "BLZUSDT", "fundingIntervalHours": 4}])
+    other.feed_http(f"{BINANCE}/fapi/v1/fundingInfo", listed, 1)
     [g] = other.feed_ws(json.dumps(MARK), 2)
     assert g.interval_hours == 8.0
     assert codec.stats.malformed == other.stats.malformed == 0
@@ -151,7 +155,8 @@ def test_binance_premium_index_object_and_list() -> None:
                       "estimatedSettlePrice": "149.41", "lastFundingRate": "-0.00005000",
                       "interestRate": "0.00010000", "nextFundingTime": 1700006400000, "time": 1700000001000})
     [f] = codec.feed_http(f"{BINANCE}/fapi/v1/premiumIndex?symbol=SOLUSDT", one, 1)
-    assert (f.ts, f.rate, f.interval_hours, f.mark_px, f.index_px) == (1700000001000, -0.00005, 8.0, 149.5, 149.4)
+    assert (f.ts, f.rate, f.interval_hours) == (1700000001000, -0.00005, 8.0)
+    assert (f.mark_px, f.index_px) == (149.5, 149.4)
     many = json.dumps([json.loads(one) | {"symbol": "BTCUSDT"}, json.loads(one) | {"time": 1700000002000}])
     out = codec.feed_http(f"{BINANCE}/fapi/v1/premiumIndex", many, 2)
     assert [e.ts for e in out] == [1700000002000]  # BTCUSDT is not a configured symbol
@@ -206,7 +211,8 @@ def test_bybit_rest_open_interest_before_the_first_mark_is_held_not_zero() -> No
         "symbol": "SOLUSDT", "markPrice": "100", "indexPrice": "100", "fundingRate": "0.0001",
         "fundingIntervalHour": "8"}}
     out = codec.feed_ws(json.dumps(ticker), 1)
-    assert of(OpenInterest, out) == [OpenInterest("bybit", "SOLUSDT", 1700000000000, 6000.0, 3000.0, 300_000.0)]
+    expected = OpenInterest("bybit", "SOLUSDT", 1700000000000, 6000.0, 3000.0, 300_000.0)
+    assert of(OpenInterest, out) == [expected]
     # a ticker delta with openInterest but no mark yet known publishes nothing
     fresh = BybitCodec(["SOLUSDT"])
     delta = {"topic": "tickers.SOLUSDT", "type": "delta", "ts": 1, "cs": 2,

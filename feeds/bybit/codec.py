@@ -29,8 +29,9 @@ REST bodies (see :mod:`feeds.bybit.rest`): ``/v5/market/open-interest``,
 REST ``open-interest`` carries only ``openInterest``; it is taken as the same both-sides figure
 as the ticker's, so ``oi_single = openInterest / 2``. Open interest is never published without a
 mark price (its notional would be unknown): REST rows that arrive first are held (the latest
-``MAX_HELD_OI``) and published, with their own timestamps, when the first mark arrives. Funding history rows use the instrument's current interval (rows do not carry theirs);
-without a known interval they are skipped and counted as an error, never assumed 8 h.
+``MAX_HELD_OI``) and published, with their own timestamps, when the first mark arrives. Funding
+history rows use the instrument's current interval (rows do not carry theirs); without a known
+interval they are skipped and counted as an error, never assumed 8 h.
 
 Feed one codec per connection: spot frames use the same topic names (``publicTrade.BTCUSDT``), and
 only spot tickers can be told apart by their content.
