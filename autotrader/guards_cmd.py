@@ -29,6 +29,7 @@ async def one_shot_report(cfg: Config, timeout_s: float, poll_s: float = 0.25) -
         binance_symbol=cfg.market.binance_symbol,
         bybit_symbol=cfg.market.bybit_symbol,
         okx_usdc_inst=cfg.market.okx_usdc_inst,
+        okx_usdt_inst=cfg.market.okx_usdt_inst,
     )
     monitor = GuardMonitor(bus, cfg.guards, WallClock(), "live")
     stop = asyncio.Event()

@@ -135,6 +135,7 @@ class Runtime:
             binance_symbol=cfg.market.binance_symbol if self.live else None,
             bybit_symbol=cfg.market.bybit_symbol,
             okx_usdc_inst=cfg.market.okx_usdc_inst,
+            okx_usdt_inst=cfg.market.okx_usdt_inst,
             clock=None if self.live else self.event_clock,
         )
         self.state = LatestState(self.bus)

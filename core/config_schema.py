@@ -26,6 +26,7 @@ class MarketConfig(_Section):
     binance_symbol: Symbol = "SOLUSDT"
     bybit_symbol: Symbol = "SOLUSDT"
     okx_usdc_inst: OkxInst = "SOL-USDC-SWAP"
+    okx_usdt_inst: OkxInst = "SOL-USDT-SWAP"  # liquidations, open interest and funding
 
 
 class BinanceConfig(_Section):

@@ -60,6 +60,7 @@ class MarketPipeline:
         binance_symbol: str | None = "SOLUSDT",
         bybit_symbol: str | None = "SOLUSDT",
         okx_usdc_inst: str | None = "SOL-USDC-SWAP",
+        okx_usdt_inst: str | None = "SOL-USDT-SWAP",
         clock: EventClock | None = None,
         on_resync: Callable[[ResyncNeeded], None] | None = None,
     ) -> None:
@@ -68,12 +69,15 @@ class MarketPipeline:
         self.primary = binance_symbol
         self.bybit_symbol = bybit_symbol
         self.okx_inst = okx_usdc_inst
+        # every configured OKX instrument (liquidations, OI, funding); None = whatever the codec keeps
+        self.okx_insts: frozenset[str] | None = (
+            frozenset(i for i in (okx_usdc_inst, okx_usdt_inst) if i) if okx_usdc_inst else None)
         self.on_resync = on_resync
         self._binance = BinanceCodec()
         self.codecs: dict[str, Codec] = {
             "binance": self._binance,
             "bybit": BybitCodec(symbols=[bybit_symbol] if bybit_symbol else None),
-            "okx": OkxCodec(inst_ids=[okx_usdc_inst] if okx_usdc_inst else None),
+            "okx": OkxCodec(inst_ids=sorted(self.okx_insts) if self.okx_insts else None),
         }
         self.stats = PipelineStats()
         self._bars: BarBuilder | None = BarBuilder(binance_symbol) if binance_symbol else None
@@ -202,7 +206,7 @@ class MarketPipeline:
         if venue == "bybit":
             return self.bybit_symbol is None or symbol == self.bybit_symbol
         if venue == "okx":
-            return self.okx_inst is None or symbol == self.okx_inst
+            return self.okx_insts is None or symbol in self.okx_insts
         return True
 
     def _publish_basis(self, ts: int) -> None:

@@ -188,7 +188,8 @@ async def run_record(cfg: Config, out_dir: str | Path, duration_s: float | None 
     bus = bus or Bus()
     stop = stop_event or asyncio.Event()
     pipeline = MarketPipeline(bus, binance_symbol=cfg.market.binance_symbol,
-                              bybit_symbol=cfg.market.bybit_symbol, okx_usdc_inst=cfg.market.okx_usdc_inst)
+                              bybit_symbol=cfg.market.bybit_symbol, okx_usdc_inst=cfg.market.okx_usdc_inst,
+                              okx_usdt_inst=cfg.market.okx_usdt_inst)
     rec = HourlyRecorder(out_dir, flush_interval_s=flush_interval_s,
                          meta={"venues": to_dict(cfg)["venues"], "market": to_dict(cfg)["market"]})
     feeds = LiveFeeds(cfg, bus, pipeline, tap=rec, options=options)

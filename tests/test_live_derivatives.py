@@ -1,0 +1,43 @@
+"""Live open interest and funding from every venue: LiveFeeds against the fake exchange on
+127.0.0.1 polls Binance (fundingInfo, premiumIndex, openInterest) and OKX (open-interest,
+funding-rate per instrument) beside Bybit, and each venue's values reach the bus."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from core.bus import Topics
+from core.models import Funding, OpenInterest
+from feeds.transport.fakes import FakeExchange
+from tests.transport_harness import Harness, fast_options, start_fake
+
+
+@pytest.fixture
+async def fx() -> AsyncIterator[FakeExchange]:
+    fake = await start_fake()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+async def test_oi_and_funding_from_all_three_venues(fx: FakeExchange) -> None:
+    opts = fast_options(derivs_poll_s=0.2, bybit_poll_s=0.2)
+    async with Harness(fx, options=opts) as h:
+        funding: dict[str, Funding] = {}
+        oi: dict[str, OpenInterest] = {}
+        h.bus.on(Topics.FUNDING, lambda f: funding.__setitem__(f.venue, f))
+        h.bus.on(Topics.OPEN_INTEREST, lambda o: oi.__setitem__(o.venue, o))
+        venues = {"binance", "bybit", "okx"}
+        await h.wait_for(lambda: venues <= set(funding) and venues <= set(oi), timeout=20,
+                         what=f"funding and OI from {venues}")
+    assert funding["binance"].interval_hours == 8.0  # not listed by the fake's fundingInfo
+    assert funding["okx"].interval_hours == 8.0  # nextFundingTime - fundingTime
+    assert oi["binance"].oi_notional == pytest.approx(81234.567 * 61000.1)  # at the mark
+    assert oi["okx"].oi_notional == 30_000_000.0 and oi["okx"].symbol == "SOL-USDT-SWAP"
+    assert all(o.oi_notional > 0 for o in oi.values())
+    for name in ("binance.openInterest", "binance.premiumIndex", "binance.fundingInfo",
+                 "okx.open-interest", "okx.funding-rate"):
+        assert fx.requests.get(name, 0) >= 1, name
