@@ -111,7 +111,7 @@ class GuardsConfig(_Section):
     max_leverage: Pos = 5.0
     atr_period: PosInt = 14
     atr_bar_minutes: PosInt = 5
-    liquidation_venues: list[str] = msgspec.field(default_factory=lambda: ["binance", "bybit"])
+    liquidation_venues: list[str] = msgspec.field(default_factory=lambda: ["binance", "bybit", "okx"])
     funding_venue: str = ""
     oi_venue: str = ""
     max_age: MaxAgeConfig = msgspec.field(default_factory=MaxAgeConfig)
