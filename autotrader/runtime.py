@@ -23,6 +23,7 @@ from typing import Any
 
 from autotrader.control import ControlError, ControlServer, default_socket_path
 from autotrader.control_handlers import ControlHandlers
+from autotrader.data_plane import DataPlane
 from autotrader.emit import bar_json, book_json, intent_json
 from autotrader.logs import log_event, setup_logging
 from autotrader.metrics import Metrics, MetricsServer
@@ -169,7 +170,11 @@ class Runtime:
         self.bus.on(INTENTS, self._on_intent)
         self.control_path = control_path
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.handlers = ControlHandlers(self.trading, self.guards, cfg.risk, self.status_line, self.spawn)
+        # windows, history on restart, the minute signals feed (autotrader/data_plane.py)
+        self.data = DataPlane(cfg, self.bus, self.pipeline, self.guards, self.signal, self.clock, logger,
+                              store_root)
+        self.handlers = ControlHandlers(self.trading, self.guards, cfg.risk, self.status_line, self.spawn,
+                                        windows=self.data.windows_json)
         self.onchain = OnchainServices(cfg, self.bus, self.live, logger, self.spawn)  # liq map, Helius
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
@@ -244,6 +249,7 @@ class Runtime:
             for f in recording.frames():
                 if first_ns is None:
                     first_ns = f.ts_ns
+                    await self.data.load_history(f.ts_ns // 1_000_000)  # before the first frame applies
                 if not math.isinf(self.speed):
                     due = start + (f.ts_ns - first_ns) / 1e9 / self.speed
                     delay = due - time.monotonic()
@@ -277,7 +283,9 @@ class Runtime:
 
     async def _live(self) -> None:
         log_event(self.log, "live feeds starting", market=to_dict(self.cfg)["market"])
+        await self.data.load_history(self.clock.now_ms())
         await run_live(self.cfg, self.bus, self.pipeline, self.stop_event)
+        self.pipeline.flush()  # the bar in progress, stored unclosed: a restart resumes it
         codecs = {v: c.stats.as_dict() for v, c in self.pipeline.codecs.items()}
         log_event(self.log, "live feeds stopped", codecs=codecs)
 

@@ -32,6 +32,7 @@ from core.guard_status import StatusCache
 from core.guards import GUARDS, GuardReport, Status, evaluate
 from core.intents import INTENTS, REGIME, Intent
 from core.liqmap_map import LIQ_MAP, LiqMap
+from core.market_history import MarketHistory
 from core.market_state import MarketState
 from core.models import Bar, FeedStatus
 from core.signal import VwapReclaimSignal
@@ -144,6 +145,12 @@ class GuardMonitor:
             assert report is not None
             self.bus.publish(GUARDS, report)
         return status
+
+    def load_history(self, h: MarketHistory) -> None:
+        """Stored market data at start, before any live input (see MarketState.load_history)."""
+        self.state.load_history(h.bars, h.liquidations, h.open_interest, h.funding)
+        self._eval_version = -1
+        self.tick()
 
     def _on_liq_map(self, m: LiqMap) -> None:
         self.liq_map = m

@@ -157,6 +157,22 @@ class MarketState:
         while liqs and liqs[0].ts <= horizon:
             del times[bisect_left(times, liqs.popleft().ts)]
 
+    def load_history(self, bars: list[Bar], liqs: list[Liquidation], oi: list[OpenInterest],
+                     funding: list[Funding]) -> None:
+        """Stored data at start (time-ordered), before any live input: closed bars feed the
+        indicators, liquidations the window, OI and funding their latest values (ages stay honest:
+        they are event times). A stored liquidation is never a sign of life of its feed."""
+        for b in bars:
+            self.on_bar(b)
+        alive = dict(self.alive_ms)
+        for x in liqs:
+            self.on_liquidation(x)
+        self.alive_ms = alive
+        for o in oi:
+            self.on_open_interest(o)
+        for f in funding:
+            self.on_funding(f)
+
     def on_feed_status(self, m: FeedStatus) -> None:
         self.version += 1
         if m.state == "live":

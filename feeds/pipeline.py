@@ -19,6 +19,7 @@ from core.bus import Bus, Topics
 from core.clock import EventClock
 from core.funding import basis_bps
 from core.models import (
+    Bar,
     Basis,
     BookTicker,
     BookTop,
@@ -94,6 +95,7 @@ class MarketPipeline:
             Instrument: self._on_instrument,
         }
         self._bus_version = -1  # the bus's listener set the drop flags were derived from
+        self._resume: list[Bar] = []  # stored bars of the primary symbol, for its bar builder
 
     def _update_drops(self) -> None:
         """Let the codecs skip building models nobody consumes: Binance book tickers while nothing
@@ -126,6 +128,18 @@ class MarketPipeline:
         for ev in codec.feed_http(url, body, recv_ns):
             routes[ev.__class__](venue, ev)
 
+    def resume_bars(self, day_bars: list[Bar]) -> None:
+        """Continue the day's CVD/VWAP (and a bar left open at shutdown) from stored bars of the
+        primary symbol; applied when its bar builder exists (at once, or when replay locks it)."""
+        self._resume = list(day_bars)
+        self._apply_resume()
+
+    def _apply_resume(self) -> None:
+        if self._bars is not None and self._resume:
+            if self._resume[-1].symbol == self._bars.symbol:
+                self._bars.resume(self._resume)
+            self._resume = []
+
     def flush(self) -> None:
         """Publish the partial last bar (end of a replay)."""
         if self._bars is not None:
@@ -139,6 +153,7 @@ class MarketPipeline:
         if self.primary is None:
             self.primary = symbol
             self._bars = BarBuilder(symbol)
+            self._apply_resume()
             self._bus_version = -1  # re-derive the drop flags
         return symbol == self.primary
 

@@ -101,9 +101,14 @@ def test_replays_through_the_codecs_without_errors(demo: Replayed) -> None:
         "bybit.allLiquidation",
         "okx.trade",
         "binance.snapshot",
+        "binance.markPrice",
+        "binance.openInterest",
+        "okx.open-interest",
+        "okx.funding-rate",
+        "okx.liquidation",
     ):
         assert counts.get(kind, 0) > 0, kind
-    assert {x.venue for x in demo.liqs} == {"binance", "bybit"}
+    assert {x.venue for x in demo.liqs} == {"binance", "bybit", "okx"}
     assert len(demo.bars) == demo.info.minutes
 
 
