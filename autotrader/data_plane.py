@@ -20,6 +20,7 @@ from core.clock import Clock
 from core.config_schema import Config
 from core.guard_monitor import GuardMonitor, SignalRunner
 from core.market_history import HISTORY, MarketHistory, MarketWindows
+from core.minute_signals import MinuteSignals
 from feeds.pipeline import MarketPipeline
 
 
@@ -33,6 +34,7 @@ class DataPlane:
         bus.on(Topics.LIQUIDATIONS, self.windows.on_liquidation)
         bus.on(Topics.OPEN_INTEREST, self.windows.on_open_interest)
         bus.on(Topics.FUNDING, self.windows.on_funding)
+        self.minute = MinuteSignals(bus, guards, signal)  # signals:minute, after guards and signal
 
     def instruments(self) -> list[tuple[str, str]]:
         """Every (venue, symbol) whose liquidations, OI and funding are kept."""

@@ -41,6 +41,7 @@ from feeds.pipeline import MarketPipeline
 from feeds.replay import RecordingError, open_recording
 from feeds.replay_health import ReplayHealth
 from storage.parquet_store import ParquetStore
+from storage.signals_jsonl import SignalsJsonl
 from storage.sink import StorageSink
 
 
@@ -151,7 +152,8 @@ class Runtime:
                 retention_days=cfg.storage.retention_days,
                 auto_flush=False,
             )
-            self.sink = StorageSink(self.bus, store)
+            self.sink = StorageSink(self.bus, store,
+                                    signals_jsonl=SignalsJsonl(store_root, cfg.storage.retention_days))
         self.replay_done = False
         self.first_frame = asyncio.Event()
         self.label = ""  # "synthetic demo" when the recording says so
