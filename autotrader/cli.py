@@ -16,6 +16,7 @@ from autotrader.drift_cmd import delegate_app, keys_app, venue_app
 from autotrader.engine_cmds import register as register_engine_commands
 from autotrader.liqmap_cmd import liqmap
 from autotrader.manual_cmd import drift_order
+from autotrader.signals_cmd import signals
 
 app = typer.Typer(
     name="autotrader",
@@ -274,6 +275,7 @@ register_engine_commands(app)
 app.add_typer(activity_app, name="activity")
 
 app.command(name="liqmap")(liqmap)
+app.command(name="signals")(signals)
 
 app.add_typer(venue_app, name="venue")
 app.add_typer(delegate_app, name="delegate")

@@ -21,6 +21,7 @@ from core.models import Bar
 
 MINUTE_MS = 60_000
 VENUES = ("binance", "bybit", "okx")
+SIGNALS_VENUE = "all"  # stored under <root>/all/<SYMBOL>/signals/ (Parquet and JSON lines)
 
 
 class MinuteSignal(msgspec.Struct, frozen=True, kw_only=True):

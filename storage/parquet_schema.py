@@ -31,7 +31,6 @@ Record: TypeAlias = Bar | Funding | OpenInterest | Liquidation | Trade | MinuteS
 
 KINDS: Final[tuple[Kind, ...]] = (
     "bars", "funding", "open_interest", "liquidations", "usdc_trades", "signals")
-SIGNALS_VENUE: Final = "all"  # <root>/all/<SYMBOL>/signals/: the minute signals feed (every venue)
 ROLLUP_KIND: Final = "bars_1h"
 SCHEMA_VERSION: Final = "1"
 DAY_MS: Final = 86_400_000

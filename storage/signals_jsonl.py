@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import msgspec
 
-from core.minute_signals import MinuteSignal
-from storage.parquet_schema import SIGNALS_VENUE, day_key, day_of_ms
+from core.minute_signals import SIGNALS_VENUE, MinuteSignal
 
 log = logging.getLogger(__name__)
 SUFFIX = ".jsonl"
+
+
+def day_key(day: date) -> str:
+    return day.strftime("%Y%m%d")
+
+
+def day_of_ms(ts_ms: int) -> date:
+    return datetime.fromtimestamp(max(0, ts_ms) / 1000, tz=UTC).date()
 
 
 def signals_dir(root: Path, symbol: str) -> Path:

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from core.bus import Bus, Topics
-from core.minute_signals import SIGNALS_MINUTE, MinuteSignal
+from core.minute_signals import SIGNALS_MINUTE, SIGNALS_VENUE, MinuteSignal
 from core.models import Bar, Funding, Liquidation, OpenInterest, Trade
-from storage.parquet_schema import SIGNALS_VENUE
 from storage.parquet_store import ParquetStore
 from storage.signals_jsonl import SignalsJsonl
 
