@@ -79,4 +79,7 @@ def render_json_text(d: dict[str, Any]) -> str:
     if warn_only:
         lines.append("  warnings:")
         lines += [f"    - {w}" for w in warn_only]
+    if d.get("notes"):
+        lines.append("  not checked:")
+        lines += [f"    - {n}" for n in d["notes"]]
     return "\n".join(lines)

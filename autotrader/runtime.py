@@ -177,7 +177,8 @@ class Runtime:
                               store_root)
         self.handlers = ControlHandlers(self.trading, self.guards, cfg.risk, self.status_line, self.spawn,
                                         windows=self.data.windows_json)
-        self.onchain = OnchainServices(cfg, self.bus, self.live, logger, self.spawn)  # liq map, Helius
+        self.onchain = OnchainServices(cfg, self.bus, self.live, logger, self.spawn,  # liq map, Helius
+                                       liqmap_status=self.guards.set_liq_map_status)
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         """An owned task: kept until done, cancelled at shutdown (no fire-and-forget)."""

@@ -85,10 +85,13 @@ class ObvCliffConfig(_Section):
 
 class LiqGapConfig(_Section):
     """Nearest on-chain liquidation cluster must be at least ``atr_mult`` × ATR(5m) from mid.
-    Evaluated only when a liq-map is supplied."""
+    Without a usable liq-map (none scanned, too old, no scanner for the engine's venue) the check
+    says "liq-map unavailable" and why; ``when_unavailable`` decides: ``skip`` (the check does
+    not count; the report lists it under ``notes``) or ``block`` (stale: entries are blocked)."""
 
     enabled: bool = True
     atr_mult: NonNeg = 4.0
+    when_unavailable: Literal["skip", "block"] = "skip"
 
 
 class DailyStopConfig(_Section):
