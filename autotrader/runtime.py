@@ -26,7 +26,7 @@ from autotrader.control_handlers import ControlHandlers
 from autotrader.data_plane import DataPlane
 from autotrader.emit import bar_json, book_json, intent_json
 from autotrader.logs import log_event, setup_logging
-from autotrader.metrics import Metrics, MetricsServer
+from autotrader.metrics import Metrics, MetricsServer, refresh_loop
 from autotrader.onchain import OnchainServices
 from autotrader.trading import TradingStack, VenueUnavailable
 from core.bus import Bus, Topics
@@ -317,6 +317,10 @@ class Runtime:
             metrics = self.metrics.start_http(self.cfg.metrics.host, self.cfg.metrics.port)
             if metrics is not None:
                 log_event(self.log, "metrics", url=metrics.url)
+                self.metrics.info.labels(data_source="live" if self.live else "replay",
+                                         venue=self.cfg.engine.venue).set(1)
+                self.spawn(refresh_loop(self.metrics, self.engine.snapshot, self.trading.equity,
+                                        self.trading.status), "metrics:refresh")
         try:
             await self.onchain.start()  # liq-map scanner, Helius receiver (autotrader/onchain.py)
         except BaseException:
