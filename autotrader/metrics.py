@@ -130,13 +130,7 @@ class Metrics:
         self.info = Gauge("autotrader_info", "This instance", ["data_source", "venue"], registry=r)
         self.feed_age = Gauge("feed_last_message_age_seconds", "Seconds since the feed's last message",
                               ["feed"], registry=r)
-        for c in (self.orders_submitted, self.orders_filled, self.orders_cancelled, self.orders_rejected):
-            c.labels(role="entry")  # the series exist (at 0) before the first order
-        for kind in ERROR_KINDS:
-            self.errors.labels(kind=kind)
-        for guard in GUARD_NAMES:
-            self.guard_breaches.labels(guard=guard)
-        self.trading_state.set(0)
+
         self.guard_status = Gauge(
             "guard_status", "Guard status: 0 passing, 1 warning, 2 breach, 3 stale", registry=r
         )
@@ -154,6 +148,12 @@ class Metrics:
         self.feed_state = Gauge(
             "feed_state", "Feed state: 0 live, 1 connecting, 2 stale, 3 down", ["feed"], registry=r
         )
+        for c in (self.orders_submitted, self.orders_filled, self.orders_cancelled, self.orders_rejected):
+            c.labels(role="entry")  # the series exist (at 0) before the first order
+        for kind in ERROR_KINDS:
+            self.errors.labels(kind=kind)
+        for guard in GUARD_NAMES:
+            self.guard_breaches.labels(guard=guard)
         # no report yet = stale (fail closed)
         self.guard_status.set(RANK["stale"])
         self._last_levels: dict[str, str] = {}
