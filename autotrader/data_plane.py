@@ -65,6 +65,13 @@ class DataPlane:
         log_event(self.log, "history loaded", now_ms=now_ms, **counts)
         return h
 
+    def market_json(self) -> dict[str, Any]:
+        """Open interest and funding over every venue for the status line (fresh values only)."""
+        d, ma, now = self.guards.state.derivs, self.cfg.guards.max_age, self.clock.now_ms()
+        return {"funding_apr": d.funding_aggregate(now, ma.funding_s, ma.oi_s),
+                "funding_apr_by_venue": d.funding_by_venue(now, ma.funding_s, ma.oi_s),
+                "oi_notional": d.oi_total(now, ma.oi_s), "oi_by_venue": d.oi_by_venue(now, ma.oi_s)}
+
     def windows_json(self) -> dict[str, Any]:
         """The market windows (UI and guards) as JSON: what a restart must give back."""
         st = self.guards.state

@@ -218,7 +218,7 @@ class Runtime:
                 }
                 for s in statuses
             },
-            "market": self.state.as_dict(),
+            "market": self.state.as_dict() | self.data.market_json(),
             "guards": guards_to_json(self.guards.check()),
             "regime": {"on": self.signal.signal.regime.on, "reason": self.signal.signal.regime.reason},
             "trading": {k: v for k, v in self.engine.snapshot().items() if k != "active"}
