@@ -25,7 +25,7 @@ import msgspec
 
 from core.funding import funding_apr_pct
 from core.models import Funding, MarketEvent, OpenInterest
-from feeds.base import CodecStats
+from feeds.base import CodecStats, finite
 from feeds.binance.messages import MarkPriceMsg
 
 VENUE = "binance"
@@ -59,13 +59,6 @@ _OI = msgspec.json.Decoder(OpenInterestBody)
 _FUNDING_INFO = msgspec.json.Decoder(list[FundingInfoItem])
 
 
-def _num(s: str) -> float:
-    v = float(s)
-    if not math.isfinite(v):
-        raise ValueError(f"non-finite number {s!r}")
-    return v
-
-
 def path_of(path: str) -> str | None:
     """The derivatives endpoint ``path`` ends with, if any."""
     for p in PATHS:
@@ -94,9 +87,9 @@ class BinanceDerivatives:
     # ------------------------------------------------------------------ websocket
     def mark_price(self, m: MarkPriceMsg) -> list[MarketEvent]:
         """A ``markPriceUpdate``; raises ValueError on a bad number."""
-        mark = _num(m.p)
-        index = _num(m.i) if m.i else 0.0
-        rate = _num(m.r) if m.r else None
+        mark = finite(m.p)
+        index = finite(m.i) if m.i else 0.0
+        rate = finite(m.r) if m.r else None
         return self._mark(m.s, mark, index, rate, m.T, m.E)
 
     def _mark(self, symbol: str, mark: float, index: float, rate: float | None, next_ts: int,
@@ -125,7 +118,7 @@ class BinanceDerivatives:
             oi = _OI.decode(body)
             if not self.accept(oi.symbol):
                 return []
-            if _num(oi.openInterest) < 0 or oi.time < 0:
+            if finite(oi.openInterest) < 0 or oi.time < 0:
                 raise ValueError(f"bad open interest {oi!r}")
             mark = self.marks.get(oi.symbol)
             if mark is None:
@@ -138,9 +131,9 @@ class BinanceDerivatives:
         for p in items:
             if not self.accept(p.symbol):
                 continue
-            rate = _num(p.lastFundingRate) if p.lastFundingRate else None
-            index = _num(p.indexPrice) if p.indexPrice else 0.0
-            out.extend(self._mark(p.symbol, _num(p.markPrice), index, rate, p.nextFundingTime, p.time))
+            rate = finite(p.lastFundingRate) if p.lastFundingRate else None
+            index = finite(p.indexPrice) if p.indexPrice else 0.0
+            out.extend(self._mark(p.symbol, finite(p.markPrice), index, rate, p.nextFundingTime, p.time))
         return out
 
     def _funding_info(self, items: list[FundingInfoItem]) -> None:
@@ -157,5 +150,5 @@ class BinanceDerivatives:
 
     @staticmethod
     def _oi(oi: OpenInterestBody, mark: float) -> OpenInterest:
-        single = _num(oi.openInterest)
+        single = finite(oi.openInterest)
         return OpenInterest(VENUE, oi.symbol, oi.time, 2.0 * single, single, single * mark)

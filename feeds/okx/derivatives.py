@@ -18,14 +18,13 @@ same item shape on both), for the configured instruments.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import msgspec
 
 from core.funding import funding_apr_pct
 from core.models import Funding, MarketEvent, OpenInterest
-from feeds.base import CodecStats
+from feeds.base import CodecStats, finite
 
 VENUE = "okx"
 HOUR_MS = 3_600_000
@@ -49,13 +48,6 @@ class FundingItem(msgspec.Struct):
 
 OI_ITEMS = msgspec.json.Decoder(list[OiItem])
 FUNDING_ITEMS = msgspec.json.Decoder(list[FundingItem])
-
-
-def _num(s: str) -> float:
-    v = float(s)
-    if not math.isfinite(v):
-        raise ValueError(f"non-finite number {s!r}")
-    return v
 
 
 def _ms(v: str | int) -> int:
@@ -83,11 +75,11 @@ class OkxDerivatives:
             if not it.oiUsd:
                 self.stats.ignored += 1  # no notional: missing stays missing
                 continue
-            usd = _num(it.oiUsd)
+            usd = finite(it.oiUsd)
             if it.oiCcy:
-                single = _num(it.oiCcy)
+                single = finite(it.oiCcy)
             elif it.oi and it.instId in ct_vals:
-                single = _num(it.oi) * ct_vals[it.instId]
+                single = finite(it.oi) * ct_vals[it.instId]
             else:
                 self.stats.ignored += 1
                 continue
@@ -103,7 +95,7 @@ class OkxDerivatives:
         for it in FUNDING_ITEMS.decode(raw):
             if it.instId not in self.inst_ids:
                 continue
-            rate = _num(it.fundingRate)
+            rate = finite(it.fundingRate)
             settle = _ms(it.fundingTime) if it.fundingTime != "" else 0
             nxt = _ms(it.nextFundingTime) if it.nextFundingTime != "" else 0
             if settle and nxt > settle:

@@ -243,12 +243,17 @@ class FakeExchange:
             await asyncio.sleep(self.faults.snapshot_delay_s)
         return web.Response(body=body, content_type="application/json")
 
+    def _rest_fault(self, venue: str, name: str, text: str = "fault") -> web.Response | None:
+        """Count a REST request; the queued fault status, if any, as the answer."""
+        self._count(self.requests, f"{venue}.{name}")
+        status = self.faults.next_status(venue)
+        return None if status is None else web.Response(status=status, text=text)
+
     async def _binance_derivs(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        self._count(self.requests, f"binance.{name}")
-        status = self.faults.next_status("binance")
-        if status is not None:
-            return web.Response(status=status, text='{"code":-1003,"msg":"fault"}')
+        fault = self._rest_fault("binance", name, '{"code":-1003,"msg":"fault"}')
+        if fault is not None:
+            return fault
         now = int(time.time() * 1000)
         sym = request.query.get("symbol", self.binance.symbol)
         body: Any
@@ -267,10 +272,9 @@ class FakeExchange:
 
     async def _okx_derivs(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        self._count(self.requests, f"okx.{name}")
-        status = self.faults.next_status("okx")
-        if status is not None:
-            return web.Response(status=status, text="fault")
+        fault = self._rest_fault("okx", name)
+        if fault is not None:
+            return fault
         now = int(time.time() * 1000)
         inst = request.query.get("instId", "SOL-USDT-SWAP")
         item: dict[str, str]
@@ -330,10 +334,9 @@ class FakeExchange:
 
     async def _bybit_rest(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        self._count(self.requests, f"bybit.{name}")
-        status = self.faults.next_status("bybit")
-        if status is not None:
-            return web.Response(status=status, text="fault")
+        fault = self._rest_fault("bybit", name)
+        if fault is not None:
+            return fault
         now = int(time.time() * 1000)
         sym = request.query.get("symbol", "SOLUSDT")
         result: Any
