@@ -326,6 +326,11 @@ def test_liquidation_heatmap_across_venues(tmp_path: Path) -> None:
     assert hm.center_px == 99.0  # the latest liquidation's price
     assert hm.total_count == 3 and hm.n_time_buckets == 6
     assert hm.counts[0][5] == 1  # okx at 99.0, last hour
+    with ParquetStore(tmp_path, clock=FakeClock()) as store:  # OKX's USDC swap beside its USDT swap
+        store.add("liquidations", "okx", "SOL-USDC-SWAP", liq(T0 - 3 * MIN, 99.5, 30.0))
+    pairs = [("binance", "SOLUSDT"), ("bybit", "SOLUSDT"), ("okx", "SOL-USDT-SWAP"), ("okx", "SOL-USDC-SWAP")]
+    hm = liquidation_heatmap(tmp_path, pairs, T0)
+    assert hm.total_count == 4 and hm.total_notional == 200.0
 
 
 CHILD = textwrap.dedent(
