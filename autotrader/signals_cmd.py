@@ -20,8 +20,8 @@ from typing import Annotated, Any
 import typer
 
 from autotrader.cli_common import ConfigOpt, SetOpt, fail, get_config
-from autotrader.config import storage_root
-from storage.signals_jsonl import SUFFIX, signals_dir
+
+SUFFIX = ".jsonl"  # storage.signals_jsonl's files (imported where used: the CLI module stays light)
 
 HEADER = (f"{'time (UTC)':<16} {'price':>9} {'cvd':>8} {'vwap':>9} {'fund%':>7} {'basis':>6} {'OI USD':>7} "
           f"{'liqs 1m':>9}  {'guards':<8} regime")
@@ -122,6 +122,9 @@ def signals(
 ) -> None:
     """The minute signals feed: price, CVD, VWAP, funding per venue, basis, OI, liquidations, guards,
     regime; one row per closed minute."""
+    from autotrader.config import storage_root
+    from storage.signals_jsonl import signals_dir
+
     cfg = get_config(config, set_)
     root = storage_root(cfg)
     sym = (symbol or cfg.market.binance_symbol).upper()

@@ -67,7 +67,7 @@ def ui_info(cfg: Config, label: str) -> UiInfo:
     drift = cfg.engine.venue == "drift"
     return UiInfo(venue=cfg.engine.venue, cluster=cfg.venues.drift.cluster if drift else "paper",
                   delegate=cfg.venues.drift.use_delegate if drift else None, label=label,
-                  market=cfg.signal.market)
+                  market=cfg.signal.market, on_exit=cfg.engine.on_exit)
 
 
 class RuntimeCommands:

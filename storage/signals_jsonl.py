@@ -19,7 +19,7 @@ import msgspec
 from core.minute_signals import SIGNALS_VENUE, MinuteSignal
 
 log = logging.getLogger(__name__)
-SUFFIX = ".jsonl"
+SUFFIX = ".jsonl"  # autotrader.signals_cmd has the same constant (it does not import this module early)
 
 
 def day_key(day: date) -> str:
