@@ -140,3 +140,13 @@ def test_follow_prints_new_rows_then_exits_on_sigterm(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     assert code == 0, proc.stderr.read() if proc.stderr else ""
+
+
+def test_signals_is_a_light_command(tmp_path: Path) -> None:
+    from tests.test_cli_imports import probe
+
+    SignalsJsonl(tmp_path / "store").write(_row(0))
+    env = {**os.environ, "AUTOTRADER__STORAGE__ROOT": str(tmp_path / "store")}
+    proc, heavy = probe(tmp_path, "signals", "--json", env=env)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["ts"] == T, proc.stderr
+    assert not heavy, heavy
