@@ -47,6 +47,7 @@ from core.guard_monitor import GuardMonitor, SignalRunner
 from core.guards import to_json as guards_to_json
 from core.intents import INTENTS, Intent
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest
+from core.sanity import MarketSanity
 from execution.leaving import LeaveReport, leave
 from feeds.live import run_live
 from feeds.pipeline import MarketPipeline
@@ -153,6 +154,7 @@ class Runtime:
             okx_usdc_inst=cfg.market.okx_usdc_inst,
             okx_usdt_inst=cfg.market.okx_usdt_inst,
             clock=None if self.live else self.event_clock,
+            sanity=MarketSanity.of(cfg.feeds),
         )
         self.state = LatestState(self.bus)
         self.live_status: dict[str, FeedStatus] = {}
@@ -252,6 +254,7 @@ class Runtime:
                     "resyncs": s.resyncs,
                     "errors": s.errors,
                     "detail": s.detail,
+                    "dropped": s.dropped,
                 }
                 for s in statuses
             },
@@ -318,6 +321,7 @@ class Runtime:
             frames=n,
             recording=recording.stats.as_dict(),
             codecs={v: c.stats.as_dict() for v, c in self.pipeline.codecs.items()},
+            dropped={v: d for v in self.pipeline.codecs if (d := self.pipeline.dropped(v))},
         )
         log_event(self.log, "status", **self.status_line())
 
