@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -28,7 +29,7 @@ trades_st = st.lists(
     min_size=2, max_size=300)
 
 
-def run(trades: list[tuple[int, float, float, bool]], b: BarBuilder) -> list[Bar]:
+def run(trades: list[tuple[int, float, float, bool]], b: Any) -> list[Bar]:
     out = []
     for ts, px, q, sell in trades:
         bar = b.add(DAY + ts, px, q, sell)
@@ -37,20 +38,29 @@ def run(trades: list[tuple[int, float, float, bool]], b: BarBuilder) -> list[Bar
     return out
 
 
+def _builders() -> list[Any]:
+    from feeds.binance import fast
+
+    return [BarBuilder] + ([fast.compiled.Bars] if fast.compiled is not None else [])
+
+
+@pytest.mark.parametrize("builder", _builders())
 @settings(max_examples=200, deadline=None)
-@given(trades_st, st.integers(1, 299))
-def test_resumed_builder_equals_an_uninterrupted_one(trades: list[tuple[int, float, float, bool]],
+@given(trades=trades_st, cut=st.integers(1, 299))
+def test_resumed_builder_equals_an_uninterrupted_one(builder: Any,
+                                                     trades: list[tuple[int, float, float, bool]],
                                                      cut: int) -> None:
+    """Both bar builders (core.bars and the compiled one) resume the same way."""
     trades = sorted(trades)
     cut = min(cut, len(trades) - 1)
-    whole = BarBuilder("S")
+    whole = builder("S")
     expected = run(trades, whole)
-    first = BarBuilder("S")
+    first = builder("S")
     stored = run(trades[:cut], first)
     partial = first.current()  # the bar in progress, stored unclosed at shutdown
     if partial is not None:
         stored.append(partial)
-    resumed = BarBuilder("S")
+    resumed = builder("S")
     resumed.resume(stored)
     got = stored[:-1] if partial is not None else stored
     got = got + run(trades[cut:], resumed)
