@@ -4,8 +4,6 @@ funding-rate per instrument) beside Bybit, and each venue's values reach the bus
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from core.bus import Topics
@@ -14,16 +12,15 @@ from feeds.transport.fakes import FakeExchange
 from tests.transport_harness import Harness, fast_options, start_fake
 
 
-@pytest.fixture
-async def fx() -> AsyncIterator[FakeExchange]:
-    fake = await start_fake()
+async def test_oi_and_funding_from_all_three_venues() -> None:
+    fx = await start_fake()
     try:
-        yield fake
+        await _all_three(fx)
     finally:
-        await fake.stop()
+        await fx.stop()
 
 
-async def test_oi_and_funding_from_all_three_venues(fx: FakeExchange) -> None:
+async def _all_three(fx: FakeExchange) -> None:
     opts = fast_options(derivs_poll_s=0.2, bybit_poll_s=0.2)
     async with Harness(fx, options=opts) as h:
         funding: dict[str, Funding] = {}
