@@ -52,8 +52,8 @@ class DataPlane:
         primary = ("binance", self.pipeline.primary or self.cfg.market.binance_symbol)
         try:
             h = await asyncio.to_thread(load_history, self.store_root, primary, self.instruments(), now_ms)
-        except OSError as exc:
-            log_event(self.log, "history not loaded", logging.WARNING, error=str(exc))
+        except Exception as exc:  # history is a head start: unreadable history never stops a start
+            log_event(self.log, "history not loaded", logging.WARNING, error=f"{type(exc).__name__}: {exc}")
             return None
         self.pipeline.resume_bars(h.day_bars())
         self.guards.load_history(h)

@@ -45,7 +45,7 @@ def read_kind(root: Path, venue: str, symbol: str, kind: str, start_ms: int, end
     for day in sorted(d for d in list_days(kind_dir) if first <= d <= last):
         try:
             table, _ = read_day(kind_dir, day, kind)
-        except (pa.ArrowException, OSError):
+        except (pa.ArrowException, OSError, KeyError):  # KeyError: a file without the kind's columns
             log.exception("cannot read %s %s", kind_dir, day)
             table = schema.empty_table()
         if table.num_rows:

@@ -1,5 +1,5 @@
 """History on restart, piece by piece: the bar builder resumes the day's CVD/VWAP (and a bar left
-open), the Parquet loader, the market state and the UI model warm from history, the windows do
+open), the Parquet loader (unreadable days skipped, a failing loader never stops a start), the market state and the UI model warm from history, the windows do
 not depend on arrival order."""
 
 from __future__ import annotations
@@ -117,6 +117,28 @@ def test_loader_reads_each_window_and_instrument(tmp_path: Path) -> None:
     assert load_history(tmp_path / "nothing", ("binance", "SOLUSDT"), insts, now) == MarketHistory(now_ms=now)
 
 
+def test_loader_skips_unreadable_days_and_keeps_the_rest(tmp_path: Path) -> None:
+    """A truncated file (a crash, a full disk) or a file without the kind's columns loses its day
+    of that kind only: the other days and kinds still load, and nothing raises."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    now = DAY + 2 * 3600_000
+    with ParquetStore(tmp_path, auto_flush=False) as store:
+        for m in range(0, 120, 10):
+            store.add("bars", "binance", "SOLUSDT", bar(m))
+        store.add("liquidations", "bybit", "SOLUSDT", liq(now - 60_000, "bybit"))
+    bars_dir = tmp_path / "binance" / "SOLUSDT" / "bars"
+    (bars_dir / "20250309.parquet").write_bytes(b"PAR1 truncated by a crash")  # yesterday: garbage
+    liq_dir = tmp_path / "okx" / "SOL-USDT-SWAP" / "liquidations"
+    liq_dir.mkdir(parents=True)
+    pq.write_table(pa.table({"ts": [now - 60_000], "foo": [1.0]}), liq_dir / "20250310.parquet")
+    insts = [("binance", "SOLUSDT"), ("bybit", "SOLUSDT"), ("okx", "SOL-USDT-SWAP")]
+    h = load_history(tmp_path, ("binance", "SOLUSDT"), insts, now)
+    assert [b.timestamp for b in h.bars] == [bar(m).timestamp for m in range(0, 120, 10)]
+    assert [(x.venue, x.ts) for x in h.liquidations] == [("bybit", now - 60_000)]
+
+
 def test_market_state_history_is_no_sign_of_life() -> None:
     ms = MarketState()
     bars = [bar(m) for m in range(30)]
@@ -160,3 +182,30 @@ def test_ui_model_prefills_from_the_history_topic_before_live_values() -> None:
     m = feed.model
     assert len(m.bars) == 40 and len(m.liqs) == 1 and m.oi_series() == [5e8]
     assert m.oi_total() == 5e8
+
+
+async def test_a_start_goes_on_without_history_it_cannot_load(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """History is a head start, never a reason not to start (the daemon recovers orders and
+    stops at start): an unexpected loader error is logged and the windows start empty."""
+    import logging
+
+    import storage.market_history
+    from autotrader.data_plane import DataPlane
+    from core.clock import EventClock
+    from core.config_schema import Config
+    from core.guard_config import GuardsConfig, RiskConfig, SignalConfig
+    from core.guard_monitor import GuardMonitor, SignalRunner
+    from feeds.pipeline import MarketPipeline
+
+    def broken(*_: object) -> MarketHistory:
+        raise RuntimeError("a schema from the future")
+
+    monkeypatch.setattr(storage.market_history, "load_history", broken)
+    bus, clock = Bus(), EventClock()
+    guards = GuardMonitor(bus, GuardsConfig(), clock, "replay")
+    sig = SignalRunner(bus, guards, SignalConfig(), RiskConfig(), lambda: 10_000.0)
+    plane = DataPlane(Config(), bus, MarketPipeline(bus, binance_symbol=None, clock=clock), guards, sig,
+                      clock, logging.getLogger("test.data_plane"), tmp_path)
+    assert await plane.load_history(DAY) is None
+    assert plane.windows_json()["guards"]["bars_seen"] == 0
