@@ -1,6 +1,6 @@
 """History on restart, piece by piece: the bar builder resumes the day's CVD/VWAP (and a bar left
-open), the Parquet loader (unreadable days skipped, a failing loader never stops a start), the market state and the UI model warm from history, the windows do
-not depend on arrival order."""
+open), the Parquet loader (unreadable days skipped, a failing loader never stops a start), the
+market state and the UI model warm from history, the windows do not depend on arrival order."""
 
 from __future__ import annotations
 
