@@ -54,6 +54,7 @@ class LiveOptions:
     max_conn_age_s: float = 23.5 * 3600
     bybit_poll_s: float = 60.0
     derivs_poll_s: float = 60.0  # Binance / OKX open interest and funding over REST
+    funding_info_poll_s: float = 3600.0  # Binance fundingInfo: an interval can change intraday
     instruments_refresh_s: float = 86_400.0
     spec_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # per feed name
 
@@ -178,6 +179,15 @@ class LiveFeeds:
         await self._instruments_ready.wait()
         await self.rest.poll(venue, url, self.options.derivs_poll_s, classify_generic)
 
+    async def _refresh_funding_info(self, url: str) -> None:
+        """Binance funding intervals again every ``funding_info_poll_s`` (the first came with the
+        instruments): Binance can shorten a symbol's interval within a day, and the APR follows it."""
+        assert self.rest is not None
+        await self._instruments_ready.wait()
+        while True:
+            await asyncio.sleep(self.options.funding_info_poll_s)
+            await self.rest.get_until_ok("binance", url, classify_generic)
+
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         opts = self.options
@@ -218,6 +228,9 @@ class LiveFeeds:
             polls += [("okx", u) for u in (*ep.okx_oi_urls, *ep.okx_funding_urls)]
         for venue, url in polls:
             self._spawn(functools.partial(self._poll_derivs, venue, url), f"feeds:{venue}-poll:{url}")
+        if "binance.market" in self.connections and ep.binance_funding_info_url:
+            self._spawn(functools.partial(self._refresh_funding_info, ep.binance_funding_info_url),
+                        "feeds:binance-funding-info")
         for name, conn in self.connections.items():
             self._spawn(conn.run, f"feeds:ws:{name}")
 

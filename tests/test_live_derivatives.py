@@ -38,3 +38,22 @@ async def _all_three(fx: FakeExchange) -> None:
     for name in ("binance.openInterest", "binance.premiumIndex", "binance.fundingInfo",
                  "okx.open-interest", "okx.funding-rate"):
         assert fx.requests.get(name, 0) >= 1, name
+
+
+async def test_binance_funding_interval_follows_funding_info_within_the_day() -> None:
+    """Binance may shorten a symbol's funding interval intraday: fundingInfo is asked again
+    (``funding_info_poll_s``) and the APR follows the new interval."""
+    fx = await start_fake()
+    try:
+        opts = fast_options(derivs_poll_s=0.1, funding_info_poll_s=0.2)
+        async with Harness(fx, options=opts) as h:
+            seen: list[Funding] = []
+            h.bus.on(Topics.FUNDING, lambda f: seen.append(f) if f.venue == "binance" else None)
+            await h.wait_for(lambda: bool(seen), timeout=20, what="Binance funding")
+            assert seen[-1].interval_hours == 8.0  # not listed: 8 h, as Binance documents
+            fx.binance_funding_hours[seen[-1].symbol] = 4
+            await h.wait_for(lambda: seen[-1].interval_hours == 4.0, timeout=20, what="the 4 h interval")
+            last = seen[-1]
+            assert last.apr_pct == pytest.approx(last.rate * 6 * 365 * 100)
+    finally:
+        await fx.stop()

@@ -75,6 +75,7 @@ class FakeExchange:
         self.clients: list[_Client] = []
         self.connections: dict[str, int] = {}
         self.requests: dict[str, int] = {}
+        self.binance_funding_hours: dict[str, float] = {"BLZUSDT": 4}  # what /fapi/v1/fundingInfo lists
         self.sent: dict[str, int] = {}
         self.sent_log: list[tuple[int, str, str]] | None = None  # (ns, stream, text) when enabled
         self.book = OrderBook()
@@ -265,9 +266,9 @@ class FakeExchange:
                     "interestRate": "0.00010000", "nextFundingTime": now - now % 28_800_000 + 28_800_000,
                     "time": now}
         else:
-            body = [{"symbol": "BLZUSDT", "adjustedFundingRateCap": "0.02500000",
-                     "adjustedFundingRateFloor": "-0.02500000", "fundingIntervalHours": 4,
-                     "disclaimer": False}]
+            body = [{"symbol": s, "adjustedFundingRateCap": "0.02500000",
+                     "adjustedFundingRateFloor": "-0.02500000", "fundingIntervalHours": h,
+                     "disclaimer": False} for s, h in self.binance_funding_hours.items()]
         return web.Response(body=msgspec.json.encode(body), content_type="application/json")
 
     async def _okx_derivs(self, request: web.Request) -> web.Response:
