@@ -141,18 +141,18 @@ def test_a_restart_gives_back_every_window(demo_recording: Path, short_tmp: Path
     part2 = _write(short_tmp / "p2.jsonl.zst", header, restart + events[k:])
     whole = _write(short_tmp / "all.jsonl.zst", header, events)
 
-    first = StoreDaemon(short_tmp / "a", part1)
+    once = StoreDaemon(short_tmp / "c", whole)  # the uninterrupted run, beside the other two
     try:
-        before = _windows(first)
-    finally:
-        assert first.stop() == 0, first.tail()
-    second = StoreDaemon(short_tmp / "a", part2)  # a restart: same state and store
-    try:
-        after = _windows(second)
-    finally:
-        assert second.stop() == 0, second.tail()
-    once = StoreDaemon(short_tmp / "c", whole)
-    try:
+        first = StoreDaemon(short_tmp / "a", part1)
+        try:
+            before = _windows(first)
+        finally:
+            assert first.stop() == 0, first.tail()
+        second = StoreDaemon(short_tmp / "a", part2)  # a restart: same state and store
+        try:
+            after = _windows(second)
+        finally:
+            assert second.stop() == 0, second.tail()
         expected = _windows(once)
     finally:
         assert once.stop() == 0, once.tail()
