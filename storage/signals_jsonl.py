@@ -3,7 +3,9 @@ row's UTC day), beside the Parquet files of the same kind, one object per closed
 and flushed as it is published (``autotrader signals --follow`` tails it).
 
 A failed write keeps the lines and retries them with the next row (and at close); the error is
-counted and logged once per failure streak. Files older than ``retention_days`` are removed at a
+counted and logged once per failure streak. A file whose last line is torn (a crash or a full
+disk mid-write) gets a newline before the next row, so the torn line stays alone (readers skip
+it) and never swallows a good row. Files older than ``retention_days`` are removed at a
 day change, like the Parquet files.
 """
 
@@ -59,9 +61,11 @@ class SignalsJsonl:
             path, line = self.pending[0]
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
                 try:
-                    os.write(fd, line)
+                    data = _after_torn_tail(fd) + line
+                    if os.write(fd, data) != len(data):  # a full disk: torn, retried after a newline
+                        raise OSError(f"short write ({len(data)} bytes asked)")
                 finally:
                     os.close(fd)
             except OSError as exc:
@@ -88,3 +92,9 @@ class SignalsJsonl:
 
     def close(self) -> None:
         self.flush()
+
+
+def _after_torn_tail(fd: int) -> bytes:
+    """``b"\\n"`` when the file ``fd`` is open on ends without one (a torn last line), else ``b""``."""
+    size = os.fstat(fd).st_size
+    return b"\n" if size and os.pread(fd, 1, size - 1) != b"\n" else b""

@@ -150,3 +150,23 @@ def test_signals_is_a_light_command(tmp_path: Path) -> None:
     proc, heavy = probe(tmp_path, "signals", "--json", env=env)
     assert proc.returncode == 0 and json.loads(proc.stdout)["ts"] == T, proc.stderr
     assert not heavy, heavy
+
+
+def test_a_torn_last_line_never_swallows_the_next_row(tmp_path: Path) -> None:
+    """A crash mid-line leaves a torn tail: the next row starts on its own line, and the CLI prints
+    every good row (the torn one skipped)."""
+    SignalsJsonl(tmp_path).write(_row(0))
+    [path] = list(tmp_path.rglob("*.jsonl"))
+    with path.open("ab") as fh:
+        fh.write(b'{"ts": 17415660')  # the crash
+    writer = SignalsJsonl(tmp_path)  # the next process
+    writer.write(_row(1))
+    writer.write(_row(2))
+    lines = path.read_bytes().split(b"\n")
+    assert [json.loads(x)["ts"] for x in lines if x.startswith(b"{") and x.endswith(b"}")] == [
+        T, T + 60_000, T + 120_000]
+    env = {**os.environ, "AUTOTRADER__STORAGE__ROOT": str(tmp_path)}
+    out = subprocess.run([*CLI, "signals", "--json"], capture_output=True, text=True, cwd=REPO_ROOT, env=env,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(x)["ts"] for x in out.stdout.splitlines()] == [T, T + 60_000, T + 120_000]
