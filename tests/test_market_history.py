@@ -139,6 +139,28 @@ def test_loader_skips_unreadable_days_and_keeps_the_rest(tmp_path: Path) -> None
     assert [(x.venue, x.ts) for x in h.liquidations] == [("bybit", now - 60_000)]
 
 
+def test_loader_keeps_the_last_open_interest_of_each_minute(tmp_path: Path) -> None:
+    """Bybit tickers and OKX pushes give ~10^5 OI rows a day; the loader hands back the last of
+    each minute per instrument, and the windows built from it equal those built from every row."""
+    rnd = random.Random(5)
+    now = DAY + 3 * 3600_000
+    rows = [OpenInterest(v, s, DAY + rnd.randrange(0, 3 * 3600_000, 250), 2, 1, rnd.uniform(1e8, 2e8))
+            for v, s in (("bybit", "SOLUSDT"), ("okx", "SOL-USDT-SWAP")) for _ in range(3000)]
+    with ParquetStore(tmp_path, auto_flush=False) as store:
+        for o in rows:
+            store.add("open_interest", o.venue, o.symbol, o)
+    insts = [("bybit", "SOLUSDT"), ("okx", "SOL-USDT-SWAP")]
+    h = load_history(tmp_path, ("binance", "SOLUSDT"), insts, now)
+    minutes = {(o.venue, o.ts // MIN) for o in rows}
+    assert len(h.open_interest) == len(minutes) < len(rows)
+    full = MarketWindows()
+    for o in sorted(rows, key=lambda o: o.ts):
+        full.on_open_interest(o)
+    loaded = MarketWindows()
+    loaded.load(h)
+    assert loaded.oi_series() == full.oi_series() and loaded.to_json() == full.to_json()
+
+
 def test_market_state_history_is_no_sign_of_life() -> None:
     ms = MarketState()
     bars = [bar(m) for m in range(30)]
