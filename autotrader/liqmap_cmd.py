@@ -89,23 +89,25 @@ async def periodic_scans(cfg: Config, bus: Bus, logger: logging.Logger,
     import asyncio
 
     from core.liqmap import LIQ_MAP
+    from core.secrets import redact_url, scrub
     from feeds.drift.scanner import ScanError
     from storage import liqmap_store
 
     say = status or (lambda _why: None)
+    rpc = scan_config(cfg).rpc_url  # its key (query or path) never reaches the report or the log
     stored = await asyncio.to_thread(liqmap_store.load, liqmap_dir(cfg))
     if stored is not None:
         bus.publish(LIQ_MAP, stored)
     while True:
-        say(f"scanning {cfg.venues.drift.cluster} ({scan_config(cfg).rpc_url.split('?')[0]})")
+        say(f"scanning {cfg.venues.drift.cluster} ({redact_url(rpc)})")
         try:
             m = await scan_and_store(cfg)
             bus.publish(LIQ_MAP, m)
             logger.info("liqmap: %d positions from %d accounts, %d clusters", len(m.entries), m.scanned,
                         len(m.clusters))
         except (ScanError, OSError, ValueError) as e:
-            logger.error("liqmap scan failed: %s", e)
-            say(f"last scan failed: {e}")
+            logger.error("liqmap scan failed: %s", scrub(str(e), rpc))
+            say(f"last scan failed: {scrub(str(e), rpc)}")
         except Exception as e:  # a bug must not end the periodic scans silently
             logger.exception("liqmap scan failed unexpectedly")
             say(f"last scan failed: {type(e).__name__}")

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from pathlib import Path
 
 from autotrader.config import load_config
 from autotrader.guards_cmd import render_json_text
@@ -58,3 +60,34 @@ def test_liqmap_scan_with_nothing_to_scan_says_why() -> None:
     out = subprocess.run([sys.executable, "-m", "autotrader", "liqmap", "--scan"], capture_output=True,
                          text=True, cwd=REPO_ROOT, timeout=60)
     assert out.returncode == 2 and "nothing to scan: the paper venue trades on no chain" in out.stderr
+
+
+async def test_the_scan_status_never_shows_the_rpc_key(tmp_path: Path) -> None:
+    """The runtime's scanner says what it scans and why a scan failed in the guard report (status,
+    screen, logs): an API key in the RPC URL (query or path) is masked there."""
+    import asyncio
+    import logging
+
+    from autotrader.liqmap_cmd import periodic_scans
+
+    key, token = "k3yQueryS3cret0000", "abcdEFGH1234ijklMNOP5678"
+    cfg = load_config(None, environ={}, overrides={
+        "liqmap.source": "drift", "liqmap.output_dir": str(tmp_path / "liq"),
+        "liqmap.rpc_url": f"http://127.0.0.1:1/v2/{token}?api-key={key}"})
+    said: list[str] = []
+    failed = asyncio.Event()
+
+    def status(why: str) -> None:
+        said.append(why)
+        if why.startswith("last scan failed"):
+            failed.set()
+
+    task = asyncio.create_task(periodic_scans(cfg, Bus(), logging.getLogger("test.liqmap"), status))
+    try:
+        await asyncio.wait_for(failed.wait(), 30)  # nothing listens on port 1: refused at once
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert said[0].startswith("scanning devnet (http://127.0.0.1:1/v2/***")
+    assert not [s for s in said if key in s or token in s], said
