@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from autotrader.config import load_config
 from autotrader.guards_cmd import render_json_text
 from autotrader.liqmap_cmd import scan_target
@@ -62,13 +64,20 @@ def test_liqmap_scan_with_nothing_to_scan_says_why() -> None:
     assert out.returncode == 2 and "nothing to scan: the paper venue trades on no chain" in out.stderr
 
 
-async def test_the_scan_status_never_shows_the_rpc_key(tmp_path: Path) -> None:
+async def test_the_scan_status_never_shows_the_rpc_key(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The runtime's scanner says what it scans and why a scan failed in the guard report (status,
     screen, logs): an API key in the RPC URL (query or path) is masked there."""
     import asyncio
+    import dataclasses
     import logging
 
+    import autotrader.liqmap_cmd
     from autotrader.liqmap_cmd import periodic_scans
+
+    scan_config = autotrader.liqmap_cmd.scan_config
+    monkeypatch.setattr(autotrader.liqmap_cmd, "scan_config",  # fail at once: no retries
+                        lambda c: dataclasses.replace(scan_config(c), retries=0))
 
     key, token = "k3yQueryS3cret0000", "abcdEFGH1234ijklMNOP5678"
     cfg = load_config(None, environ={}, overrides={
