@@ -21,10 +21,11 @@ from core.guards import GUARDS
 from core.intents import INTENTS
 from core.manual import build_manual_intent
 from core.models import BookTop
+from execution.drift.venue import DriftVenue
 from execution.signers.keystore import EncryptedFileStore, passphrase_source
 from storage.journal import Journal
 from tests.conftest import REPO_ROOT
-from tests.drift_harness import T0, communicate, drift_env
+from tests.drift_harness import T0, DriftEnv, communicate, drift_env
 from tests.test_engine import report
 
 PASS = "correct horse battery staple"
@@ -202,6 +203,32 @@ async def test_keys_and_delegation_from_the_command_line(tmp_path: Path) -> None
         await env.close()
 
 
+async def stack_with_stop_and_tp(
+    env: DriftEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[TradingStack, DriftVenue]:
+    """The app's stack on Drift (delegate key from the key store) with a long of 1 on the account,
+    its stop ``k:sl1`` and a take-profit ``k:tp1`` on chain."""
+    from core.venue import OrderRequest, OrderType, TriggerCondition
+
+    keyfile = tmp_path / "keys.enc"
+    monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
+    store = EncryptedFileStore(keyfile, passphrase_source(None), scrypt_n=2**12)
+    store.save("drift-delegate", env.delegate)
+    cfg = validate(_tree(env.rpc.url, str(env.program_id), str(env.owner.pubkey()), keyfile))
+    stack = TradingStack(cfg, Bus(), EventClock(T0), state_db=tmp_path / "state.sqlite3")
+    await stack.start()
+    v = stack.async_venue
+    assert v is not None
+    env.sim.set_position(0, 1.0, 150.0)
+    await v.place(OrderRequest(market="SOL-PERP", side="sell", type=OrderType.TRIGGER_MARKET, size=1.0,
+                               trigger_price=140.0, trigger_condition=TriggerCondition.BELOW,
+                               reduce_only=True, client_tag="k:sl1"))
+    await v.place(OrderRequest(market="SOL-PERP", side="sell", type=OrderType.LIMIT, size=1.0,
+                               price=160.0, reduce_only=True, client_tag="k:tp1"))
+    await v.wait_idle()
+    return stack, v
+
+
 async def test_a_full_disk_never_holds_a_kill_on_drift(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -209,27 +236,11 @@ async def test_a_full_disk_never_holds_a_kill_on_drift(
     send rows wait in memory and are written once the disk takes writes again)."""
     import sqlite3
 
-    from core.venue import OrderRequest, OrderType, TriggerCondition
     from storage.faults import set_write_hook
 
     env = await drift_env(start=False)
     try:
-        keyfile = tmp_path / "keys.enc"
-        monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
-        store = EncryptedFileStore(keyfile, passphrase_source(None), scrypt_n=2**12)
-        store.save("drift-delegate", env.delegate)
-        cfg = validate(_tree(env.rpc.url, str(env.program_id), str(env.owner.pubkey()), keyfile))
-        stack = TradingStack(cfg, Bus(), EventClock(T0), state_db=tmp_path / "state.sqlite3")
-        await stack.start()
-        v = stack.async_venue
-        assert v is not None
-        env.sim.set_position(0, 1.0, 150.0)
-        await v.place(OrderRequest(market="SOL-PERP", side="sell", type=OrderType.TRIGGER_MARKET, size=1.0,
-                                   trigger_price=140.0, trigger_condition=TriggerCondition.BELOW,
-                                   reduce_only=True, client_tag="k:sl1"))
-        await v.place(OrderRequest(market="SOL-PERP", side="sell", type=OrderType.LIMIT, size=1.0,
-                                   price=160.0, reduce_only=True, client_tag="k:tp1"))
-        await v.wait_idle()
+        stack, v = await stack_with_stop_and_tp(env, tmp_path, monkeypatch)
 
         def disk_full(store: str, op: str) -> None:
             raise sqlite3.OperationalError("database or disk is full")
@@ -263,26 +274,10 @@ async def test_kill_through_the_running_instance_answers_with_each_cancel_signat
     chain, answers with each cancellation's signature (as landed) and the stop that stays."""
     from autotrader.control_handlers import ControlHandlers
     from autotrader.kill_cmd import kill_text
-    from core.venue import OrderRequest, OrderType, TriggerCondition
 
     env = await drift_env(start=False)
     try:
-        keyfile = tmp_path / "keys.enc"
-        monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
-        store = EncryptedFileStore(keyfile, passphrase_source(None), scrypt_n=2**12)
-        store.save("drift-delegate", env.delegate)
-        cfg = validate(_tree(env.rpc.url, str(env.program_id), str(env.owner.pubkey()), keyfile))
-        stack = TradingStack(cfg, Bus(), EventClock(T0), state_db=tmp_path / "state.sqlite3")
-        await stack.start()
-        v = stack.async_venue
-        assert v is not None
-        env.sim.set_position(0, 1.0, 150.0)
-        await v.place(OrderRequest(market="SOL-PERP", side="sell", type=OrderType.TRIGGER_MARKET, size=1.0,
-                                   trigger_price=140.0, trigger_condition=TriggerCondition.BELOW,
-                                   reduce_only=True, client_tag="k:sl1"))
-        await v.place(OrderRequest(market="SOL-PERP", side="sell", type=OrderType.LIMIT, size=1.0,
-                                   price=160.0, reduce_only=True, client_tag="k:tp1"))
-        await v.wait_idle()
+        stack, _v = await stack_with_stop_and_tp(env, tmp_path, monkeypatch)
         tasks: list[asyncio.Task[object]] = []
 
         def spawn(coro, name):  # type: ignore[no-untyped-def]
