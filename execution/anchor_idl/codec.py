@@ -33,8 +33,18 @@ Dec = Callable[[bytes, int], tuple[Any, int]]
 Enc = Callable[[Any, bytearray], None]
 Build = Callable[[Iterator[Any]], Any]
 
-_INT_FMT = {"u8": "B", "i8": "b", "u16": "H", "i16": "h", "u32": "I", "i32": "i",
-            "u64": "Q", "i64": "q", "f32": "f", "f64": "d"}
+_INT_FMT = {
+    "u8": "B",
+    "i8": "b",
+    "u16": "H",
+    "i16": "h",
+    "u32": "I",
+    "i32": "i",
+    "u64": "Q",
+    "i64": "q",
+    "f32": "f",
+    "f64": "d",
+}
 _WIDE = {"u128": (16, False), "i128": (16, True), "u256": (32, False), "i256": (32, True)}
 _ZERO_COPY = ("bytemuck", "bytemuckunsafe")
 
@@ -161,14 +171,15 @@ class IdlCodec:
     @staticmethod
     def _fields(node: dict[str, Any]) -> list[tuple[str | int, Any]]:
         """(name or position, type) of a struct definition's or an enum variant's fields."""
-        fields = (node["type"] if "type" in node else node).get("fields") or []
-        return [(f["name"], f["type"]) if isinstance(f, dict) and "name" in f else (i, f)
-                for i, f in enumerate(fields)]
+        fields = node.get("type", node).get("fields") or []
+        return [
+            (f["name"], f["type"]) if isinstance(f, dict) and "name" in f else (i, f)
+            for i, f in enumerate(fields)
+        ]
 
     def _is_c(self, td: dict[str, Any]) -> bool:
         repr_ = td.get("repr") or {}
-        return (td.get("serialization") in _ZERO_COPY and repr_.get("kind") == "c"
-                and not repr_.get("packed"))
+        return td.get("serialization") in _ZERO_COPY and repr_.get("kind") == "c" and not repr_.get("packed")
 
     def _align(self, ty: Any) -> int:
         """SBF alignment of a zero-copy field type (u128 aligns to 8 on SBF)."""
@@ -196,7 +207,7 @@ class IdlCodec:
             self._fast[key] = None if plan is None else (struct.Struct("<" + plan[0]), plan[1])
         return self._fast[key]
 
-    def _plan(self, ty: Any) -> tuple[str, Build] | None:  # noqa: C901 - one case per IDL type
+    def _plan(self, ty: Any) -> tuple[str, Build] | None:
         if isinstance(ty, str):
             if ty in _INT_FMT:
                 return _INT_FMT[ty], next
@@ -234,7 +245,7 @@ class IdlCodec:
                     i = next(it)
                     if i >= len(variants):
                         raise CodecError(f"{name}: unknown variant {i}")
-                    return variants[i]
+                    return str(variants[i])
 
                 return "B", enum_build
             return self._plan_struct(name, td)
@@ -281,7 +292,7 @@ class IdlCodec:
             self._dec[key] = dec
         return dec
 
-    def _compile_dec(self, ty: Any) -> Dec:  # noqa: C901 - one case per IDL type
+    def _compile_dec(self, ty: Any) -> Dec:
         fast = self._fast_of(ty)
         if fast is not None:
             st, build = fast
@@ -402,7 +413,7 @@ class IdlCodec:
             self._enc[key] = enc
         return _with_path(enc, path)
 
-    def _compile_enc(self, ty: Any) -> Enc:  # noqa: C901 - one case per IDL type
+    def _compile_enc(self, ty: Any) -> Enc:
         if isinstance(ty, str):
             return _prim_encoder(ty)
         if "option" in ty or "coption" in ty:
@@ -473,8 +484,9 @@ class IdlCodec:
             return enc_struct
         variants = td["type"]["variants"]
         index = {v["name"]: i for i, v in enumerate(variants)}
-        vencs = [[(f, self._encoder_of(t, f"{name}::{v['name']}")) for f, t in self._fields(v)]
-                 for v in variants]
+        vencs = [
+            [(f, self._encoder_of(t, f"{name}::{v['name']}")) for f, t in self._fields(v)] for v in variants
+        ]
 
         def enc_enum(v: Any, out: bytearray) -> None:
             vname, payload = (v, None) if isinstance(v, str) else next(iter(v.items()))
@@ -482,8 +494,10 @@ class IdlCodec:
             if i is None:
                 raise CodecError(f"{name}: no variant {vname!r}")
             out.append(i)
+            if vencs[i] and payload is None:
+                raise CodecError(f"{name}::{vname} needs its fields")
             for f, e in vencs[i]:
-                e(payload[f], out)
+                e(payload[f], out)  # type: ignore[index]
 
         return enc_enum
 

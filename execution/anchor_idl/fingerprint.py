@@ -74,8 +74,11 @@ def canonical_account(idl: dict[str, Any], name: str) -> dict[str, Any]:
     acc = next((a for a in idl.get("accounts", []) if a.get("name") == name), None)
     if acc is None:
         raise FingerprintError(f"account {name} is not in the IDL")
-    return {"name": name, "discriminator": acc.get("discriminator"),
-            "layout": _expand({"defined": {"name": name}}, _types(idl), ())}
+    return {
+        "name": name,
+        "discriminator": acc.get("discriminator"),
+        "layout": _expand({"defined": {"name": name}}, _types(idl), ()),
+    }
 
 
 def fingerprint(canonical: dict[str, Any]) -> str:
@@ -135,8 +138,9 @@ class IdlComparison:
         return self.accounts.get(name, "missing") is None
 
 
-def compare(reference: dict[str, Any], other: dict[str, Any], instructions: list[str],
-            accounts: list[str]) -> IdlComparison:
+def compare(
+    reference: dict[str, Any], other: dict[str, Any], instructions: list[str], accounts: list[str]
+) -> IdlComparison:
     """Compare the listed items of ``reference`` with ``other`` (missing in ``other`` = different)."""
     out = IdlComparison()
     for name in instructions:

@@ -69,8 +69,9 @@ class MetadataAccount:
     def content(self) -> str:
         """The stored text (an IDL: JSON). Only data stored in the account itself is read."""
         if self.data_source != "direct":
-            raise MetadataError(f"the metadata points elsewhere ({self.data_source}); only data stored "
-                                "on chain is trusted")
+            raise MetadataError(
+                f"the metadata points elsewhere ({self.data_source}); only data stored on chain is trusted"
+            )
         raw = self.data
         try:
             if self.compression == "zlib":
@@ -90,7 +91,9 @@ class MetadataAccount:
                 return base64.b64encode(raw).decode()
             return raw.hex()
         except (zlib.error, OSError, EOFError, UnicodeDecodeError) as e:
-            raise MetadataError(f"cannot unpack the metadata ({self.compression}/{self.encoding}): {e}") from None
+            raise MetadataError(
+                f"cannot unpack the metadata ({self.compression}/{self.encoding}): {e}"
+            ) from None
 
 
 def _pick(table: tuple[str, ...], value: int, what: str) -> str:
@@ -121,8 +124,14 @@ def decode_metadata_account(raw: bytes) -> MetadataAccount:
     )
 
 
-def encode_metadata_account(program: Pubkey, content: str, *, seed: str = "idl",
-                            authority: Pubkey | None = None, compression: str = "zlib") -> bytes:
+def encode_metadata_account(
+    program: Pubkey,
+    content: str,
+    *,
+    seed: str = "idl",
+    authority: Pubkey | None = None,
+    compression: str = "zlib",
+) -> bytes:
     """A canonical, mutable, utf-8 JSON metadata account holding ``content`` (tests and local
     servers use it to publish an IDL the way the Program Metadata program stores it)."""
     data = content.encode()
@@ -131,8 +140,16 @@ def encode_metadata_account(program: Pubkey, content: str, *, seed: str = "idl",
     elif compression == "gzip":
         data = gzip.compress(data)
     header = HEADER.pack(
-        METADATA_DISCRIMINATOR, bytes(program), bytes(authority) if authority else bytes(32), 1,
-        1 if authority is None else 0, _seed(seed), ENCODINGS.index("utf8"),
-        COMPRESSIONS.index(compression), FORMATS.index("json"), DATA_SOURCES.index("direct"), len(data),
+        METADATA_DISCRIMINATOR,
+        bytes(program),
+        bytes(authority) if authority else bytes(32),
+        1,
+        1 if authority is None else 0,
+        _seed(seed),
+        ENCODINGS.index("utf8"),
+        COMPRESSIONS.index(compression),
+        FORMATS.index("json"),
+        DATA_SOURCES.index("direct"),
+        len(data),
     )
     return header + data

@@ -21,19 +21,36 @@ from execution.anchor_idl.codec import IdlCodec
 
 PROGRAM_ID = Pubkey.from_string("vELoC1audYbSYVRXn1vPaV8Axoa9oU6BYmNGZZBDZ1P")
 IDL_VERSION = "2.165.0"
-IDL_SOURCE = ("velocity-exchange/velocity-v1", "0077e03b40a03217c254e045f78eaaf7ee4c14b7",
-              "packages/sdk/src/idl/velocity.json")
+IDL_SOURCE = (
+    "velocity-exchange/velocity-v1",
+    "0077e03b40a03217c254e045f78eaaf7ee4c14b7",
+    "packages/sdk/src/idl/velocity.json",
+)
 SUBSET_PATH = Path(__file__).with_name("idl") / f"velocity-{IDL_VERSION}.subset.json"
 SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
 
 #: what the venue signs: orders, cancels, modify, delegation
 INSTRUCTIONS_USED = (
-    "place_perp_order", "place_orders", "cancel_order", "cancel_order_by_user_id", "cancel_orders",
-    "cancel_orders_by_ids", "modify_order", "modify_order_by_user_id", "update_user_delegate",
+    "place_perp_order",
+    "place_orders",
+    "cancel_order",
+    "cancel_order_by_user_id",
+    "cancel_orders",
+    "cancel_orders_by_ids",
+    "modify_order",
+    "modify_order_by_user_id",
+    "update_user_delegate",
 )
 #: what the venue reads
-ACCOUNTS_USED = ("State", "PerpMarket", "SpotMarket", "User", "UserStats", "PythLazerOracle",
-                 "PrelaunchOracle")
+ACCOUNTS_USED = (
+    "State",
+    "PerpMarket",
+    "SpotMarket",
+    "User",
+    "UserStats",
+    "PythLazerOracle",
+    "PrelaunchOracle",
+)
 #: accounts the venue's status reads need (the rest are for trading and the scanner)
 STATUS_ACCOUNTS = ("State", "PerpMarket")
 

@@ -76,8 +76,15 @@ def extract(full: dict[str, Any]) -> dict[str, Any]:
             wanted.add(n)
             todo.append(n)
     types = [t for t in full["types"] if t["name"] in wanted]
-    return strip_docs({"address": full["address"], "metadata": full["metadata"], "instructions": ixs,
-                       "accounts": accs, "types": types})
+    return strip_docs(
+        {
+            "address": full["address"],
+            "metadata": full["metadata"],
+            "instructions": ixs,
+            "accounts": accs,
+            "types": types,
+        }
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,8 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{a.idl}: sha256 {digest} is not the expected {a.expect_sha256}", file=sys.stderr)
         return 2
     full = json.loads(raw)
-    print(f"{a.idl}: {len(raw):,} bytes, sha256 {digest}, version {full['metadata']['version']}, "
-          f"{len(full['instructions'])} instructions", file=sys.stderr)
+    print(
+        f"{a.idl}: {len(raw):,} bytes, sha256 {digest}, version {full['metadata']['version']}, "
+        f"{len(full['instructions'])} instructions",
+        file=sys.stderr,
+    )
     text = json.dumps(extract(full), indent=2) + "\n"
     if a.out:
         a.out.write_text(text)
