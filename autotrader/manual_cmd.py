@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import typer
 
@@ -70,17 +71,33 @@ def run_manual_orders(
 ) -> int:
     """Summarize ``reqs``, ask, sign them in ONE transaction, send and follow it through the
     confirmation schedule. 0 = on chain, 1 = refused/failed, 3 = not confirmed by the user."""
-    from execution.drift.factory import build_drift_venue
-    from execution.drift.manual import summarize
+    velocity = cfg.engine.venue == "velocity"
+
+    async def text_of(venue: Any, r: OrderRequest) -> str:
+        if velocity:
+            from execution.velocity.manual import summarize as summarize_velocity
+
+            return summarize_velocity(venue, r)
+        from execution.drift.manual import summarize
+
+        return (await summarize(venue, r)).text()
 
     async def main() -> int:
-        venue = build_drift_venue(cfg, WallClock(), signer, mainnet_flag=mainnet_flag)
+        venue: Any
+        if velocity:  # issue 17: the same flow on the Velocity program
+            from execution.velocity.factory import build_velocity_venue
+
+            venue = build_velocity_venue(cfg, WallClock(), signer, mainnet_flag=mainnet_flag)
+        else:
+            from execution.drift.factory import build_drift_venue
+
+            venue = build_drift_venue(cfg, WallClock(), signer, mainnet_flag=mainnet_flag)
         try:
             await venue.start(poll=False)
             st = await venue.status()
             for r in reqs:
                 echo(f"[{r.client_tag}]")
-                echo((await summarize(venue, r)).text())
+                echo(await text_of(venue, r))
             echo(f"venue: {st.state}" + (f" ({st.reason})" if st.reason else ""))
             if not yes and not confirm(f"sign and send these {len(reqs)} order(s) in one transaction?"):
                 return 3

@@ -33,6 +33,7 @@ from storage.state_store import StateStore
 M = TypeVar("M")
 if TYPE_CHECKING:
     from execution.drift.venue import DriftVenue  # driftpy is imported only when Drift is used
+    from execution.velocity.venue import VelocityVenue
 
 PAPER_KEY = "paper.account"
 CONTROL_KEY = "engine.control"
@@ -92,7 +93,7 @@ class TradingStack:
             self.store = StateStore(state_db)
         self.journal = journal
         self._wake: Callable[[], None] = lambda: None  # the engine's, once it exists
-        self.async_venue: DriftVenue | None = None
+        self.async_venue: DriftVenue | VelocityVenue | None = None
         self.venue: Venue = self._build_venue(clock)
         ecfg = engine_config(cfg)
         self.engine = Engine(
@@ -117,6 +118,8 @@ class TradingStack:
     def _build_venue(self, clock: Clock) -> Venue:
         if self.cfg.engine.venue == "drift":
             return self._build_drift(clock)
+        if self.cfg.engine.venue == "velocity":
+            return self._build_velocity(clock)
         store = self.store
         persist = (lambda b: store.put(PAPER_KEY, b)) if store is not None else None
         venue = build_paper(self.cfg, clock, persist)
@@ -166,14 +169,48 @@ class TradingStack:
         self.async_venue = venue
         return venue
 
+    def _build_velocity(self, clock: Clock) -> Venue:
+        """VelocityVenue (docs/VELOCITY_VENUE.md): keys and journal bindings as for Drift."""
+        from autotrader.config import default_data_dir
+        from execution.signers.base import KeypairSigner, Signer
+        from execution.signers.keystore import KeyStoreError, passphrase_source
+        from execution.velocity.factory import (
+            VelocitySetupError,
+            build_velocity_venue,
+            key_store,
+            owner_signer,
+        )
+        from execution.velocity.venue import TagBinding
+
+        cfg = self.cfg
+        try:
+            keys = key_store(cfg, passphrase_source(None), default_data_dir())
+            signer: Signer = (KeypairSigner(keys.load(cfg.keys.delegate_name), "delegate")
+                              if cfg.venues.velocity.use_delegate else owner_signer(cfg, keys))
+            journal = self.journal
+            restore = [TagBinding(o.client_tag, o.user_order_id, o.order_id or o.client_tag)
+                       for o in (journal.open_orders() if journal is not None else []) if o.user_order_id]
+
+            def on_bind(b: TagBinding) -> None:
+                if journal is not None and journal.find_order(client_tag=b.client_tag) is not None:
+                    journal.update_order(b.client_tag, order_id=b.order_id, user_order_id=b.user_order_id)
+
+            venue = build_velocity_venue(cfg, clock, signer, on_bind=on_bind, restore=restore)
+        except (VelocitySetupError, KeyStoreError) as e:
+            raise VenueUnavailable(f"Velocity venue: {e}") from e
+        self.async_venue = venue
+        return venue
+
     async def start(self) -> None:
-        """Connect a venue that needs it (Drift: first account read, then polling)."""
+        """Connect a venue that needs it (Drift, Velocity: first account read, then polling)."""
         if self.async_venue is not None:
+            name = self.cfg.engine.venue
+            url = self.cfg.venues.velocity.rpc_url if name == "velocity" else self.cfg.venues.drift.rpc_url
             try:
                 await self.async_venue.start()
             except Exception as e:
-                raise VenueUnavailable(f"Drift venue: cannot read the accounts at "
-                                       f"{self.cfg.venues.drift.rpc_url}: {e}") from e
+                raise VenueUnavailable(f"{name.capitalize()} venue: cannot read the accounts at "
+                                       f"{url}: {e}") from e
 
     async def aclose(self) -> None:
         if self.async_venue is not None:
@@ -182,7 +219,9 @@ class TradingStack:
     def priority_fee(self) -> float | None:
         """The network's recent priority fee (before the cap) for the engine's preflight."""
         v = self.async_venue
-        est = v.sender.last_estimate if v is not None else None
+        if v is None:
+            return None
+        est = v.port.priority_fee_estimate() if hasattr(v, "port") else v.sender.last_estimate
         return None if est is None else float(est)
 
     def _woken(self, venue: PaperVenue, handler: Callable[[M], None]) -> Callable[[M], None]:
@@ -197,7 +236,15 @@ class TradingStack:
 
     def equity(self) -> float:
         v = self.venue
-        return v.equity() if isinstance(v, PaperVenue) else self.cfg.paper.equity_usd
+        if isinstance(v, PaperVenue):
+            return v.equity()
+        venue_equity = getattr(v, "equity", None)  # Velocity: USDT equity from the User account
+        if callable(venue_equity):
+            try:
+                return float(venue_equity())
+            except Exception:  # no account data yet: the configured start-of-day equity
+                return self.cfg.paper.equity_usd
+        return self.cfg.paper.equity_usd
 
     def _on_event(self, ev: EngineEvent) -> None:
         if self.activity is not None:

@@ -78,6 +78,38 @@ class DriftConfig(_Section):
             raise ValueError("confirm_schedule_s: must list at least one wait, e.g. [30, 45, 60, 90]")
 
 
+MarketName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{1,16}-PERP$")]
+
+
+class VelocityConfig(_Section):
+    """The Velocity venue (issue 17; docs/VELOCITY_VENUE.md): Drift's successor program."""
+
+    cluster: Literal["devnet", "mainnet"] = "devnet"
+    rpc_url: Url = "https://api.devnet.solana.com"
+    program_id: Base58Key = "vELoC1audYbSYVRXn1vPaV8Axoa9oU6BYmNGZZBDZ1P"  # devnet and mainnet
+    authority: Base58Key = ""  # the owner wallet's public key (the User account's PDA seed)
+    sub_account: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    allow_mainnet: bool = False
+    market: MarketName = "SOL-PERP"  # the perp market's index is read from the chain by this name
+    use_delegate: bool = True  # sign as the app's delegate key (keys.delegate_name)
+    priority_fee_percentile: Annotated[float, msgspec.Meta(ge=0, le=100)] = 75.0
+    compute_unit_limit: Annotated[int, msgspec.Meta(ge=10_000, le=1_400_000)] = 400_000
+    confirm_schedule_s: list[PosFloat] = msgspec.field(default_factory=lambda: [30.0, 45.0, 60.0, 90.0])
+    confirm_poll_s: PosFloat = 1.0
+    account_poll_s: PosFloat = 1.0
+    max_account_age_s: PosFloat = 15.0
+    rpc_timeout_s: PosFloat = 10.0
+
+    def __post_init__(self) -> None:
+        if self.cluster == "mainnet" and not self.allow_mainnet:
+            raise ValueError(
+                "allow_mainnet: cluster = \"mainnet\" needs an explicit opt-in "
+                "(venues.velocity.allow_mainnet = true or --mainnet)"
+            )
+        if not self.confirm_schedule_s:
+            raise ValueError("confirm_schedule_s: must list at least one wait, e.g. [30, 45, 60, 90]")
+
+
 class KeysConfig(_Section):
     """Key storage (issue 8; docs/DELEGATION.md): OS keyring first, encrypted file as fallback."""
 
@@ -133,6 +165,7 @@ class VenuesConfig(_Section):
     bybit: BybitConfig = msgspec.field(default_factory=BybitConfig)
     okx: OkxConfig = msgspec.field(default_factory=OkxConfig)
     drift: DriftConfig = msgspec.field(default_factory=DriftConfig)
+    velocity: VelocityConfig = msgspec.field(default_factory=VelocityConfig)
     helius: HeliusConfig = msgspec.field(default_factory=HeliusConfig)
 
 

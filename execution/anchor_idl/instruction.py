@@ -49,10 +49,10 @@ def _flatten(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def describe_instruction(codec: IdlCodec, ix: Instruction) -> dict[str, Any]:
     """What a user checks before signing: program, instruction name, accounts (with the IDL's
-    names, writable/signer flags) and the data as hex."""
-    name = "?"
+    names, writable/signer flags), the data as hex and decoded (``args``)."""
+    name, args = "?", None
     try:
-        name, _ = codec.decode_instruction(bytes(ix.data))
+        name, args = codec.decode_instruction(bytes(ix.data))
         names = [a["name"] for a in _flatten(codec.instructions[name]["accounts"])]
     except CodecError:
         names = []
@@ -71,4 +71,5 @@ def describe_instruction(codec: IdlCodec, ix: Instruction) -> dict[str, Any]:
         "instruction": name,
         "accounts": accounts,
         "data_hex": bytes(ix.data).hex(),
+        "args": args,
     }

@@ -110,6 +110,18 @@ class VelocityChain:
         )
 
     # ------------------------------------------------------------------ refresh
+    async def read_status(self) -> VelocityStatus:
+        """State and the traded market only (no User account needed): ``venue status``."""
+        if self.market_index is None:
+            await self.locate_market()
+        assert self.market_index is not None
+        key = perp_market_pda(self.program_id, self.market_index)
+        slot, (st_raw, pm_raw) = await self.rpc.get_multiple_accounts([self.state_pubkey, key])
+        self.view.state = StateView.of(self._decode("State", st_raw, self.state_pubkey))
+        self.view.perp[self.market_index] = PerpMarketView.of(self._decode("PerpMarket", pm_raw, key))
+        self.view.slot = slot
+        return self.status()
+
     async def refresh(self, now: float) -> ChainView:
         """Read State, markets, User and the traded market's oracle; update :attr:`view`."""
         if self.market_index is None:

@@ -1,0 +1,322 @@
+"""The Velocity venue as the app composes it (config, keys, journal, engine, kill switch) and from
+the command line (venue status, intent --dry-run / --manual, delegation), against the local
+JSON-RPC server with the simulated Velocity program; and Drift's ``venue status`` when the Drift
+program no longer accepts orders."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autotrader.config import validate
+from autotrader.trading import TradingStack
+from core.bus import Bus, Topics
+from core.clock import EventClock
+from core.engine_types import ENGINE_EVENTS, EngineEvent
+from core.guards import GUARDS
+from core.intents import INTENTS
+from core.manual import build_manual_intent
+from core.models import BookTop
+from execution.signers.keystore import EncryptedFileStore, passphrase_source
+from execution.velocity.program import load_idl
+from tests.conftest import REPO_ROOT
+from tests.drift_harness import drift_env
+from tests.test_engine import report
+from tests.velocity_harness import T0, velocity_env
+
+PASS = "correct horse battery staple"
+
+
+def _sets(env: Any, keyfile: Path | None = None) -> list[str]:
+    out = [
+        "--set",
+        'engine.venue="velocity"',
+        "--set",
+        f'venues.velocity.rpc_url="{env.rpc.url}"',
+        "--set",
+        f'venues.velocity.program_id="{env.program_id}"',
+        "--set",
+        f'venues.velocity.authority="{env.owner.pubkey()}"',
+        "--set",
+        "venues.velocity.confirm_schedule_s=[0.2, 0.2, 0.2, 0.2]",
+    ]
+    if keyfile is not None:
+        out += ["--set", 'keys.backend="file"', "--set", f'keys.encrypted_file="{keyfile}"']
+    return out
+
+
+async def cli(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "autotrader",
+        *args,
+        cwd=REPO_ROOT,
+        env=dict(os.environ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 90)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_trading_stack_on_velocity_places_and_kills(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = await velocity_env(start=False)
+    try:
+        env.sim.deposit(5000)
+        keyfile = tmp_path / "keys.enc"
+        monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
+        EncryptedFileStore(keyfile, passphrase_source(None), scrypt_n=2**12).save(
+            "drift-delegate", env.delegate
+        )
+        cfg = validate(
+            {
+                "engine": {
+                    "venue": "velocity",
+                    "retry_backoff_s": 0.0,
+                    "call_timeout_s": 2.0,
+                    "kill_backoff_s": 0.0,
+                },
+                "venues": {
+                    "velocity": {
+                        "rpc_url": env.rpc.url,
+                        "program_id": str(env.program_id),
+                        "authority": str(env.owner.pubkey()),
+                        "confirm_poll_s": 0.01,
+                        "confirm_schedule_s": [0.05, 0.05, 0.05, 0.05],
+                        "account_poll_s": 0.05,
+                    }
+                },
+                "keys": {"backend": "file", "encrypted_file": str(keyfile)},
+            }
+        )
+        bus = Bus()
+        events: list[EngineEvent] = []
+        bus.on(ENGINE_EVENTS, events.append)
+        stack = TradingStack(cfg, bus, EventClock(T0), state_db=tmp_path / "state.sqlite3")
+        await stack.start()
+        assert (await stack.venue.status()).state == "active"
+        assert stack.equity() == pytest.approx(5000.0)  # from the User account, in USDT
+        bus.publish(
+            Topics.BOOK,
+            BookTop(
+                venue="binance",
+                symbol="SOLUSDT",
+                timestamp=T0,
+                update_id=1,
+                bid_px=149.99,
+                bid_qty=10,
+                ask_px=150.01,
+                ask_qty=10,
+                spread_bps=1.3,
+                bid_usd=1e6,
+                ask_usd=1e6,
+            ),
+        )
+        bus.publish(GUARDS, report(T0))
+        intent = build_manual_intent(
+            intent_id="m1",
+            ts=T0,
+            market="SOL-PERP",
+            side="buy",
+            size=1.0,
+            sl=147.0,
+            price=150.0,
+            bid=None,
+            ask=None,
+            tps=[(153.0, None)],
+            equity_usd=5000.0,
+        )
+        bus.publish(INTENTS, intent)
+        await stack.engine.step()
+        assert "intent_accepted" in [e.kind for e in events], [e.data for e in events]
+        assert stack.priority_fee() is not None  # the preflight sees the network's fee
+        jo = stack.journal.find_order(client_tag="m1:e1") if stack.journal is not None else None
+        assert jo is not None and jo.user_order_id == 1
+        await stack.venue.wait_idle()  # type: ignore[attr-defined]
+        assert [o["user_order_id"] for o in env.sim.open_orders()] == [1]
+        r = await stack.engine.kill("velocity wiring test")
+        assert r.confirmed, r
+        assert env.sim.open_orders() == [] and not await stack.venue.open_orders()
+        assert any(e.kind == "kill_switch" for e in events)
+        await stack.aclose()
+        stack.close()
+    finally:
+        await env.close()
+
+
+async def test_venue_status_command_names_the_difference_of_a_changed_program() -> None:
+    env = await velocity_env(start=False)
+    try:
+        code, out, err = await cli("venue", "status", "--json", *_sets(env))
+        assert code == 0, err
+        st = json.loads(out)
+        assert (st["state"], st["perp_market_name"], st["perp_market_index"]) == ("active", "SOL-PERP", 1)
+        assert st["program"]["verdict"] == "match" and st["equity_usdt"] == 0.0
+        idl = copy.deepcopy(load_idl())
+        ix = next(i for i in idl["instructions"] if i["name"] == "place_perp_order")
+        ix["accounts"].insert(2, {"name": "user_stats", "writable": True})
+        env.sim.publish_idl(idl)
+        env.sim.set_status(market="ReduceOnly")
+        code, out, err = await cli("venue", "status", *_sets(env))
+        assert code == 0, err
+        assert "state: paused" in out and "program check: differs: instruction place_perp_order" in out
+        assert "user_stats" in out and "status ReduceOnly" in out
+    finally:
+        await env.close()
+
+
+async def test_intent_dry_run_prints_what_would_be_signed_and_sends_nothing() -> None:
+    env = await velocity_env(start=False)
+    try:
+        code, out, err = await cli(
+            "intent",
+            "buy",
+            "--size",
+            "2",
+            "--price",
+            "150",
+            "--sl",
+            "147",
+            "--tp",
+            "153",
+            "--dry-run",
+            "--json",
+            *_sets(env),
+        )
+        assert code == 0, err
+        d = json.loads(out)
+        assert d["dry_run"] and not d["sent"] and env.rpc.sent == []
+        [tx] = d["transactions"]
+        [ix] = tx["instructions"]
+        assert ix["program_id"] == str(env.program_id) and ix["instruction"] == "place_orders"
+        assert [a["name"] for a in ix["accounts"][:3]] == ["state", "user", "authority"]
+        assert ix["accounts"][2] == {
+            "name": "authority",
+            "pubkey": str(env.owner.pubkey()),
+            "writable": False,
+            "signer": True,
+        }
+        assert bytes.fromhex(ix["data_hex"])[:8] == bytes([60, 63, 50, 123, 12, 197, 60, 190])
+        entry, stop, tp = ix["args"]["params"]
+        assert (entry["price"], entry["base_asset_amount"], entry["post_only"]) == (
+            150_000_000,
+            2_000_000_000,
+            "MustPostOnly",
+        )
+        assert stop["reduce_only"] and stop["trigger_price"] == 147_000_000 and tp["price"] == 153_000_000
+        code, out, err = await cli(
+            "intent",
+            "sell",
+            "--size",
+            "1",
+            "--price",
+            "150",
+            "--sl",
+            "152",
+            "--dry-run",
+            "--json",
+            "--set",
+            'engine.venue="paper"',
+        )
+        assert code == 0, err
+        d = json.loads(out)
+        assert (
+            d["venue"] == "paper" and not d["sent"] and [r["side"] for r in d["requests"]] == ["sell", "buy"]
+        )
+        env.sim.set_status(exchange=0xFF)
+        code, out, err = await cli(
+            "intent", "buy", "--size", "2", "--price", "150", "--sl", "147", "--dry-run", *_sets(env)
+        )
+        assert code == 1 and "REFUSED" in out and "paused" in out, out + err
+    finally:
+        await env.close()
+
+
+async def test_drift_dry_run_and_status_when_the_program_no_longer_accepts_orders() -> None:
+    env = await drift_env(start=False)
+    try:
+        sets = [
+            "--set",
+            f'venues.drift.rpc_url="{env.rpc.url}"',
+            "--set",
+            f'venues.drift.program_id="{env.program_id}"',
+            "--set",
+            f'venues.drift.authority="{env.owner.pubkey()}"',
+            "--set",
+            'engine.venue="drift"',
+        ]
+        code, out, err = await cli(
+            "intent", "buy", "--size", "2", "--price", "100", "--sl", "97", "--dry-run", "--json", *sets
+        )
+        assert code == 0, err
+        [ix] = json.loads(out)["transactions"][0]["instructions"]
+        assert ix["instruction"] == "place_orders" and ix["program_id"] == str(env.program_id)
+        assert env.rpc.sent == []
+        code, out, err = await cli("venue", "status", "--json", *sets)
+        assert code == 0 and json.loads(out)["accepts_orders"] is True, out + err
+        # protocol-v2 >= v2.162.0: every instruction removed -> Anchor error 101 on dispatch
+        env.rpc.methods["simulateTransaction"] = lambda p: {
+            "context": {"slot": 1},
+            "value": {
+                "err": {"InstructionError": [0, {"Custom": 101}]},
+                "logs": ["Program log: Fallback functions are not supported"],
+            },
+        }
+        code, out, err = await cli("venue", "status", "--json", *sets)
+        st = json.loads(out)
+        assert code == 0 and st["accepts_orders"] is False and st["state"] == "paused", out + err
+        assert "no longer accepts orders" in st["reason"]
+    finally:
+        await env.close()
+
+
+async def test_manual_orders_and_delegation_on_velocity(tmp_path: Path) -> None:
+    env = await velocity_env(start=False)
+    try:
+        keyfile, pw = tmp_path / "keys.enc", tmp_path / "pw"
+        pw.write_text(PASS)
+        EncryptedFileStore(keyfile, passphrase_source(pw), scrypt_n=2**12).save("drift-owner", env.owner)
+        sets = _sets(env, keyfile)
+        code, out, err = await cli(
+            "intent",
+            "buy",
+            "--size",
+            "2",
+            "--price",
+            "150",
+            "--sl",
+            "147",
+            "--tp",
+            "153",
+            "--manual",
+            "--yes",
+            "--passphrase-file",
+            str(pw),
+            *sets,
+        )
+        assert code == 0, out + err
+        assert "reduce-only" in out and "match" in out
+        [sent] = env.rpc.sent
+        tx, ixs = env.sim.parse(sent.raw)
+        assert tx.message.account_keys[0] == env.owner.pubkey() and [n for n, _, _ in ixs] == ["place_orders"]
+        assert len(env.sim.open_orders()) == 3
+        code, out, err = await cli("keys", "generate", "--passphrase-file", str(pw), *sets)
+        assert code == 0, err
+        delegate_pk = out.split(":", 1)[1].split()[0]
+        code, out, err = await cli("delegate", "set", "--json", "--passphrase-file", str(pw), *sets)
+        assert code == 0, out + err
+        assert json.loads(out)["delegate"] == delegate_pk == str(env.sim.user["delegate"])
+        code, out, err = await cli("delegate", "revoke", "--json", "--passphrase-file", str(pw), *sets)
+        assert code == 0 and json.loads(out)["delegate"] == "", out + err
+    finally:
+        await env.close()
