@@ -46,7 +46,13 @@ def scan_config(cfg: Config) -> ScanConfig:
 
 
 async def scan_and_store(cfg: Config, progress: Progress | None = None) -> LiqMap:
-    scanner = LiqMapScanner(scan_config(cfg), progress)
+    scanner: LiqMapScanner
+    if cfg.engine.venue == "velocity":  # issue 17: Velocity's User accounts and markets
+        from autotrader.velocity_liqmap import VelocityLiqMapScanner, velocity_scan_config
+
+        scanner = VelocityLiqMapScanner(velocity_scan_config(cfg), cfg.venues.velocity.market, progress)
+    else:
+        scanner = LiqMapScanner(scan_config(cfg), progress)
     try:
         m = await scanner.scan_once()
     finally:

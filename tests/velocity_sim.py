@@ -117,6 +117,7 @@ class VelocitySim:
                 quote_spot_market_index=0,
                 margin_ratio_initial=1000,
                 margin_ratio_maintenance=500,
+                unrealized_pnl_maintenance_asset_weight=10_000,
             )
             pm["market_stats"]["min_order_size"] = 10_000_000
             pm["market_stats"]["historical_oracle_data"]["last_oracle_price"] = ORACLE_PRICE
@@ -132,6 +133,10 @@ class VelocitySim:
             name=name32("USDT"),
             cumulative_deposit_interest=10_000_000_000,
             cumulative_borrow_interest=10_000_000_000,
+            maintenance_asset_weight=10_000,
+            maintenance_liability_weight=10_000,
+            initial_asset_weight=10_000,
+            initial_liability_weight=10_000,
         )
         self.put(spot_market_pda(self.pid, 0), "SpotMarket", sm)
         self.write_oracle()
@@ -156,6 +161,25 @@ class VelocitySim:
         sp = self.user["spot_positions"][0]
         sp.update(market_index=0, scaled_balance=int(usdt * 1e9), balance_type="Deposit")
         self.write_user()
+
+    def add_user(
+        self, authority: Pubkey, usdt: float, base: float, entry: float, *, isolated: bool = False
+    ) -> Pubkey:
+        """Another trader's User account with USDT collateral and a SOL-PERP position."""
+        u = zero("User")
+        u["authority"] = authority
+        u["spot_positions"][0].update(market_index=0, scaled_balance=int(usdt * 1e9), balance_type="Deposit")
+        u["perp_positions"][0].update(
+            market_index=self.market_index,
+            base_asset_amount=int(base * 1e9),
+            quote_asset_amount=-int(base * entry * 1e6),
+            quote_entry_amount=-int(base * entry * 1e6),
+            quote_break_even_amount=-int(base * entry * 1e6),
+            position_flag=1 if isolated else 0,
+        )
+        key = user_pda(self.pid, authority, 0)
+        self.put(key, "User", u)
+        return key
 
     # ------------------------------------------------------------------ instructions
     def parse(

@@ -153,6 +153,21 @@ class IdlCodec:
         fast = self._fast_of(ty)
         return fast[0].size if fast is not None else None
 
+    def field_offsets(self, name: str) -> dict[str, int]:
+        """Byte offset of each field of fixed-size struct ``name`` (its start at 0), for
+        ``getProgramAccounts`` memcmp filters and fixed-offset readers."""
+        td = self._typedef(name)
+        out, off = {}, 0
+        pads = _pad_map(self, name, td) if self._fast_of({"defined": {"name": name}}) else {}
+        for f, t in self._fields(td):
+            off += pads.get(f, 0)
+            size = self.fixed_size(t)
+            if size is None:
+                raise CodecError(f"{name}.{f} has no fixed size")
+            out[str(f)] = off
+            off += size
+        return out
+
     def implicit_padding(self, name: str) -> list[str]:
         """Padding the compiler inserts in zero-copy type ``name`` that the IDL does not spell
         out (``"field: N byte(s)"``); decoding honours it."""
