@@ -55,18 +55,48 @@ def main() -> None:
     from tests.drift_sim import CODER
 
     print(f"{n} decodes per line, best of 3")
-    ref = timed("reference: anchorpy (driftpy) Drift User 4376 B", lambda: CODER.accounts.decode(drift_user), n)
+    ref = timed(
+        "reference: anchorpy (driftpy) Drift User 4376 B", lambda: CODER.accounts.decode(drift_user), n
+    )
     timed("codec: Velocity User 4496 B", lambda: c.decode_account_as("User", raw["User"]), n, ref)
-    timed("codec: Velocity PerpMarket 1304 B", lambda: c.decode_account_as("PerpMarket", raw["PerpMarket"]), n, ref)
+    timed(
+        "codec: Velocity PerpMarket 1304 B",
+        lambda: c.decode_account_as("PerpMarket", raw["PerpMarket"]),
+        n,
+        ref,
+    )
     timed("codec: Velocity State 1744 B", lambda: c.decode_account_as("State", raw["State"]), n, ref)
     timed("bridge: Velocity User -> liq-map layout", lambda: to_drift_layout(raw["User"]), n, ref)
-    timed("codec: encode place_perp_order", lambda: c.encode_instruction("place_perp_order", {"params": {
-        "order_type": "Limit", "market_type": "Perp", "direction": "Long", "user_order_id": 1,
-        "base_asset_amount": 10**9, "price": 150 * 10**6, "market_index": 0, "reduce_only": False,
-        "post_only": "MustPostOnly", "bit_flags": 0, "max_ts": None, "trigger_price": None,
-        "trigger_condition": "Above", "oracle_price_offset": None, "auction_duration": None,
-        "auction_start_price": None, "auction_end_price": None, "builder_idx": None,
-        "builder_fee_tenth_bps": None}}), n)
+    timed(
+        "codec: encode place_perp_order",
+        lambda: c.encode_instruction(
+            "place_perp_order",
+            {
+                "params": {
+                    "order_type": "Limit",
+                    "market_type": "Perp",
+                    "direction": "Long",
+                    "user_order_id": 1,
+                    "base_asset_amount": 10**9,
+                    "price": 150 * 10**6,
+                    "market_index": 0,
+                    "reduce_only": False,
+                    "post_only": "MustPostOnly",
+                    "bit_flags": 0,
+                    "max_ts": None,
+                    "trigger_price": None,
+                    "trigger_condition": "Above",
+                    "oracle_price_offset": None,
+                    "auction_duration": None,
+                    "auction_start_price": None,
+                    "auction_end_price": None,
+                    "builder_idx": None,
+                    "builder_fee_tenth_bps": None,
+                }
+            },
+        ),
+        n,
+    )
 
 
 if __name__ == "__main__":

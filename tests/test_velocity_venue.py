@@ -306,3 +306,59 @@ async def test_restart_binds_open_orders_back_to_their_client_tags() -> None:
         assert env.venue.chain.view.oracle_price == ORACLE_PRICE
     finally:
         await env.close()
+
+
+async def test_flatten_sends_a_reduce_only_market_order() -> None:
+    env = await velocity_env()
+    try:
+        await env.venue.place(limit("i1:e1", size=2.0, price=150.0))
+        await env.venue.wait_idle()
+        await env.venue.refresh()
+        env.sim.fill(1)
+        await env.venue.refresh()
+        pos = await env.venue.position("SOL-PERP")
+        req = OrderRequest(
+            market="SOL-PERP",
+            side="sell",
+            type=OrderType.MARKET,
+            size=pos.size,
+            reduce_only=True,
+            client_tag="i1:flat1",
+        )
+        await env.venue.place(req)
+        [(name, args, _)] = sent_ixs(env)
+        p = args["params"]
+        assert name == "place_perp_order"
+        assert (p["order_type"], p["direction"], p["reduce_only"], p["price"], p["base_asset_amount"]) == (
+            "Market",
+            "Short",
+            True,
+            0,
+            2_000_000_000,
+        )
+    finally:
+        await env.close()
+
+
+async def test_a_tripped_equity_floor_breaker_makes_the_venue_reduce_only() -> None:
+    env = await velocity_env()
+    try:
+        env.sim.breaker = True
+        env.sim.write_all()
+        await env.venue.refresh()
+        st = await env.venue.status()
+        assert st.state == VS.REDUCE_ONLY and "equity-floor breaker" in st.reason
+        with pytest.raises(VenueError, match="reduce-only"):
+            await env.venue.place(limit("i1:e1"))
+    finally:
+        await env.close()
+
+
+def test_the_ui_top_bar_names_the_velocity_venue_and_cluster() -> None:
+    from autotrader.config import validate
+    from autotrader.ui_bridge import ui_info
+
+    info = ui_info(
+        validate({"engine": {"venue": "velocity"}, "venues": {"velocity": {"use_delegate": False}}}), ""
+    )
+    assert (info.venue, info.cluster, info.delegate) == ("velocity", "devnet", False)

@@ -67,6 +67,7 @@ class VelocitySim:
         self.land = True
         self.exchange_status, self.market_status, self.paused_operations = 0, "Active", 0
         self.oracle_price = ORACLE_PRICE
+        self.breaker = False
         user = zero("User")
         user.update(authority=owner, delegate=delegate, next_order_id=1)
         self.user = user
@@ -141,7 +142,7 @@ class VelocitySim:
         self.put(spot_market_pda(self.pid, 0), "SpotMarket", sm)
         self.write_oracle()
         stats = zero("UserStats")
-        stats.update(authority=self.owner, number_of_sub_accounts=1)
+        stats.update(authority=self.owner, number_of_sub_accounts=1, equity_breaker_tripped=int(self.breaker))
         self.put(user_stats_pda(self.pid, self.owner), "UserStats", stats)
         self.write_user()
 

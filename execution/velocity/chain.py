@@ -23,7 +23,14 @@ from execution.velocity.accounts import (
 )
 from execution.velocity.instructions import Markets, Signer
 from execution.velocity.orders import MarketSpec
-from execution.velocity.program import codec, perp_market_pda, spot_market_pda, state_pda, user_pda
+from execution.velocity.program import (
+    codec,
+    perp_market_pda,
+    spot_market_pda,
+    state_pda,
+    user_pda,
+    user_stats_pda,
+)
 from execution.velocity.program_check import NOT_RUN, ProgramCheck
 from execution.velocity.status import VelocityStatus
 
@@ -42,6 +49,7 @@ class ChainView:
     spot: dict[int, SpotMarketView] = field(default_factory=dict)
     user: UserView | None = None
     user_raw: bytes = b""
+    equity_breaker_tripped: bool = False  # UserStats: risk-increasing fills are rejected
     oracle_price: int = 0  # the traded market's, 1e6
     oracle_live: bool = False
     fetched_at: float = 0.0
@@ -68,6 +76,7 @@ class VelocityChain:
         self.who = Signer(program_id, authority, signer_pubkey, sub_account_id)
         self.state_pubkey = state_pda(program_id)
         self.user_pubkey = user_pda(program_id, authority, sub_account_id)
+        self.user_stats_pubkey = user_stats_pda(program_id, authority)
         self.check: ProgramCheck = NOT_RUN
         self.view = ChainView()
 
@@ -134,7 +143,7 @@ class VelocityChain:
             market.quote_spot_market_index if market else 0,
             *(s.market_index for s in (v.user.spot if v.user else ())),
         }
-        keys: list[Pubkey] = [self.state_pubkey, self.user_pubkey]
+        keys: list[Pubkey] = [self.state_pubkey, self.user_pubkey, self.user_stats_pubkey]
         keys += [perp_market_pda(self.program_id, i) for i in sorted(perp_idx)]
         keys += [spot_market_pda(self.program_id, i) for i in sorted(spot_idx)]
         oracle_key = market.oracle if market else None
@@ -155,6 +164,10 @@ class VelocityChain:
         if user_raw != v.user_raw or user is None:
             user = user_view(self._decode("User", user_raw, self.user_pubkey), slot)
         v.slot, v.state, v.user, v.user_raw, v.fetched_at = slot, state, user, user_raw or b"", now
+        stats_raw = by_key[self.user_stats_pubkey]  # optional: absent on some test deployments
+        if stats_raw is not None and "UserStats" in self.check.readable:
+            stats = self._decode("UserStats", stats_raw, self.user_stats_pubkey)
+            v.equity_breaker_tripped = bool(stats["equity_breaker_tripped"])
         v.perp.update(perps)
         v.spot.update(spots)
         market = perps[self.market_index]
@@ -190,6 +203,7 @@ class VelocityChain:
             market_name=m.name,
             slot=v.slot,
             program_check=self.check.summary(),
+            equity_breaker_tripped=v.equity_breaker_tripped,
             trade_allowed=self.check.trade_allowed,
         )
 

@@ -9,8 +9,9 @@ Policy (fail closed, as for Drift; the stop must be able to trigger and fill):
 ``PAUSED`` when the exchange is fully paused, fills or AMM fills are paused (exchange or market),
 the market is Initialized/Settlement/Delisted/unknown, or the program check did not pass (a
 program whose IDL differs from the one the venue was built for, or that publishes none);
-``REDUCE_ONLY`` when the market is ReduceOnly; ``ACTIVE`` otherwise (other pause bits are listed
-as notes).
+``REDUCE_ONLY`` when the market is ReduceOnly or the account's equity-floor breaker is tripped
+(UserStats: the program rejects risk-increasing fills until an admin resets it); ``ACTIVE``
+otherwise (other pause bits are listed as notes).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class VelocityStatus:
     slot: int = 0
     program_check: str = "not run"  # "match" | "differs: ..." | "unverified: ..."
     trade_allowed: bool = True  # False when the program check did not pass
+    equity_breaker_tripped: bool = False  # UserStats: the program rejects risk-increasing fills
     exchange_paused: list[str] = field(default_factory=list)
     market_paused_operations: list[str] = field(default_factory=list)
 
@@ -81,6 +83,9 @@ class VelocityStatus:
             return VenueState.PAUSED, "; ".join(stops + notes)
         if m == "ReduceOnly":
             return VenueState.REDUCE_ONLY, "; ".join([f"{where} is reduce-only", *notes])
+        if self.equity_breaker_tripped:
+            why = "the account's equity-floor breaker is tripped (risk-increasing fills are rejected)"
+            return VenueState.REDUCE_ONLY, "; ".join([why, *notes])
         return VenueState.ACTIVE, "; ".join(notes)
 
     def venue_status(self, venue: str, ts: int) -> VenueStatus:
@@ -96,6 +101,7 @@ class VelocityStatus:
             "slot": self.slot,
             "program_check": self.program_check,
             "trade_allowed": self.trade_allowed,
+            "equity_breaker_tripped": self.equity_breaker_tripped,
             "exchange_status": self.exchange_status,
             "exchange_status_hex": f"0x{self.exchange_status:02X}",
             "exchange_paused": self.exchange_paused,
