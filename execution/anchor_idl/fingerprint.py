@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,11 +23,12 @@ class FingerprintError(Exception):
     """An item the client uses is missing from an IDL, or the IDL is malformed."""
 
 
-def _strip_docs(node: Any) -> Any:
+def strip_docs(node: Any) -> Any:
+    """``node`` without its ``docs`` entries (they are not part of the layout)."""
     if isinstance(node, dict):
-        return {k: _strip_docs(v) for k, v in node.items() if k != "docs"}
+        return {k: strip_docs(v) for k, v in node.items() if k != "docs"}
     if isinstance(node, list):
-        return [_strip_docs(v) for v in node]
+        return [strip_docs(v) for v in node]
     return node
 
 
@@ -53,14 +55,14 @@ def _expand(node: Any, types: dict[str, Any], stack: tuple[str, ...]) -> Any:
 
 
 def _types(idl: dict[str, Any]) -> dict[str, Any]:
-    return {t["name"]: _strip_docs(t) for t in idl.get("types", [])}
+    return {t["name"]: strip_docs(t) for t in idl.get("types", [])}
 
 
 def canonical_instruction(idl: dict[str, Any], name: str) -> dict[str, Any]:
     ix = next((i for i in idl.get("instructions", []) if i.get("name") == name), None)
     if ix is None:
         raise FingerprintError(f"instruction {name} is not in the IDL")
-    ix = _strip_docs(ix)
+    ix = strip_docs(ix)
     types = _types(idl)
     return {
         "name": name,
@@ -138,27 +140,24 @@ class IdlComparison:
         return self.accounts.get(name, "missing") is None
 
 
+def _difference(canonical: Callable[[dict[str, Any], str], dict[str, Any]], reference: dict[str, Any],
+                other: dict[str, Any], name: str) -> str | None:
+    want = canonical(reference, name)
+    try:
+        got = canonical(other, name)
+    except FingerprintError as e:
+        return f": {e}"
+    d = first_difference(want, got)
+    return f" {d.lstrip('.')}" if d else None
+
+
 def compare(
     reference: dict[str, Any], other: dict[str, Any], instructions: list[str], accounts: list[str]
 ) -> IdlComparison:
     """Compare the listed items of ``reference`` with ``other`` (missing in ``other`` = different)."""
     out = IdlComparison()
     for name in instructions:
-        want = canonical_instruction(reference, name)
-        try:
-            got = canonical_instruction(other, name)
-        except FingerprintError as e:
-            out.instructions[name] = f": {e}"
-            continue
-        d = first_difference(want, got)
-        out.instructions[name] = f" {d.lstrip('.')}" if d else None
+        out.instructions[name] = _difference(canonical_instruction, reference, other, name)
     for name in accounts:
-        want = canonical_account(reference, name)
-        try:
-            got = canonical_account(other, name)
-        except FingerprintError as e:
-            out.accounts[name] = f": {e}"
-            continue
-        d = first_difference(want, got)
-        out.accounts[name] = f" {d.lstrip('.')}" if d else None
+        out.accounts[name] = _difference(canonical_account, reference, other, name)
     return out

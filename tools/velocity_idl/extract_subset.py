@@ -8,7 +8,8 @@
 (the target: commit 0077e03b40a03217c254e045f78eaaf7ee4c14b7, version 2.165.0). The output keeps
 ``address`` and ``metadata``, the instructions in :data:`INSTRUCTIONS`, the accounts in
 :data:`ACCOUNTS` and every type they reach, in the order of the full IDL, with ``docs`` removed
-(they are not part of the layout). ``--expect-sha256`` refuses an input whose hash differs.
+(they are not part of the layout); the lists of what is used are the venue's
+(``execution/velocity/program.py``). ``--expect-sha256`` refuses an input whose hash differs.
 A new IDL is a data change: run this on it, regenerate the fixtures (tools/velocity_fixtures),
 and the program check compares the new fingerprints (docs/VELOCITY_VENUE.md).
 """
@@ -22,26 +23,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-INSTRUCTIONS = (
-    "cancel_order",
-    "cancel_order_by_user_id",
-    "cancel_orders",
-    "cancel_orders_by_ids",
-    "modify_order",
-    "modify_order_by_user_id",
-    "place_orders",
-    "place_perp_order",
-    "update_user_delegate",
-)
-ACCOUNTS = ("PerpMarket", "PrelaunchOracle", "PythLazerOracle", "SpotMarket", "State", "User", "UserStats")
-
-
-def strip_docs(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: strip_docs(v) for k, v in node.items() if k != "docs"}
-    if isinstance(node, list):
-        return [strip_docs(v) for v in node]
-    return node
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from execution.anchor_idl.fingerprint import strip_docs  # noqa: E402
+from execution.velocity.program import ACCOUNTS_USED as ACCOUNTS  # noqa: E402
+from execution.velocity.program import INSTRUCTIONS_USED as INSTRUCTIONS  # noqa: E402
 
 
 def referenced_types(node: Any, out: set[str]) -> None:
