@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from execution.anchor_idl.fingerprint import strip_docs  # noqa: E402
-from execution.velocity.program import ACCOUNTS_USED as ACCOUNTS  # noqa: E402
-from execution.velocity.program import INSTRUCTIONS_USED as INSTRUCTIONS  # noqa: E402
+from execution.anchor_idl.fingerprint import strip_docs
+from execution.velocity.program import ACCOUNTS_USED as ACCOUNTS
+from execution.velocity.program import INSTRUCTIONS_USED as INSTRUCTIONS
 
 
 def referenced_types(node: Any, out: set[str]) -> None:
