@@ -162,6 +162,7 @@ class VelocityVenue:
         self._poller = None
         self._tasks.clear()
         await self.port.close()
+        await self.chain.rpc.close()  # its own session, if it made one (a shared one is not closed)
 
     async def _poll_loop(self) -> None:
         delay = self.poll_s
