@@ -108,6 +108,7 @@ def export(
 ) -> None:
     """Export the activity log oldest first as JSON lines or CSV."""
     from storage.activity_log import ActivityLogError
+    from storage.private_files import open_private
 
     if fmt not in ("jsonl", "csv"):
         fail(f"--format must be jsonl or csv, got {fmt!r}")
@@ -117,7 +118,7 @@ def export(
         if out is None:
             n = log.export(kind_fmt, sys.stdout, _since(since), set(kind) if kind else None)
         else:
-            with out.open("w", encoding="utf-8", newline="") as fh:
+            with open_private(out, "w", encoding="utf-8", newline="") as fh:  # 0600: it holds the orders
                 n = log.export(kind_fmt, fh, _since(since), set(kind) if kind else None)
     except (ActivityLogError, OSError) as exc:
         fail(str(exc))

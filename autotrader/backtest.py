@@ -19,8 +19,8 @@ from typing import Any
 
 import msgspec
 
+from autotrader.paper_stack import PaperTradingStack
 from autotrader.runtime import max_ages
-from autotrader.trading import TradingStack
 from core.bus import Bus
 from core.clock import EventClock
 from core.config_schema import Config
@@ -130,7 +130,7 @@ class Backtest:
         self.health = ReplayHealth(self.pipeline, max_ages(cfg))
         self.guards = GuardMonitor(bus, cfg.guards, clock, "replay")
         self.events: list[EngineEvent] = []
-        self.stack = TradingStack(cfg, bus, clock, state_db=None, guard_now=self.guards.check,
+        self.stack = PaperTradingStack(cfg, bus, clock, state_db=None, guard_now=self.guards.check,
                                   guard_tick=self.guards.tick,
                                   on_event=self.events.append)
         self.signal = SignalRunner(bus, self.guards, cfg.signal, cfg.risk, self.stack.equity)

@@ -13,6 +13,7 @@ import orjson
 
 from autotrader.backtest import Backtest, BacktestReport, ManualOrder
 from autotrader.cli_common import fail, get_config
+from autotrader.paper_stack import paper_only
 from core.manual import ManualIntentError
 from feeds.replay import RecordingError
 
@@ -71,9 +72,9 @@ def render_report(r: BacktestReport) -> str:
 
 def _run(config: Path | None, sets: list[str] | None, path: Path, manual: list[ManualOrder],
          json_out: bool) -> tuple[int, Backtest | None]:
-    cfg = get_config(config, sets)
-    if cfg.engine.venue != "paper":
-        fail("a backtest runs on the paper venue (engine.venue = 'paper')")
+    cfg, note = paper_only(get_config(config, sets), "a backtest")
+    if note:
+        print(f"autotrader: {note}", file=sys.stderr)
     if not path.exists():
         fail(f"{path}: no such recording")
     show = sys.stderr.isatty() and not json_out

@@ -103,6 +103,8 @@ def run(
         pace = parse_speed(speed)
     except ValueError as exc:
         fail(str(exc))
+    if replay_path is not None:  # a recording never drives a live venue
+        cfg = _paper_only(cfg, "a replay")
     keep = (replay_path is None) if store is None else store
     state = state_db_path(cfg, "live" if replay_path is None else "replay")
     root = storage_root(cfg) if keep else None
@@ -174,11 +176,10 @@ def demo(
     from autotrader.config import control_socket_path, state_db_path
     from autotrader.runtime import parse_speed, run_runtime
     from feeds.demo import ensure_demo
-    from storage.activity_log import remove_db
 
     # The demo session is 45 minutes: ATR(5m) over 3 bars instead of 14 lets the signal arm
     # after 15 minutes instead of 70 (override with --set guards.atr_period=N).
-    cfg = get_config(config, set_, DEMO_DEFAULTS)
+    cfg = _paper_only(get_config(config, set_, DEMO_DEFAULTS), "the demo")
     try:
         pace = parse_speed(speed)
     except ValueError as exc:
@@ -187,15 +188,26 @@ def demo(
     path = ensure_demo(cache, seed=seed)
     typer.echo(f"synthetic demo session: {path}", err=True)
     state = state_db_path(cfg, "demo")
-    if not cfg.storage.state_db:
-        remove_db(state)  # every demo starts with a fresh paper account
+    fresh = not cfg.storage.state_db  # every demo starts with a fresh paper account (once it holds the lock)
     if not no_ui:
         from autotrader.ui_main import run_with_ui
         from feeds.demo import LABEL
 
-        raise typer.Exit(run_with_ui(cfg, path, pace, None, state, control_socket_path(cfg), label=LABEL))
-    code = run_runtime(cfg, path, pace, None, state_db=state, control_path=control_socket_path(cfg))
+        raise typer.Exit(run_with_ui(cfg, path, pace, None, state, control_socket_path(cfg), label=LABEL,
+                                     fresh=fresh))
+    code = run_runtime(cfg, path, pace, None, state_db=state, control_path=control_socket_path(cfg),
+                       fresh=fresh)
     raise typer.Exit(code)
+
+
+def _paper_only(cfg: Any, what: str) -> Any:
+    """Synthetic or recorded data: the paper venue, said in one line when the config chose another."""
+    from autotrader.paper_stack import paper_only
+
+    cfg, note = paper_only(cfg, what)
+    if note:
+        typer.echo(f"autotrader: {note}", err=True)
+    return cfg
 
 
 def parse_duration(text: str) -> float:

@@ -141,7 +141,8 @@ class ControlHandlers:
     async def resume(self, args: dict[str, Any]) -> Any:
         e = self.engine
         e.set_trading_state(TradingState.ACTIVE, str(args.get("reason") or "operator resume"))
-        return {"trading_state": str(e.trading_state), "automation_on": e.automation_on}
+        return {"trading_state": str(e.trading_state), "automation_on": e.automation_on,
+                "reason": e.trading_reason}  # still reducing while storage fails: says why
 
 
 def _num(x: object) -> float:

@@ -220,7 +220,9 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
         set_: SetOpt = None,
     ) -> None:
-        """Leave HALTED/REDUCING after a kill (automation stays off until turned on)."""
+        """Leave HALTED/REDUCING after a kill or a storage failure (automation stays off until turned
+        on; while storage still fails the engine stays REDUCING and says why)."""
         result = _request(config, set_, "resume", {"reason": reason})
         auto = "on" if result["automation_on"] else "off"
-        typer.echo(f"trading {result['trading_state']}, automation {auto}")
+        why = f" ({result['reason']})" if result.get("reason") else ""
+        typer.echo(f"trading {result['trading_state']}, automation {auto}{why}")

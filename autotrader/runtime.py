@@ -6,8 +6,14 @@ their monitor, and 1m bars / funding / OI / liquidations / USDC trades go to Par
 With ``--replay`` a recording drives the runtime at X× its own pace (``max`` = as fast as
 possible) on event time; after the data ends the instance keeps running until SIGINT/SIGTERM so
 it can be inspected, with every feed reported ``down`` (fail closed: nothing is live any more).
-SIGINT/SIGTERM: stop the engine (open orders are left as they are unless
-``engine.cancel_on_exit``), stop the feeds, flush and close storage, exit 0.
+SIGINT/SIGTERM/SIGHUP: stop the engine, leave the venue as ``engine.on_exit`` says (default: the
+resting entries are cancelled, the stop and take-profits stay; :mod:`execution.leaving`), stop the
+feeds, flush and close storage, exit 0.
+
+Only live market data drives a live venue: a runtime on a recording builds
+:class:`autotrader.paper_stack.PaperTradingStack` (the paper venue, whatever the config says).
+Storage fails closed: a write the disk refuses waits in memory and is retried every second; the
+engine takes no new risk meanwhile (``core.storage_health``), and it is said on stderr.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import contextlib
 import logging
 import math
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,20 +34,27 @@ from autotrader.emit import bar_json, book_json, intent_json
 from autotrader.logs import log_event, setup_logging
 from autotrader.metrics import Metrics, MetricsServer
 from autotrader.onchain import OnchainServices
+from autotrader.paper_stack import PaperTradingStack
+from autotrader.state_claim import StateLockError, claim_state
+from autotrader.storage_metrics import bind_storage
 from autotrader.trading import TradingStack, VenueUnavailable
 from core.bus import Bus, Topics
 from core.clock import Clock, EventClock, WallClock
 from core.config_schema import Config, to_dict
+from core.exit_policy import exit_summary
 from core.guard_monitor import GuardMonitor, SignalRunner
 from core.guards import to_json as guards_to_json
 from core.intents import INTENTS, Intent
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest
+from execution.leaving import LeaveReport, leave
 from feeds.live import run_live
 from feeds.pipeline import MarketPipeline
 from feeds.replay import RecordingError, open_recording
 from feeds.replay_health import ReplayHealth
 from storage.parquet_store import ParquetStore
 from storage.sink import StorageSink
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def max_ages(cfg: Config) -> dict[str, float]:
@@ -154,15 +168,22 @@ class Runtime:
         self.first_frame = asyncio.Event()
         self.label = ""  # "synthetic demo" when the recording says so
         self.stop_event = asyncio.Event()
+        self.started = asyncio.Event()  # the venue, the control socket and metrics are up
+        self.start_error = ""  # why it could not start
         self.exit_code = 0
         self.replay_health = ReplayHealth(self.pipeline, max_ages(cfg))
         self.guards = GuardMonitor(self.bus, cfg.guards, self.clock, "live" if self.live else "replay",
                                    liq_map_max_age_ms=int(cfg.liqmap.max_age_s * 1000))
         self.metrics = Metrics()
         self.metrics.bind_bus(self.bus)
-        self.trading = TradingStack(cfg, self.bus, self.clock, state_db=state_db, logger=logger,
-                                    metrics=self.metrics, guard_now=self.guards.check,
-                                    guard_tick=self.guards.tick)
+        # only live market data drives a live venue: a recording gets the paper-only stack
+        stack = TradingStack if self.live else PaperTradingStack
+        self.trading = stack(cfg, self.bus, self.clock, state_db=state_db, logger=logger,
+                             metrics=self.metrics, guard_now=self.guards.check, guard_tick=self.guards.tick,
+                             runtime_dir=(control_path or default_socket_path()).parent)
+        self.trading.health.subscribe(self._on_storage_health)
+        bind_storage(self.metrics, self.trading.health)
+        self.leave_report: LeaveReport | None = None
         self.engine = self.trading.engine
         self.signal = SignalRunner(self.bus, self.guards, cfg.signal, cfg.risk, self.trading.equity)
         self.bus.on(INTENTS, self._on_intent)
@@ -177,6 +198,22 @@ class Runtime:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def _on_storage_health(self, store: str, failing: bool, error: str) -> None:
+        if failing:
+            log_event(self.log, "storage failing", logging.ERROR, store=store, error=error,
+                      note="no new risk (REDUCING) until the writes succeed and the operator resumes")
+        else:
+            log_event(self.log, "storage writes again", logging.WARNING, store=store,
+                      note="trading stays REDUCING until 'autotrader resume'")
+
+    async def _state_flush_loop(self) -> None:
+        """Write what waits in memory once the storage takes writes again (fail closed meanwhile)."""
+        h = self.trading.health
+        while True:
+            await asyncio.sleep(1.0)
+            if not h.ok or any(h.pending.values()):
+                self.trading.flush_storage()
 
     def _on_intent(self, intent: Intent) -> None:
         log_event(self.log, "intent", **intent_json(intent))
@@ -331,39 +368,47 @@ class Runtime:
             engine_task.cancel()  # never started: nothing to finish
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
             await asyncio.wait_for(asyncio.shield(engine_task), timeout=5)
-        if self.cfg.engine.cancel_on_exit:
-            try:
-                n = await asyncio.wait_for(self.engine.venue.cancel_all(self.engine.cfg.market), 10)
-                log_event(self.log, "cancelled on exit", orders=n)
-            except Exception as e:  # recorded; the operator must check the venue
-                log_event(self.log, "cancel on exit failed", logging.ERROR, error=str(e))
+        mode = self.cfg.engine.on_exit
+        summary = f"on exit ({mode}): the venue could not be checked"
+        data: dict[str, Any] = {"mode": mode}
+        try:
+            report = self.leave_report = await asyncio.wait_for(leave(self.engine, mode), 20)
+            summary = exit_summary(mode, report.cancelled, report.kept, report.position)
+            data.update(cancelled=report.cancelled, kept=report.kept, position=report.position,
+                        confirmed=report.confirmed, errors=report.errors)
+            log_event(self.log, "leaving", logging.WARNING if report.errors else logging.INFO,
+                      summary=summary, **data)
+        except Exception as e:  # recorded; the operator must check the venue
+            log_event(self.log, "leaving failed", logging.ERROR, mode=mode, error=repr(e))
+            data["error"] = repr(e)
         if self.trading.activity is not None:
             snap = self.engine.snapshot()
             self.trading.activity.append(
-                "shutdown", ts_ms=self.clock.now_ms(),
-                message="stopped" + ("; open orders cancelled" if self.cfg.engine.cancel_on_exit else
-                                     "; open orders left on the venue"),
-                data={"trading_state": snap["trading_state"], "active": len(snap["active"])})
+                "shutdown", ts_ms=self.clock.now_ms(), message="stopped; " + summary,
+                data={**data, "trading_state": snap["trading_state"], "active": len(snap["active"])})
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:  # SIGHUP: the SSH session dropped
             loop.add_signal_handler(sig, self.stop_event.set)
         try:
             await self.trading.start()
             control, metrics_http = await self._start_services()
         except (ControlError, OSError, ValueError, VenueUnavailable) as exc:
             log_event(self.log, "cannot start", logging.ERROR, error=str(exc))
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            self.start_error = str(exc)
+            for sig in STOP_SIGNALS:
                 loop.remove_signal_handler(sig)
             await self.trading.aclose()
             self.trading.close()
             return 2
+        self.started.set()
         main = self._live() if self.replay_path is None else self._replay(self.replay_path)
         engine_task = asyncio.create_task(self._engine_main(), name="engine")
         tasks = [
             asyncio.create_task(main, name="live" if self.live else "replay"),
             asyncio.create_task(self._status_loop(), name="status"),
+            asyncio.create_task(self._state_flush_loop(), name="state-flush"),
         ]
         if self.sink is not None:
             tasks.append(asyncio.create_task(self._storage_loop(), name="storage"))
@@ -390,7 +435,7 @@ class Runtime:
                 self.sink.close()
             await self.trading.aclose()
             self.trading.close()
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in STOP_SIGNALS:
                 loop.remove_signal_handler(sig)
         log_event(self.log, "stopped", exit_code=self.exit_code)
         return self.exit_code
@@ -403,7 +448,23 @@ def run_runtime(
     store_root: Path | None = None,
     state_db: Path | None = None,
     control_path: Path | None = None,
+    fresh: bool = False,
 ) -> int:
+    """``fresh``: wipe the state database first (the demo), once its lock is held."""
+    try:
+        lock = claim_state(state_db, fresh=fresh) if state_db is not None else None
+    except StateLockError as exc:
+        print(f"autotrader: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _run_runtime(cfg, replay_path, speed, store_root, state_db, control_path)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_runtime(cfg: Config, replay_path: Path | None, speed: float, store_root: Path | None,
+                 state_db: Path | None, control_path: Path | None) -> int:
     logger = setup_logging(cfg.logging.level)
 
     async def main() -> int:

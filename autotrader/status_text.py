@@ -29,7 +29,16 @@ def render_status(d: dict[str, Any]) -> str:
         word = "confirmed" if conf else ("confirming" if conf is None else "NOT confirmed")
         kill_txt = f"  kill switch: {kill.get('reason')} ({word})"
     auto = "on" if e.get("automation_on") else "off"
-    lines.append(f"  trading    {state}{kill_txt}   automation {auto}")
+    why = e.get("trading_reason") if state == "REDUCING" else ""
+    lines.append(f"  trading    {state}{kill_txt}   automation {auto}" + (f"   ({why})" if why else ""))
+    storage = e.get("storage") or {}
+    if storage.get("ok") is False:
+        pending = ", ".join(f"{k} {v}" for k, v in (storage.get("pending") or {}).items()) or "none"
+        lines.append(f"  STORAGE    {storage.get('reason')}  (writes waiting in memory: {pending}; "
+                     "retried every second; 'autotrader resume' once they succeed)")
+    dropped = sum((storage.get("dropped") or {}).values())
+    if dropped:
+        lines.append(f"  storage    {dropped} activity row(s) lost to a full backlog while storage failed")
     venue = e.get("venue") or {}
     vtxt = f"{venue.get('name', '?')} {venue.get('state', e.get('venue_state', '?'))}"
     if venue.get("reason"):

@@ -23,12 +23,16 @@ from core.config_schema import Config, engine_config
 from core.engine_types import EngineEvent
 from core.guards import GuardReport
 from core.journal_port import OrderJournal
+from core.storage_health import StorageHealth
 from core.venue import Venue
-from execution.engine import Engine
+from execution.engine import Engine, TradingState
 from execution.paper import PaperVenue
 from storage.activity_log import ActivityLog
 from storage.journal import Journal
+from storage.journal_buffer import JournalBuffer
+from storage.kill_marker import KillMarker
 from storage.state_store import StateStore
+from storage.write_buffer import ActivityBuffer, StateBuffer
 
 M = TypeVar("M")
 if TYPE_CHECKING:
@@ -63,7 +67,12 @@ def build_paper(cfg: Config, clock: Clock, persist: Callable[[bytes], None] | No
 
 class TradingStack:
     """``state_db=None``: in memory (backtests); otherwise the activity log, the journal, the paper
-    account and the engine's control state live in that SQLite file and survive restarts."""
+    account and the engine's control state live in that SQLite file and survive restarts.
+
+    Storage fails closed (:class:`core.storage_health.StorageHealth`): a write the disk refuses is
+    kept in memory and retried (:meth:`flush_storage`), and the engine takes no new risk until the
+    operator resumes. A kill the database cannot record goes to a marker file (``storage.kill_marker``)
+    so the next start is HALTED all the same."""
 
     def __init__(
         self,
@@ -77,6 +86,7 @@ class TradingStack:
         guard_now: Callable[[], GuardReport | None] | None = None,
         guard_tick: Callable[[], object] | None = None,
         on_event: Callable[[EngineEvent], None] | None = None,
+        runtime_dir: Path | None = None,
     ) -> None:
         self.cfg = cfg
         self.bus = bus
@@ -84,13 +94,17 @@ class TradingStack:
         self.metrics = metrics
         self.extra_on_event = on_event
         self.state_db = state_db
-        self.activity: ActivityLog | None = None
-        self.store: StateStore | None = None
+        self.health = StorageHealth()
+        self.activity: ActivityBuffer | None = None
+        self.store: StateBuffer | None = None
+        self.kill_marker: KillMarker | None = None
         journal: OrderJournal | None = None
         if state_db is not None:
-            self.activity = ActivityLog(state_db)
-            journal = Journal(state_db)
-            self.store = StateStore(state_db)
+            now = clock.now_ms
+            self.activity = ActivityBuffer(ActivityLog(state_db), self.health, now_ms=now)
+            journal = JournalBuffer(Journal(state_db), self.health, now_ms=now)
+            self.store = StateBuffer(StateStore(state_db), self.health, now_ms=now)
+            self.kill_marker = KillMarker(state_db, runtime_dir)
         self.journal = journal
         self._wake: Callable[[], None] = lambda: None  # the engine's, once it exists
         self.async_venue: DriftVenue | VelocityVenue | None = None
@@ -108,20 +122,48 @@ class TradingStack:
             guard_now=guard_now,
             guard_tick=guard_tick,
             on_latency=metrics.submit_confirmed if metrics is not None else None,
+            storage_health=self.health,
         )
         self._wake = self.engine.wake
         if self.store is not None:
             saved = self.store.get_json(CONTROL_KEY)
             if isinstance(saved, dict):
                 self.engine.restore_control(saved)
+        self._restore_marked_kill()
+
+    def _restore_marked_kill(self) -> None:
+        """A kill only the marker file recorded (the database could not take it) still holds."""
+        marker = self.kill_marker
+        if marker is None:
+            return
+        found = marker.read()
+        marker.prepare()
+        if found is None:
+            return
+        marker.engaged = True
+        reason = str(found.get("reason") or "kill switch engaged before restart")
+        self.engine.restore_control({"trading_state": "halted", "automation_on": False,
+                                     "kill_reason": reason})
+        if self.log is not None:
+            log_event(self.log, "kill restored from marker", logging.WARNING, reason=reason,
+                      marker=found.get("path"))
+        self._persist_control()
 
     def _build_venue(self, clock: Clock) -> Venue:
         if self.cfg.engine.venue == "drift":
             return self._build_drift(clock)
         if self.cfg.engine.venue == "velocity":
             return self._build_velocity(clock)
+        return self._build_paper(clock)
+
+    def _build_paper(self, clock: Clock) -> PaperVenue:
+        """The paper venue on this bus's market (the only venue of :class:`autotrader.paper_stack
+        .PaperTradingStack`: demo, replay, backtest)."""
         store = self.store
-        persist = (lambda b: store.put(PAPER_KEY, b)) if store is not None else None
+        persist: Callable[[bytes], None] | None = None
+        if store is not None:
+            def persist(blob: bytes) -> None:
+                store.put(PAPER_KEY, blob)  # never raises for the disk: kept in memory, retried
         venue = build_paper(self.cfg, clock, persist)
         if store is not None:
             blob = store.get(PAPER_KEY)
@@ -255,10 +297,37 @@ class TradingStack:
             level = logging.WARNING if ev.kind in ("error", "kill_switch", "guard_block") else logging.INFO
             data = {"intent_id": ev.intent_id, "event_ts": ev.ts, **ev.data}
             self.log.log(level, ev.kind, extra={"data": data})
-        if self.store is not None and ev.kind in _CONTROL_KINDS:
-            self.store.put_json(CONTROL_KEY, self.engine.control_state())
+        if ev.kind in _CONTROL_KINDS:
+            self._persist_control()
         if self.extra_on_event is not None:
             self.extra_on_event(ev)
+
+    def _persist_control(self) -> None:
+        """The engine's control state to the database; a kill it cannot take goes to the marker."""
+        store, marker = self.store, self.kill_marker
+        if store is None or marker is None:
+            return
+        durable = store.put_json(CONTROL_KEY, self.engine.control_state())
+        if durable:
+            if marker.engaged:
+                marker.clear()
+        elif self.engine.trading_state == TradingState.HALTED:
+            where = marker.write(self.engine.killswitch.reason, self.engine.clock.now_ms())
+            if self.log is not None:
+                log_event(self.log, "kill recorded in the marker file" if where else
+                          "kill NOT recorded: neither the database nor a marker file can be written",
+                          logging.ERROR, marker=str(where) if where else None)
+
+    def flush_storage(self) -> bool:
+        """Write what waits in memory (about once a second); True when everything is durable."""
+        if self.activity is not None:
+            self.activity.flush()
+        if self.journal is not None and isinstance(self.journal, JournalBuffer):
+            self.journal.flush()
+        if self.store is not None and self.store.flush() and self.kill_marker is not None \
+                and self.kill_marker.engaged:
+            self.kill_marker.clear()  # the database holds the control state again
+        return self.health.ok
 
     async def status(self) -> dict[str, Any]:
         """Engine state plus what the venue says now (position, open orders, equity)."""
@@ -285,6 +354,7 @@ class TradingStack:
             out["equity"] = v.equity()
             out["unrealized_pnl"] = v.unrealized_pnl()
         out["state_db"] = str(self.state_db) if self.state_db is not None else None
+        out["storage"] = self.health.as_dict()
         return out
 
     def close(self) -> None:

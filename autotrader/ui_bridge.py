@@ -69,7 +69,7 @@ def ui_info(cfg: Config, label: str) -> UiInfo:
         else cfg.venues.velocity if cfg.engine.venue == "velocity" else None)
     return UiInfo(venue=cfg.engine.venue, cluster=chain.cluster if chain else "paper",
                   delegate=chain.use_delegate if chain else None, label=label,
-                  market=cfg.signal.market)
+                  market=cfg.signal.market, on_exit=cfg.engine.on_exit)
 
 
 class RuntimeCommands:

@@ -14,17 +14,20 @@ from pathlib import Path
 from autotrader.config import default_data_dir
 from autotrader.logs import JsonFormatter, log_event
 from autotrader.runtime import Runtime
+from autotrader.state_claim import StateLockError, claim_state
 from autotrader.trading import VenueUnavailable
 from autotrader.ui_bridge import RuntimeCommands, load_saved_settings, settings_db_path, ui_info
 from core.config_schema import Config
+from core.exit_policy import exit_summary
+from storage.private_files import open_private
 from storage.state_store import StateStore, StateStoreError
 from tui.app import TraderApp
 
 
 def setup_file_logging(level: str, path: Path) -> logging.Logger:
-    path.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
     root.handlers.clear()
+    open_private(path, "a").close()  # 0600 in a 0700 directory before the handler appends to it
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
@@ -42,7 +45,22 @@ def run_with_ui(
     control_path: Path | None,
     label: str = "",
     log_path: Path | None = None,
+    fresh: bool = False,
 ) -> int:
+    """``fresh``: wipe the state database first (the demo), once its lock is held."""
+    try:
+        lock = claim_state(state_db, fresh=fresh)  # before anything reads, wipes or writes state
+    except StateLockError as exc:
+        print(f"autotrader: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _run_with_ui(cfg, replay_path, speed, store_root, state_db, control_path, label, log_path)
+    finally:
+        lock.release()
+
+
+def _run_with_ui(cfg: Config, replay_path: Path | None, speed: float, store_root: Path | None,
+                 state_db: Path, control_path: Path | None, label: str, log_path: Path | None) -> int:
     log_file = log_path or default_data_dir() / "autotrader-ui.log"
     logger = setup_file_logging(cfg.logging.level, log_file)
     try:
@@ -64,6 +82,13 @@ def run_with_ui(
         app = TraderApp(runtime.bus, RuntimeCommands(runtime, store), ui_info(cfg, label), cfg.guards,
                         keymap=dict(cfg.ui.keys), tick_s=1.0 / cfg.ui.max_fps)
         rt_task = asyncio.create_task(runtime.run(), name="runtime")
+        started = asyncio.create_task(runtime.started.wait())
+        await asyncio.wait({rt_task, started}, return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        if rt_task.done():  # it could not start: say why on the terminal, never show a dead UI
+            why = runtime.start_error or f"see {log_file}"
+            print(f"autotrader: cannot start: {why}", file=sys.stderr)
+            return rt_task.result() or 2
         rt_task.add_done_callback(lambda _t: app.exit())
         try:
             await app.run_async()
@@ -73,6 +98,10 @@ def run_with_ui(
                 code = await rt_task
         if code:
             print(f"autotrader stopped with exit code {code}; see {log_file}", file=sys.stderr)
+        report = runtime.leave_report
+        if report is not None:  # what stays on the venue, said on the terminal once the UI is gone
+            print("autotrader: " + exit_summary(report.mode, report.cancelled, report.kept, report.position),
+                  file=sys.stderr)
         return code
 
     try:

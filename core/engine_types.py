@@ -25,6 +25,7 @@ OWNED_ELSEWHERE: dict[str, str] = {
     "atr_bar_minutes": "guards.atr_bar_minutes",
     "equity_usd": "paper.equity_usd",
     "market": "signal.market",
+    "cancel_on_exit": 'engine.on_exit = "cancel_all"',  # replaced by on_exit (issue 15)
 }
 
 
@@ -36,7 +37,10 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     automation: Literal["on", "off", "auto"] = "auto"
     #: venue orders no journal entry explains, found at start: left alone (and reported) or cancelled
     orphans: Literal["adopt", "cancel"] = "cancel"
-    cancel_on_exit: bool = False  # on SIGTERM/quit: cancel every open order (default: leave them)
+    #: leaving (quit, SIGTERM, SIGHUP): ``keep_protection`` cancels the resting entries and keeps the
+    #: reduce-only stop and take-profits on the venue; ``cancel_all`` cancels every order (an open
+    #: position is then left without a stop); ``flatten`` cancels everything and closes the position
+    on_exit: Literal["keep_protection", "cancel_all", "flatten"] = "keep_protection"
     market: str = "SOL-PERP"
     equity_usd: float = 10_000.0  # start-of-day equity when the venue does not say otherwise
     drift_tolerance_bps: float = 5.0  # entry re-placed only when the touch moved more than this

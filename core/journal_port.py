@@ -81,6 +81,13 @@ class OrderJournal(Protocol):
         self, *, client_tag: str | None = None, order_id: str | None = None
     ) -> JournaledOrder | None: ...
 
+    def set_protection(self, intent_id: str, plan: dict[str, Any], *, ts_ms: int | None = None) -> None:
+        """What the intent's protective orders must be (stop price, breakeven done, TP ladder),
+        written *before* the engine acts on it: a restart completes the step a crash interrupted."""
+        ...
+
+    def protection(self, intent_id: str) -> dict[str, Any] | None: ...
+
 
 class MemoryJournal:
     """:class:`OrderJournal` in memory, with the same rules as the SQLite one."""
@@ -88,6 +95,15 @@ class MemoryJournal:
     def __init__(self) -> None:
         self.intents: dict[str, JournaledIntent] = {}
         self.orders: dict[str, JournaledOrder] = {}
+        self.plans: dict[str, dict[str, Any]] = {}
+
+    def set_protection(self, intent_id: str, plan: dict[str, Any], *, ts_ms: int | None = None) -> None:
+        if intent_id not in self.intents:
+            raise JournalError(f"unknown intent {intent_id!r}")
+        self.plans[intent_id] = dict(plan)
+
+    def protection(self, intent_id: str) -> dict[str, Any] | None:
+        return self.plans.get(intent_id)
 
     def begin_intent(
         self, intent_id: str, payload: dict[str, Any], *, state: str = "pending", ts_ms: int | None = None

@@ -74,6 +74,12 @@ from core.venue import (
 # --------------------------------------------------------------------------- state machine
 
 
+def _tp_index(tag: str) -> int:
+    """``...:tp2`` → 2; ``...:tp2-r1`` (placed again after a restart) → 2."""
+    num = tag.rsplit(":", 1)[-1][2:].split("-", 1)[0]
+    return int(num) if num.isdigit() else 0
+
+
 class IntentLifecycle(LifecycleBase):
     """The lifecycle of one intent. Feed inputs with :meth:`start` then :meth:`on`."""
 
@@ -223,7 +229,7 @@ class IntentLifecycle(LifecycleBase):
         )
 
     def _tighter(self, new: float, old: float) -> bool:
-        return new > old + 1e-12 if self.long else new < old - 1e-12
+        return self._tighter_stop(new, old)
 
     def _move_stop(self, price: float, kind: str, **data: Any) -> None:
         if self._tighter(price, self.stop_price):
@@ -258,24 +264,35 @@ class IntentLifecycle(LifecycleBase):
             self._act(Modify(order_id=sl.order_id, tag_=sl.tag, size=sl.pending_mod[0],
                              trigger_price=sl.pending_mod[1]))
 
-    def _place_tps(self) -> None:
-        if self.slots_of("tp") or not self.intent.tps:
-            return
-        sl = self.sl_slot
-        if sl is None or sl.state != "live":
-            return  # the stop first
+    def _plan_ladder(self) -> list[tuple[str, float, float]]:
         pos = self.position
         total_f = sum(f for _, f in self.intent.tps)
         left = pos
         n = len(self.intent.tps)
+        out = []
         for i, (px, f) in enumerate(self.intent.tps):
             size = left if i == n - 1 else pos * f / total_f
             left -= size
-            if size <= self.eps:
+            if size > self.eps:
+                out.append((self._tag(f"tp{i + 1}"), px, size))
+        return out
+
+    def _place_tps(self) -> None:
+        """The ladder is planned once (journaled with the protection); each TP of it that was never
+        placed is placed (after a restart too: a crash between two TPs loses none)."""
+        if not self.intent.tps or (self.ladder is None and self.slots_of("tp")):
+            return
+        sl = self.sl_slot
+        if sl is None or sl.state != "live":
+            return  # the stop first
+        if self.ladder is None:
+            self.ladder = self._plan_ladder()
+        for tag, px, size in self.ladder:
+            if tag in self.slots:
                 continue
             req = OrderRequest(market=self.cfg.market, side=self.exit_side, type=OrderType.LIMIT, size=size,
-                               price=px, reduce_only=True, client_tag=self._tag(f"tp{i + 1}"))
-            self._place("tp", req, index=i + 1)
+                               price=px, reduce_only=True, client_tag=tag)
+            self._place("tp", req, index=_tp_index(tag))
 
     def _trail_tick(self, t: Tick) -> None:
         touch = self._touch()

@@ -27,6 +27,8 @@ class LifecycleBase:
         self.after: After | None = None
         self.stop_price = intent.sl
         self.be_moved = False
+        #: the take-profit ladder as first planned: (client tag, price, size) per TP
+        self.ladder: list[tuple[str, float, float]] | None = None
         self.hwm: float | None = None
         self.last: Tick | None = None
         self.long = intent.side == "buy"
@@ -77,6 +79,26 @@ class LifecycleBase:
     def open_orders(self) -> list[Slot]:
         """Orders accepted (or being placed) and not yet finished."""
         return [s for s in self.slots.values() if s.active]
+
+    def protection(self) -> dict[str, Any]:
+        """What the protective orders must be (journaled before the engine acts on it, so a restart
+        completes a breakeven move, a trail or a ladder the crash interrupted): the stop price, whether
+        breakeven is done, and the planned take-profit ladder."""
+        return {"stop": self.stop_price, "be": self.be_moved,
+                "ladder": [list(t) for t in self.ladder] if self.ladder is not None else None}
+
+    def restore_protection(self, plan: dict[str, Any]) -> None:
+        """Take a journaled :meth:`protection` back after a restart (the stop only ever tightens)."""
+        stop = plan.get("stop")
+        if isinstance(stop, int | float) and stop > 0 and self._tighter_stop(float(stop), self.stop_price):
+            self.stop_price = float(stop)
+        self.be_moved = self.be_moved or bool(plan.get("be"))
+        ladder = plan.get("ladder")
+        if isinstance(ladder, list) and self.ladder is None:
+            self.ladder = [(str(t), float(p), float(q)) for t, p, q in ladder]
+
+    def _tighter_stop(self, new: float, old: float) -> bool:
+        return new > old + 1e-12 if self.long else new < old - 1e-12
 
     @property
     def terminal(self) -> bool:

@@ -11,13 +11,19 @@ Then, deliberately conservative:
   re-submitted) — any part of it that filled stays protected;
 * a position the lifecycle holds gets a stop at once if none is live (never naked), resized to the
   position if needed; the TP ladder is placed if it never was;
-* breakeven counts as done when any take-profit filled (the stop price is the live stop's);
+* the journaled protection plan (:meth:`core.lifecycle_base.LifecycleBase.protection`, written before
+  each protective step) is completed: its stop price when tighter than the live stop (a trail or a
+  breakeven move the crash interrupted), its TP ladder's missing take-profits (one whose place
+  never reached the venue is placed again under a new client tag);
+* once any take-profit filled, the stop is at least at breakeven + fees (derived from the fills:
+  a crash between the TP1 fill and the move, before even the plan was written, loses nothing);
 * the trailing reference restarts from the touch (it can only tighten from there).
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 
@@ -29,7 +35,7 @@ from core.reconcile import JournaledOrder
 from core.venue import Fill, Order, OrderRequest
 
 ROLES: dict[str, Role] = {"entry": "entry", "convert": "convert", "sl": "sl", "tp": "tp", "flat": "flat"}
-_INDEX = re.compile(r"(\d+)$")
+_INDEX = re.compile(r"^[a-z]+(\d+)")  # e1, sl2, tp3, tp3-r1 (a take-profit placed again): the index
 
 
 class RecoveryError(ValueError):
@@ -48,6 +54,24 @@ def _index(tag: str) -> int:
     return int(m.group(1)) if m else 0
 
 
+def _retry_failed_tps(lc: IntentLifecycle) -> None:
+    """A take-profit of the planned ladder that never reached the venue (journaled ``submitting``, a
+    crash before the venue had it: reconciled as ``failed``) is placed again, under a new client tag
+    (a tag is never sent twice)."""
+    if lc.ladder is None:
+        return
+    out = []
+    for tag, px, size in lc.ladder:
+        s = lc.slots.get(tag)
+        if s is not None and not s.active and s.filled <= lc.eps and s.status == "failed":
+            base, k = tag.split("-r", 1)[0], 1
+            while f"{base}-r{k}" in lc.slots:
+                k += 1
+            tag = f"{base}-r{k}"
+        out.append((tag, px, size))
+    lc.ladder = out
+
+
 def _request(j: JournaledOrder, live: Order | None) -> OrderRequest:
     if live is not None:
         return live.request
@@ -64,8 +88,10 @@ def recover_lifecycle(
     open_orders: list[Order],
     fills: list[Fill],
     now_ms: int,
+    plan: dict[str, Any] | None = None,
 ) -> tuple[IntentLifecycle, Step]:
-    """The lifecycle of ``intent`` as it stands on the venue, and the step that makes it safe."""
+    """The lifecycle of ``intent`` as it stands on the venue (and as its journaled protection plan
+    says it must be), and the step that makes it so."""
     lc = IntentLifecycle(intent, cfg)
     live = {o.request.client_tag: o for o in open_orders if lc.owns(o.request.client_tag)}
     by_tag: dict[str, list[Fill]] = {}
@@ -99,8 +125,14 @@ def recover_lifecycle(
         lc.stop_price = sl.req.trigger_price
     elif stops and stops[-1].req.trigger_price:
         lc.stop_price = stops[-1].req.trigger_price
-    lc.be_moved = any(s.filled > lc.eps for s in lc.slots_of("tp"))
-
+    if plan:
+        lc.restore_protection(plan)
+        _retry_failed_tps(lc)
+    lc._ts = max(lc._ts, now_ms)
+    if lc.position > lc.eps and any(s.filled > lc.eps for s in lc.slots_of("tp")):
+        lc.be_moved = True  # TP1 filled: breakeven is due whether or not the crash let it happen
+        lc._move_stop(lc._breakeven(), "sl_moved", reason="breakeven after TP1 (completed on restart)",
+                      avg_entry=lc.avg_entry)
     return lc, lc.resume(now_ms)
 
 

@@ -169,6 +169,7 @@ class UiInfo(msgspec.Struct, frozen=True, kw_only=True):
     delegate: bool | None = None  # Drift: trading as the delegate key (None: not applicable)
     label: str = ""  # "synthetic demo" on the demo session
     market: str = "SOL-PERP"
+    on_exit: str = "keep_protection"  # engine.on_exit: what quitting leaves on the venue
 
 
 class UiCommands(Protocol):

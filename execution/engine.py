@@ -63,6 +63,7 @@ from core.lifecycle import IntentLifecycle
 from core.lifecycle_state import Phase
 from core.models import Bar, BookTop
 from core.preflight import PreflightContext
+from core.storage_health import StorageHealth
 from core.venue import (
     FillEvent,
     Order,
@@ -113,6 +114,7 @@ class Engine:
         on_latency: Callable[[float], None] | None = None,
         guard_now: Callable[[], GuardReport | None] | None = None,
         guard_tick: Callable[[], object] | None = None,
+        storage_health: StorageHealth | None = None,
     ) -> None:
         self.bus = bus
         self.venue = venue
@@ -133,6 +135,12 @@ class Engine:
         self.journal = self.gateway.journal
         self.killswitch = KillSwitch(venue, clock, cfg, sleep, place=self._place_kill_order)
         self.trading_state = TradingState.ACTIVE
+        self.trading_reason = ""
+        #: durable writes (journal, venue state, activity log): failing → REDUCING (fail closed)
+        self.storage = storage_health if storage_health is not None else StorageHealth()
+        self.storage.subscribe(self._on_storage)
+        #: set once the app leaves (``engine.on_exit``, :mod:`execution.leaving`): no new risk
+        self.leaving = ""
         self.automation_on = cfg.automation == "on" or (cfg.automation == "auto" and cfg.venue == "paper")
         #: with a durable journal, nothing is traded before :meth:`recover` reconciled with the venue
         self.recovered = journal is None
@@ -150,6 +158,7 @@ class Engine:
         self._intents: deque[Intent] = deque()
         self._last_pnl_check = -(10**18)
         self._pending: list[tuple[IntentLifecycle, Step]] = []
+        self._plans: dict[str, dict[str, Any]] = {}  # protection plan last journaled, per intent
         self._running = False
         self._wake = asyncio.Event()
         self._offs = [
@@ -225,9 +234,13 @@ class Engine:
             self._engine_event("automation", on=on)
 
     def set_trading_state(self, state: TradingState, reason: str = "") -> None:
-        """Operator control. Leaving ``halted`` re-arms the kill switch (automation stays off)."""
+        """Operator control. Leaving ``halted`` re-arms the kill switch (automation stays off).
+        While storage fails, ``active`` is not reachable: the engine goes ``reducing`` instead."""
+        if state == TradingState.ACTIVE and self.storage.reason:
+            state, reason = TradingState.REDUCING, self.storage.reason
         if state == self.trading_state:
             return
+        self.trading_reason = "" if state == TradingState.ACTIVE else reason
         old, self.trading_state = self.trading_state, state
         if old == TradingState.HALTED:
             self.killswitch.reset()
@@ -242,6 +255,7 @@ class Engine:
         """What must survive a restart: a kill stays engaged, automation stays as the operator left it."""
         return {
             "trading_state": str(self.trading_state),
+            "trading_reason": self.trading_reason,
             "automation_on": self.automation_on,
             "kill_reason": self.killswitch.reason if self.killswitch.engaged else "",
         }
@@ -250,10 +264,25 @@ class Engine:
         ts = str(state.get("trading_state", "active"))
         if ts in TradingState.__members__.values():
             self.trading_state = TradingState(ts)
+            self.trading_reason = str(state.get("trading_reason") or "")
         self.automation_on = bool(state.get("automation_on", self.automation_on))
         if self.trading_state == TradingState.HALTED:
             self.automation_on = False
             self.killswitch.restore(str(state.get("kill_reason") or "kill switch engaged before restart"))
+            self.trading_reason = self.trading_reason or self.killswitch.reason
+
+    def _on_storage(self, store: str, failing: bool, error: str) -> None:
+        """A store just failed (called from inside the failed write): REDUCING at once."""
+        if failing:
+            self._check_storage()
+            self._wake.set()
+
+    def _check_storage(self) -> None:
+        """Fail closed: a write the storage refused stops new risk until the operator resumes."""
+        why = self.storage.reason
+        if why and self.trading_state == TradingState.ACTIVE:
+            log.error("trading reducing: %s", why)
+            self.set_trading_state(TradingState.REDUCING, why)
 
     def _reads_guard(self) -> bool:
         return any(lc.reads_guard for lc in self.lifecycles.values())
@@ -270,10 +299,18 @@ class Engine:
         self.trading_state = TradingState.HALTED
         self.automation_on = False
         if first:
+            self.trading_reason = reason
+            self.killswitch.restore(reason)  # engaged now: a concurrent kill() is not a first one
+            steps = [lc.on(Kill(ts=now, reason=reason)) for lc in list(self.lifecycles.values())]
+            # the cancels go out first; recording the kill (storage) never delays nor blocks them
+            engaging = asyncio.ensure_future(self.killswitch.engage(reason, flat))
+            await asyncio.sleep(0)
             self._engine_event("kill_switch", stage="engaged", reason=reason, flatten=flat)
-            for lc in list(self.lifecycles.values()):
-                self._emit_step(lc.on(Kill(ts=now, reason=reason)))
-        result = await self.killswitch.engage(reason, flat)
+            for st in steps:
+                self._emit_step(st)
+            result = await engaging
+        else:
+            result = await self.killswitch.engage(reason, flat)
         waited = 0.0
         limit = self.cfg.call_timeout_s * max(1, self.cfg.call_retries)
         while self.gateway.inflight and waited < limit:  # a call in flight may land after the cancel
@@ -317,6 +354,7 @@ class Engine:
 
     async def step(self) -> None:
         """Process venue events, pending intents, one tick for every live lifecycle, the daily stop."""
+        self._check_storage()
         if not self.recovered:
             await recover(self)
         ks = self.killswitch
@@ -348,6 +386,7 @@ class Engine:
 
     async def _handle_intent(self, intent: Intent) -> None:
         now = self.clock.now_ms()
+        self._check_storage()
         if not self.journal.begin_intent(intent.id, msgspec.to_builtins(intent), ts_ms=now):
             self._emit(EngineEvent(kind="intent_rejected", intent_id=intent.id, ts=now,
                                    data={"reasons": ["duplicate intent id (never submitted twice)"],
@@ -401,6 +440,22 @@ class Engine:
         except JournalError as e:
             log.error("journal: %s", e)
 
+    def _journal_protection(self, lc: IntentLifecycle) -> None:
+        """Journal the lifecycle's protection plan (stop price, breakeven, TP ladder) when it changed:
+        a restart completes a move or a ladder a crash interrupted (:mod:`core.recovery`)."""
+        if lc.terminal or lc.entry_qty <= lc.eps:
+            return
+        plan = lc.protection()
+        iid = lc.intent.id
+        if self._plans.get(iid) == plan:
+            return
+        try:
+            self.journal.set_protection(iid, plan, ts_ms=self.clock.now_ms())
+        except JournalError as e:
+            log.error("journal: %s", e)
+            return
+        self._plans[iid] = plan
+
     def _emit_step(self, st: Step) -> None:
         for ev in st.events:
             self._emit(ev)
@@ -410,6 +465,8 @@ class Engine:
         while todo:
             st = todo.popleft()
             self._emit_step(st)
+            if st.actions:
+                self._journal_protection(lc)  # the intent of a protective step, before acting on it
             for action in st.actions:
                 for inp in await self._execute(lc, action):
                     todo.append(lc.on(inp))
@@ -473,6 +530,10 @@ class Engine:
             return "trading halted"
         if self.trading_state == TradingState.REDUCING and not req.reduce_only:
             return "trading state is reducing (reduce-only orders only)"
+        if self.storage.reason and not req.reduce_only:
+            return self.storage.reason
+        if self.leaving and not req.reduce_only:
+            return "leaving: no new risk"
         return ""
 
     async def _execute(self, lc: IntentLifecycle, a: Action) -> list[Input]:
@@ -577,7 +638,9 @@ class Engine:
         res = self.killswitch.result
         return {
             "trading_state": str(self.trading_state),
+            "trading_reason": self.trading_reason,
             "automation_on": self.automation_on,
+            "storage": self.storage.as_dict(),
             "venue_state": str(self.venue_state),
             "venue_reason": self.venue_reason,
             "recovered": self.recovered,

@@ -7,7 +7,8 @@
    the journal as filled (fills say so), cancelled, or failed (never reached the venue); venue orders
    nobody journaled are orphans: cancelled or left alone (``engine.orphans``), and recorded;
 3. every intent still open in the journal gets its lifecycle back (:func:`core.recovery.recover_lifecycle`)
-   whose first step protects what is held; no intent is ever submitted again;
+   whose first step protects what is held and completes the journaled protection plan (a breakeven
+   move, a trail, a TP ladder a crash interrupted); no intent is ever submitted again;
 4. a position the recovered lifecycles do not account for puts the engine in ``reducing`` (no new
    entries) with an ``error`` event for the operator.
 """
@@ -73,7 +74,11 @@ async def recover(engine: Engine) -> None:
     for ji in j.open_intents():
         try:
             intent = intent_from_payload(ji.payload)
-            lc, step = recover_lifecycle(intent, engine.cfg, j.orders_for(ji.intent_id), kept, fills, now)
+            plan = j.protection(ji.intent_id)
+            lc, step = recover_lifecycle(intent, engine.cfg, j.orders_for(ji.intent_id), kept, fills, now,
+                                         plan=plan)
+            if plan is not None:
+                engine._plans[intent.id] = plan
         except (RecoveryError, JournalError) as e:
             emit("error", ji.intent_id, stage="recover", reason=str(e))
             j.intent_state(ji.intent_id, "failed", ts_ms=now)

@@ -54,6 +54,7 @@ Fill model (the market is the real one; paper orders never move it):
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace as dc_replace
@@ -82,6 +83,7 @@ from execution.paper_matching import PaperMatcher, PaperVenueError
 
 __all__ = ["MAX_LIVE_ORDERS", "FaultKind", "PaperVenue", "PaperVenueError"]
 
+log = logging.getLogger(__name__)
 FaultKind = Literal["error", "timeout", "timeout_applied", "post_only_reject"]
 MAX_LIVE_ORDERS = MAX_USER_ORDER_ID
 
@@ -128,6 +130,7 @@ class PaperVenue(PaperMatcher):
         #: called with the account state after every change the engine can see (a call that
         #: acted, events drained), so a restart finds the account as the engine last knew it
         self.persist = persist
+        self.persist_failures = 0
 
     # ------------------------------------------------------------------ control and accessors
 
@@ -197,8 +200,16 @@ class PaperVenue(PaperMatcher):
         return paper_state.load(self, blob)
 
     def _save(self) -> None:
-        if self.persist is not None:
+        """Hand the account to ``persist``. A failure never undoes what happened on the venue nor
+        drops its events: it is counted and logged (the runtime's persist callback keeps the state
+        in memory and reports the storage failure itself)."""
+        if self.persist is None:
+            return
+        try:
             self.persist(paper_state.dump(self))
+        except Exception as exc:
+            self.persist_failures += 1
+            log.error("paper account not saved: %s", exc)
 
     # ------------------------------------------------------------------ async Venue calls
 

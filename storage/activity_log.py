@@ -29,6 +29,8 @@ import msgspec
 
 from core.engine_types import EVENT_KINDS, EngineEvent
 from core.event_text import describe
+from storage.faults import before_write
+from storage.private_files import owner_only_umask, private_dir, tighten
 
 SCHEMA_VERSION = 1
 
@@ -99,6 +101,11 @@ class ActivityLogError(Exception):
     """The activity log refused a row or could not be opened."""
 
 
+class ActivityWriteError(ActivityLogError):
+    """A row could not be written (disk full, I/O error, read-only file system): the row itself
+    was fine, the storage was not."""
+
+
 class ActivityRow(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     ts_ms: int
@@ -140,6 +147,7 @@ def encode_data(data: dict[str, Any] | None) -> str:
 def open_db(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """Open ``path`` in WAL mode with ``synchronous=FULL`` (shared by the activity log and journal).
 
+    Created 0600 (with its WAL and shared-memory files) in a 0700 directory when it creates one.
     Autocommit mode (``isolation_level=None``): each statement commits unless wrapped in an
     explicit ``BEGIN``; writes are committed before the call that made them returns.
     """
@@ -151,14 +159,17 @@ def open_db(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         )
         conn.execute("PRAGMA busy_timeout=5000")
         return conn
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout=5000")
-    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-    if str(mode).lower() != "wal":
-        conn.close()
-        raise ActivityLogError(f"could not put {path} in WAL mode (got {mode!r})")
-    conn.execute("PRAGMA synchronous=FULL")
+    private_dir(path.parent)
+    with owner_only_umask():  # the database, its WAL and shared-memory files are born 0600
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=5000")
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            conn.close()
+            raise ActivityLogError(f"could not put {path} in WAL mode (got {mode!r})")
+        conn.execute("PRAGMA synchronous=FULL")
+    for suffix in ("", "-wal", "-shm"):
+        tighten(Path(str(path) + suffix))
     return conn
 
 
@@ -180,7 +191,8 @@ class ActivityLog:
             self._conn: sqlite3.Connection | None = open_db(self.path, readonly=readonly)
             if not readonly:
                 self._conn.executescript(_SCHEMA)
-                self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                if self._conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")  # a write: only once
         except sqlite3.Error as exc:
             raise ActivityLogError(f"cannot open activity log {self.path}: {exc}") from exc
 
@@ -228,13 +240,14 @@ class ActivityLog:
         with self._lock:
             conn = self._writer()
             try:
+                before_write("activity", kind)
                 cur = conn.execute(
                     "INSERT INTO activity (ts_ms, kind, intent_id, order_id, message, data) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     (ts_ms, kind, str(intent_id), str(order_id), str(message), text),
                 )
             except sqlite3.Error as exc:
-                raise ActivityLogError(f"activity log write failed ({self.path}): {exc}") from exc
+                raise ActivityWriteError(f"activity log write failed ({self.path}): {exc}") from exc
             row_id = cur.lastrowid
         assert row_id is not None
         return ActivityRow(

@@ -13,6 +13,10 @@ Write-ahead protocol for the engine:
 3. the venue call; then ``update_order(client_tag, order_id=..., state="open")`` (or
    ``state="failed"`` when the venue refused it).
 
+Protective steps (entry fill → stop and TPs, TP1 fill → stop to breakeven, trail, resize) are
+journaled as a plan per intent (``set_protection``: stop price, breakeven done, TP ladder) before the
+orders are touched; recovery completes whatever the plan says and the venue does not show yet.
+
 A crash between 2 and 3 leaves an order in ``submitting``; on restart
 :func:`core.reconcile.reconcile` matches it by client tag (or user order id) if the venue has it,
 otherwise reports it missing. Every write is committed before the method returns.
@@ -38,6 +42,7 @@ from core.reconcile import (
     JournaledOrder,
 )
 from storage.activity_log import ActivityLogError, encode_data, open_db
+from storage.faults import before_write
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS intents (
@@ -57,6 +62,11 @@ CREATE TABLE IF NOT EXISTS orders (
     request       TEXT NOT NULL DEFAULT '{}',
     created_ms    INTEGER NOT NULL,
     updated_ms    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS protection (
+    intent_id  TEXT PRIMARY KEY REFERENCES intents (intent_id),
+    plan       TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS orders_intent ON orders (intent_id);
 CREATE INDEX IF NOT EXISTS orders_order_id ON orders (order_id);
@@ -100,6 +110,7 @@ class Journal:
         now = _now_ms() if ts_ms is None else ts_ms
         text = encode_data(payload)
         with self._lock:
+            before_write("journal", "begin_intent")
             cur = self._db().execute(
                 "INSERT OR IGNORE INTO intents (intent_id, state, payload, created_ms, updated_ms) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -111,6 +122,7 @@ class Journal:
         _check(state, INTENT_STATES, "intent")
         now = _now_ms() if ts_ms is None else ts_ms
         with self._lock:
+            before_write("journal", "intent_state")
             cur = self._db().execute(
                 "UPDATE intents SET state = ?, updated_ms = ? WHERE intent_id = ?", (state, now, intent_id)
             )
@@ -175,6 +187,7 @@ class Journal:
             db = self._db()
             if db.execute("SELECT 1 FROM intents WHERE intent_id = ?", (intent_id,)).fetchone() is None:
                 raise JournalError(f"unknown intent {intent_id!r}: begin_intent first")
+            before_write("journal", "record_order")
             cur = db.execute(
                 f"INSERT OR IGNORE INTO orders ({_ORDER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (client_tag, intent_id, role, state, order_id, int(user_order_id), text, now, now),
@@ -195,6 +208,7 @@ class Journal:
             _check(state, ORDER_STATES, "order")
         now = _now_ms() if ts_ms is None else ts_ms
         with self._lock:
+            before_write("journal", "update_order")
             cur = self._db().execute(
                 "UPDATE orders SET order_id = COALESCE(?, order_id), state = COALESCE(?, state), "
                 "user_order_id = COALESCE(?, user_order_id), updated_ms = ? WHERE client_tag = ?",
@@ -234,6 +248,32 @@ class Journal:
                 f"SELECT {_ORDER_COLS} FROM orders WHERE {col} = ? ORDER BY rowid DESC LIMIT 1", (val,)
             ).fetchone()
         return None if row is None else self._order(row)
+
+    # --- protection plans (crash consistency of protective orders) ------------------------------
+
+    def set_protection(self, intent_id: str, plan: dict[str, Any], *, ts_ms: int | None = None) -> None:
+        """Journal what the intent's protective orders must be, before the engine acts on it."""
+        now = _now_ms() if ts_ms is None else ts_ms
+        text = encode_data(plan)
+        with self._lock:
+            db = self._db()
+            if db.execute("SELECT 1 FROM intents WHERE intent_id = ?", (intent_id,)).fetchone() is None:
+                raise JournalError(f"unknown intent {intent_id!r}")
+            before_write("journal", "set_protection")
+            db.execute(
+                "INSERT INTO protection (intent_id, plan, updated_ms) VALUES (?, ?, ?) "
+                "ON CONFLICT(intent_id) DO UPDATE SET plan = excluded.plan, updated_ms = excluded.updated_ms",
+                (intent_id, text, now),
+            )
+
+    def protection(self, intent_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db().execute("SELECT plan FROM protection WHERE intent_id = ?",
+                                     (intent_id,)).fetchone()
+        if row is None:
+            return None
+        plan: dict[str, Any] = msgspec.json.decode(row[0])
+        return plan
 
     def known_client_tags(self) -> set[str]:
         with self._lock:

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from storage.activity_log import open_db
+from storage.faults import before_write
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -47,6 +48,7 @@ class StateStore:
     def put(self, key: str, value: bytes) -> None:
         with self._lock:
             try:
+                before_write("state", key)
                 self._db().execute(
                     "INSERT INTO kv (key, value, updated_ms) VALUES (?, ?, ?) "
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",

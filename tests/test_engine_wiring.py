@@ -222,30 +222,43 @@ async def test_an_intent_is_never_entered_twice_across_a_restart(tmp_path: Path)
     j2.close()
 
 
-async def test_sigterm_cancels_open_orders_only_when_configured(tmp_path: Path, btc_file: Path) -> None:
+async def test_leaving_follows_engine_on_exit(tmp_path: Path, btc_file: Path) -> None:
+    """SIGTERM/quit: entries are cancelled, reduce-only orders stay (default); or everything goes."""
     import asyncio
 
     from autotrader.logs import setup_logging
     from autotrader.runtime import Runtime
 
-    for cancel in (False, True):
-        cfg = validate({"engine": {"cancel_on_exit": cancel}})
-        rt = Runtime(cfg, btc_file, 1.0, setup_logging("ERROR"), state_db=tmp_path / f"s{cancel}.sqlite3",
-                     control_path=tmp_path / f"c{cancel}.sock")
+    for mode in ("keep_protection", "cancel_all"):
+        cfg = validate({"engine": {"on_exit": mode}})
+        rt = Runtime(cfg, btc_file, 1.0, setup_logging("ERROR"), state_db=tmp_path / f"s{mode}.sqlite3",
+                     control_path=tmp_path / f"c{mode}.sock")
         task = asyncio.create_task(rt.run())
         await asyncio.wait_for(rt.first_frame.wait(), 20)
         while rt.engine.bid is None:
             await asyncio.sleep(0.05)
-        req = OrderRequest(market="SOL-PERP", side="buy", type=OrderType.LIMIT, size=0.001,
-                           price=rt.engine.bid - 500, client_tag="op:e1")
-        await rt.engine.venue.place(req)
+        entry = OrderRequest(market="SOL-PERP", side="buy", type=OrderType.MARKET, size=0.001,
+                             client_tag="op:e0")
+        await rt.engine.venue.place(entry)  # a position, so reduce-only orders can rest
+        rest = OrderRequest(market="SOL-PERP", side="buy", type=OrderType.LIMIT, size=0.001,
+                            price=rt.engine.bid - 500, client_tag="op:e1")
+        stop = OrderRequest(market="SOL-PERP", side="sell", type=OrderType.TRIGGER_MARKET, size=0.001,
+                            trigger_price=rt.engine.bid - 1000, trigger_condition=TriggerCondition.BELOW,
+                            reduce_only=True, client_tag="op:sl1")
+        await rt.engine.venue.place(rest)
+        await rt.engine.venue.place(stop)
         rt.stop_event.set()
         assert await asyncio.wait_for(task, 30) == 0
-        left = await rt.engine.venue.open_orders()
-        assert len(left) == (0 if cancel else 1)
+        left = [o.request.client_tag for o in await rt.engine.venue.open_orders()]
+        assert left == (["op:sl1"] if mode == "keep_protection" else [])
         from storage.activity_log import ActivityLog
 
-        log = ActivityLog(tmp_path / f"s{cancel}.sqlite3", readonly=True)
-        msg = log.query({"shutdown"})[0].message
+        log = ActivityLog(tmp_path / f"s{mode}.sqlite3", readonly=True)
+        row = log.query({"shutdown"})[0]
         log.close()
-        assert ("cancelled" in msg) == cancel and ("left on the venue" in msg) != cancel
+        assert row.data["mode"] == mode and [o["tag"] for o in row.data["kept"]] == left
+        assert "cancelled" in row.message
+        if mode == "keep_protection":
+            assert "left on the venue: sl1 sell trigger_market" in row.message
+        else:
+            assert "WITHOUT a stop" in row.message

@@ -13,7 +13,7 @@ from core.engine_types import ENGINE_EVENTS, EngineEvent
 from core.models import BookTop
 from tests.tui_fixtures import INFO, FakeCommands, guards_cfg, populate
 from tui.app import TraderApp
-from tui.screens import DetailScreen, FilterScreen, HelpScreen, OrderScreen, SettingsScreen
+from tui.screens import DetailScreen, FilterScreen, HelpScreen, OrderScreen, QuitScreen, SettingsScreen
 from tui.widgets import Panel
 
 SIZE = (120, 40)
@@ -294,7 +294,32 @@ async def test_help_lists_every_binding_and_quit() -> None:
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("q")
         await settle(pilot)
+        assert isinstance(app.screen, QuitScreen)  # what stays on the venue, then q again quits
+        await pilot.press("q")
+        await settle(pilot)
     assert app.return_code == 0
+
+
+async def test_quit_dialog_shows_what_stays_on_the_venue() -> None:
+    app, _, _ = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        while not app.status:
+            await pilot.pause(0.05)
+        await pilot.press("q")
+        await settle(pilot)
+        assert isinstance(app.screen, QuitScreen)
+        body = text(app, "#quit-text")
+        assert "keep_protection" in body and "Stays on the venue:" in body
+        assert "sl1 sell trigger_market 8.5 @ 143.29 reduce-only" in body and "tp1 sell limit 4.25" in body
+        assert "Position +8.5 stays open, protected by the stop." in body
+        await pilot.press("escape")  # stay
+        await settle(pilot)
+        assert not isinstance(app.screen, QuitScreen) and app.is_running
+    cancel_all = QuitScreen("cancel_all", {"open_orders": [{"tag": "x:sl1", "side": "sell", "type":
+                            "trigger_market", "size": 1.0, "trigger_price": 99.0, "reduce_only": True}],
+                            "position": {"size": 1.0}})
+    assert "WITHOUT a stop" in cancel_all.body() and "Stays on the venue: no order" in cancel_all.body()
 
 
 async def test_toasts_for_fills_stops_blocks_and_kills() -> None:
@@ -357,3 +382,21 @@ async def test_no_color_keeps_levels_readable(monkeypatch: Any) -> None:
         await pilot.press("ctrl+k")
         await settle(pilot)
         assert "HALTED" in text(app, "#topbar")
+
+
+async def test_top_bar_says_why_trading_is_reducing() -> None:
+    app, _, cmds = make()
+
+    async def failing() -> dict[str, Any]:
+        return {"trading_state": "reducing", "automation_on": True,
+                "trading_reason": "storage: journal write failed: database or disk is full",
+                "storage": {"ok": False, "reason": "storage: journal write failed: database or disk is full"},
+                "open_orders": []}
+
+    cmds.trading_status = failing  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        while app.status.get("trading_state") != "reducing":
+            await pilot.pause(0.05)
+        await settle(pilot)
+        bar = text(app, "#topbar")
+        assert "REDUCING" in bar and "disk is full" in bar

@@ -15,7 +15,7 @@ from textual.widgets import Input
 from core.bus import Bus
 from tests.tui_fixtures import INFO, FakeCommands, guards_cfg, populate
 from tui.app import TraderApp
-from tui.screens import HelpScreen, OrderScreen
+from tui.screens import HelpScreen, OrderScreen, QuitScreen
 
 
 def app_with_data() -> TraderApp:
@@ -74,3 +74,16 @@ def test_order_form_120x40(snap_compare: Any) -> None:
         await pilot.pause(0.1)
 
     assert snap_compare(app_with_data(), terminal_size=(120, 40), run_before=before)
+
+
+def test_quit_dialog_80x24(snap_compare: Any) -> None:
+    async def before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        app = pilot.app
+        assert isinstance(app, TraderApp)
+        await until(pilot, lambda: bool(app.status), "the first status")
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(pilot.app.screen, QuitScreen), "the quit dialog")
+        await pilot.pause(0.2)
+
+    assert snap_compare(app_with_data(), terminal_size=(80, 24), run_before=before)

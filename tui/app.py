@@ -30,7 +30,7 @@ from core.guards import evaluate
 from core.market_state import MarketSnapshot
 from core.ui_port import ManualOrder, OrderVerdict, UiCommands, UiInfo, UiSettings
 from tui import render
-from tui.screens import DetailScreen, FilterScreen, HelpScreen, OrderScreen, SettingsScreen
+from tui.screens import DetailScreen, FilterScreen, HelpScreen, OrderScreen, QuitScreen, SettingsScreen
 from tui.state import MAX_EVENTS, BusFeed, UiModel
 from tui.widgets import Card, Chart, Panel
 
@@ -242,6 +242,12 @@ class TraderApp(App[int]):
         state = self._trading_state().upper()
         t.append(f" {state} ", style="bold white on red" if state == "HALTED" else
                  "bold yellow" if state == "REDUCING" else "bold green")
+        storage = self.status.get("storage") or {}
+        why = str(self.status.get("trading_reason") or "") if state != "ACTIVE" else ""
+        if storage.get("ok") is False:
+            t.append(f" {storage.get('reason') or 'storage failing'} ", style="bold white on red")
+        elif why:
+            t.append(f" {why[:60]} ", style="yellow")
         for name in sorted(self.model.feeds):
             st = self.model.feeds[name]
             live = st.state == "live"
@@ -487,6 +493,17 @@ class TraderApp(App[int]):
                 self._render_activity()
 
         self.push_screen(FilterScreen(kinds, self.log_filter), chosen)
+
+    async def action_quit(self) -> None:
+        """Quit after the dialog that says what stays on the venue (``engine.on_exit``)."""
+        if isinstance(self.screen, QuitScreen):
+            return
+
+        def chosen(quit_: bool | None) -> None:
+            if quit_:
+                self.exit()
+
+        self.push_screen(QuitScreen(self.info.on_exit, self.status), chosen)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.binding_rows()))

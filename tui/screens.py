@@ -18,6 +18,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 
 from core.engine_types import EngineEvent
 from core.event_text import describe
+from core.exit_policy import MODE_TEXT, order_line, split_orders
 from core.ui_port import (
     SETTING_FIELDS,
     SETTING_LABELS,
@@ -225,3 +226,62 @@ class SettingsScreen(FormScreen):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss()
+
+
+class QuitScreen(ModalScreen[bool]):
+    """Quit, after showing what stays on the venue (``engine.on_exit``): the entries that go, the
+    stop and take-profits that stay, the position. ``q``/enter quits, escape stays."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(False)", "stay", id="quit.stay"),
+        Binding("q", "dismiss(True)", "quit", id="quit.confirm"),
+    ]
+
+    def __init__(self, mode: str, status: dict[str, Any]) -> None:
+        super().__init__()
+        self.mode = mode
+        self.status = status
+
+    def body(self) -> str:
+        orders = list(self.status.get("open_orders") or [])
+        cancelled, kept = split_orders(self.mode, orders)
+        if self.mode != "keep_protection":
+            cancelled, kept = orders, []
+        lines = [f"On exit ({self.mode}): {MODE_TEXT.get(self.mode, self.mode)}.", ""]
+        lines.append("Cancelled now:" if cancelled else "Cancelled now: nothing")
+        lines += [f"  {order_line(o)}" for o in cancelled]
+        lines.append("Stays on the venue:" if kept else "Stays on the venue: no order")
+        lines += [f"  {order_line(o)}" for o in kept]
+        size = (self.status.get("position") or {}).get("size") or 0.0
+        if not self.status:
+            lines.append("Position: unknown (no answer from the engine yet)")
+        elif self.mode == "flatten" and size:
+            lines.append(f"Position {size:+g}: closed at market.")
+        elif size:
+            stop = any(str(o.get("type", "")).startswith("trigger") for o in kept)
+            lines.append(f"Position {size:+g} stays open" + (", protected by the stop." if stop else
+                                                               " WITHOUT a stop."))
+        else:
+            lines.append("Position: flat.")
+        lines.append("Nobody watches the venue until autotrader runs again.")
+        return "\n".join(lines)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="quit-box", classes="modal-box"):
+            yield Label("Quit autotrader?", classes="form-title")
+            with VerticalScroll(id="quit-scroll"):
+                yield Static(self.body(), id="quit-text")
+            with Horizontal(classes="buttons"):
+                yield Button("Quit (q)", id="quit-confirm", variant="error")
+                yield Button("Stay (esc)", id="quit-stay")
+
+    def on_mount(self) -> None:
+        self.query_one("#quit-stay", Button).focus()
+
+    @on(Button.Pressed, "#quit-confirm")
+    def _confirm(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#quit-stay")
+    def _stay(self) -> None:
+        self.dismiss(False)
