@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -102,6 +101,8 @@ def venue_status(
         finally:
             await rpc.close()
 
+    import asyncio
+
     try:
         st = asyncio.run(main())
     except DriftSetupError as e:
@@ -126,6 +127,8 @@ def venue_status(
 
 
 def _velocity_status(cfg: Any, json_out: bool) -> None:
+    import asyncio
+
     from autotrader.velocity_cmd import read_status
     from execution.velocity.factory import VelocitySetupError
     from execution.velocity.status import render_text
@@ -178,6 +181,8 @@ async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str,
 def _delegate_cmd(
     action: str, json_out: bool, mainnet: bool, pf: Path | None, config: Path | None, set_: list[str] | None
 ) -> None:
+    import asyncio
+
     cfg = _cfg(config, set_, mainnet)
     try:
         if cfg.engine.venue == "velocity":  # the Velocity User account (issue 17)
