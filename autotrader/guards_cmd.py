@@ -22,6 +22,7 @@ async def one_shot_report(cfg: Config, timeout_s: float, poll_s: float = 0.25) -
     from core.bus import Bus
     from core.clock import WallClock
     from core.guard_monitor import GuardMonitor
+    from core.sanity import MarketSanity
     from feeds.live import run_live
     from feeds.pipeline import MarketPipeline
 
@@ -31,6 +32,7 @@ async def one_shot_report(cfg: Config, timeout_s: float, poll_s: float = 0.25) -
         binance_symbol=cfg.market.binance_symbol,
         bybit_symbol=cfg.market.bybit_symbol,
         okx_usdc_inst=cfg.market.okx_usdc_inst,
+        sanity=MarketSanity.of(cfg.feeds),
     )
     monitor = GuardMonitor(bus, cfg.guards, WallClock(), "live")
     stop = asyncio.Event()

@@ -28,6 +28,7 @@ from core.event_text import describe
 from core.guard_config import GuardsConfig
 from core.guards import evaluate
 from core.market_state import MarketSnapshot
+from core.sanity import dropped_by_venue, dropped_text
 from core.ui_port import ManualOrder, OrderVerdict, UiCommands, UiInfo, UiSettings
 from tui import render
 from tui.screens import DetailScreen, FilterScreen, HelpScreen, OrderScreen, QuitScreen, SettingsScreen
@@ -248,6 +249,9 @@ class TraderApp(App[int]):
             t.append(f" {storage.get('reason') or 'storage failing'} ", style="bold white on red")
         elif why:
             t.append(f" {why[:60]} ", style="yellow")
+        dropped = dropped_text(dropped_by_venue((k, f.dropped) for k, f in self.model.feeds.items()))
+        if dropped:  # before the feeds: still on screen at 80 columns
+            t.append(f" dropped: {dropped} ", style="bold black on yellow")
         for name in sorted(self.model.feeds):
             st = self.model.feeds[name]
             live = st.state == "live"
@@ -265,7 +269,8 @@ class TraderApp(App[int]):
         b = m.book
         n, notional = m.liq_window(int(self.guards_cfg.liq_window_s * 1000))
         snap = MarketSnapshot(
-            ts=m.now_ms, spread_bps=b.spread_bps if b else None, bid_usd=b.bid_usd if b else None,
+            ts=m.now_ms, best_bid=b.bid_px if b else None, best_ask=b.ask_px if b else None,
+            spread_bps=b.spread_bps if b else None, bid_usd=b.bid_usd if b else None,
             ask_usd=b.ask_usd if b else None, funding_apr=m.funding.apr_pct if m.funding else None,
             basis_bps=m.basis.basis_bps if m.basis else None, liq_events_5m=n, liq_notional_5m=notional)
         report = evaluate(snap, self.guards_cfg, m.now_ms, "live")
@@ -280,7 +285,8 @@ class TraderApp(App[int]):
             level = lv.get(CARD_CHECKS.get(cid, ""), "passing") if present else "stale"
             self._q(f"#card-{cid}", Card).show(value if present else "-", level)
 
-        card("spread", f"{b.spread_bps:.2f} bps" if b else "", b is not None)
+        card("spread", ("CROSSED" if not b.bid_px < b.ask_px else f"{b.spread_bps:.2f} bps") if b else "",
+             b is not None)
         card("depth", f"{render.compact(b.bid_usd)}/{render.compact(b.ask_usd)}" if b else "", b is not None)
         f = m.funding
         card("funding", f"{f.apr_pct:.2f}%" if f else "", f is not None)
