@@ -76,15 +76,18 @@ def venue_status(
     from solders.instruction import AccountMeta
     from solders.pubkey import Pubkey
 
+    from core.cluster import ClusterMismatch
     from execution.anchor_idl.codec import discriminator
     from execution.anchor_idl.probe import probe_instruction
     from execution.drift.factory import DriftSetupError, build_chain
+    from execution.drift.genesis import verify_cluster
     from execution.drift.rpc import RpcClient, RpcError
     from execution.drift.status import render_text
 
     async def main() -> dict[str, Any]:
         rpc = RpcClient(cfg.venues.drift.rpc_url, timeout_s=cfg.venues.drift.rpc_timeout_s)
         try:
+            await verify_cluster(rpc, cfg.venues.drift.cluster)
             chain = build_chain(cfg, rpc, Pubkey.default())
             await chain.refresh(0.0)
             out = chain.status().to_json()
@@ -105,7 +108,7 @@ def venue_status(
 
     try:
         st = asyncio.run(main())
-    except DriftSetupError as e:
+    except (DriftSetupError, ClusterMismatch) as e:
         fail(str(e))
     except (RpcError, Exception) as e:  # unreachable RPC, missing accounts
         fail(f"cannot read the Drift accounts: {e}", 1)
@@ -130,12 +133,13 @@ def _velocity_status(cfg: Any, json_out: bool) -> None:
     import asyncio
 
     from autotrader.velocity_cmd import read_status
+    from core.cluster import ClusterMismatch
     from execution.velocity.factory import VelocitySetupError
     from execution.velocity.status import render_text
 
     try:
         st = asyncio.run(read_status(cfg))
-    except VelocitySetupError as e:
+    except (VelocitySetupError, ClusterMismatch) as e:
         fail(str(e))
     except Exception as e:  # unreachable RPC, missing accounts, undecodable layout
         fail(f"cannot read the Velocity accounts: {e}", 1)
@@ -148,11 +152,13 @@ async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str,
 
     from execution.drift.delegation import delegate_status, revoke_delegate, set_delegate
     from execution.drift.factory import build_chain, owner_signer, send_config
+    from execution.drift.genesis import verify_cluster
     from execution.drift.rpc import RpcClient
     from execution.drift.sender import TxSender
 
     rpc = RpcClient(cfg.venues.drift.rpc_url, timeout_s=cfg.venues.drift.rpc_timeout_s)
     try:
+        await verify_cluster(rpc, cfg.venues.drift.cluster)
         if action == "status":
             chain = build_chain(cfg, rpc, Pubkey.default())
             return (await delegate_status(chain)).to_json()
@@ -183,6 +189,8 @@ def _delegate_cmd(
 ) -> None:
     import asyncio
 
+    from core.cluster import ClusterMismatch
+
     cfg = _cfg(config, set_, mainnet)
     try:
         if cfg.engine.venue == "velocity":  # the Velocity User account (issue 17)
@@ -191,6 +199,8 @@ def _delegate_cmd(
             st = delegate(cfg, action, pf)
         else:
             st = asyncio.run(_delegate(cfg, action, pf))
+    except ClusterMismatch as e:
+        fail(f"delegate {action}: {e}")
     except Exception as e:
         fail(f"delegate {action}: {e}", 1)
     _echo(

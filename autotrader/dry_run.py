@@ -76,6 +76,7 @@ def requests_for(
 async def _velocity(cfg: Config, reqs: list[OrderRequest]) -> dict[str, Any]:
     from core.clock import WallClock
     from execution.anchor_idl.instruction import describe_instruction
+    from execution.drift.genesis import verify_cluster
     from execution.velocity.factory import build_velocity_venue, pubkey_of
     from execution.velocity.program import codec
     from execution.velocity.send import DryRunPort
@@ -91,6 +92,7 @@ async def _velocity(cfg: Config, reqs: list[OrderRequest]) -> dict[str, Any]:
     )
     out: dict[str, Any] = {"venue": "velocity", "signer": str(owner)}
     try:
+        await verify_cluster(venue.chain.rpc, cfg.venues.velocity.cluster)  # ClusterMismatch: exit 2
         await venue.start(poll=False)
         out["program_check"] = venue.chain.check.to_json()
         try:
@@ -148,6 +150,7 @@ def _describe_drift(chain: Any, ix: Any) -> dict[str, Any]:
 async def _drift(cfg: Config, reqs: list[OrderRequest]) -> dict[str, Any]:
     from core.clock import WallClock
     from execution.drift.factory import build_chain, pubkey_of
+    from execution.drift.genesis import verify_cluster
     from execution.drift.rpc import RpcClient
     from execution.drift.venue import DriftVenue
 
@@ -158,6 +161,7 @@ async def _drift(cfg: Config, reqs: list[OrderRequest]) -> dict[str, Any]:
     venue = DriftVenue(chain, sender, _PubkeyOnly(owner), WallClock())  # type: ignore[arg-type]
     out: dict[str, Any] = {"venue": "drift", "signer": str(owner)}
     try:
+        await verify_cluster(rpc, cfg.venues.drift.cluster)  # ClusterMismatch: exit 2
         await venue.start(poll=False)
         try:
             await venue.cancel_and_place([], reqs)

@@ -92,8 +92,12 @@ def _dry_run(config: Path | None, sets: list[str] | None, side: str, size: float
         reqs = requests_for(cfg, side, size, sl, price, tps)
     except ManualIntentError as exc:
         fail(str(exc))
+    from core.cluster import ClusterMismatch
+
     try:
         out = dry_run(cfg, reqs)
+    except ClusterMismatch as exc:  # the RPC serves another cluster than the config says
+        fail(f"dry run: {exc}")
     except Exception as exc:  # unreachable RPC, missing accounts, bad config keys
         fail(f"dry run: {exc}", 1)
     typer.echo(orjson.dumps(out).decode() if json_out else render_text(out))

@@ -36,11 +36,13 @@ def _chain(cfg: Config, rpc: Any, signer: Any = None):  # type: ignore[no-untype
 
 async def read_status(cfg: Config) -> dict[str, Any]:
     """Program check, then State/PerpMarket (and the account's equity when the User is readable)."""
+    from execution.drift.genesis import verify_cluster
     from execution.velocity.chain import ChainError
     from execution.velocity.program_check import check_program
 
     rpc = _rpc(cfg)
     try:
+        await verify_cluster(rpc, cfg.venues.velocity.cluster)  # ClusterMismatch: nothing is read
         chain = _chain(cfg, rpc)
         chain.check = await check_program(rpc, chain.program_id)
         out: dict[str, Any] = (await chain.read_status()).to_json()
@@ -61,6 +63,7 @@ def delegate(cfg: Config, action: str, passphrase_file: Any) -> dict[str, Any]:
     from solders.pubkey import Pubkey
 
     from autotrader.drift_cmd import _data_dir
+    from execution.drift.genesis import verify_cluster
     from execution.drift.sender import TxSender
     from execution.signers.keystore import passphrase_source
     from execution.velocity.delegation import NO_DELEGATE, delegate_status, set_delegate
@@ -69,6 +72,7 @@ def delegate(cfg: Config, action: str, passphrase_file: Any) -> dict[str, Any]:
     async def main() -> dict[str, Any]:
         rpc = _rpc(cfg)
         try:
+            await verify_cluster(rpc, cfg.venues.velocity.cluster)
             if action == "status":
                 return (await delegate_status(_chain(cfg, rpc))).to_json()
             store = key_store(cfg, passphrase_source(passphrase_file), _data_dir())
