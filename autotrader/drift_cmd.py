@@ -81,8 +81,8 @@ def venue_status(
     from execution.anchor_idl.probe import probe_instruction
     from execution.drift.factory import DriftSetupError, build_chain
     from execution.drift.genesis import verify_cluster
-    from execution.drift.rpc import RpcClient, RpcError
     from execution.drift.status import render_text
+    from execution.solana_send.rpc import RpcClient, RpcError
 
     async def main() -> dict[str, Any]:
         rpc = RpcClient(cfg.venues.drift.rpc_url, timeout_s=cfg.venues.drift.rpc_timeout_s)
@@ -146,6 +146,38 @@ def _velocity_status(cfg: Any, json_out: bool) -> None:
     _echo(st, json_out, render_text(st))
 
 
+@venue_app.command("reconcile")
+def venue_reconcile(
+    passphrase_file: PassFileOpt = None,
+    mainnet: MainnetOpt = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Follow the transactions the journal holds unresolved (a crash or a stop mid-send) until the
+    chain says whether each landed, and record it; exit 0 once all are resolved. A running instance
+    does this at its start; do not run it while one runs."""
+    from autotrader.drift_stack import StateBusy, report_resolved, trading_signer, with_journaled_venue
+
+    cfg = _cfg(config, set_, mainnet)
+
+    async def body(venue: Any, journal: Any, resumed: int) -> list[str]:
+        if not resumed:
+            return ["nothing unresolved in the journal"]
+        typer.echo(f"following {resumed} transaction(s); waiting for the chain", err=True)
+        await venue.wait_idle()
+        return report_resolved(venue, journal)
+
+    try:
+        signer = trading_signer(cfg, _data_dir(), passphrase_file)
+        lines: list[str] = with_journaled_venue(cfg, signer, body, mainnet_flag=mainnet)
+    except StateBusy as exc:
+        fail(f"venue reconcile: {exc} (a running instance reconciles by itself)", 1)
+    except Exception as e:  # unreachable RPC, missing keys or accounts: one line, no traceback
+        fail(f"venue reconcile: {type(e).__name__}: {e}", 1)
+    for line in lines:
+        typer.echo(line)
+
+
 # ---------------------------------------------------------------------------- delegate
 async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     from solders.pubkey import Pubkey
@@ -153,8 +185,8 @@ async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str,
     from execution.drift.delegation import delegate_status, revoke_delegate, set_delegate
     from execution.drift.factory import build_chain, owner_signer, send_config
     from execution.drift.genesis import verify_cluster
-    from execution.drift.rpc import RpcClient
-    from execution.drift.sender import TxSender
+    from execution.solana_send.rpc import RpcClient
+    from execution.solana_send.sender import TxSender
 
     rpc = RpcClient(cfg.venues.drift.rpc_url, timeout_s=cfg.venues.drift.rpc_timeout_s)
     try:
@@ -177,6 +209,26 @@ async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str,
             out = await revoke_delegate(chain, sender, owner)
         if not out.landed:
             raise RuntimeError(out.reason)
+        if action == "set":  # the session TTL (venues.drift.session_ttl_h) counts from now
+            import time
+
+            from autotrader.config import state_db_path
+            from autotrader.drift_stack import record_session
+            from autotrader.state_claim import StateLockError, claim_state
+            from storage.state_store import StateStore
+
+            state = state_db_path(cfg, "live")
+            try:  # a running instance owns its state: its watch starts the session when it sees the key
+                lock = claim_state(state)
+            except StateLockError:
+                lock = None
+            if lock is not None:
+                store_db = StateStore(state)
+                try:
+                    record_session(store_db, pk, int(time.time() * 1000))
+                finally:
+                    store_db.close()
+                    lock.release()
         st = (await delegate_status(chain)).to_json()
         st["signature"] = out.signature
         return st

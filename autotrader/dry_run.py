@@ -79,16 +79,15 @@ async def _velocity(cfg: Config, reqs: list[OrderRequest]) -> dict[str, Any]:
     from execution.drift.genesis import verify_cluster
     from execution.velocity.factory import build_velocity_venue, pubkey_of
     from execution.velocity.program import codec
-    from execution.velocity.send import DryRunPort
 
     owner = pubkey_of(cfg.venues.velocity.authority, "venues.velocity.authority")
-    port = DryRunPort(owner, lambda ix: _json_safe(describe_instruction(codec(), ix)))
+    sender = DryRunSender()
     venue = build_velocity_venue(
         cfg,
         WallClock(),
         _PubkeyOnly(owner),
         mainnet_flag=True,  # read-only
-        port=lambda chain: port,
+        sender=lambda rpc: sender,  # type: ignore[arg-type,return-value]
     )
     out: dict[str, Any] = {"venue": "velocity", "signer": str(owner)}
     try:
@@ -98,17 +97,24 @@ async def _velocity(cfg: Config, reqs: list[OrderRequest]) -> dict[str, Any]:
         try:
             await venue.cancel_and_place([], reqs)
         except VenueError as e:
-            if not port.transactions:
+            if not sender.builder.instructions:
                 out["refused"] = str(e)
     finally:
         await venue.close()
-        await venue.chain.rpc.close()
-    out["transactions"] = port.transactions
+    ixs = sender.builder.instructions
+    out["transactions"] = [
+        {
+            "label": "cancel-and-place",
+            "fee_payer": str(owner),
+            "instructions": [_json_safe(describe_instruction(codec(), ix)) for ix in ixs],
+        }
+    ] if ixs else []
     return out
 
 
-class _DryRunSender:
-    """The Drift venue's sender seen from a dry run: the transaction is recorded, never built."""
+class _DryRunBuilder:
+    """The send path's transaction builder seen from a dry run: the instructions are recorded,
+    nothing is signed (the venue reports "cannot build the transaction")."""
 
     def __init__(self) -> None:
         self.instructions: list[Any] = []
@@ -118,10 +124,30 @@ class _DryRunSender:
         return 0
 
     async def build(self, ixs: Any, signer: Any, cu_price: int, blockhash: Any = None) -> Any:
-        from execution.drift.rpc import RpcError
+        from execution.solana_send.rpc import RpcError
 
         self.instructions = list(ixs)
         raise RpcError("dry run: nothing is signed or sent", code=0)
+
+
+class DryRunSender:
+    """``execution.solana_send.sender.TxSender`` for a dry run (Drift and Velocity venues): its
+    builder records; nothing is ever submitted."""
+
+    def __init__(self) -> None:
+        self.builder = _DryRunBuilder()
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("dry run: nothing is sent")
+
+    def pending(self, market: str | None = None) -> list[Any]:
+        return []
+
+    async def wait_idle(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
 
 
 def _describe_drift(chain: Any, ix: Any) -> dict[str, Any]:
@@ -151,12 +177,12 @@ async def _drift(cfg: Config, reqs: list[OrderRequest]) -> dict[str, Any]:
     from core.clock import WallClock
     from execution.drift.factory import build_chain, pubkey_of
     from execution.drift.genesis import verify_cluster
-    from execution.drift.rpc import RpcClient
     from execution.drift.venue import DriftVenue
+    from execution.solana_send.rpc import RpcClient
 
     owner = pubkey_of(cfg.venues.drift.authority, "venues.drift.authority")
     rpc = RpcClient(cfg.venues.drift.rpc_url, timeout_s=cfg.venues.drift.rpc_timeout_s)
-    sender = _DryRunSender()
+    sender = DryRunSender()
     chain = build_chain(cfg, rpc, owner)
     venue = DriftVenue(chain, sender, _PubkeyOnly(owner), WallClock())  # type: ignore[arg-type]
     out: dict[str, Any] = {"venue": "drift", "signer": str(owner)}
@@ -166,7 +192,7 @@ async def _drift(cfg: Config, reqs: list[OrderRequest]) -> dict[str, Any]:
         try:
             await venue.cancel_and_place([], reqs)
         except VenueError as e:
-            if not sender.instructions:
+            if not sender.builder.instructions:
                 out["refused"] = str(e)
     finally:
         await venue.close()
@@ -176,10 +202,10 @@ async def _drift(cfg: Config, reqs: list[OrderRequest]) -> dict[str, Any]:
             {
                 "label": "cancel-and-place",
                 "fee_payer": str(owner),
-                "instructions": [_describe_drift(chain, ix) for ix in sender.instructions],
+                "instructions": [_describe_drift(chain, ix) for ix in sender.builder.instructions],
             }
         ]
-        if sender.instructions
+        if sender.builder.instructions
         else []
     )
     return out

@@ -1,6 +1,7 @@
 """Commands that talk to a running instance over its control socket: ``status``, ``kill``,
 ``intent``, ``automation``, ``resume``. Exit codes: 0 done, 1 no running instance (or a kill the
-venue has not confirmed yet), 2 bad input (also when the daemon refuses it)."""
+venue has not confirmed yet), 2 bad input (also when the daemon refuses it). ``kill`` also works
+without an instance (:mod:`autotrader.kill_cmd`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import orjson
 import typer
 
 from autotrader.cli_common import ConfigOpt, JsonOpt, SetOpt, fail, get_config
+
+KILL_WAIT_S = 60.0  # the instance answers once the venue confirmed, or after this long
 
 
 def _request(cfg_path: Path | None, sets: list[str] | None, cmd: str, args: dict[str, Any],
@@ -74,7 +77,7 @@ def _manual(config: Path | None, sets: list[str] | None, side: str, size: float,
     except Exception as exc:
         fail(f"signer: {exc}", 1)
     return run_manual_orders(cfg, protected_requests(intent, cfg.signal.market), signer, yes=yes,
-                             mainnet_flag=mainnet)
+                             mainnet_flag=mainnet, intent=intent)
 
 
 def _dry_run(config: Path | None, sets: list[str] | None, side: str, size: float, sl: float,
@@ -118,30 +121,56 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def kill(
-        reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the activity log).")],
+        reason: Annotated[
+            str, typer.Option("--reason", help="Why (recorded in the activity log).")
+        ] = "manual",
         flatten: Annotated[
             bool | None,
             typer.Option("--flatten/--no-flatten",
-                         help="Also close the position (default: engine.flatten_on_kill)."),
+                         help="Also close the position with a reduce-only market order "
+                              "(default: engine.flatten_on_kill)."),
         ] = None,
+        cancel_all: Annotated[
+            bool,
+            typer.Option("--cancel-all", help="Also cancel the stop (the position keeps no protection)."),
+        ] = False,
         json_out: JsonOpt = False,
         config: ConfigOpt = None,
         set_: SetOpt = None,
     ) -> None:
-        """Kill switch on the running instance: cancel every open order, automation off, HALTED."""
+        """Kill switch: cancel entries and take-profits, keep the stop on an open position, automation
+        off, HALTED. With no running instance it is done here, on the venue (Drift: on chain)."""
+        from autotrader.config import control_socket_path
+        from autotrader.control import ControlError, NoInstance, RemoteError, request_sync
+        from autotrader.kill_cmd import kill_text
+
         if not reason.strip():
             fail("--reason must not be empty")
-        result = _request(config, set_, "kill", {"reason": reason, "flatten": flatten}, timeout=10.0)
+        cfg = get_config(config, set_)
+        args = {"reason": reason, "flatten": flatten, "cancel_all": cancel_all, "wait_s": KILL_WAIT_S}
+        try:
+            result = request_sync(control_socket_path(cfg), "kill", args, timeout=KILL_WAIT_S + 5)
+        except RemoteError as exc:
+            fail(str(exc), 2)
+        except NoInstance:
+            typer.echo("no running instance: killing on the venue from here", err=True)
+            from autotrader.kill_cmd import run_offline  # the venue's stack: heavy, only here
+            from autotrader.trading import VenueUnavailable
+
+            try:
+                result = run_offline(cfg, reason, flatten, cancel_all)
+            except VenueUnavailable as exc:
+                fail(str(exc), 1)
+            except TimeoutError:
+                fail("the venue did not confirm in time; run the kill again", 1)
+            except Exception as exc:  # a clear line, never a traceback
+                fail(f"kill failed: {type(exc).__name__}: {exc}", 1)
+        except ControlError as exc:  # an instance is there but does not answer: it must be stopped first
+            fail(f"{exc}: if it is hung, stop it (SIGTERM/SIGKILL) and run the kill again", 1)
         if json_out:
             _echo_json(result)
         else:
-            conf = "confirmed by the venue" if result.get("confirmed") else "NOT yet confirmed (retrying)"
-            n, ms = result.get("cancelled", 0), result.get("elapsed_ms")
-            typer.echo(f"{str(result.get('trading_state')).upper()}: {result.get('reason')} — "
-                       f"{n} order(s) cancelled, {conf} in {ms} ms")
-            pos = result.get("position")
-            if pos:
-                typer.echo(f"position left open: {pos:+g} (use --flatten to close it)")
+            typer.echo(kill_text(result))
         raise typer.Exit(0 if result.get("confirmed") else 1)
 
     @app.command()

@@ -10,7 +10,7 @@ from core.config_schema import Config
 
 
 def _rpc(cfg: Config):  # type: ignore[no-untyped-def]
-    from execution.drift.rpc import RpcClient
+    from execution.solana_send.rpc import RpcClient
 
     v = cfg.venues.velocity
     return RpcClient(v.rpc_url, timeout_s=v.rpc_timeout_s)
@@ -64,8 +64,8 @@ def delegate(cfg: Config, action: str, passphrase_file: Any) -> dict[str, Any]:
 
     from autotrader.drift_cmd import _data_dir
     from execution.drift.genesis import verify_cluster
-    from execution.drift.sender import TxSender
     from execution.signers.keystore import passphrase_source
+    from execution.solana_send.sender import TxSender
     from execution.velocity.delegation import NO_DELEGATE, delegate_status, set_delegate
     from execution.velocity.factory import key_store, owner_signer, send_config
 
@@ -85,9 +85,13 @@ def delegate(cfg: Config, action: str, passphrase_file: Any) -> dict[str, Any]:
                     name = cfg.keys.delegate_name
                     raise RuntimeError(f"no delegate key {name!r}: run 'autotrader keys generate'")
                 target = Pubkey.from_string(pk)
-            out = await set_delegate(chain, TxSender(rpc, send_config(cfg)), owner, target)
+            sender = TxSender(rpc, send_config(cfg), venue="velocity")
+            try:
+                out = await set_delegate(chain, sender, owner, target)
+            finally:
+                await sender.close()
             if not out.landed:
-                raise RuntimeError(out.reason)
+                raise RuntimeError(f"{out.state}: {out.reason} [{', '.join(out.signatures)}]")
             st = (await delegate_status(chain)).to_json()
             st["signature"] = out.signature
             return st

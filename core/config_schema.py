@@ -62,8 +62,14 @@ class DriftConfig(_Section):
     # the cap itself is engine.priority_fee_cap (one setting: the sender's ceiling and the preflight check)
     priority_fee_percentile: Annotated[float, msgspec.Meta(ge=0, le=100)] = 75.0
     compute_unit_limit: Annotated[int, msgspec.Meta(ge=10_000, le=1_400_000)] = 400_000
-    confirm_schedule_s: list[Seconds] = msgspec.field(default_factory=lambda: [30.0, 45.0, 60.0, 90.0])
-    confirm_poll_s: Seconds = 1.0
+    # --- issue 14: the send path (execution/solana_send; docs/DRIFT_VENUE.md "Order states")
+    confirm_poll_s: Seconds = 1.0  # signature statuses while a transaction is followed
+    rebroadcast_s: Seconds = 2.0  # the same signed bytes again until confirmed or expired
+    ack_wait_s: Seconds = 2.0  # a call waits this long for sendTransaction's answer, then: unknown
+    unknown_after_s: Seconds = 10.0  # sent but unconfirmed this long: reported unknown
+    max_resigns: Annotated[int, msgspec.Meta(ge=0, le=10)] = 1  # only after a copy provably cannot land
+    session_ttl_h: Annotated[float, msgspec.Meta(gt=0, le=24 * 365)] = 24.0  # delegate session length
+    delegation_check_s: Annotated[float, msgspec.Meta(gt=0, le=30)] = 30.0  # delegate re-read period
     account_poll_s: Seconds = 1.0
     max_account_age_s: Seconds = 15.0  # older User/State data: the venue reports itself down
     rpc_timeout_s: Seconds = 10.0
@@ -75,8 +81,6 @@ class DriftConfig(_Section):
                 "allow_mainnet: cluster = \"mainnet\" needs an explicit opt-in "
                 "(venues.drift.allow_mainnet = true or --mainnet)"
             )
-        if not self.confirm_schedule_s:
-            raise ValueError("confirm_schedule_s: must list at least one wait, e.g. [30, 45, 60, 90]")
 
 
 MarketName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{1,16}-PERP$")]
@@ -95,8 +99,12 @@ class VelocityConfig(_Section):
     use_delegate: bool = True  # sign as the app's delegate key (keys.delegate_name)
     priority_fee_percentile: Annotated[float, msgspec.Meta(ge=0, le=100)] = 75.0
     compute_unit_limit: Annotated[int, msgspec.Meta(ge=10_000, le=1_400_000)] = 400_000
-    confirm_schedule_s: list[Seconds] = msgspec.field(default_factory=lambda: [30.0, 45.0, 60.0, 90.0])
-    confirm_poll_s: Seconds = 1.0
+    # the send path is Drift's (execution/solana_send; docs/DRIFT_VENUE.md "Order states")
+    confirm_poll_s: Seconds = 1.0  # signature statuses while a transaction is followed
+    rebroadcast_s: Seconds = 2.0  # the same signed bytes again until confirmed or expired
+    ack_wait_s: Seconds = 2.0  # a call waits this long for sendTransaction's answer, then: unknown
+    unknown_after_s: Seconds = 10.0  # sent but unconfirmed this long: reported unknown
+    max_resigns: Annotated[int, msgspec.Meta(ge=0, le=10)] = 1  # only after a copy provably cannot land
     account_poll_s: Seconds = 1.0
     max_account_age_s: Seconds = 15.0
     rpc_timeout_s: Seconds = 10.0
@@ -107,8 +115,6 @@ class VelocityConfig(_Section):
                 "allow_mainnet: cluster = \"mainnet\" needs an explicit opt-in "
                 "(venues.velocity.allow_mainnet = true or --mainnet)"
             )
-        if not self.confirm_schedule_s:
-            raise ValueError("confirm_schedule_s: must list at least one wait, e.g. [30, 45, 60, 90]")
 
 
 class KeysConfig(_Section):

@@ -22,6 +22,7 @@ from core.intents import INTENTS
 from core.manual import build_manual_intent
 from core.models import BookTop
 from execution.signers.keystore import EncryptedFileStore, passphrase_source
+from storage.journal import Journal
 from tests.conftest import REPO_ROOT
 from tests.drift_harness import T0, drift_env
 from tests.test_engine import report
@@ -34,7 +35,7 @@ def _tree(env_url: str, pid: str, owner: str, keyfile: Path) -> dict[str, object
         "engine": {"venue": "drift", "retry_backoff_s": 0.0, "call_timeout_s": 2.0,
                    "kill_backoff_s": 0.0},
         "venues": {"drift": {"rpc_url": env_url, "program_id": pid, "authority": owner,
-                             "confirm_schedule_s": [0.05, 0.05, 0.05, 0.05], "confirm_poll_s": 0.01,
+                             "rebroadcast_s": 0.05, "confirm_poll_s": 0.01, "ack_wait_s": 0.5,
                              "account_poll_s": 0.05}},
         "keys": {"backend": "file", "encrypted_file": str(keyfile)},
     }
@@ -129,7 +130,8 @@ async def test_intent_manual_signs_entry_stop_and_tps_in_one_transaction(tmp_pat
                "--set", f'venues.drift.program_id="{env.program_id}"',
                "--set", f'venues.drift.authority="{env.owner.pubkey()}"',
                "--set", 'keys.backend="file"', "--set", f'keys.encrypted_file="{keyfile}"',
-               "--set", "venues.drift.confirm_schedule_s=[0.2, 0.2, 0.2, 0.2]"]
+               "--set", "venues.drift.confirm_poll_s=0.02",
+               "--set", f'storage.state_db="{tmp_path / "state.sqlite3"}"']
         proc = await asyncio.create_subprocess_exec(*cmd, cwd=REPO_ROOT, env=dict(os.environ),
                                                     stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.PIPE)
@@ -164,7 +166,7 @@ async def test_keys_and_delegation_from_the_command_line(tmp_path: Path) -> None
                 "--set", f'venues.drift.program_id="{env.program_id}"',
                 "--set", f'venues.drift.authority="{env.owner.pubkey()}"',
                 "--set", 'keys.backend="file"', "--set", f'keys.encrypted_file="{keyfile}"',
-                "--set", "venues.drift.confirm_schedule_s=[0.2, 0.2, 0.2, 0.2]"]
+                "--set", "venues.drift.confirm_poll_s=0.02"]
 
         async def cli(*args: str) -> tuple[int, str]:
             proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "autotrader", *args, *sets,
@@ -191,5 +193,59 @@ async def test_keys_and_delegation_from_the_command_line(tmp_path: Path) -> None
         assert code == 0, out
         code, out = await cli("delegate", "status", "--json")
         assert json.loads(out)["delegate"] != delegate_pk
+    finally:
+        await env.close()
+
+
+async def test_a_full_disk_never_holds_a_kill_on_drift(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every write of the state database fails: the kill's cancels still go out on chain (their
+    send rows wait in memory and are written once the disk takes writes again)."""
+    import sqlite3
+
+    from core.venue import OrderRequest, OrderType, TriggerCondition
+    from storage.faults import set_write_hook
+
+    env = await drift_env(start=False)
+    try:
+        keyfile = tmp_path / "keys.enc"
+        monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
+        store = EncryptedFileStore(keyfile, passphrase_source(None), scrypt_n=2**12)
+        store.save("drift-delegate", env.delegate)
+        cfg = validate(_tree(env.rpc.url, str(env.program_id), str(env.owner.pubkey()), keyfile))
+        stack = TradingStack(cfg, Bus(), EventClock(T0), state_db=tmp_path / "state.sqlite3")
+        await stack.start()
+        v = stack.async_venue
+        assert v is not None
+        env.sim.set_position(0, 1.0, 150.0)
+        await v.place(OrderRequest(market="SOL-PERP", side="sell", type=OrderType.TRIGGER_MARKET, size=1.0,
+                                   trigger_price=140.0, trigger_condition=TriggerCondition.BELOW,
+                                   reduce_only=True, client_tag="k:sl1"))
+        await v.place(OrderRequest(market="SOL-PERP", side="sell", type=OrderType.LIMIT, size=1.0,
+                                   price=160.0, reduce_only=True, client_tag="k:tp1"))
+        await v.wait_idle()
+
+        def disk_full(store: str, op: str) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        prev = set_write_hook(disk_full)
+        try:
+            r = await stack.engine.kill("disk full test")
+            assert r.confirmed and r.cancelled == 1
+            assert [o.user_order_id for o in env.sim.open_orders()] == [1], "the TP went, the stop stays"
+            j = stack.journal
+            assert j is not None and getattr(j, "pending", 0) > 0, "the writes wait in memory"
+            await v.wait_idle()  # the cancel's transaction is followed to its end, disk or not
+        finally:
+            set_write_hook(prev)
+        assert stack.flush_storage()
+        sig = v.cancel_signature("k:tp1")
+        assert sig is not None
+        with Journal(tmp_path / "state.sqlite3") as jr:
+            row = jr.get_send(sig)
+            assert row is not None and row.state == "landed" and row.kind == "cancel", "written later"
+        await stack.aclose()
+        stack.close()
     finally:
         await env.close()

@@ -86,9 +86,9 @@ async def test_kill_switch_ctrl_k_no_confirmation() -> None:
         await settle(pilot)
         assert fake.calls[0][0] == "kill"
         assert "HALTED" in text(app, "#topbar")
-        assert "KILLED: 2 order(s) cancelled, confirmed" in text(app, "#guardline")
-        assert app.query_one("#orders", DataTable).row_count == 0
-        assert "open orders · 0" in str(app.query_one("#orders").border_title)
+        assert "KILLED: 1 order(s) cancelled, confirmed" in text(app, "#guardline")
+        assert app.query_one("#orders", DataTable).row_count == 1  # the stop of the position stays
+        assert "open orders · 1" in str(app.query_one("#orders").border_title)
         assert not isinstance(app.screen, OrderScreen | SettingsScreen)  # nothing asked
 
 
@@ -382,6 +382,29 @@ async def test_no_color_keeps_levels_readable(monkeypatch: Any) -> None:
         await pilot.press("ctrl+k")
         await settle(pilot)
         assert "HALTED" in text(app, "#topbar")
+
+
+async def test_unknown_orders_and_the_delegate_from_the_chain_are_shown() -> None:
+    app, _, fake = make()
+    sig = "5" * 88
+    fake.orders.append({"order_id": "i9:e1", "tag": "i9:e1", "side": "buy", "type": "limit", "size": 1.0,
+                        "price": 149.0, "trigger_price": None, "reduce_only": False, "status": "unknown"})
+    base = fake.trading_status
+
+    async def status() -> dict[str, Any]:
+        d = await base()
+        d["unknown_orders"] = [{"order_id": "i9:e1", "tag": "i9:e1", "signatures": [sig]}]
+        d["delegation"] = {"badge": "DELEGATE REVOKED", "ok": False, "delegate": None}
+        return d
+
+    fake.trading_status = status  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, 6)
+        top = text(app, "#topbar")
+        assert "UNKNOWN 1" in top and "DELEGATE REVOKED" in top
+        table = app.query_one("#orders", DataTable)
+        cells = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert "e1 UNKNOWN" in cells
 
 
 async def test_top_bar_says_why_trading_is_reducing() -> None:

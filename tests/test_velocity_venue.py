@@ -296,7 +296,8 @@ async def test_restart_binds_open_orders_back_to_their_client_tags() -> None:
         assert [(b.client_tag, b.user_order_id) for b in env.bindings] == [("i1:e1", 1)]
         from execution.velocity.venue import VelocityVenue
 
-        fresh = VelocityVenue(env.venue.chain, env.venue.port, env.venue.clock, check_program=False)
+        v = env.venue
+        fresh = VelocityVenue(v.chain, v.sender, v.signer, v.clock, check_program=False)
         fresh.chain.check = env.venue.chain.check
         fresh.restore(env.bindings)
         await fresh.refresh()

@@ -45,7 +45,11 @@ def _sets(env: Any, keyfile: Path | None = None) -> list[str]:
         "--set",
         f'venues.velocity.authority="{env.owner.pubkey()}"',
         "--set",
-        "venues.velocity.confirm_schedule_s=[0.2, 0.2, 0.2, 0.2]",
+        "venues.velocity.ack_wait_s=0.5",
+        "--set",
+        "venues.velocity.rebroadcast_s=0.05",
+        "--set",
+        "venues.velocity.confirm_poll_s=0.02",
     ]
     if keyfile is not None:
         out += ["--set", 'keys.backend="file"', "--set", f'keys.encrypted_file="{keyfile}"']
@@ -92,7 +96,8 @@ async def test_trading_stack_on_velocity_places_and_kills(
                         "program_id": str(env.program_id),
                         "authority": str(env.owner.pubkey()),
                         "confirm_poll_s": 0.01,
-                        "confirm_schedule_s": [0.05, 0.05, 0.05, 0.05],
+                        "rebroadcast_s": 0.02,
+                        "ack_wait_s": 0.5,
                         "account_poll_s": 0.05,
                     }
                 },
@@ -318,5 +323,18 @@ async def test_manual_orders_and_delegation_on_velocity(tmp_path: Path) -> None:
         assert json.loads(out)["delegate"] == delegate_pk == str(env.sim.user["delegate"])
         code, out, err = await cli("delegate", "revoke", "--json", "--passphrase-file", str(pw), *sets)
         assert code == 0 and json.loads(out)["delegate"] == "", out + err
+    finally:
+        await env.close()
+
+
+async def test_a_velocity_config_on_the_wrong_cluster_is_refused_before_any_read() -> None:
+    env = await velocity_env(start=False)
+    try:
+        env.rpc.methods["getGenesisHash"] = lambda p: (
+            "5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d"
+        )  # mainnet
+        code, out, err = await cli("venue", "status", *_sets(env))
+        assert code == 2 and "mainnet" in err, out + err
+        assert env.rpc.method_calls("getMultipleAccounts") == []
     finally:
         await env.close()

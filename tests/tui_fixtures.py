@@ -36,13 +36,15 @@ class FakeCommands:
         ]
 
     async def kill(self, reason: str) -> dict[str, Any]:
+        """The kill's one meaning: entries and TPs cancelled, the stop of the position kept."""
         self.calls.append(("kill", reason))
-        n = len(self.orders)
-        self.orders = []
+        kept = [o for o in self.orders if o["reduce_only"] and o["type"].startswith("trigger")]
+        n = len(self.orders) - len(kept)
+        self.orders = kept
         self.halted = True
         self.automation_on = False
         return {"trading_state": "halted", "reason": reason, "confirmed": True, "cancelled": n,
-                "open_orders": 0}
+                "open_orders": 0, "kept": kept}
 
     async def set_automation(self, on: bool) -> dict[str, Any]:
         self.calls.append(("automation", on))

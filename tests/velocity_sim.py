@@ -75,6 +75,7 @@ class VelocitySim:
         rpc.accounts[str(program_id)].executable = True
         self.publish_idl(idl if idl is not None else load_idl())
         self.write_all()
+        rpc.auto_land = False  # a transaction lands when this simulator applied it
         rpc.on_send.append(self.on_send)
 
     # ------------------------------------------------------------------ accounts
@@ -197,27 +198,37 @@ class VelocitySim:
         return tx, out
 
     def on_send(self, sent: SentTransaction) -> None:
+        """Apply a sent transaction once, as the program would: it lands (with an error when the
+        program refuses it); with an expired blockhash it never lands."""
         if not self.land or sent.signature in self.applied:
             return
         tx, parsed = self.parse(sent.raw)
         if not self.rpc._blockhash_ok(str(tx.message.recent_blockhash)):
             self.rejected.append((sent.signature, "blockhash expired"))
             return
-        signer = tx.message.account_keys[0]
+        self.applied.add(sent.signature)
+        keys = [str(k) for k in tx.message.account_keys]
+        why = self.apply(tx.message.account_keys[0], parsed)
+        if why is not None:  # the program refused it: it lands as a failed transaction
+            self.rejected.append((sent.signature, why))
+            err = {"InstructionError": [2, {"Custom": 6000}], "why": why}
+            self.rpc.mark_landed(sent.signature, keys, err)
+            return
+        self.rpc.mark_landed(sent.signature, keys)
+
+    def apply(self, signer: Pubkey, parsed: list[tuple[str, Any, list[Pubkey]]]) -> str | None:
+        """Apply one transaction's instructions, all or nothing; the program's refusal, or None."""
         user = self.codec.decode_account_as("User", self.codec.encode_account("User", self.user))
         for name, args, _accs in parsed:
             if name == "update_user_delegate":
                 if signer != user["authority"]:
-                    self.rejected.append((sent.signature, "delegate change not signed by the owner"))
-                    return
+                    return "delegate change not signed by the owner"
                 user["delegate"] = args["delegate"]
                 continue
             if signer not in (user["authority"], user["delegate"]):
-                self.rejected.append((sent.signature, "signer is neither authority nor delegate"))
-                return
+                return "signer is neither authority nor delegate"
             if self.exchange_status == 0xFF:
-                self.rejected.append((sent.signature, "exchange paused"))
-                return
+                return "exchange paused"
             if name == "place_perp_order":
                 self._place(user, args["params"])
             elif name == "place_orders":
@@ -231,9 +242,9 @@ class VelocitySim:
                 self._cancel(user, lambda o, a=args: o["order_id"] in a["order_ids"])
             elif name == "modify_order":
                 self._modify(user, args["order_id"], args["modify_order_params"])
-        self.applied.add(sent.signature)
         self.user = user
         self.write_user()
+        return None
 
     def _cancel(self, user: dict[str, Any], pred: Any) -> None:
         user["orders"] = [

@@ -41,6 +41,8 @@ TOAST_KINDS = {
     "sl_hit": ("warning", "Stop"),
     "guard_block": ("warning", "Guard block"),
     "kill_switch": ("error", "Kill switch"),
+    "delegation": ("error", "Delegation"),
+    "order_unknown": ("warning", "Order UNKNOWN"),
     "intent_rejected": ("warning", "Rejected"),
     "halt": ("error", "Halt"),
 }
@@ -231,9 +233,15 @@ class TraderApp(App[int]):
         t = Text(no_wrap=True, overflow="ellipsis")
         venue = f" {i.venue.upper()} {i.cluster} "
         t.append(venue, style="bold white on red" if i.cluster == "mainnet" else "bold reverse")
-        if i.delegate is not None:
+        dg = self.status.get("delegation")
+        if isinstance(dg, dict) and dg.get("badge"):  # what the chain holds (Drift)
+            t.append(f" {dg['badge']} ", style="bold" if dg.get("ok") else "bold white on red")
+        elif i.delegate is not None:
             badge = " delegate " if i.delegate else " OWNER KEY "
             t.append(badge, style="bold" if i.delegate else "bold red")
+        unknown = self.status.get("unknown_orders") or []
+        if unknown:
+            t.append(f" UNKNOWN {len(unknown)} ", style="bold black on yellow")
         label = i.label or str(self.status.get("label") or "")
         if label:
             t.append(f" {label} ", style="bold black on yellow")
@@ -398,7 +406,11 @@ class TraderApp(App[int]):
             pos.add_row(self.info.market, "flat", "-", "-", _num(p.get("realized_pnl")))
         eq = d.get("equity")
         pnl = d.get("day_pnl_pct")
-        pos.border_title = "position" + (f" · equity {eq:,.2f}" if isinstance(eq, int | float) else "") + (
+        src = str(d.get("equity_source") or "")
+        venue_eq = " (venue)" if src.startswith("drift") else ""  # the account's total collateral
+        eq_txt = f" · equity {eq:,.2f}{venue_eq}" if isinstance(eq, int | float) else (
+            " · equity UNKNOWN" if venue_eq or src.startswith("drift") else "")
+        pos.border_title = "position" + eq_txt + (
             f" · day {pnl:+.2f}%" if isinstance(pnl, int | float) else "")
         orders = self._q("#orders", DataTable)
         orders.clear()
@@ -407,7 +419,8 @@ class TraderApp(App[int]):
             px = o.get("trigger_price") or o.get("price")
             tag = str(o.get("tag") or o.get("order_id") or "")
             kind = str(o.get("type", "")).replace("trigger_", "t-")
-            orders.add_row(tag.rsplit(":", 1)[-1], o.get("side", ""), kind,
+            role = tag.rsplit(":", 1)[-1] + (" UNKNOWN" if o.get("status") == "unknown" else "")
+            orders.add_row(role, o.get("side", ""), kind,
                            f"{o.get('size', 0):g}", _num(px))
         err = d.get("venue_error")
         orders.border_title = f"open orders · {len(oo)}" + (f" · venue ERROR {err}" if err else "")

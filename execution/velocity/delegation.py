@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from solders.pubkey import Pubkey
 
 from execution.anchor_idl.codec import CodecError
-from execution.drift.sender import Outcome, SignedTx, TxSender
-from execution.signers.base import Signer, SignerError
+from execution.signers.base import Signer
+from execution.solana_send.landing import Submission
+from execution.solana_send.rpc import RpcError
+from execution.solana_send.sender import TxSender
+from execution.solana_send.tx import SignedTx
 from execution.velocity.chain import ChainError, VelocityChain
 from execution.velocity.instructions import update_user_delegate
 from execution.velocity.program import codec
@@ -58,22 +61,23 @@ async def delegate_status(chain: VelocityChain) -> DelegateStatus:
     )
 
 
-async def set_delegate(chain: VelocityChain, sender: TxSender, owner: Signer, delegate: Pubkey) -> Outcome:
-    """Make ``delegate`` the account's delegate (``NO_DELEGATE`` revokes); waits for the outcome."""
+async def set_delegate(chain: VelocityChain, sender: TxSender, owner: Signer, delegate: Pubkey) -> Submission:
+    """Make ``delegate`` the account's delegate (``NO_DELEGATE`` revokes), signed by the owner, and
+    follow it on the shared send path until the chain decides (never re-signed before proof)."""
     if owner.pubkey() != chain.authority:
         raise DelegationError(f"the delegate is changed by the owner {chain.authority}, not {owner.pubkey()}")
     ix = update_user_delegate(chain.program_id, chain.authority, chain.sub_account_id, delegate)
-    fee = await sender.priority_fee([chain.user_pubkey])
+    fee = await sender.builder.priority_fee([chain.user_pubkey])
 
-    async def build() -> SignedTx:
+    async def sign() -> SignedTx:
+        return await sender.builder.build([ix], owner, fee)
+
+    async def probe() -> bool | None:
         try:
-            return await sender.build([ix], owner, fee)
-        except SignerError as e:
-            raise DelegationError(f"signer: {e}") from None
+            return (await delegate_status(chain)).delegate == str(delegate)
+        except (RpcError, ChainError):
+            return None
 
-    async def landed() -> bool:
-        return (await delegate_status(chain)).delegate == str(delegate)
-
-    tx = await build()
-    await sender.send(tx)
-    return await sender.confirm(tx, build, landed)
+    sub = sender.submit(await sign(), kind="delegate", market="-", refs=[str(delegate)], resign=sign,
+                        probe=probe, address=chain.user_pubkey)
+    return await sender.wait(sub)

@@ -11,12 +11,12 @@ from solders.pubkey import Pubkey
 
 from core.clock import Clock
 from core.config_schema import Config, VelocityConfig
-from execution.drift.rpc import RpcClient
-from execution.drift.sender import SendConfig, TxSender
+from core.journal_port import SendJournal
 from execution.signers.base import KeypairSigner, Signer
 from execution.signers.keystore import KeyStore, Passphrase, open_store
+from execution.solana_send.rpc import RpcClient
+from execution.solana_send.sender import SendConfig, TxSender
 from execution.velocity.chain import VelocityChain
-from execution.velocity.send import SenderPort, TxPort
 from execution.velocity.venue import TagBinding, VelocityVenue
 
 
@@ -42,8 +42,11 @@ def pubkey_of(text: str, key: str) -> Pubkey:
 def send_config(cfg: Config) -> SendConfig:
     v = cfg.venues.velocity
     return SendConfig(
-        schedule_s=tuple(v.confirm_schedule_s),
+        rebroadcast_s=v.rebroadcast_s,
         poll_s=v.confirm_poll_s,
+        unknown_after_s=v.unknown_after_s,
+        ack_wait_s=v.ack_wait_s,
+        max_resigns=v.max_resigns,
         priority_fee_cap=int(cfg.engine.priority_fee_cap),
         priority_fee_percentile=v.priority_fee_percentile,
         compute_unit_limit=v.compute_unit_limit,
@@ -91,22 +94,22 @@ def build_velocity_venue(
     mainnet_flag: bool = False,
     on_bind: Callable[[TagBinding], None] | None = None,
     restore: list[TagBinding] | None = None,
-    port: Callable[[VelocityChain], TxPort] | None = None,
+    journal: SendJournal | None = None,
+    sender: Callable[[RpcClient], TxSender] | None = None,
 ) -> VelocityVenue:
     """The venue for the composition root (``await venue.start()``, then the engine). ``signer``
-    signs every transaction (the delegate, or the owner's key or Ledger); ``port`` replaces the
-    send path (the dry run records instead of sending)."""
+    signs every transaction (the delegate, or the owner's key or Ledger) through the shared send
+    path (:mod:`execution.solana_send`); ``journal`` keeps every signed transaction before its
+    broadcast; ``sender`` replaces the send path (the dry run records instead of signing)."""
     check_cluster(cfg, mainnet_flag)
     v = cfg.venues.velocity
     rpc = RpcClient(v.rpc_url, session=session, timeout_s=v.rpc_timeout_s)
     chain = build_chain(v, rpc, signer.pubkey())
-    tx_port = (
-        port(chain)
-        if port is not None
-        else SenderPort(TxSender(rpc, send_config(cfg)), signer, [chain.user_pubkey])
-    )
+    tx_sender = sender(rpc) if sender is not None else TxSender(
+        rpc, send_config(cfg), journal=journal, venue="velocity")
     venue = VelocityVenue(
-        chain, tx_port, clock, poll_s=v.account_poll_s, max_age_s=v.max_account_age_s, on_bind=on_bind
+        chain, tx_sender, signer, clock, poll_s=v.account_poll_s, max_age_s=v.max_account_age_s,
+        on_bind=on_bind,
     )
     if restore:
         venue.restore(restore)

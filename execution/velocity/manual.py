@@ -26,6 +26,6 @@ def summarize(venue: VelocityVenue, req: OrderRequest) -> str:
     if r.trigger_price:
         lines.append(f"trigger: {req.trigger_condition} {r.trigger_price:.4f}")
     lines.append(f"program {chain.program_id} ({chain.check.summary()})")
-    lines.append(f"account authority {chain.authority}; signed by {venue.port.signer_pubkey}")
+    lines.append(f"account authority {chain.authority}; signed by {venue.signer.pubkey()}")
     lines.append(f"fees: trading ≈ {fee:+.4f} USDT")
     return "\n".join(lines)
