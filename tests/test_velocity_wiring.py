@@ -338,3 +338,63 @@ async def test_a_velocity_config_on_the_wrong_cluster_is_refused_before_any_read
         assert env.rpc.method_calls("getMultipleAccounts") == []
     finally:
         await env.close()
+
+
+async def test_kill_without_a_daemon_on_velocity_cancels_entries_and_tps_and_keeps_the_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``autotrader kill`` with no running instance, ``engine.venue = "velocity"``: the delegate
+    cancels the entry and the take-profit on chain through the shared send path (each cancellation's
+    signature printed, as the chain has it), the stop of the open position stays, HALTED recorded."""
+    from core.venue import OrderRequest, OrderType, PostOnly, TriggerCondition
+    from storage.journal import Journal
+
+    env = await velocity_env()
+    try:
+        v = env.venue
+        await v.place(OrderRequest(market="SOL-PERP", side="buy", type=OrderType.LIMIT, size=3.0,
+                                   price=148.0, post_only=PostOnly.MUST, client_tag="i0:e1"))
+        await v.wait_idle()
+        env.sim.fill(1)  # a +3 position
+        reqs = [
+            OrderRequest(market="SOL-PERP", side="sell", type=OrderType.TRIGGER_MARKET, size=3.0,
+                         trigger_price=140.0, trigger_condition=TriggerCondition.BELOW, reduce_only=True,
+                         client_tag="i1:sl1"),
+            OrderRequest(market="SOL-PERP", side="sell", type=OrderType.LIMIT, size=3.0, price=160.0,
+                         reduce_only=True, client_tag="i1:tp1"),
+            OrderRequest(market="SOL-PERP", side="buy", type=OrderType.LIMIT, size=1.0, price=145.0,
+                         post_only=PostOnly.MUST, client_tag="i2:e1"),
+        ]
+        for r in reqs:
+            await v.place(r)
+        await v.wait_idle()
+        assert len(env.sim.open_orders()) == 3
+        db = tmp_path / "state.sqlite3"
+        with Journal(db) as j:  # what the instance that placed them journaled
+            for b in env.bindings[1:]:
+                iid, role = b.client_tag.split(":")
+                j.begin_intent(iid, {"id": iid})
+                j.record_order(iid, role.rstrip("0123456789"), b.client_tag, b.order_id, "open",
+                               user_order_id=b.user_order_id)
+        keyfile = tmp_path / "keys.enc"
+        EncryptedFileStore(
+            keyfile, passphrase_source(environ={"AUTOTRADER_PASSPHRASE": PASS}), scrypt_n=2**12
+        ).save("drift-delegate", env.delegate)
+        extra = []
+        for kv in ("engine.kill_backoff_s=0.05", "engine.kill_backoff_max_s=0.2", f'storage.state_db="{db}"',
+                   f'control.socket_path="{tmp_path / "none.sock"}"', "venues.velocity.account_poll_s=0.05"):
+            extra += ["--set", kv]
+        monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
+        code, out, err = await cli("kill", *_sets(env, keyfile), *extra)
+        assert code == 0, out + err
+        assert [o["user_order_id"] for o in env.sim.open_orders()] == [2], "only the stop stays"
+        assert "HALTED" in out and "2 order(s) cancelled, confirmed" in out, out
+        cancels = {t.signature for t in env.rpc.sent if env.sim.parse(t.raw)[1][0][0] == "cancel_order"}
+        assert len(cancels) == 2
+        for sig in cancels:
+            assert sig in out and sig in env.rpc.landed
+        with Journal(db) as j:
+            sends = [j.get_send(s) for s in cancels]
+        assert all(s is not None and s.venue == "velocity" and s.state == "landed" for s in sends)
+    finally:
+        await env.close()
