@@ -265,7 +265,7 @@ class TradingStack:
             self._check_market_leverage()
             if n and self.log is not None:
                 log_event(self.log, "unresolved transactions followed again", count=n)
-            if name == "drift" and self.cfg.venues.drift.use_delegate:
+            if chain_cfg.use_delegate:
                 self._watch_delegation(v)  # type: ignore[arg-type]
 
     def _check_market_leverage(self) -> None:
@@ -286,11 +286,14 @@ class TradingStack:
         from autotrader.drift_stack import DelegationWatch, owner_at_hand
 
         cfg = self.cfg
-        self.delegation = DelegationWatch(cfg, v, self.engine, self.store, self.engine.clock.now_ms,
-                                          lambda: owner_at_hand(cfg, default_data_dir()))
+        watch: Any = DelegationWatch
+        if cfg.engine.venue == "velocity":  # issue 17: the same watch on the Velocity program
+            from autotrader.velocity_stack import VelocityDelegationWatch as watch
+        self.delegation = watch(cfg, v, self.engine, self.store, self.engine.clock.now_ms,
+                                lambda: owner_at_hand(cfg, default_data_dir()))
         u = v.chain.view.user
         if u is not None:
-            self.delegation.check(u.delegate)
+            self.delegation.check(getattr(u, "snapshot", u).delegate)
         self.delegation.start()
 
     async def aclose(self) -> None:
@@ -414,8 +417,8 @@ class TradingStack:
                 "equity_source": "velocity: spot collateral + perp PnL at oracle prices, in USDT",
                 "liq_price": None,
                 "oracle_price": view.oracle_price / 1e6 if getattr(view, "oracle_live", False) else None,
-                "delegation": {"badge": "DELEGATE" if self.cfg.venues.velocity.use_delegate else "OWNER KEY",
-                               "delegate": v.delegate(), "ok": True},
+                "delegation": self.delegation.verdict.to_json() if self.delegation is not None
+                else {"badge": "OWNER KEY", "delegate": v.delegate(), "ok": True},
             }
         err = v.chain.view.equity_error  # type: ignore[union-attr]
         out: dict[str, Any] = {

@@ -92,6 +92,10 @@ def delegate(cfg: Config, action: str, passphrase_file: Any) -> dict[str, Any]:
                 await sender.close()
             if not out.landed:
                 raise RuntimeError(f"{out.state}: {out.reason} [{', '.join(out.signatures)}]")
+            if action == "set":  # the session TTL (venues.velocity.session_ttl_h) counts from now
+                from autotrader.velocity_stack import record_session_now
+
+                record_session_now(cfg, str(target))
             st = (await delegate_status(chain)).to_json()
             st["signature"] = out.signature
             return st

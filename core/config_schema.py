@@ -105,6 +105,8 @@ class VelocityConfig(_Section):
     ack_wait_s: Seconds = 2.0  # a call waits this long for sendTransaction's answer, then: unknown
     unknown_after_s: Seconds = 10.0  # sent but unconfirmed this long: reported unknown
     max_resigns: Annotated[int, msgspec.Meta(ge=0, le=10)] = 1  # only after a copy provably cannot land
+    session_ttl_h: Annotated[float, msgspec.Meta(gt=0, le=24 * 365)] = 24.0  # delegate session length
+    delegation_check_s: Annotated[float, msgspec.Meta(gt=0, le=30)] = 30.0  # delegate re-read period
     account_poll_s: Seconds = 1.0
     max_account_age_s: Seconds = 15.0
     rpc_timeout_s: Seconds = 10.0
