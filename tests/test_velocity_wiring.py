@@ -398,3 +398,51 @@ async def test_kill_without_a_daemon_on_velocity_cancels_entries_and_tps_and_kee
         assert all(s is not None and s.venue == "velocity" and s.state == "landed" for s in sends)
     finally:
         await env.close()
+
+
+async def test_venue_reconcile_on_velocity_follows_a_journaled_send_to_its_landing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process stopped mid-send left a signed Velocity transaction unresolved in the journal:
+    ``autotrader venue reconcile`` follows the same bytes until the chain decides, and says so."""
+    import msgspec
+
+    from core.venue import OrderRequest, OrderType, PostOnly
+    from execution.solana_send.sender import TxSender
+    from execution.velocity.venue import VelocityVenue
+    from storage.journal import Journal
+    from tests.velocity_harness import FAST
+
+    env = await velocity_env()
+    db = tmp_path / "state.sqlite3"
+    try:
+        req = OrderRequest(market="SOL-PERP", side="buy", type=OrderType.LIMIT, size=1.0, price=149.0,
+                           post_only=PostOnly.MUST, client_tag="i1:e1", user_order_id=7)
+        env.sim.land = False  # the first process never sees it land
+        with Journal(db) as j:
+            j.begin_intent("i1", {"id": "i1"})
+            j.record_order("i1", "e", "i1:e1", None, "submitting", user_order_id=7,
+                           request=msgspec.to_builtins(req))
+            v = env.venue
+            sender = TxSender(env.client, FAST, journal=j, venue="velocity")
+            first = VelocityVenue(v.chain, sender, v.signer, v.clock, check_program=False)
+            await first.refresh()
+            await first.place(req)
+            await first.sender.close()  # stopped: the send stays open in the journal
+            [rec] = j.open_sends()
+        env.sim.land = True
+        keyfile = tmp_path / "keys.enc"
+        EncryptedFileStore(keyfile, passphrase_source(environ={"AUTOTRADER_PASSPHRASE": PASS}),
+                           scrypt_n=2**12).save("drift-delegate", env.delegate)
+        monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
+        state = ["--set", f'storage.state_db="{db}"']
+        code, out, err = await cli("venue", "reconcile", *_sets(env, keyfile), *state)
+        assert code == 0, out + err
+        assert f"i1:e1: on chain, open (signature {rec.signature})" in out, out + err
+        assert [o["user_order_id"] for o in env.sim.open_orders()] == [7]
+        assert {t.signature for t in env.rpc.sent} == {rec.signature}, "the same bytes, never re-signed"
+        with Journal(db) as j:
+            landed = j.get_send(rec.signature)
+            assert j.open_sends() == [] and landed is not None and landed.state == "landed"
+    finally:
+        await env.close()
