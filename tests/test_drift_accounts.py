@@ -58,6 +58,10 @@ async def account_env() -> DriftEnv:
 
 
 def reference_total_collateral(env: DriftEnv) -> int:
+    return int(reference_user(env).get_total_collateral(MarginCategory.INITIAL))
+
+
+def reference_user(env: DriftEnv) -> DriftUser:
     """driftpy's DriftUser over a cache built here from the same account bytes (no RPC)."""
     accounts = env.rpc.accounts
 
@@ -92,7 +96,7 @@ def reference_total_collateral(env: DriftEnv) -> int:
         prices[get_oracle_id(m.oracle, m.oracle_source)] = DataAndSlot(1, data)
     du = DriftUser(client, Pubkey.new_unique(), AccountSubscriptionConfig("cached"))
     du.account_subscriber.update_data(DataAndSlot(1, CODER.accounts.decode(raw(env.sim.user_pk))))
-    return int(du.get_total_collateral(MarginCategory.INITIAL))
+    return du
 
 
 def stop(tag: str, size: float = 5.0) -> OrderRequest:
@@ -221,5 +225,27 @@ async def test_modify_and_cancel_pass_every_market_too() -> None:
         [(name, _, accs)] = env.sim.parse(env.rpc.sent[-1].raw)[1]
         assert name == "cancel_order" and get_spot_market_public_key(env.program_id, 1) in accs
         assert [o.user_order_id for o in env.sim.open_orders()] == [77]
+    finally:
+        await env.close()
+
+
+async def test_the_liquidation_price_counts_every_position_and_balance() -> None:
+    """Thin collateral (500 USDC, no SOL): the SOL-PERP liquidation price exists and is driftpy's own
+    on the same accounts — the BTC and ETH positions' margin counts in it."""
+    env = await account_env()
+    try:
+        env.sim.set_balance(1, 0.0)
+        env.sim.set_balance(0, 500.0)
+        await env.venue.refresh()
+        want = reference_user(env).get_perp_liq_price(0) / 1e6
+        assert want > 0
+        got = env.venue.chain.liq_price()
+        assert got == pytest.approx(want, abs=1e-6)
+        env.sim.perps[1].price = 63_000_000_000  # BTC rises against the short: SOL's liq price moves
+        env.sim.write_all()
+        await env.venue.refresh()
+        moved = env.venue.chain.liq_price()
+        assert moved == pytest.approx(reference_user(env).get_perp_liq_price(0) / 1e6, abs=1e-6)
+        assert moved != pytest.approx(got, abs=1e-3)
     finally:
         await env.close()

@@ -76,6 +76,11 @@ async def test_trading_stack_on_drift_places_and_kills(
         r = await engine.kill("drift wiring test")
         assert r.confirmed, r
         assert not await stack.venue.open_orders()
+        # equity from the venue, with its source: what the engine sizes with and status --json shows
+        assert engine.equity_from_venue and engine.equity_now == pytest.approx(10_000.0, abs=1.0)
+        st = await stack.status()
+        assert st["equity"] == pytest.approx(10_000.0, abs=1.0)
+        assert str(st["equity_source"]).startswith("drift: total collateral")
         await stack.aclose()
         stack.close()
     finally:

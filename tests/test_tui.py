@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
 
@@ -395,6 +396,7 @@ async def test_unknown_orders_and_the_delegate_from_the_chain_are_shown() -> Non
         d = await base()
         d["unknown_orders"] = [{"order_id": "i9:e1", "tag": "i9:e1", "signatures": [sig]}]
         d["delegation"] = {"badge": "DELEGATE REVOKED", "ok": False, "delegate": None}
+        d["equity"], d["equity_source"] = 9_876.5, "drift: total collateral (initial weights, all markets)"
         return d
 
     fake.trading_status = status  # type: ignore[method-assign]
@@ -405,6 +407,7 @@ async def test_unknown_orders_and_the_delegate_from_the_chain_are_shown() -> Non
         table = app.query_one("#orders", DataTable)
         cells = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
         assert "e1 UNKNOWN" in cells
+        assert "equity 9,876.50 (venue)" in str(app.query_one("#positions", DataTable).border_title)
 
 
 async def test_top_bar_says_why_trading_is_reducing() -> None:
@@ -423,3 +426,26 @@ async def test_top_bar_says_why_trading_is_reducing() -> None:
         await settle(pilot)
         bar = text(app, "#topbar")
         assert "REDUCING" in bar and "disk is full" in bar
+
+
+@pytest.mark.parametrize(
+    ("state", "want"),
+    [("paused", "VENUE PAUSED: not even cancels can be sent"), ("reduce_only", "VENUE REDUCE-ONLY")],
+)
+async def test_top_bar_says_when_the_venue_refuses_orders(state: str, want: str) -> None:
+    app, _, cmds = make()
+    base = cmds.trading_status
+
+    async def status() -> dict[str, Any]:
+        d = await base()
+        d["venue"] = {"name": "drift", "state": state, "reason": "exchange fully paused (0xFF)"}
+        return d
+
+    cmds.trading_status = status  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(400):  # bounded: the status poll runs on a timer
+            if (app.status.get("venue") or {}).get("state") == state:
+                break
+            await pilot.pause(0.05)
+        await settle(pilot)
+        assert want in text(app, "#topbar")

@@ -239,6 +239,9 @@ class TraderApp(App[int]):
         elif i.delegate is not None:
             badge = " delegate " if i.delegate else " OWNER KEY "
             t.append(badge, style="bold" if i.delegate else "bold red")
+        badge = venue_badge(self.status)
+        if badge:  # a paused venue refuses even cancels: said before anything else
+            t.append(f" {badge} ", style="bold white on red")
         unknown = self.status.get("unknown_orders") or []
         if unknown:
             t.append(f" UNKNOWN {len(unknown)} ", style="bold black on yellow")
@@ -554,6 +557,19 @@ class TraderApp(App[int]):
 
     def on_unmount(self) -> None:
         self.feed.close()
+
+
+def venue_badge(status: dict[str, Any]) -> str:
+    """The venue's state when it is not active: paused = nothing, not even a cancel, can be sent."""
+    v = status.get("venue")
+    state = str(v.get("state") if isinstance(v, dict) else status.get("venue_state") or "active")
+    if state == "paused":
+        return "VENUE PAUSED: not even cancels can be sent"
+    if state == "reduce_only":
+        return "VENUE REDUCE-ONLY: no new entries"
+    if state == "down":
+        return "VENUE DOWN"
+    return ""
 
 
 def _num(x: object) -> str:
