@@ -194,18 +194,23 @@ async def test_paused_and_reduce_only_markets() -> None:
         with pytest.raises(VenueError, match="reduce-only"):
             await env.venue.place(limit("i1:e1"))
         await env.venue.place(stop("i1:sl1"))  # reduce-only exits are still accepted
-        env.sim.set_status(exchange=0x08)  # FillPaused
+        env.sim.set_status(exchange=0x08)  # FillPaused: as the program has it, the stop still goes out
         await env.venue.refresh()
         st = await env.venue.status()
-        assert st.state == VS.PAUSED and "fills paused" in st.reason
-        with pytest.raises(VenueError, match="paused"):
-            await env.venue.place(stop("i1:sl2"))
+        assert st.state == VS.REDUCE_ONLY and "fills paused" in st.reason
+        with pytest.raises(VenueError, match="reduce-only"):
+            await env.venue.place(limit("i1:e2"))
+        await env.venue.place(stop("i1:sl2"))
         env.sim.set_status(ops=0x04)  # PerpOperation::Fill on the market
         await env.venue.refresh()
-        assert "perp market 1 (SOL-PERP) fills paused" in (await env.venue.status()).reason
+        st = await env.venue.status()
+        assert st.state == VS.REDUCE_ONLY and "perp market 1 (SOL-PERP) fills paused" in st.reason
         env.sim.set_status(market="Delisted")
         await env.venue.refresh()
-        assert "status Delisted" in (await env.venue.status()).reason
+        st = await env.venue.status()
+        assert st.state == VS.PAUSED and "status Delisted" in st.reason
+        with pytest.raises(VenueError, match="paused"):
+            await env.venue.place(stop("i1:sl3"))
         env.sim.set_status(exchange=0xFF)
         await env.venue.refresh()
         with pytest.raises(VenueError, match="fully paused"):

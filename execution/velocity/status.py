@@ -5,13 +5,16 @@ Bits: ``exchange_status`` and ``PerpOperation`` are Drift's (``programs/velocity
 state.rs``: 0x01 DepositPaused .. 0x80 AmmImmediateFillPaused, 0xFF fully paused). ``MarketStatus``
 is renumbered (IDL 2.165.0): Initialized 0, Active 1, ReduceOnly 2, Settlement 3, Delisted 4.
 
-Policy (fail closed, as for Drift; the stop must be able to trigger and fill):
-``PAUSED`` when the exchange is fully paused, fills or AMM fills are paused (exchange or market),
-the market is Initialized/Settlement/Delisted/unknown, or the program check did not pass (a
-program whose IDL differs from the one the venue was built for, or that publishes none);
-``REDUCE_ONLY`` when the market is ReduceOnly or the account's equity-floor breaker is tripped
-(UserStats: the program rejects risk-increasing fills until an admin resets it); ``ACTIVE``
-otherwise (other pause bits are listed as notes).
+Policy — as the program has it, the same as Drift's (:mod:`execution.drift.status`; Velocity is
+a fork of Drift 2.163 and rejects *everything* only at exchange status 0xFF):
+``PAUSED`` (no new orders) when the exchange is fully paused (then even cancels are rejected), the
+market is Initialized/Settlement/Delisted/unknown, or the program check did not pass (a program
+whose IDL differs from the one the venue was built for, or that publishes none: a cancel whose own
+instruction still matches is signed); ``REDUCE_ONLY`` (new entries refused; the stop, the
+take-profits, a flatten and cancels go out) when fills or AMM fills are paused (exchange or
+market), the market is ReduceOnly, or the account's equity-floor breaker is tripped (UserStats: the
+program rejects risk-increasing fills until an admin resets it); ``ACTIVE`` otherwise (other pause
+bits are listed as notes).
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class VelocityStatus:
 
     def evaluate(self) -> tuple[VenueState, str]:
         stops: list[str] = []
+        reducing: list[str] = []
         notes: list[str] = []
         ex, ops, m = set(self.exchange_paused), set(self.market_paused_operations), self.market_status
         where = f"perp market {self.market_index}" + (f" ({self.market_name})" if self.market_name else "")
@@ -68,24 +72,28 @@ class VelocityStatus:
             stops.append("exchange fully paused (0xFF: place, cancel and modify are rejected)")
         else:
             if "FillPaused" in ex:
-                stops.append("exchange fills paused (no fills, no triggers)")
+                reducing.append("exchange fills paused (no fills, no triggers)")
             if "AmmPaused" in ex:
-                stops.append("exchange AMM paused")
+                reducing.append("exchange AMM paused")
             notes += [f"exchange {n}" for n in self.exchange_paused if n not in ("FillPaused", "AmmPaused")]
         if m in _PAUSING or m not in MARKET_STATUS:
             stops.append(f"{where} status {m}")
         if "Fill" in ops:
-            stops.append(f"{where} fills paused")
+            reducing.append(f"{where} fills paused")
         if "AmmFill" in ops:
-            stops.append(f"{where} AMM fills paused")
+            reducing.append(f"{where} AMM fills paused")
         notes += [f"market {n} paused" for n in self.market_paused_operations if n not in ("Fill", "AmmFill")]
-        if stops:
-            return VenueState.PAUSED, "; ".join(stops + notes)
         if m == "ReduceOnly":
-            return VenueState.REDUCE_ONLY, "; ".join([f"{where} is reduce-only", *notes])
+            reducing.append(f"{where} is reduce-only")
         if self.equity_breaker_tripped:
-            why = "the account's equity-floor breaker is tripped (risk-increasing fills are rejected)"
-            return VenueState.REDUCE_ONLY, "; ".join([why, *notes])
+            reducing.append(
+                "the account's equity-floor breaker is tripped (risk-increasing fills are rejected)"
+            )
+        if stops:
+            return VenueState.PAUSED, "; ".join(stops + reducing + notes)
+        if reducing:
+            what = "new entries refused; reduce-only orders, cancels and a flatten allowed"
+            return VenueState.REDUCE_ONLY, "; ".join([*reducing, what, *notes])
         return VenueState.ACTIVE, "; ".join(notes)
 
     def venue_status(self, venue: str, ts: int) -> VenueStatus:
