@@ -394,6 +394,10 @@ class TradingStack:
                 for o in orders
             ]
             out["venue"] = {"name": v.name, "state": str(vs.state), "reason": vs.reason}
+            chain_status = getattr(v, "velocity_status", getattr(v, "drift_status", None))
+            decoded = chain_status() if callable(chain_status) else None
+            if decoded is not None:  # a paused venue may still take cancels (the kill's)
+                out["venue"]["cancels_allowed"] = bool(decoded.cancels_allowed)
         except Exception as e:  # the venue may be down: say so, never invent numbers
             out["venue_error"] = str(e)
         if isinstance(v, PaperVenue):

@@ -368,3 +368,19 @@ def test_the_ui_top_bar_names_the_velocity_venue_and_cluster() -> None:
         validate({"engine": {"venue": "velocity"}, "venues": {"velocity": {"use_delegate": False}}}), ""
     )
     assert (info.venue, info.cluster, info.delegate) == ("velocity", "devnet", False)
+
+
+def test_the_top_bar_says_whether_a_paused_venue_still_takes_cancels() -> None:
+    """Velocity is PAUSED by a failed program check or a pausing market status while its cancels
+    still go out (the kill works); only 0xFF stops cancels too. The trading status carries
+    ``cancels_allowed`` from the decoded venue status and the top bar says which."""
+    from tui.app import venue_badge
+
+    paused = {"name": "velocity", "state": "paused", "reason": "program check: differs: ..."}
+    assert venue_badge({"venue": {**paused, "cancels_allowed": True}}) == (
+        "VENUE PAUSED: no new orders (cancels still go out)"
+    )
+    assert venue_badge({"venue": {**paused, "cancels_allowed": False}}) == (
+        "VENUE PAUSED: not even cancels can be sent"
+    )
+    assert venue_badge({"venue": paused}) == "VENUE PAUSED: not even cancels can be sent"  # not known

@@ -153,6 +153,9 @@ async def test_trading_stack_on_velocity_places_and_kills(
         assert r.confirmed, r
         assert env.sim.open_orders() == [] and not await stack.venue.open_orders()
         assert any(e.kind == "kill_switch" for e in events)
+        st = await stack.status()
+        assert st["venue"]["name"] == "velocity" and st["venue"]["cancels_allowed"] is True
+        assert st["equity"] == pytest.approx(5000.0) and st["equity_source"].startswith("velocity")
         await stack.aclose()
         stack.close()
     finally:
