@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from solders.keypair import Keypair
@@ -67,3 +69,17 @@ async def drift_env(cfg: SendConfig = FAST, *, start: bool = True) -> DriftEnv:
     if start:
         await venue.start(poll=False)
     return env
+
+
+async def communicate(proc: asyncio.subprocess.Process, timeout: float) -> tuple[bytes, bytes]:
+    """``proc.communicate()`` bounded by ``timeout``; the process is killed if it is still running
+    (a hung CLI never outlives its test)."""
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        return out or b"", err or b""
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(proc.wait(), 10)

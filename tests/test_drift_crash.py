@@ -23,7 +23,7 @@ from storage.journal import Journal
 from tests.conftest import REPO_ROOT
 from tests.drift_engine_proc import publish_market
 from tests.drift_faults import landed_places
-from tests.drift_harness import DriftEnv, drift_env
+from tests.drift_harness import DriftEnv, communicate, drift_env
 
 PASS = "correct horse battery staple"
 
@@ -36,7 +36,7 @@ async def run(args: list[str], killpoint: str | None = None, timeout: float = 12
     proc = await asyncio.create_subprocess_exec(
         *args, cwd=REPO_ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    out, _ = await communicate(proc, timeout)
     return proc.returncode if proc.returncode is not None else 0, out.decode()
 
 

@@ -24,7 +24,7 @@ from core.models import BookTop
 from execution.signers.keystore import EncryptedFileStore, passphrase_source
 from storage.journal import Journal
 from tests.conftest import REPO_ROOT
-from tests.drift_harness import T0, drift_env
+from tests.drift_harness import T0, communicate, drift_env
 from tests.test_engine import report
 
 PASS = "correct horse battery staple"
@@ -107,7 +107,7 @@ async def test_venue_status_command_against_the_local_rpc() -> None:
             proc = await asyncio.create_subprocess_exec(*cmd, cwd=REPO_ROOT, env=dict(os.environ),
                                                         stdout=asyncio.subprocess.PIPE,
                                                         stderr=asyncio.subprocess.PIPE)
-            out, err = await asyncio.wait_for(proc.communicate(), 60)
+            out, err = await communicate(proc, 60)
             assert proc.returncode == 0, err.decode()
             result: dict[str, object] = json.loads(out)
             return result

@@ -6,6 +6,7 @@ once the chain confirms."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -19,7 +20,7 @@ from storage.activity_log import ActivityLog
 from storage.journal import Journal
 from storage.state_store import StateStore
 from tests.conftest import REPO_ROOT
-from tests.drift_harness import DriftEnv, drift_env
+from tests.drift_harness import DriftEnv, communicate, drift_env
 
 PASS = "correct horse battery staple"
 
@@ -57,7 +58,7 @@ async def cli(args: list[str]) -> tuple[int, str, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    out, err = await communicate(proc, 120)
     return proc.returncode or 0, out.decode(), err.decode()
 
 
@@ -178,3 +179,41 @@ async def test_paper_flatten_without_a_daemon_is_refused_clearly(tmp_path: Path,
         ]
     )
     assert code == 1 and "no market data" in err and "Traceback" not in err
+
+
+async def test_kill_flatten_without_a_daemon_closes_the_position_on_chain(tmp_path: Path) -> None:
+    """``--flatten``: a reduce-only market close as well; once flat the stop goes too (nothing left
+    to protect) and the exit is 0 only once the chain shows the position flat."""
+    env, args = await setup(tmp_path)
+
+    async def taker() -> None:  # the market: fills a reduce-only market order once it is on chain
+        while True:
+            for o in env.sim.open_orders():
+                if type(o.order_type).__name__ == "Market" and o.reduce_only:
+                    env.sim.fill(o.user_order_id, price=147_000_000)
+            await asyncio.sleep(0.02)
+
+    market = asyncio.ensure_future(taker())
+    try:
+        code, out, err = await cli(["kill", "--flatten", "--json", *args])
+        d = json.loads(out)
+        assert code == 0 and d["confirmed"] and d["flattened"] and d["position"] == 0.0, out + err
+        assert env.sim.open_orders() == [], "flat: the entry, the TP and the stop are gone"
+        closes = {
+            t.signature: ixs[0][1].params
+            for t in env.rpc.sent
+            if (ixs := env.sim.parse(t.raw)[1])
+            and ixs[0][0] == "place_perp_order"
+            and type(ixs[0][1].params.order_type).__name__ == "Market"
+        }
+        assert len(closes) == 1, "one close, never a second while the first is on its way"
+        [close] = closes.values()
+        assert close.reduce_only and type(close.order_type).__name__ == "Market"
+        assert type(close.direction).__name__ == "Short" and close.base_asset_amount == 3_000_000_000
+        pos = [p for p in env.sim.user.perp_positions if p.market_index == 0]
+        assert sum(p.base_asset_amount for p in pos) == 0
+    finally:
+        market.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await market
+        await env.close()

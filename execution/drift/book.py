@@ -195,8 +195,10 @@ class DriftBook:
     async def refresh(self) -> None:
         """Read the accounts once; emit status, order and fill events."""
         async with self._lock:
-            old = self.chain.view.user
+            old, stale = self.chain.view.user, self.chain.view.stale_reads
             view = await self.chain.refresh(self.monotonic())
+            if view.stale_reads != stale:
+                return  # answered from an older slot than the view's: nothing learned
             self._drift_status = self.chain.status()
             self._set_status(self._drift_status.venue_status(self.name, self.clock.now_ms()))
             assert view.user is not None
@@ -299,7 +301,12 @@ class DriftBook:
                     if o.filled == 0:
                         self._events.append(OrderUpdate(order=t.snapshot(), reason="accepted"))
                 t.chain_id = o.order_id
-            elif not t.seen and t.place is not None and t.place.state == Landing.LANDED:
+            elif (
+                not t.seen
+                and t.place is not None
+                and t.place.state == Landing.LANDED
+                and self.chain.view.slot >= t.place.slot  # a read from before it landed proves nothing
+            ):
                 t.unseen_after_landing += 1
                 if t.unseen_after_landing >= UNSEEN_LIMIT:  # landed, then gone before any read
                     t.status, t.in_flight, t.ts = OrderStatus.CANCELLED, False, self.clock.now_ms()

@@ -26,6 +26,7 @@ order instructions, i.e. the signer). The wallet is public-key only: signing hap
 from __future__ import annotations
 
 import copyreg
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ from execution.drift.orders import MarketSpec
 from execution.drift.status import DriftStatus, market_status_index
 from execution.drift.user_state import UserSnapshot, referenced_markets, snapshot_from_decoded
 from execution.solana_send.rpc import RpcClient
+
+log = logging.getLogger(__name__)
 
 PRICE = 1_000_000
 
@@ -115,6 +118,7 @@ class ChainView:
     oracle_prices: dict[str, int] = field(default_factory=dict)  # oracle id -> price (1e6)
     equity: float | None = None  # USD, total collateral (initial weights); see the module docstring
     equity_error: str = ""
+    stale_reads: int = 0  # reads answered from an older slot than the view's (ignored)
 
 
 class DriftChain:
@@ -194,6 +198,13 @@ class DriftChain:
         oracle_keys = list(self._oracles)
         keys = [self.state_pubkey, self.user_pubkey, *market_keys, *oracle_keys]
         slot, datas = await self.fetch_raw(keys)
+        if slot < self.view.slot:
+            # a load-balanced RPC answered from a node behind the one we read last: taking it would
+            # make orders vanish and come back (a false cancel or fill). Ignored; the view's age
+            # keeps growing, so a node that stays behind makes the venue ``down``.
+            self.view.stale_reads += 1
+            log.info("account read at slot %d older than the view's %d: ignored", slot, self.view.slot)
+            return self.view
         raw = dict(zip(keys, datas, strict=True))
         for name, key in (("State", self.state_pubkey), ("User", self.user_pubkey)):
             if raw[key] is None:

@@ -53,6 +53,7 @@ class Submission:
     signature: str = ""  # the copy that landed (or failed on chain)
     sends: int = 0  # broadcasts made
     error: Any = None  # the on-chain error of a failed transaction
+    slot: int = 0  # the slot the landed (or failed) copy is in, when the chain said (0 = unknown)
     acked: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -81,13 +82,19 @@ class Submission:
 class Found:
     signature: str
     err: Any  # None: it took effect
+    slot: int = 0  # the slot it landed in (0 = not said)
+
+
+def _slot(d: dict[str, Any]) -> int:
+    s = d.get("slot")
+    return s if isinstance(s, int) and not isinstance(s, bool) and s > 0 else 0
 
 
 def landed_status(statuses: Sequence[dict[str, Any] | None], signatures: Sequence[str]) -> Found | None:
     """The first signature with a confirmed/finalized status (``processed`` may still be dropped)."""
     for sig, st in zip(signatures, statuses, strict=False):
         if st and st.get("confirmationStatus") in ("confirmed", "finalized"):
-            return Found(sig, st.get("err"))
+            return Found(sig, st.get("err"), _slot(st))
     return None
 
 
@@ -95,7 +102,7 @@ def in_signature_list(entries: Sequence[dict[str, Any]], signatures: Sequence[st
     mine = set(signatures)
     for e in entries:
         if e.get("signature") in mine:
-            return Found(str(e["signature"]), e.get("err"))
+            return Found(str(e["signature"]), e.get("err"), _slot(e))
     return None
 
 

@@ -412,7 +412,7 @@ class TxSender:
         return False
 
     def _finish(self, sub: Submission, found: Found, on_change: OnChange | None) -> None:
-        sub.signature = found.signature
+        sub.signature, sub.slot = found.signature, found.slot
         if found.err is None:
             self._set(sub, Landing.LANDED, "", on_change)
         else:
