@@ -22,7 +22,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import Transaction
 
-from execution.drift.rpc import RpcClient
+from execution.solana_send.rpc import RpcClient
 
 FALLBACK_NOT_FOUND = 101
 _GONE = ("ProgramAccountNotFound", "InvalidProgramForExecution", "AccountNotFound")

@@ -227,7 +227,10 @@ class VelocityBook:
         """Read the accounts once; emit status, order and fill events."""
         async with self._lock:
             old = self.chain.view.user.snapshot if self.chain.view.user else None
+            stale = self.chain.view.stale_reads
             view = await self.chain.refresh(self.monotonic())
+            if view.stale_reads != stale:
+                return  # answered from an older slot than the view's: nothing learned
             self._vstatus = self.chain.status()
             self._set_status(self._vstatus.venue_status(self.name, self.clock.now_ms()))
             assert view.user is not None
@@ -329,7 +332,12 @@ class VelocityBook:
                     if o.filled == 0:
                         self._events.append(OrderUpdate(order=t.snapshot(), reason="accepted"))
                 t.chain_id = o.order_id
-            elif not t.seen and t.place is not None and t.place.state == Landing.LANDED:
+            elif (
+                not t.seen
+                and t.place is not None
+                and t.place.state == Landing.LANDED
+                and self.chain.view.slot >= t.place.slot  # a read from before it landed proves nothing
+            ):
                 t.unseen_after_landing += 1
                 if t.unseen_after_landing >= UNSEEN_LIMIT:  # landed, then gone before any read
                     t.status, t.in_flight, t.ts = OrderStatus.CANCELLED, False, self.clock.now_ms()

@@ -5,13 +5,14 @@ market not loaded yet)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from solders.pubkey import Pubkey
 
 from execution.anchor_idl.codec import CodecError
-from execution.drift.rpc import RpcClient
+from execution.solana_send.rpc import RpcClient
 from execution.velocity.accounts import (
     PerpMarketView,
     SpotMarketView,
@@ -34,6 +35,8 @@ from execution.velocity.program import (
 from execution.velocity.program_check import NOT_RUN, ProgramCheck
 from execution.velocity.status import VelocityStatus
 
+log = logging.getLogger(__name__)
+
 MAX_KEYS = 100  # getMultipleAccounts limit
 
 
@@ -53,6 +56,7 @@ class ChainView:
     oracle_price: int = 0  # the traded market's, 1e6
     oracle_live: bool = False
     fetched_at: float = 0.0
+    stale_reads: int = 0  # reads answered from an older slot than the view's (ignored)
 
 
 class VelocityChain:
@@ -150,6 +154,13 @@ class VelocityChain:
         if oracle_key is not None:
             keys.append(oracle_key)
         slot, datas = await self.rpc.get_multiple_accounts(keys)
+        if slot < v.slot:
+            # a load-balanced RPC answered from a node behind the one read last: taking it would make
+            # orders vanish and come back (a false cancel or fill). Ignored, as on Drift; the view's
+            # age keeps growing, so a node that stays behind makes the venue ``down``.
+            v.stale_reads += 1
+            log.info("account read at slot %d older than the view's %d: ignored", slot, v.slot)
+            return v
         by_key = dict(zip(keys, datas, strict=True))
         state = StateView.of(self._decode("State", by_key[self.state_pubkey], self.state_pubkey))
         perps, spots = {}, {}

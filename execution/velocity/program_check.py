@@ -25,7 +25,7 @@ from solders.pubkey import Pubkey
 
 from execution.anchor_idl.fingerprint import FingerprintError, compare
 from execution.anchor_idl.metadata import MetadataError, canonical_metadata_address, decode_metadata_account
-from execution.drift.rpc import RpcClient
+from execution.solana_send.rpc import RpcClient
 from execution.velocity.program import ACCOUNTS_USED, IDL_VERSION, INSTRUCTIONS_USED, load_idl
 
 
