@@ -449,3 +449,29 @@ async def test_venue_reconcile_on_velocity_follows_a_journaled_send_to_its_landi
             assert j.open_sends() == [] and landed is not None and landed.state == "landed"
     finally:
         await env.close()
+
+
+async def test_manual_orders_on_velocity_signed_on_a_ledger(tmp_path: Path) -> None:
+    """``keys.owner_signer = "ledger"``: the owner's Ledger (Speculos' APDU protocol, a fake device
+    holding the owner key) signs the one Velocity transaction of ``intent --manual``; it lands once."""
+    from tests.test_keys_ledger import FakeSpeculos
+
+    env = await velocity_env(start=False)
+    sp = FakeSpeculos(env.owner)
+    try:
+        sets = [*_sets(env), "--set", 'keys.owner_signer="ledger"', "--set", 'keys.ledger_transport="tcp"',
+                "--set", f'keys.speculos="127.0.0.1:{sp.port}"', "--set", 'keys.backend="file"',
+                "--set", f'keys.encrypted_file="{tmp_path / "keys.enc"}"',
+                "--set", f'storage.state_db="{tmp_path / "state.sqlite3"}"']
+        order = ["--size", "2", "--price", "150", "--sl", "147", "--tp", "153"]
+        code, out, err = await cli("intent", "buy", *order, "--manual", "--yes", *sets)
+        assert code == 0, out + err
+        assert len(env.rpc.sent) >= 1 and len({t.signature for t in env.rpc.sent}) == 1, "signed once"
+        tx, parsed = env.sim.parse(env.rpc.sent[0].raw)
+        assert tx.message.account_keys[0] == env.owner.pubkey()
+        assert [n for n, _, _ in parsed] == ["place_orders"]
+        assert any(a[1] == 0x06 for a in sp.apdus), "the signature came from the device"
+        assert sorted(o["user_order_id"] for o in env.sim.open_orders()) == [1, 2, 3]
+    finally:
+        sp.srv.close()
+        await env.close()
