@@ -219,6 +219,39 @@ async def test_a_restart_follows_the_journaled_send_again_and_never_places_twice
         await env.close()
 
 
+async def test_a_kill_while_the_entry_is_unknown_waits_for_it_then_cancels_it() -> None:
+    """The kill never takes "missing from the open orders" as "gone": an entry whose send is UNKNOWN
+    is waited for; once the chain says it landed, the kill cancels it. Nothing is left resting."""
+    from tests.drift_faults import ENTRY
+
+    env = await velocity_env(dataclasses.replace(FAST, ack_wait_s=0.2))
+    env.sim.deposit(5000)
+    await env.venue.refresh()
+    bus = Bus()
+    events: list[EngineEvent] = []
+    fast = {"retry_backoff_s": 0.0, "kill_backoff_s": 0.05, "kill_backoff_max_s": 0.1, "call_timeout_s": 2.0}
+    eng = Engine(bus, env.venue, env.venue.clock, msgspec.convert(fast, EngineConfig), events.append,
+                 equity=env.venue.equity, equity_from_venue=True)
+    ee = EngineEnv(env, eng, bus, events)  # type: ignore[arg-type]
+    v = env.venue
+    try:
+        env.rpc.fault("slow", 0.8, method="sendTransaction")
+        env.rpc.statuses, env.rpc.sig_list = "null", False  # the chain cannot tell yet
+        ee.intent()
+        await ee.until("the entry to be unknown", lambda: bool(v.unknown_orders()))
+        kill = asyncio.ensure_future(eng.kill("test: kill while unknown"))
+        await asyncio.sleep(0.3)  # the kill runs a few rounds against the unknown entry
+        assert not kill.done(), "an unknown entry is never taken as gone"
+        env.rpc.statuses, env.rpc.sig_list = "ok", True  # the chain can tell again: it landed
+        r = await asyncio.wait_for(kill, 30)
+        await settle(v)
+        assert r.confirmed and r.unknown_orders == 0, r
+        assert landed(env)[v._by_tag[ENTRY].uid] == 1 and landed_ix(env, "cancel_order") == 1
+        assert env.sim.open_orders() == [] and v._by_tag[ENTRY].status == OrderStatus.CANCELLED
+    finally:
+        await ee.close()
+
+
 async def test_the_engine_takes_no_new_risk_while_a_velocity_order_is_unknown() -> None:
     from tests.drift_faults import ENTRY
 
