@@ -1,5 +1,6 @@
 """Property: whatever the RPC does (slow or dropped answers, HTTP errors after accepting, 429 bursts,
-statuses null for a while or for good, an unreadable signature list, a chain that drops the first
+statuses null for a while or for good, an unreadable signature list, account reads from a node
+behind, a chain that drops the first
 copy or every copy, fills at once), each intended order lands at most once, the venue's state
 equals the chain's, and every UNKNOWN order is resolved once the faults stop."""
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from core.venue import OrderRequest, OrderStatus, OrderType, PostOnly, TriggerCondition, VenueError
 from tests.drift_faults import landed_places
 from tests.drift_harness import FAST, drift_env
+from tests.test_drift_lagging_rpc import LaggingNode
 
 SEND_FAULTS = st.sampled_from(
     [
@@ -80,6 +82,11 @@ async def scenario(data: st.DataObject) -> None:
     rpc, sim, v = env.rpc, env.sim, env.venue
     try:
         rpc.height_step = d(st.integers(2, 15), label="height_step")
+        if d(st.booleans(), label="account reads from a node behind"):
+            node = LaggingNode(env)
+            await v.refresh()  # what the node behind keeps: the accounts at this slot
+            node.behind = True
+            rpc.advance(1)  # the chain moves on: anything sent from now lands in a later slot
         for f in d(st.lists(SEND_FAULTS, max_size=4), label="send faults"):
             rpc.fault(*f, method="sendTransaction")
         for method, f in d(st.lists(OTHER_FAULTS, max_size=6), label="other faults"):
@@ -110,6 +117,8 @@ async def scenario(data: st.DataObject) -> None:
         # the faults stop (the chain's own behaviour — dropping copies — stays)
         rpc.clear_faults()
         rpc.statuses, rpc.sig_list = "ok", True
+        if isinstance(rpc.methods["getMultipleAccounts"], LaggingNode):
+            rpc.methods["getMultipleAccounts"].behind = False
         await asyncio.wait_for(v.wait_idle(), 30)
         await v.refresh()
         assert not v.unknown_orders() and not v.sender.pending(), "every UNKNOWN resolved"
