@@ -30,9 +30,10 @@ from typing import Any
 
 from autotrader.control import ControlError, ControlServer, default_socket_path
 from autotrader.control_handlers import ControlHandlers
+from autotrader.data_plane import DataPlane
 from autotrader.emit import bar_json, book_json, intent_json
 from autotrader.logs import log_event, setup_logging
-from autotrader.metrics import Metrics, MetricsServer
+from autotrader.metrics import Metrics, MetricsServer, refresh_loop
 from autotrader.onchain import OnchainServices
 from autotrader.paper_stack import PaperTradingStack
 from autotrader.state_claim import StateLockError, claim_state
@@ -53,6 +54,7 @@ from feeds.pipeline import MarketPipeline
 from feeds.replay import RecordingError, open_recording
 from feeds.replay_health import ReplayHealth
 from storage.parquet_store import ParquetStore
+from storage.signals_jsonl import SignalsJsonl
 from storage.sink import StorageSink
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -150,6 +152,7 @@ class Runtime:
             binance_symbol=cfg.market.binance_symbol if self.live else None,
             bybit_symbol=cfg.market.bybit_symbol,
             okx_usdc_inst=cfg.market.okx_usdc_inst,
+            okx_usdt_inst=cfg.market.okx_usdt_inst,
             clock=None if self.live else self.event_clock,
             sanity=MarketSanity.of(cfg.feeds),
         )
@@ -165,7 +168,8 @@ class Runtime:
                 retention_days=cfg.storage.retention_days,
                 auto_flush=False,
             )
-            self.sink = StorageSink(self.bus, store)
+            self.sink = StorageSink(self.bus, store,
+                                    signals_jsonl=SignalsJsonl(store_root, cfg.storage.retention_days))
         self.replay_done = False
         self.first_frame = asyncio.Event()
         self.label = ""  # "synthetic demo" when the recording says so
@@ -191,8 +195,13 @@ class Runtime:
         self.bus.on(INTENTS, self._on_intent)
         self.control_path = control_path
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.handlers = ControlHandlers(self.trading, self.guards, cfg.risk, self.status_line, self.spawn)
-        self.onchain = OnchainServices(cfg, self.bus, self.live, logger, self.spawn)  # liq map, Helius
+        # windows, history on restart, the minute signals feed (autotrader/data_plane.py)
+        self.data = DataPlane(cfg, self.bus, self.pipeline, self.guards, self.signal, self.clock, logger,
+                              store_root)
+        self.handlers = ControlHandlers(self.trading, self.guards, cfg.risk, self.status_line, self.spawn,
+                                        windows=self.data.windows_json)
+        self.onchain = OnchainServices(cfg, self.bus, self.live, logger, self.spawn,  # liq map, Helius
+                                       liqmap_status=self.guards.set_liq_map_status)
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         """An owned task: kept until done, cancelled at shutdown (no fire-and-forget)."""
@@ -249,7 +258,7 @@ class Runtime:
                 }
                 for s in statuses
             },
-            "market": self.state.as_dict(),
+            "market": self.state.as_dict() | self.data.market_json(),
             "guards": guards_to_json(self.guards.check()),
             "regime": {"on": self.signal.signal.regime.on, "reason": self.signal.signal.regime.reason},
             "trading": {k: v for k, v in self.engine.snapshot().items() if k != "active"}
@@ -283,6 +292,7 @@ class Runtime:
             for f in recording.frames():
                 if first_ns is None:
                     first_ns = f.ts_ns
+                    await self.data.load_history(f.ts_ns // 1_000_000)  # before the first frame applies
                 if not math.isinf(self.speed):
                     due = start + (f.ts_ns - first_ns) / 1e9 / self.speed
                     delay = due - time.monotonic()
@@ -317,7 +327,9 @@ class Runtime:
 
     async def _live(self) -> None:
         log_event(self.log, "live feeds starting", market=to_dict(self.cfg)["market"])
+        await self.data.load_history(self.clock.now_ms())
         await run_live(self.cfg, self.bus, self.pipeline, self.stop_event)
+        self.pipeline.flush()  # the bar in progress, stored unclosed: a restart resumes it
         codecs = {v: c.stats.as_dict() for v, c in self.pipeline.codecs.items()}
         log_event(self.log, "live feeds stopped", codecs=codecs)
 
@@ -346,6 +358,10 @@ class Runtime:
             metrics = self.metrics.start_http(self.cfg.metrics.host, self.cfg.metrics.port)
             if metrics is not None:
                 log_event(self.log, "metrics", url=metrics.url)
+                self.metrics.info.labels(data_source="live" if self.live else "replay",
+                                         venue=self.cfg.engine.venue).set(1)
+                self.spawn(refresh_loop(self.metrics, self.engine.snapshot, self.trading.equity,
+                                        self.trading.status), "metrics:refresh")
         try:
             await self.onchain.start()  # liq-map scanner, Helius receiver (autotrader/onchain.py)
         except BaseException:

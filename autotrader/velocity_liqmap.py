@@ -110,4 +110,5 @@ def velocity_scan_config(cfg: Config) -> ScanConfig:
         retries=lm.retries,
         backoff_cap_s=lm.backoff_cap_s,
         bucket_bps=lm.bucket_bps,
+        cluster=v.cluster,
     )

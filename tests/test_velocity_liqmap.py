@@ -60,3 +60,21 @@ async def test_velocity_users_are_mapped_with_the_drift_solver() -> None:
 def test_a_foreign_account_is_refused() -> None:
     with pytest.raises(ValueError, match="not a Velocity User"):
         to_drift_layout(bytes(4376))
+
+
+def test_the_scanner_follows_the_engine_onto_velocity() -> None:
+    """``liqmap.source = "engine"`` with ``engine.venue = "velocity"``: Velocity's program, RPC and
+    cluster (the cluster checked by genesis hash before each scan); ``liqmap.source = "drift"``
+    still scans Drift."""
+    from autotrader.config import load_config
+    from autotrader.liqmap_cmd import scan_target
+
+    cfg = load_config(None, environ={}, overrides={
+        "engine.venue": "velocity", "venues.velocity.rpc_url": "http://127.0.0.1:8899"})
+    target, why = scan_target(cfg)
+    assert target is not None and why == ""
+    assert (target.program_id, target.rpc_url, target.cluster) == (
+        cfg.venues.velocity.program_id, "http://127.0.0.1:8899", "devnet")
+    drift = load_config(None, environ={}, overrides={"engine.venue": "velocity", "liqmap.source": "drift"})
+    target, _ = scan_target(drift)
+    assert target is not None and target.program_id == drift.venues.drift.program_id

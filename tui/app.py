@@ -282,7 +282,7 @@ class TraderApp(App[int]):
         snap = MarketSnapshot(
             ts=m.now_ms, best_bid=b.bid_px if b else None, best_ask=b.ask_px if b else None,
             spread_bps=b.spread_bps if b else None, bid_usd=b.bid_usd if b else None,
-            ask_usd=b.ask_usd if b else None, funding_apr=m.funding.apr_pct if m.funding else None,
+            ask_usd=b.ask_usd if b else None, funding_apr=m.funding_apr(),
             basis_bps=m.basis.basis_bps if m.basis else None, liq_events_5m=n, liq_notional_5m=notional)
         report = evaluate(snap, self.guards_cfg, m.now_ms, "live")
         return {c.name: c.level for c in report.checks}
@@ -299,12 +299,12 @@ class TraderApp(App[int]):
         card("spread", ("CROSSED" if not b.bid_px < b.ask_px else f"{b.spread_bps:.2f} bps") if b else "",
              b is not None)
         card("depth", f"{render.compact(b.bid_usd)}/{render.compact(b.ask_usd)}" if b else "", b is not None)
-        f = m.funding
-        card("funding", f"{f.apr_pct:.2f}%" if f else "", f is not None)
+        apr = m.funding_apr()  # every venue, OI-weighted
+        card("funding", f"{apr:.2f}%" if apr is not None else "", apr is not None)
         ba = m.basis
         card("basis", f"{ba.basis_bps:+.2f} bps" if ba else "", ba is not None)
-        oi = m.oi
-        card("oi", f"{render.compact(oi.oi_notional)} USD" if oi else "", oi is not None)
+        oi = m.oi_total()  # every venue and instrument
+        card("oi", f"{render.compact(oi)} USD" if oi is not None else "", oi is not None)
         n, notional = m.liq_window(int(self.guards_cfg.liq_window_s * 1000))
         card("liq", f"{n} · {render.compact(notional)}", bool(m.feeds) or n > 0)
 

@@ -15,14 +15,13 @@ from core.bus import Bus, Subscription, Topic, Topics
 from core.engine_types import ENGINE_EVENTS, EngineEvent
 from core.guards import GUARDS, GuardReport
 from core.intents import REGIME, Regime
+from core.market_history import HISTORY, MarketHistory, MarketWindows
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest, Side, Trade
 from core.ui_port import LIQ_MAP, Cluster, LiqMap, clusters_from
 
 MINUTE_MS = 60_000
 HEATMAP_WINDOW_MS = 6 * 3600 * 1000
-OI_WINDOW_MIN = 24 * 60
 MAX_BARS = 360  # 6 h of 1m bars
-MAX_LIQS = 20_000
 MAX_EVENTS = 500
 
 
@@ -35,9 +34,9 @@ class UiModel:
     guard: GuardReport | None = None
     regime: Regime | None = None
     feeds: dict[str, FeedStatus] = field(default_factory=dict)
-    bars: dict[int, Bar] = field(default_factory=dict)  # by bar open time, at most MAX_BARS
-    liqs: deque[Liquidation] = field(default_factory=lambda: deque(maxlen=MAX_LIQS))
-    oi_by_minute: dict[int, float] = field(default_factory=dict)  # minute -> last OI notional
+    # bars by open time (at most MAX_BARS), liquidations (6 h), OI per instrument (24 h)
+    windows: MarketWindows = field(
+        default_factory=lambda: MarketWindows(max_bars=MAX_BARS, liq_window_ms=HEATMAP_WINDOW_MS))
     events: deque[EngineEvent] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS))
     clusters: list[Cluster] = field(default_factory=list)
     clusters_seen: bool = False
@@ -49,6 +48,28 @@ class UiModel:
     partial: Bar | None = None  # the current 1m bar, built from the trades (the bus carries closed bars)
     _builder: BarBuilder | None = None
     _history: set[tuple[str, str, int]] = field(default_factory=set)
+
+    @property
+    def bars(self) -> dict[int, Bar]:
+        return self.windows.bars
+
+    @property
+    def liqs(self) -> deque[Liquidation]:
+        return self.windows.liqs
+
+    def prefill_market(self, h: MarketHistory) -> None:
+        """Start the windows with the stored history (published once at start, before live data)."""
+        for b in h.bars[-MAX_BARS:]:
+            self.on_bar(b)
+        for x in h.liquidations:
+            self.on_liq(x)
+        for o in h.open_interest:
+            self.on_oi(o)
+        for f in h.funding:
+            self.on_funding(f)
+        if h.bars:
+            self._t(h.bars[-1].timestamp)
+        self.seq += 1
 
     def prefill(self, history: list[EngineEvent]) -> None:
         """Start the log with the activity log's history (oldest first). Events of this session
@@ -70,10 +91,7 @@ class UiModel:
         self._t(m.timestamp)
 
     def on_bar(self, m: Bar) -> None:
-        self.bars[m.timestamp] = m
-        if len(self.bars) > MAX_BARS:
-            for k in sorted(self.bars)[: len(self.bars) - MAX_BARS]:
-                del self.bars[k]
+        self.windows.on_bar(m)
 
     def on_trades(self, trades: list[Trade]) -> None:
         """All the primary trades since the last drain (never coalesced): the current bar."""
@@ -87,24 +105,18 @@ class UiModel:
 
     def on_funding(self, m: Funding) -> None:
         self.funding = m
+        self.windows.on_funding(m)
 
     def on_oi(self, m: OpenInterest) -> None:
         self.oi = m
-        self.oi_by_minute[m.ts // MINUTE_MS] = m.oi_notional
-        if len(self.oi_by_minute) > OI_WINDOW_MIN + 10:
-            horizon = m.ts // MINUTE_MS - OI_WINDOW_MIN
-            for k in [k for k in self.oi_by_minute if k < horizon]:
-                del self.oi_by_minute[k]
+        self.windows.on_open_interest(m)
 
     def on_basis(self, m: Basis) -> None:
         self.basis = m
 
     def on_liq(self, m: Liquidation) -> None:
         self._t(m.ts)
-        self.liqs.append(m)
-        horizon = m.ts - HEATMAP_WINDOW_MS
-        while self.liqs and self.liqs[0].ts < horizon:
-            self.liqs.popleft()
+        self.windows.on_liquidation(m)
 
     def on_feed(self, m: FeedStatus) -> None:
         self.feeds[m.feed] = m
@@ -152,20 +164,20 @@ class UiModel:
 
     def liq_window(self, window_ms: int) -> tuple[int, float]:
         """Count and notional of liquidations in the last ``window_ms`` of event time."""
-        horizon = self.now_ms - window_ms
-        n, notional = 0, 0.0
-        for liq in reversed(self.liqs):
-            if liq.ts <= horizon:
-                break
-            n += 1
-            notional += liq.notional
-        return n, notional
+        return self.windows.liq_window(self.now_ms, window_ms)
+
+    def oi_total(self) -> float | None:
+        """Open interest summed over every venue and instrument (values at most 5 min old)."""
+        return self.windows.derivs.oi_total(self.windows.now_ms, self.windows.oi_max_age_s)
+
+    def funding_apr(self) -> float | None:
+        """Funding APR over every venue (open-interest weighted when every OI is known)."""
+        w = self.windows
+        return w.derivs.funding_aggregate(w.now_ms, 300.0, w.oi_max_age_s)
 
     def oi_series(self) -> list[float]:
-        if not self.oi_by_minute:
-            return []
-        last = max(self.oi_by_minute)
-        return [v for k, v in sorted(self.oi_by_minute.items()) if k > last - OI_WINDOW_MIN]
+        """Aggregated open interest per minute over 24 h."""
+        return [v for _, v in self.windows.oi_series()]
 
 
 class BusFeed:
@@ -177,6 +189,7 @@ class BusFeed:
         m = UiModel()
         self.model = m
         self._subs: list[tuple[Subscription[object], object]] = []
+        self._add(HISTORY, m.prefill_market, 4, False)  # first: history before any live value
         self._add(Topics.BOOK, m.on_book, 4, True)
         self._add(Topics.BARS, m.on_bar, 256, True)
         self._trades: Subscription[Trade] = bus.subscribe(Topics.TRADES, maxsize=1_000_000)

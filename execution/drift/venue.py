@@ -49,6 +49,8 @@ class DriftVenue(DriftBook):
     """:class:`core.venue.Venue` on Drift: the book (:class:`execution.drift.book.DriftBook`) plus
     the sends (module docstring)."""
 
+    confirms_async = True  # calls return once sent; the order shows up in events once on chain
+
     # ------------------------------------------------------------------ restart
     def resume(self, sends: Iterable[JournaledSend], requests: dict[str, OrderRequest]) -> list[Submission]:
         """Follow the journal's unresolved transactions of this venue again (after a restart). The

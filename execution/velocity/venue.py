@@ -47,6 +47,8 @@ PLACING = ("place", "cancel_and_place")
 class VelocityVenue(VelocityBook):
     """:class:`core.venue.Venue` on Velocity: the book (:class:`VelocityBook`) plus the sends."""
 
+    confirms_async = True  # calls return once sent; the order shows up in events once on chain
+
     # ------------------------------------------------------------------ restart
     def resume(self, sends: Iterable[JournaledSend], requests: dict[str, OrderRequest]) -> list[Submission]:
         """Follow the journal's unresolved transactions of this venue again (after a restart). The
