@@ -254,3 +254,53 @@ async def test_a_full_disk_never_holds_a_kill_on_drift(
         stack.close()
     finally:
         await env.close()
+
+
+async def test_kill_through_the_running_instance_answers_with_each_cancel_signature(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``autotrader kill`` against a running instance: the instance's control handler waits for the
+    chain, answers with each cancellation's signature (as landed) and the stop that stays."""
+    from autotrader.control_handlers import ControlHandlers
+    from autotrader.kill_cmd import kill_text
+    from core.venue import OrderRequest, OrderType, TriggerCondition
+
+    env = await drift_env(start=False)
+    try:
+        keyfile = tmp_path / "keys.enc"
+        monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
+        store = EncryptedFileStore(keyfile, passphrase_source(None), scrypt_n=2**12)
+        store.save("drift-delegate", env.delegate)
+        cfg = validate(_tree(env.rpc.url, str(env.program_id), str(env.owner.pubkey()), keyfile))
+        stack = TradingStack(cfg, Bus(), EventClock(T0), state_db=tmp_path / "state.sqlite3")
+        await stack.start()
+        v = stack.async_venue
+        assert v is not None
+        env.sim.set_position(0, 1.0, 150.0)
+        await v.place(OrderRequest(market="SOL-PERP", side="sell", type=OrderType.TRIGGER_MARKET, size=1.0,
+                                   trigger_price=140.0, trigger_condition=TriggerCondition.BELOW,
+                                   reduce_only=True, client_tag="k:sl1"))
+        await v.place(OrderRequest(market="SOL-PERP", side="sell", type=OrderType.LIMIT, size=1.0,
+                                   price=160.0, reduce_only=True, client_tag="k:tp1"))
+        await v.wait_idle()
+        tasks: list[asyncio.Task[object]] = []
+
+        def spawn(coro, name):  # type: ignore[no-untyped-def]
+            tasks.append(asyncio.ensure_future(coro))
+            return tasks[-1]
+
+        handlers = ControlHandlers(stack, None, None, dict, spawn, wait_s=30.0)  # type: ignore[arg-type]
+        out = await handlers.kill({"reason": "manual", "flatten": False, "cancel_all": False})
+        assert out["confirmed"] and out["by"] == "the running instance" and out["cancelled"] == 1, out
+        [cancelled] = out["cancelled_orders"]
+        sig = cancelled["cancel_signature"]
+        assert cancelled["tag"] == "k:tp1" and sig in env.rpc.landed
+        assert [o["tag"] for o in out["kept"]] == ["k:sl1"]
+        text = kill_text(out)
+        assert f"signature {sig}" in text and "stays on the venue: k:sl1" in text
+        assert [o.user_order_id for o in env.sim.open_orders()] == [1]
+        await asyncio.gather(*tasks)
+        await stack.aclose()
+        stack.close()
+    finally:
+        await env.close()

@@ -23,7 +23,9 @@ then follows it in a task the sender owns (a caller that times out or is cancell
 Interface for a venue (Drift today, Velocity next): build the instructions, ``await
 builder.build(ixs, signer, fee)``, ``submit(tx, kind=..., market=..., refs=[...], resign=...,
 probe=..., address=<an account the transaction writes>, on_change=...)``, ``await
-wait_ack(sub)``, then read ``sub.state``; ``on_change`` is called on every state change.
+wait_ack(sub)``, then read ``sub.state`` (once landed, ``sub.signature`` and ``sub.slot``: a read of
+the venue's account from before that slot proves nothing about it); ``on_change`` is called on
+every state change.
 """
 
 from __future__ import annotations
@@ -151,9 +153,13 @@ class TxSender:
         return sub
 
     async def wait_ack(self, sub: Submission, timeout: float | None = None) -> None:
-        """Until the first broadcast was answered, or ``ack_wait_s`` (then ``sub`` is unknown)."""
+        """Until the first broadcast was answered, or ``ack_wait_s`` passed — then ``sub`` is
+        ``unknown``: the sender's own timer marks it before it lets the caller go (a second timer of
+        the same length here would race it; Python 3.12 fires them in the other order). ``timeout``
+        is only a backstop."""
+        limit = 2 * self.cfg.ack_wait_s + 1.0 if timeout is None else timeout
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(sub.acked.wait(), self.cfg.ack_wait_s if timeout is None else timeout)
+            await asyncio.wait_for(sub.acked.wait(), limit)
 
     async def wait(self, sub: Submission) -> Submission:
         await sub.done.wait()
