@@ -532,7 +532,8 @@ class Engine:
                     self.gateway.track(ev.order)
                     self.note_order(ev.order, ev.reason)
                     tag = ev.order.request.client_tag
-                    self.gateway.confirmed(tag, rejected=ev.order.status == OrderStatus.REJECTED)
+                    if ev.order.status != OrderStatus.UNKNOWN:  # maybe landed is no confirmation
+                        self.gateway.confirmed(tag, rejected=ev.order.status == OrderStatus.REJECTED)
                     inp = OrderChanged(ts=now, order=ev.order, reason=ev.reason)
                 elif isinstance(ev, FillEvent):
                     tag = ev.fill.client_tag
