@@ -37,7 +37,8 @@ class Journal(OrderJournal, SendJournal, Protocol):
 def trading_signer(cfg: Config, data_dir: Any, passphrase_file: Any = None) -> Signer:
     """The key the venue signs with: the delegate (``use_delegate``) or the owner's signer."""
     keys = key_store(cfg, passphrase_source(passphrase_file), data_dir)
-    if cfg.venues.drift.use_delegate:
+    chain_cfg = cfg.venues.velocity if cfg.engine.venue == "velocity" else cfg.venues.drift
+    if chain_cfg.use_delegate:
         return KeypairSigner(keys.load(cfg.keys.delegate_name), "delegate")
     return owner_signer(cfg, keys)
 
@@ -283,11 +284,17 @@ def with_journaled_venue(
         from execution.drift.genesis import verify_cluster
 
         restore, on_bind = journal_bindings(journal)
-        venue = build_drift_venue(cfg, WallClock(), signer, mainnet_flag=mainnet_flag, on_bind=on_bind,
-                                  restore=restore, journal=journal)
+        build: Any = build_drift_venue
+        cluster = cfg.venues.drift.cluster
+        if cfg.engine.venue == "velocity":  # issue 17: the same flow on the Velocity program
+            from execution.velocity.factory import build_velocity_venue as build
+
+            cluster = cfg.venues.velocity.cluster
+        venue = build(cfg, WallClock(), signer, mainnet_flag=mainnet_flag, on_bind=on_bind,
+                      restore=restore, journal=journal)
         try:
             # the RPC serves the configured cluster: checked before anything is signed or sent again
-            await verify_cluster(venue.chain.rpc, cfg.venues.drift.cluster)
+            await verify_cluster(venue.chain.rpc, cluster)
             resumed = resume_sends(venue, journal)
             await venue.start(poll=True)
             return await body(venue, journal, resumed)

@@ -50,14 +50,19 @@ def _manual(config: Path | None, sets: list[str] | None, side: str, size: float,
     """``intent --manual``: entry, stop and TPs signed together by the owner (see manual_cmd)."""
     import time
 
-    from autotrader.drift_cmd import _store
+    from autotrader.drift_cmd import _data_dir
     from autotrader.manual_cmd import protected_requests, run_manual_orders
     from core.manual import ManualIntentError, build_manual_intent
-    from execution.drift.factory import owner_signer
+    from execution.signers.keystore import passphrase_source
 
     if price is None:
         fail("--manual needs --price (this command has no market data to take the touch from)")
-    cfg = get_config(config, sets, {"venues.drift.allow_mainnet": True} if mainnet else None)
+    opt_in = {"venues.drift.allow_mainnet": True, "venues.velocity.allow_mainnet": True}
+    cfg = get_config(config, sets, opt_in if mainnet else None)
+    if cfg.engine.venue == "velocity":  # issue 17: no driftpy for the Velocity venue
+        from execution.velocity.factory import key_store, owner_signer
+    else:
+        from execution.drift.factory import key_store, owner_signer
     try:
         now = int(time.time() * 1000)
         intent = build_manual_intent(
@@ -68,11 +73,38 @@ def _manual(config: Path | None, sets: list[str] | None, side: str, size: float,
     except ManualIntentError as exc:
         fail(str(exc))
     try:
-        signer = owner_signer(cfg, _store(cfg, passphrase_file))
+        signer = owner_signer(cfg, key_store(cfg, passphrase_source(passphrase_file), _data_dir()))
     except Exception as exc:
         fail(f"signer: {exc}", 1)
     return run_manual_orders(cfg, protected_requests(intent, cfg.signal.market), signer, yes=yes,
                              mainnet_flag=mainnet, intent=intent)
+
+
+def _dry_run(config: Path | None, sets: list[str] | None, side: str, size: float, sl: float,
+             price: float | None, tps: list[tuple[float, float | None]], json_out: bool,
+             mainnet: bool) -> int:
+    """``intent --dry-run``: what ``--manual`` would sign, printed, not sent (autotrader.dry_run)."""
+    from autotrader.dry_run import dry_run, render_text, requests_for
+    from core.manual import ManualIntentError
+
+    if price is None:
+        fail("--dry-run needs --price (this command has no market data to take the touch from)")
+    opt_in = {"venues.drift.allow_mainnet": True, "venues.velocity.allow_mainnet": True}
+    cfg = get_config(config, sets, opt_in if mainnet else None)
+    try:
+        reqs = requests_for(cfg, side, size, sl, price, tps)
+    except ManualIntentError as exc:
+        fail(str(exc))
+    from core.cluster import ClusterMismatch
+
+    try:
+        out = dry_run(cfg, reqs)
+    except ClusterMismatch as exc:  # the RPC serves another cluster than the config says
+        fail(f"dry run: {exc}")
+    except Exception as exc:  # unreachable RPC, missing accounts, bad config keys
+        fail(f"dry run: {exc}", 1)
+    typer.echo(orjson.dumps(out).decode() if json_out else render_text(out))
+    return 1 if "refused" in out else 0
 
 
 def register(app: typer.Typer) -> None:
@@ -166,6 +198,9 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--passphrase-file", help="With --manual: the key file's passphrase.")
         ] = None,
         mainnet: Annotated[bool, typer.Option("--mainnet", help="With --manual: allow mainnet.")] = False,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Print what would be signed (any venue); send nothing.")
+        ] = False,
         json_out: JsonOpt = False,
         config: ConfigOpt = None,
         set_: SetOpt = None,
@@ -178,6 +213,8 @@ def register(app: typer.Typer) -> None:
             tps = [parse_tp(t) for t in (tp or [])]
         except ValueError as exc:
             fail(str(exc))
+        if dry_run:
+            raise typer.Exit(_dry_run(config, set_, side, size, sl, price, tps, json_out, mainnet))
         if manual:
             raise typer.Exit(_manual(config, set_, side, size, sl, price, tps, yes, passphrase_file, mainnet))
         if replay is not None:

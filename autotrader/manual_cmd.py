@@ -74,7 +74,17 @@ def run_manual_orders(
     from autotrader.drift_stack import StateBusy, report_resolved, with_journaled_venue
     from core.cluster import ClusterMismatch
     from core.venue import OrderStatus
-    from execution.drift.manual import summarize
+
+    velocity = cfg.engine.venue == "velocity"
+
+    async def text_of(venue: Any, r: OrderRequest) -> str:
+        if velocity:  # issue 17: the same flow on the Velocity program
+            from execution.velocity.manual import summarize as summarize_velocity
+
+            return summarize_velocity(venue, r)
+        from execution.drift.manual import summarize
+
+        return (await summarize(venue, r)).text()
 
     async def body(venue: Any, journal: Any, resumed: int) -> int:
         try:
@@ -87,7 +97,7 @@ def run_manual_orders(
             st = await venue.status()
             for r in reqs:
                 echo(f"[{r.client_tag}]")
-                echo((await summarize(venue, r)).text())
+                echo(await text_of(venue, r))
             echo(f"venue: {st.state}" + (f" ({st.reason})" if st.reason else ""))
             if not yes and not confirm(f"sign and send these {len(reqs)} order(s) in one transaction?"):
                 return 2  # declined: refused (autotrader.exit_codes)

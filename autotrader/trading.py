@@ -37,6 +37,7 @@ from storage.write_buffer import ActivityBuffer, StateBuffer
 M = TypeVar("M")
 if TYPE_CHECKING:
     from execution.drift.venue import DriftVenue  # driftpy is imported only when Drift is used
+    from execution.velocity.venue import VelocityVenue
 
 PAPER_KEY = "paper.account"
 CONTROL_KEY = "engine.control"
@@ -107,7 +108,7 @@ class TradingStack:
             self.kill_marker = KillMarker(state_db, runtime_dir)
         self.journal = journal
         self._wake: Callable[[], None] = lambda: None  # the engine's, once it exists
-        self.async_venue: DriftVenue | None = None
+        self.async_venue: DriftVenue | VelocityVenue | None = None
         self.delegation: Any = None  # autotrader.drift_stack.DelegationWatch on Drift with a delegate
         self.venue: Venue = self._build_venue(clock)
         ecfg = engine_config(cfg)
@@ -163,6 +164,8 @@ class TradingStack:
     def _build_venue(self, clock: Clock) -> Venue:
         if self.cfg.engine.venue == "drift":
             return self._build_drift(clock)
+        if self.cfg.engine.venue == "velocity":
+            return self._build_velocity(clock)
         return self._build_paper(clock)
 
     def _build_paper(self, clock: Clock) -> PaperVenue:
@@ -204,14 +207,42 @@ class TradingStack:
         self.async_venue = venue
         return venue
 
+    def _build_velocity(self, clock: Clock) -> Venue:
+        """VelocityVenue (docs/VELOCITY_VENUE.md): keys, journal bindings and the journaled send
+        path as for Drift."""
+        from autotrader.config import default_data_dir
+        from autotrader.drift_stack import journal_bindings
+        from execution.signers.base import KeypairSigner, Signer
+        from execution.signers.keystore import KeyStoreError, passphrase_source
+        from execution.velocity.factory import (
+            VelocitySetupError,
+            build_velocity_venue,
+            key_store,
+            owner_signer,
+        )
+
+        cfg = self.cfg
+        try:
+            keys = key_store(cfg, passphrase_source(None), default_data_dir())
+            signer: Signer = (KeypairSigner(keys.load(cfg.keys.delegate_name), "delegate")
+                              if cfg.venues.velocity.use_delegate else owner_signer(cfg, keys))
+            journal = self._drift_journal()
+            restore, on_bind = journal_bindings(journal)
+            venue = build_velocity_venue(cfg, clock, signer, on_bind=on_bind, restore=restore,
+                                         journal=journal)
+        except (VelocitySetupError, KeyStoreError) as e:
+            raise VenueUnavailable(f"Velocity venue: {e}") from e
+        self.async_venue = venue
+        return venue
+
     def _drift_journal(self) -> JournalBuffer | Journal | None:
-        """The journal as the Drift venue needs it (orders and signed transactions)."""
+        """The journal as the on-chain venues need it (orders and signed transactions)."""
         j = self.journal
         return j if isinstance(j, JournalBuffer | Journal) else None
 
     async def start(self) -> None:
-        """Connect a venue that needs it (Drift: transactions the journal holds unresolved are
-        followed again, first account read, then polling; the delegate session watch)."""
+        """Connect a venue that needs it (Drift, Velocity: transactions the journal holds unresolved
+        are followed again, first account read, then polling; Drift: the delegate session watch)."""
         if self.async_venue is not None:
             from autotrader.drift_stack import resume_sends
             from core.cluster import ClusterMismatch
@@ -219,27 +250,32 @@ class TradingStack:
             from execution.drift.genesis import verify_cluster
 
             v = self.async_venue
+            name = self.cfg.engine.venue
+            chain_cfg = self.cfg.venues.velocity if name == "velocity" else self.cfg.venues.drift
             try:
-                await verify_cluster(v.chain.rpc, self.cfg.venues.drift.cluster)
+                await verify_cluster(v.chain.rpc, chain_cfg.cluster)
             except ClusterMismatch as e:
-                raise VenueUnavailable(f"Drift venue: {e}") from e
+                raise VenueUnavailable(f"{name.capitalize()} venue: {e}") from e
             try:
-                n = resume_sends(v, self._drift_journal())
+                n = resume_sends(v, self._drift_journal())  # type: ignore[arg-type]  # Velocity: same shape
                 await v.start()
             except Exception as e:
-                raise VenueUnavailable(f"Drift venue: cannot read the accounts at "
-                                       f"{redact_url(self.cfg.venues.drift.rpc_url)}: {e}") from e
+                raise VenueUnavailable(f"{name.capitalize()} venue: cannot read the accounts at "
+                                       f"{redact_url(chain_cfg.rpc_url)}: {e}") from e
             self._check_market_leverage()
             if n and self.log is not None:
                 log_event(self.log, "unresolved transactions followed again", count=n)
-            if self.cfg.venues.drift.use_delegate:
-                self._watch_delegation(v)
+            if chain_cfg.use_delegate:
+                self._watch_delegation(v)  # type: ignore[arg-type]
 
     def _check_market_leverage(self) -> None:
         """guards.max_leverage above the market's own maximum would lie: refuse to start."""
         from core.guard_config import market_max_leverage
 
-        pm = self.async_venue.chain.view.perp_market if self.async_venue is not None else None
+        chain = self.async_venue.chain if self.async_venue is not None else None
+        pm = getattr(chain.view, "perp_market", None) if chain is not None else None
+        if chain is not None and pm is None and hasattr(chain.view, "perp"):  # Velocity: by index
+            pm = chain.view.perp.get(chain.market_index or 0)
         cap = market_max_leverage(int(getattr(pm, "margin_ratio_initial", 0) or 0))
         if cap is not None and self.cfg.guards.max_leverage > cap + 1e-9:
             raise VenueUnavailable(f"guards.max_leverage {self.cfg.guards.max_leverage:g} is above the "
@@ -250,11 +286,14 @@ class TradingStack:
         from autotrader.drift_stack import DelegationWatch, owner_at_hand
 
         cfg = self.cfg
-        self.delegation = DelegationWatch(cfg, v, self.engine, self.store, self.engine.clock.now_ms,
-                                          lambda: owner_at_hand(cfg, default_data_dir()))
+        watch: Any = DelegationWatch
+        if cfg.engine.venue == "velocity":  # issue 17: the same watch on the Velocity program
+            from autotrader.velocity_stack import VelocityDelegationWatch as watch
+        self.delegation = watch(cfg, v, self.engine, self.store, self.engine.clock.now_ms,
+                                lambda: owner_at_hand(cfg, default_data_dir()))
         u = v.chain.view.user
         if u is not None:
-            self.delegation.check(u.delegate)
+            self.delegation.check(getattr(u, "snapshot", u).delegate)
         self.delegation.start()
 
     async def aclose(self) -> None:
@@ -355,6 +394,10 @@ class TradingStack:
                 for o in orders
             ]
             out["venue"] = {"name": v.name, "state": str(vs.state), "reason": vs.reason}
+            chain_status = getattr(v, "velocity_status", getattr(v, "drift_status", None))
+            decoded = chain_status() if callable(chain_status) else None
+            if decoded is not None:  # a paused venue may still take cancels (the kill's)
+                out["venue"]["cancels_allowed"] = bool(decoded.cancels_allowed)
         except Exception as e:  # the venue may be down: say so, never invent numbers
             out["venue_error"] = str(e)
         if isinstance(v, PaperVenue):
@@ -371,13 +414,23 @@ class TradingStack:
         """Drift: equity and its source, the delegate session, the liquidation price."""
         v = self.async_venue
         assert v is not None
-        err = v.chain.view.equity_error
+        if self.cfg.engine.venue == "velocity":  # issue 17: no liquidation price from the chain here
+            view: Any = v.chain.view
+            return {
+                "equity": v.equity(),
+                "equity_source": "velocity: spot collateral + perp PnL at oracle prices, in USDT",
+                "liq_price": None,
+                "oracle_price": view.oracle_price / 1e6 if getattr(view, "oracle_live", False) else None,
+                "delegation": self.delegation.verdict.to_json() if self.delegation is not None
+                else {"badge": "OWNER KEY", "delegate": v.delegate(), "ok": True},
+            }
+        err = v.chain.view.equity_error  # type: ignore[union-attr]
         out: dict[str, Any] = {
             "equity": v.equity(),
             "equity_source": "drift: total collateral (initial weights, all markets)"
             + (f" — unknown: {err}" if err else ""),
-            "liq_price": v.chain.liq_price(),
-            "oracle_price": v.chain.oracle_price(),
+            "liq_price": v.chain.liq_price(),  # type: ignore[union-attr]
+            "oracle_price": v.chain.oracle_price(),  # type: ignore[union-attr]
         }
         if self.delegation is not None:
             out["delegation"] = self.delegation.verdict.to_json()

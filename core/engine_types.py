@@ -41,7 +41,7 @@ _Count = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
 class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Execution engine settings (the ``engine`` config section; see :data:`OWNED_ELSEWHERE`)."""
 
-    venue: Literal["paper", "drift"] = "paper"
+    venue: Literal["paper", "drift", "velocity"] = "paper"
     #: automation (signal intents) at start: ``auto`` = on for the paper venue, off for Drift
     automation: Literal["on", "off", "auto"] = "auto"
     #: venue orders no journal entry explains, found at start: left alone (and reported) or cancelled

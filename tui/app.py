@@ -564,6 +564,8 @@ def venue_badge(status: dict[str, Any]) -> str:
     v = status.get("venue")
     state = str(v.get("state") if isinstance(v, dict) else status.get("venue_state") or "active")
     if state == "paused":
+        if isinstance(v, dict) and v.get("cancels_allowed") is True:  # e.g. Velocity's program check
+            return "VENUE PAUSED: no new orders (cancels still go out)"
         return "VENUE PAUSED: not even cancels can be sent"
     if state == "reduce_only":
         return "VENUE REDUCE-ONLY: no new entries"
