@@ -207,3 +207,22 @@ def test_extract_script_reproduces_the_subset_from_a_larger_idl(tmp_path: Path) 
         [sys.executable, str(script), str(src), "--expect-sha256", "00" * 32], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "is not the expected" in bad.stderr
+
+
+# The subset is extract_subset.py's output on the verified target IDL (557,620 characters, sha256
+# ed251040724d748084a376a8d925a5ce59415f98518face73045cd464bcbf975), never edited by hand: a hand
+# edit once flattened update_user_delegate's PDA seeds, which the program check would have refused.
+VERIFIED_SUBSET_SHA256 = "ca9971e67b5f2bfe576adde151126744770aad3d23cb17a262e721e9776e8da7"
+
+
+def test_the_subset_is_the_extraction_of_the_verified_idl() -> None:
+    import hashlib
+
+    assert hashlib.sha256(SUBSET_PATH.read_bytes()).hexdigest() == VERIFIED_SUBSET_SHA256, (
+        "the IDL subset changed: regenerate it with tools/velocity_idl/extract_subset.py from a verified "
+        "IDL (--expect-sha256), regenerate the fixtures, and update VERIFIED_SUBSET_SHA256"
+    )
+    ixs = json.loads(SUBSET_PATH.read_text())["instructions"]
+    ix = next(i for i in ixs if i["name"] == "update_user_delegate")
+    user = next(a for a in ix["accounts"] if a["name"] == "user")
+    assert [s["kind"] for s in user["pda"]["seeds"]] == ["const", "account", "arg"]
