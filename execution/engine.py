@@ -360,6 +360,7 @@ class Engine:
             errors=list(result.errors),
             already=result.already,
             cancel_all=cancel_all,
+            cancelled_ids=[o["order_id"] for o in result.cancelled_orders],  # the log names every order
             kept=[o["order_id"] for o in result.kept],
             unknown=result.unknown_orders,
             **({"unprotected": True} if result.unprotected else {}),

@@ -100,6 +100,7 @@ class World:
             assert all(is_protective_stop(o, pos) for o in orders), orders
             assert not e.automation_on
         known = {str(ev.data.get("order_id")) for ev in self.events if ev.data.get("order_id")}
+        known |= {str(i) for ev in self.events for i in ev.data.get("cancelled_ids", ())}  # a kill names them
         for o in self._all_orders():
             assert o.order_id in known, f"venue order {o.order_id} ({o.request.client_tag}) not in the log"
 
