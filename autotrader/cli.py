@@ -117,6 +117,23 @@ def run(
 
 
 @app.command()
+def ui(
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for an instance to start instead of exiting with 1.")
+    ] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Attach the terminal UI to the running instance (its control socket); quitting detaches and
+    never stops trading."""
+    from autotrader.attach_main import run_attached
+    from autotrader.config import control_socket_path
+
+    cfg = get_config(config, set_)
+    raise typer.Exit(run_attached(cfg, control_socket_path(cfg), wait=wait))
+
+
+@app.command()
 def guards(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
     timeout: Annotated[

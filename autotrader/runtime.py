@@ -38,6 +38,8 @@ from autotrader.paper_stack import PaperTradingStack
 from autotrader.state_claim import StateLockError, claim_state
 from autotrader.storage_metrics import bind_storage
 from autotrader.trading import TradingStack, VenueUnavailable
+from autotrader.ui_bridge import RuntimeCommands, open_settings
+from autotrader.ui_server import UiServer
 from core.bus import Bus, Topics
 from core.clock import Clock, EventClock, WallClock
 from core.config_schema import Config, to_dict
@@ -53,6 +55,7 @@ from feeds.replay import RecordingError, open_recording
 from feeds.replay_health import ReplayHealth
 from storage.parquet_store import ParquetStore
 from storage.sink import StorageSink
+from storage.state_store import StateStore
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -135,6 +138,7 @@ class Runtime:
         store_root: Path | None = None,
         state_db: Path | None = None,
         control_path: Path | None = None,
+        settings_store: StateStore | None = None,
     ) -> None:
         self.cfg = cfg
         self.replay_path = replay_path
@@ -191,6 +195,9 @@ class Runtime:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.handlers = ControlHandlers(self.trading, self.guards, cfg.risk, self.status_line, self.spawn)
         self.onchain = OnchainServices(cfg, self.bus, self.live, logger, self.spawn)  # liq map, Helius
+        # the UI's commands, for the UI in this process and for `autotrader ui` (autotrader/ui_server.py)
+        self.ui_commands = RuntimeCommands(self, settings_store)
+        self.ui_server = UiServer(self.bus, self.ui_commands, tick_s=1.0 / cfg.ui.max_fps)
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         """An owned task: kept until done, cancelled at shutdown (no fire-and-forget)."""
@@ -334,7 +341,8 @@ class Runtime:
 
     async def _start_services(self) -> tuple[ControlServer, MetricsServer | None]:
         path = self.control_path or default_socket_path()
-        control = ControlServer(path, self.handlers.handlers())
+        control = ControlServer(path, {**self.handlers.handlers(), **self.ui_server.handlers()},
+                                self.ui_server.streams())
         await control.start()
         log_event(self.log, "control socket", path=str(path))
         metrics = None
@@ -466,14 +474,23 @@ def run_runtime(
 def _run_runtime(cfg: Config, replay_path: Path | None, speed: float, store_root: Path | None,
                  state_db: Path | None, control_path: Path | None) -> int:
     logger = setup_logging(cfg.logging.level)
+    store: StateStore | None = None
+    if state_db is not None:  # the settings an attached UI saves (the same file as the in-process UI's)
+        cfg, store, note = open_settings(cfg, state_db)
+        if note:
+            log_event(logger, note, logging.WARNING)
 
     async def main() -> int:
         try:
             runtime = Runtime(cfg, replay_path, speed, logger, store_root, state_db=state_db,
-                              control_path=control_path)
+                              control_path=control_path, settings_store=store)
         except VenueUnavailable as exc:
             log_event(logger, "cannot start", logging.ERROR, error=str(exc))
             return 2
         return await runtime.run()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    finally:
+        if store is not None:
+            store.close()

@@ -22,7 +22,7 @@ from core.guards import GuardReport
 from core.manual import ManualIntentError, build_manual_intent
 from core.preflight import PreflightContext, preflight
 from core.ui_port import ManualOrder, OrderVerdict, UiInfo, UiSettings, validate_settings
-from storage.state_store import StateStore
+from storage.state_store import StateStore, StateStoreError
 
 if TYPE_CHECKING:
     from autotrader.runtime import Runtime
@@ -70,6 +70,17 @@ def ui_info(cfg: Config, label: str) -> UiInfo:
                   market=cfg.signal.market, on_exit=cfg.engine.on_exit)
 
 
+def open_settings(cfg: Config, state_db: Path) -> tuple[Config, StateStore | None, str]:
+    """The settings store beside ``state_db`` and ``cfg`` with the saved settings applied; the
+    store is None (settings will not persist) when it cannot be opened; the note says why."""
+    try:
+        store: StateStore | None = StateStore(settings_db_path(state_db))
+    except StateStoreError as exc:
+        return cfg, None, f"settings will not persist: {exc}"
+    cfg, note = load_saved_settings(cfg, store)
+    return cfg, store, note
+
+
 class RuntimeCommands:
     """:class:`core.ui_port.UiCommands` for one runtime. A refusal raises ValueError (shown as a toast)."""
 
@@ -78,8 +89,23 @@ class RuntimeCommands:
         self.handlers = runtime.handlers
         self.store = store
 
+    def info(self) -> UiInfo:
+        return ui_info(self.rt.cfg, self.rt.label)
+
     async def kill(self, reason: str) -> dict[str, Any]:
         result: dict[str, Any] = await self.handlers.kill({"reason": reason})
+        return result
+
+    async def flatten(self, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.handlers.kill({"reason": reason, "flatten": True})
+        return result
+
+    async def cancel_all(self, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.handlers.kill({"reason": reason, "cancel_all": True})
+        return result
+
+    async def resume(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.handlers.resume({"reason": "resumed from the UI"})
         return result
 
     async def set_automation(self, on: bool) -> dict[str, Any]:

@@ -16,11 +16,10 @@ from autotrader.logs import JsonFormatter, log_event
 from autotrader.runtime import Runtime
 from autotrader.state_claim import StateLockError, claim_state
 from autotrader.trading import VenueUnavailable
-from autotrader.ui_bridge import RuntimeCommands, load_saved_settings, settings_db_path, ui_info
+from autotrader.ui_bridge import open_settings, ui_info
 from core.config_schema import Config
 from core.exit_policy import exit_summary
 from storage.private_files import open_private
-from storage.state_store import StateStore, StateStoreError
 from tui.app import TraderApp
 
 
@@ -63,23 +62,18 @@ def _run_with_ui(cfg: Config, replay_path: Path | None, speed: float, store_root
                  state_db: Path, control_path: Path | None, label: str, log_path: Path | None) -> int:
     log_file = log_path or default_data_dir() / "autotrader-ui.log"
     logger = setup_file_logging(cfg.logging.level, log_file)
-    try:
-        store: StateStore | None = StateStore(settings_db_path(state_db))
-    except StateStoreError as exc:
-        print(f"settings will not persist: {exc}", file=sys.stderr)
-        store = None
-    cfg, note = load_saved_settings(cfg, store)
+    cfg, store, note = open_settings(cfg, state_db)
     if note:
         log_event(logger, note, logging.WARNING)
 
     async def main() -> int:
         try:
             runtime = Runtime(cfg, replay_path, speed, logger, store_root, state_db=state_db,
-                              control_path=control_path)
+                              control_path=control_path, settings_store=store)
         except VenueUnavailable as exc:
             print(f"cannot start: {exc}", file=sys.stderr)
             return 2
-        app = TraderApp(runtime.bus, RuntimeCommands(runtime, store), ui_info(cfg, label), cfg.guards,
+        app = TraderApp(runtime.bus, runtime.ui_commands, ui_info(cfg, label), cfg.guards,
                         keymap=dict(cfg.ui.keys), tick_s=1.0 / cfg.ui.max_fps)
         rt_task = asyncio.create_task(runtime.run(), name="runtime")
         started = asyncio.create_task(runtime.started.wait())

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from core.engine_types import EngineEvent
+from core.guard_config import GuardsConfig
 from core.guards import GuardReport
 from core.liqmap_map import LIQ_MAP, LiqMap
 
@@ -172,11 +173,36 @@ class UiInfo(msgspec.Struct, frozen=True, kw_only=True):
     on_exit: str = "keep_protection"  # engine.on_exit: what quitting leaves on the venue
 
 
+class LinkState(msgspec.Struct, frozen=True, kw_only=True):
+    """The link of a UI attached to a running instance (``autotrader ui``): up or down, and what
+    to tell the user. ``instance`` identifies the instance (a new one: it restarted)."""
+
+    connected: bool
+    text: str
+    instance: str = ""
+    info: UiInfo | None = None  # the instance's (on connect)
+    guards: GuardsConfig | None = None  # the instance's thresholds (the cards' levels)
+
+
 class UiCommands(Protocol):
     """Commands the UI sends. Every method answers (never raises for an expected refusal): the
     ``dict`` answers are those of the control socket's handlers of the same name."""
 
-    async def kill(self, reason: str) -> dict[str, Any]: ...
+    async def kill(self, reason: str) -> dict[str, Any]:
+        """The kill switch: entries and take-profits cancelled, the stop kept, automation off, HALTED."""
+        ...
+
+    async def flatten(self, reason: str) -> dict[str, Any]:
+        """After a kill: close the position with a reduce-only market order (confirmed by the venue)."""
+        ...
+
+    async def cancel_all(self, reason: str) -> dict[str, Any]:
+        """After a kill: cancel every order on the venue, the stop too."""
+        ...
+
+    async def resume(self) -> dict[str, Any]:
+        """Leave HALTED (automation stays off); the answer says the state and why when not ACTIVE."""
+        ...
 
     async def set_automation(self, on: bool) -> dict[str, Any]: ...
 

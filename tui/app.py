@@ -28,10 +28,10 @@ from core.event_text import describe
 from core.guard_config import GuardsConfig
 from core.guards import evaluate
 from core.market_state import MarketSnapshot
-from core.ui_port import ManualOrder, OrderVerdict, UiCommands, UiInfo, UiSettings
+from core.ui_port import LinkState, ManualOrder, OrderVerdict, UiCommands, UiInfo, UiSettings
 from tui import render
 from tui.screens import DetailScreen, FilterScreen, HelpScreen, OrderScreen, QuitScreen, SettingsScreen
-from tui.state import MAX_EVENTS, BusFeed, UiModel
+from tui.state import MAX_EVENTS, BusFeed, UiFeed, UiModel
 from tui.widgets import Card, Chart, Panel
 
 TOAST_KINDS = {
@@ -81,6 +81,7 @@ class TraderApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "autotrader"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012
+    KILL_HINT = ""  # said after a kill that failed (an attached UI: how to kill without it)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+k", "kill", "KILL", priority=True, id="kill"),
         Binding("a", "toggle_automation", "automation", id="automation"),
@@ -101,6 +102,7 @@ class TraderApp(App[int]):
         keymap: dict[str, str] | None = None,
         tick_s: float = 0.25,
         status_every_s: float = 1.0,
+        feed: UiFeed | None = None,
     ) -> None:
         super().__init__()
         self.bus = bus
@@ -109,8 +111,8 @@ class TraderApp(App[int]):
         self.guards_cfg = guards
         self.keymap_cfg = dict(keymap or {})
         self.tick_s = tick_s
-        self.feed = BusFeed(bus)
-        self.model: UiModel = self.feed.model
+        self.feed: UiFeed = feed if feed is not None else BusFeed(bus)
+        self.link: LinkState | None = None  # attached to an instance: the state of the link
         self.log_filter = "all"
         self.status: dict[str, Any] = {}
         self.kill_note = ""
@@ -120,6 +122,11 @@ class TraderApp(App[int]):
         self._oi_minute = -1
         self._log_seq = -1
         self._activity_key: tuple[int, ...] = ()
+
+    @property
+    def model(self) -> UiModel:
+        """The feed's model (an attached UI gets a new one when the instance restarts)."""
+        return self.feed.model
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -184,6 +191,8 @@ class TraderApp(App[int]):
     def _tick_once(self) -> None:
         self._ticks += 1
         _, events = self.feed.drain()
+        for link in self.feed.take_link_changes():
+            self._on_link(link)
         for ev in events:
             self._toast(ev)
         self._render_fast()
@@ -192,6 +201,24 @@ class TraderApp(App[int]):
         if self._ticks % self._status_every == 0 or any(e.kind.startswith(("order_", "kill", "sl_", "tp_"))
                                                         for e in events):
             self.poll_status()
+
+    def _on_link(self, st: LinkState) -> None:
+        """The link to the instance went up or down (``autotrader ui``)."""
+        was = self.link
+        self.link = st
+        if st.info is not None:
+            self.info = st.info
+        if st.guards is not None:
+            self.guards_cfg = st.guards
+        if st.connected:
+            self._activity_key = ()
+            self._log_seq = -1
+            self.notify(st.text, title="Instance", timeout=6)
+            self.poll_status()
+        elif was is None or was.connected:
+            self.notify(st.text + ". Nothing changes in the instance; reconnecting.", title="Instance",
+                        severity="error", timeout=10)
+        self._render_topbar()
 
     def refresh_now(self) -> None:
         """Drain and repaint everything now (tests and snapshots; the timer does the same)."""
@@ -228,6 +255,8 @@ class TraderApp(App[int]):
     def _render_topbar(self) -> None:
         i = self.info
         t = Text(no_wrap=True, overflow="ellipsis")
+        if self.link is not None and not self.link.connected:
+            t.append(" LINK LOST ", style="bold white on red")
         venue = f" {i.venue.upper()} {i.cluster} "
         t.append(venue, style="bold white on red" if i.cluster == "mainnet" else "bold reverse")
         if i.delegate is not None:
@@ -431,7 +460,7 @@ class TraderApp(App[int]):
         if msg.error:
             self.notify(f"{msg.name} failed: {msg.error}", severity="error", timeout=8)
             if msg.name == "kill":
-                self.kill_note = f"KILL FAILED: {msg.error}"
+                self.kill_note = f"KILL FAILED: {msg.error}{self.KILL_HINT}"
                 self._render_guardline()
             return
         r = msg.result or {}

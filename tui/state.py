@@ -1,14 +1,23 @@
 """The UI's view model: what the bus said, kept in bounded windows (no trading logic).
 
-The app drains its bus subscriptions into a :class:`UiModel` at most 4 times a second and the
-widgets render from it. Every window is bounded so the UI's memory is flat over days.
+The app drains its feed into a :class:`UiModel` at most 4 times a second and the widgets render
+from it. Every window is bounded so the UI's memory is flat over days.
+
+Two feeds fill a model: :class:`BusFeed` (the UI in the runtime's process: bus subscriptions) and
+:class:`QueueFeed` (``autotrader ui`` attached to a running instance: a
+:class:`ModelSnapshot`, then the same topics as they arrive over the control socket, in order).
+The instance keeps a model of its own (:class:`ModelTap`) so a UI that attaches starts from
+everything a UI started with the instance would show.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+import msgspec
 
 from core.bars import BarBuilder
 from core.bus import Bus, Subscription, Topic, Topics
@@ -16,7 +25,7 @@ from core.engine_types import ENGINE_EVENTS, EngineEvent
 from core.guards import GUARDS, GuardReport
 from core.intents import REGIME, Regime
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest, Side, Trade
-from core.ui_port import LIQ_MAP, Cluster, LiqMap, clusters_from
+from core.ui_port import LIQ_MAP, Cluster, LinkState, LiqMap, clusters_from
 
 MINUTE_MS = 60_000
 HEATMAP_WINDOW_MS = 6 * 3600 * 1000
@@ -24,6 +33,34 @@ OI_WINDOW_MIN = 24 * 60
 MAX_BARS = 360  # 6 h of 1m bars
 MAX_LIQS = 20_000
 MAX_EVENTS = 500
+
+#: the bar in progress (built from the trades by the instance; an attached UI receives it ready)
+PARTIAL_BAR: Topic[Bar] = Topic("ui:partial_bar", Bar)
+#: the latest event time the instance has seen (an attached UI receives no trades)
+NOW_MS: Topic[int] = Topic("ui:now_ms", int)
+
+
+class ModelSnapshot(msgspec.Struct, kw_only=True):
+    """Everything a :class:`UiModel` holds, as plain data (sent to a UI that attaches)."""
+
+    book: BookTop | None = None
+    funding: Funding | None = None
+    oi: OpenInterest | None = None
+    basis: Basis | None = None
+    guard: GuardReport | None = None
+    regime: Regime | None = None
+    feeds: list[FeedStatus] = msgspec.field(default_factory=list)
+    bars: list[Bar] = msgspec.field(default_factory=list)
+    liqs: list[Liquidation] = msgspec.field(default_factory=list)
+    oi_by_minute: list[tuple[int, float]] = msgspec.field(default_factory=list)
+    events: list[EngineEvent] = msgspec.field(default_factory=list)
+    clusters: list[tuple[float, float]] = msgspec.field(default_factory=list)
+    clusters_seen: bool = False
+    now_ms: int = 0
+    first_ms: int = 0
+    trading_state: str = ""
+    automation_on: bool | None = None
+    partial: Bar | None = None
 
 
 @dataclass
@@ -58,7 +95,37 @@ class UiModel:
         self._history = {(e.kind, e.intent_id, e.ts) for e in keep}
         self.seq += 1
 
+    def snapshot(self, events: list[EngineEvent] | None = None) -> ModelSnapshot:
+        """The model as plain data; ``events`` (oldest first) replace the model's own when given."""
+        return ModelSnapshot(
+            book=self.book, funding=self.funding, oi=self.oi, basis=self.basis, guard=self.guard,
+            regime=self.regime, feeds=[self.feeds[k] for k in sorted(self.feeds)],
+            bars=[self.bars[k] for k in sorted(self.bars)], liqs=list(self.liqs),
+            oi_by_minute=sorted(self.oi_by_minute.items()),
+            events=list(self.events) if events is None else events[-MAX_EVENTS:],
+            clusters=list(self.clusters), clusters_seen=self.clusters_seen, now_ms=self.now_ms,
+            first_ms=self.first_ms, trading_state=self.trading_state, automation_on=self.automation_on,
+            partial=self.partial)
+
+    @classmethod
+    def from_snapshot(cls, s: ModelSnapshot, seq: int = 0) -> UiModel:
+        m = cls(book=s.book, funding=s.funding, oi=s.oi, basis=s.basis, guard=s.guard, regime=s.regime,
+                feeds={f.feed: f for f in s.feeds}, bars={b.timestamp: b for b in s.bars[-MAX_BARS:]},
+                clusters=[(p, n) for p, n in s.clusters], clusters_seen=s.clusters_seen, now_ms=s.now_ms,
+                first_ms=s.first_ms, trading_state=s.trading_state, automation_on=s.automation_on,
+                partial=s.partial, seq=seq + 1)
+        m.liqs.extend(s.liqs[-MAX_LIQS:])
+        m.oi_by_minute.update((k, v) for k, v in s.oi_by_minute)
+        m.events.extend(s.events[-MAX_EVENTS:])
+        return m
+
     # ------------------------------------------------------------------ ingest
+    def on_partial(self, bar: Bar) -> None:
+        self.partial = bar
+
+    def on_now(self, ts: int) -> None:
+        self._t(ts)
+
     def _t(self, ts: int) -> None:
         if ts > self.now_ms:
             self.now_ms = ts
@@ -78,12 +145,20 @@ class UiModel:
     def on_trades(self, trades: list[Trade]) -> None:
         """All the primary trades since the last drain (never coalesced): the current bar."""
         for t in trades:
-            if self._builder is None:
-                self._builder = BarBuilder(t.symbol)
-            self._builder.add(t.ts, t.price, t.qty, t.side is Side.SELL)
+            self.add_trade(t)
         if trades:
-            self._t(trades[-1].ts)
-            self.partial = self._builder.current() if self._builder is not None else None
+            self.refresh_partial()
+
+    def add_trade(self, t: Trade) -> None:
+        """One trade into the current bar (:meth:`refresh_partial` makes it visible)."""
+        if self._builder is None:
+            self._builder = BarBuilder(t.symbol)
+        self._builder.add(t.ts, t.price, t.qty, t.side is Side.SELL)
+        self._t(t.ts)
+
+    def refresh_partial(self) -> Bar | None:
+        self.partial = self._builder.current() if self._builder is not None else None
+        return self.partial
 
     def on_funding(self, m: Funding) -> None:
         self.funding = m
@@ -168,31 +243,69 @@ class UiModel:
         return [v for k, v in sorted(self.oi_by_minute.items()) if k > last - OI_WINDOW_MIN]
 
 
+#: the topics a UI follows besides the trades: (topic, queue size, coalesce). Market data coalesces
+#: (latest wins for a slow UI); engine events, liquidations, guard reports and feed statuses never do.
+UI_TOPICS: tuple[tuple[Topic[Any], int, bool], ...] = (
+    (Topics.BOOK, 4, True),
+    (Topics.BARS, 256, True),
+    (Topics.FUNDING, 4, True),
+    (Topics.OPEN_INTEREST, 64, True),
+    (Topics.BASIS, 4, True),
+    (Topics.LIQUIDATIONS, 100_000, False),
+    (Topics.FEED_STATUS, 256, False),
+    (GUARDS, 64, False),
+    (REGIME, 64, False),
+    (ENGINE_EVENTS, 100_000, False),
+    (LIQ_MAP, 4, True),
+)
+#: every topic an attached UI receives, by name
+WIRE_TOPICS: dict[str, Topic[Any]] = {t.name: t for t, _, _ in UI_TOPICS} | {
+    PARTIAL_BAR.name: PARTIAL_BAR, NOW_MS.name: NOW_MS}
+
+
+def model_handlers(m: UiModel) -> dict[str, Callable[[Any], None]]:
+    """The model's handler of each topic of :data:`WIRE_TOPICS`, by topic name."""
+    return {
+        Topics.BOOK.name: m.on_book, Topics.BARS.name: m.on_bar, Topics.FUNDING.name: m.on_funding,
+        Topics.OPEN_INTEREST.name: m.on_oi, Topics.BASIS.name: m.on_basis,
+        Topics.LIQUIDATIONS.name: m.on_liq, Topics.FEED_STATUS.name: m.on_feed, GUARDS.name: m.on_guard,
+        REGIME.name: m.on_regime, ENGINE_EVENTS.name: m.on_event, LIQ_MAP.name: m.on_liq_map,
+        PARTIAL_BAR.name: m.on_partial, NOW_MS.name: m.on_now,
+    }
+
+
+class UiFeed(Protocol):
+    """Where the app's model comes from (:class:`BusFeed` or :class:`QueueFeed`)."""
+
+    model: UiModel
+
+    def drain(self) -> tuple[int, list[EngineEvent]]: ...
+
+    def take_link_changes(self) -> list[LinkState]: ...
+
+    def close(self) -> None: ...
+
+
 class BusFeed:
-    """The app's bus subscriptions: market data coalesces (latest wins for a slow UI); engine events,
-    liquidations, guard reports and feed statuses are never dropped."""
+    """The app's bus subscriptions (:data:`UI_TOPICS`, plus every primary trade for the current bar)."""
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
         m = UiModel()
         self.model = m
         self._subs: list[tuple[Subscription[object], object]] = []
-        self._add(Topics.BOOK, m.on_book, 4, True)
-        self._add(Topics.BARS, m.on_bar, 256, True)
         self._trades: Subscription[Trade] = bus.subscribe(Topics.TRADES, maxsize=1_000_000)
-        self._add(Topics.FUNDING, m.on_funding, 4, True)
-        self._add(Topics.OPEN_INTEREST, m.on_oi, 64, True)
-        self._add(Topics.BASIS, m.on_basis, 4, True)
-        self._add(Topics.LIQUIDATIONS, m.on_liq, 100_000, False)
-        self._add(Topics.FEED_STATUS, m.on_feed, 256, False)
-        self._add(GUARDS, m.on_guard, 64, False)
-        self._add(REGIME, m.on_regime, 64, False)
-        self._add(ENGINE_EVENTS, m.on_event, 100_000, False)
-        self._add(LIQ_MAP, m.on_liq_map, 4, True)
+        handlers = model_handlers(m)
+        for topic, maxsize, coalesce in UI_TOPICS:
+            self._add(topic, handlers[topic.name], maxsize, coalesce)
 
     def _add(self, topic: Topic[Any], handler: object, maxsize: int, coalesce: bool) -> None:
         sub: Subscription[object] = self.bus.subscribe(topic, maxsize=maxsize, coalesce=coalesce)
         self._subs.append((sub, handler))
+
+    def take_link_changes(self) -> list[LinkState]:
+        """In the runtime's process there is no link to the instance."""
+        return []
 
     def drain(self) -> tuple[int, list[EngineEvent]]:
         """Apply everything queued; returns how many messages and the new engine events."""
@@ -218,3 +331,89 @@ class BusFeed:
         for sub, _ in self._subs:
             self.bus.unsubscribe(sub)
         self._subs.clear()
+
+
+class QueueFeed:
+    """The feed of a UI attached over the control socket: the link pushes a snapshot, the topics
+    as they arrive and its own state changes; :meth:`drain` applies them in that order (a new
+    snapshot replaces the model: a restarted instance starts the screen again)."""
+
+    def __init__(self) -> None:
+        self.model = UiModel()
+        self._queue: deque[tuple[str, Any]] = deque()
+        self._links: list[LinkState] = []
+
+    def push(self, topic: str, item: Any) -> None:
+        self._queue.append((topic, item))
+
+    def load(self, snapshot: ModelSnapshot) -> None:
+        self._queue.append(("", snapshot))
+
+    def set_link(self, state: LinkState) -> None:
+        self._queue.append(("", state))
+
+    def take_link_changes(self) -> list[LinkState]:
+        out, self._links = self._links, []
+        return out
+
+    def drain(self) -> tuple[int, list[EngineEvent]]:
+        n = 0
+        events: list[EngineEvent] = []
+        handlers = model_handlers(self.model)
+        queue = self._queue
+        while queue:
+            topic, item = queue.popleft()
+            n += 1
+            if isinstance(item, ModelSnapshot):
+                self.model = UiModel.from_snapshot(item, self.model.seq)
+                handlers = model_handlers(self.model)
+                events.clear()  # what happened before the snapshot is in it
+            elif isinstance(item, LinkState):
+                self._links.append(item)
+            else:
+                handler = handlers.get(topic)
+                if handler is not None:
+                    handler(item)
+                    if topic == ENGINE_EVENTS.name:
+                        events.append(item)
+        if n:
+            self.model.seq += 1
+        return n, events
+
+    def close(self) -> None:
+        self._queue.clear()
+
+
+class ModelTap:
+    """A model kept current by synchronous bus handlers (no queue, nothing to drain): what the
+    instance sends a UI that attaches."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.model = m = UiModel()
+        self.dirty = False
+        handlers = model_handlers(m)
+        self._offs = [bus.on(t, self._counted(handlers[t.name])) for t, _, _ in UI_TOPICS]
+        self._offs.append(bus.on(Topics.TRADES, self._on_trade))
+
+    def _counted(self, handler: Callable[[Any], None]) -> Callable[[Any], None]:
+        def on_msg(msg: Any) -> None:
+            handler(msg)
+            self.model.seq += 1
+
+        return on_msg
+
+    def _on_trade(self, t: Trade) -> None:
+        self.model.add_trade(t)
+        self.dirty = True
+
+    def partial(self) -> Bar | None:
+        """The bar in progress (built once per call after new trades)."""
+        if self.dirty:
+            self.dirty = False
+            return self.model.refresh_partial()
+        return self.model.partial
+
+    def close(self) -> None:
+        for off in self._offs:
+            off()
+        self._offs.clear()
