@@ -52,10 +52,16 @@ class UiSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 SETTING_FIELDS: tuple[str, ...] = ("leverage", "risk_per_trade_pct", "priority_fee_cap", "daily_stop_pct")
 SETTING_LABELS: dict[str, str] = {
-    "leverage": "leverage (x)",
-    "risk_per_trade_pct": "risk per trade (%)",
-    "priority_fee_cap": "priority-fee cap (µlamports/CU)",
-    "daily_stop_pct": "daily stop (% loss)",
+    "leverage": "leverage",
+    "risk_per_trade_pct": "risk per trade",
+    "priority_fee_cap": "priority-fee cap",
+    "daily_stop_pct": "daily stop",
+}
+SETTING_UNITS: dict[str, str] = {
+    "leverage": "× (at most guards.max_leverage)",
+    "risk_per_trade_pct": "% of equity",
+    "priority_fee_cap": "µlamports/CU (0 = no cap)",
+    "daily_stop_pct": "% loss in a day",
 }
 
 

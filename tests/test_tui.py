@@ -46,7 +46,7 @@ async def test_panels_show_data() -> None:
         assert "synthetic demo" in top and "PAPER" in top and "auto ON" in top and "ACTIVE" in top
         assert "binance 0.0s" in top and "okx 2.2s" in top
         assert "0.67 bps" in text(app, "#card-spread")
-        assert "WARN" in text(app, "#card-depth")  # 40k ask side < 50k min: a warning, written out
+        assert app.query_one("#card-depth").border_subtitle == "WARN"  # 40k < 50k min: written out
         assert app.query_one("#card-depth").has_class("-warning")
         assert "10.95%" in text(app, "#card-funding")
         assert "GUARDS WARNING" in text(app, "#guardline") and "depth(10bps)" in text(app, "#guardline")
@@ -166,8 +166,8 @@ async def test_manual_order_confirm() -> None:
         verdict = text(app, "#verdict")
         assert "guards PASSING" in verdict and "would accept" in verdict
         assert not screen.query_one("#confirm", Button).disabled
-        assert screen.query_one("#confirm", Button).has_focus
-        await pilot.press("enter")  # keyboard only: the focused Confirm button
+        assert not screen.query_one("#confirm", Button).has_focus  # never focused for the user
+        await pilot.press("ctrl+y")  # keyboard only: the deliberate send key
         await settle(pilot)
         submitted = [c[1] for c in fake.calls if c[0] == "submit"]
         assert len(submitted) == 1
@@ -175,6 +175,28 @@ async def test_manual_order_confirm() -> None:
         assert (o.side, o.size, o.sl, o.price, o.tps) == ("buy", 2.0, 145.0, None, (152.0, 154.0))
         assert not isinstance(app.screen, OrderScreen)
         assert any("manual order accepted" in n.message for n in app._notifications)
+
+
+async def test_enter_enter_never_sends() -> None:
+    """Enter reviews, a second Enter reviews again: only ctrl+y (or Confirm chosen) sends."""
+    app, _, fake = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("o")
+        await settle(pilot)
+        await pilot.press("2", "tab", "1", "4", "5", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, OrderScreen)
+        assert "would accept" in text(app, "#verdict")
+        await pilot.press("enter", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, OrderScreen) and not [c for c in fake.calls if c[0] == "submit"]
+        assert [c[0] for c in fake.calls].count("preview") == 3
+        verdict = screen.query_one("#verdict")
+        assert verdict.region.bottom <= 24 and screen.query_one("#confirm").region.bottom <= 24  # on screen
+        await pilot.press("ctrl+y")
+        await settle(pilot)
+        assert [c[1].size for c in fake.calls if c[0] == "submit"] == [2.0]
 
 
 async def test_manual_order_refused_verdict_then_cancel() -> None:
@@ -376,7 +398,7 @@ async def test_no_color_keeps_levels_readable(monkeypatch: Any) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert app.no_color
-        assert "WARN" in text(app, "#card-depth")  # the level is written, not only coloured
+        assert app.query_one("#card-depth").border_subtitle == "WARN"  # written, not only coloured
         assert "GUARDS WARNING" in text(app, "#guardline")
         assert "●binance" in text(app, "#topbar")
         await pilot.press("ctrl+k")

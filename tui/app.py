@@ -8,9 +8,8 @@ through :class:`core.ui_port.UiCommands` in workers that post their answers back
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -29,7 +28,7 @@ from core.guard_config import GuardsConfig
 from core.guards import evaluate
 from core.market_state import MarketSnapshot
 from core.ui_port import LinkState, ManualOrder, OrderVerdict, UiCommands, UiInfo, UiSettings
-from tui import render
+from tui import panels, render
 from tui.screens import DetailScreen, FilterScreen, HelpScreen, OrderScreen, QuitScreen, SettingsScreen
 from tui.state import MAX_EVENTS, BusFeed, UiFeed, UiModel
 from tui.widgets import Card, Chart, Panel
@@ -45,6 +44,14 @@ TOAST_KINDS = {
 }
 CARD_CHECKS = {"spread": "spread", "depth": "depth", "funding": "funding", "basis": "basis",
                "liq": "liquidations"}
+#: panel titles: (wide, below 100 columns)
+TITLES = {
+    "card-spread": ("spread", "spread"), "card-depth": ("depth 10bps", "depth"),
+    "card-funding": ("funding APR", "funding"), "card-basis": ("basis", "basis"), "card-oi": ("OI", "OI"),
+    "card-liq": ("liqs 5m", "liqs 5m"), "price": ("SOL 1m · price, VWAP, CVD", "SOL 1m · price, VWAP, CVD"),
+    "heatmap": ("liquidations · 25 bps × 6 h", "liqs · 25 bps × 6 h"),
+    "clusters": ("Drift liq-map", "liq-map"), "oi": ("OI 24h", "OI 24h"),
+}
 #: bindings of other widgets, listed on the help screen
 OTHER_KEYS = [("tab / shift+tab", "move the focus (every control works without a mouse)"),
               ("enter", "activity log: details of the selected row; forms: review / save"),
@@ -132,9 +139,8 @@ class TraderApp(App[int]):
     def compose(self) -> ComposeResult:
         yield Panel("", id="topbar")
         with Horizontal(id="cards"):
-            for cid, title in (("spread", "spread"), ("depth", "depth 10bps"), ("funding", "funding APR"),
-                               ("basis", "basis"), ("oi", "OI"), ("liq", "liqs 5m")):
-                yield Card(title, f"card-{cid}")
+            for cid in ("spread", "depth", "funding", "basis", "oi", "liq"):
+                yield Card(TITLES[f"card-{cid}"][0], f"card-{cid}")
         yield Panel("", id="guardline")
         with Horizontal(id="middle"):
             yield Chart(self._draw_price, id="price", classes="box")
@@ -147,23 +153,20 @@ class TraderApp(App[int]):
             with Vertical(id="book"):
                 yield DataTable(id="positions", classes="box", cursor_type="none", show_cursor=False)
                 yield DataTable(id="orders", classes="box", cursor_type="row")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         if self.keymap_cfg:
             self.set_keymap(self.keymap_cfg)
-        self._q("#price").border_title = "SOL 1m · price, VWAP, CVD"
-        self._q("#heatmap").border_title = "liquidations · 25 bps × 6 h"
-        self._q("#clusters").border_title = "Drift liq-map"
-        self._q("#oi").border_title = "OI 24h"
+        self._titles()
         act = self._q("#activity", DataTable)
-        act.add_columns("time", "kind", "what")
-        act.border_title = "activity (newest first) · all"
+        act.add_columns(*panels.ACTIVITY_COLUMNS)
+        act.border_title = "activity · all"
         pos = self._q("#positions", DataTable)
-        pos.add_columns("market", "size", "entry", "uPnL", "rPnL")
+        pos.add_columns(*panels.POSITION_COLUMNS)
         pos.border_title = "position"
         orders = self._q("#orders", DataTable)
-        orders.add_columns("order", "side", "type", "size", "price")
+        orders.add_columns(*panels.ORDER_COLUMNS)
         orders.border_title = "open orders"
         act.focus()
         try:
@@ -173,6 +176,27 @@ class TraderApp(App[int]):
         self.refresh_now()
         self.set_interval(self.tick_s, self._tick)
         self.poll_status()
+
+    def _titles(self) -> None:
+        """Panel titles that fit the width (short ones below 100 columns)."""
+        narrow = (self.size.width or 120) < 100
+        for wid, (wide, short) in TITLES.items():
+            self._q(f"#{wid}").border_title = short if narrow else wide
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._relayout)
+
+    def _relayout(self) -> None:
+        if not self.screen_stack or not self.screen_stack[0].is_attached:
+            return
+        try:
+            self._titles()
+            self._activity_key = ()
+            self._render_activity()
+            self._render_status()
+            self._render_topbar()
+        except NoMatches:
+            return
 
     def _q(self, selector: str, expect_type: Any = None) -> Any:
         """Widgets of the main screen (a dialog may be on top)."""
@@ -248,44 +272,12 @@ class TraderApp(App[int]):
         return str(self.status.get("trading_state") or self.model.trading_state or "?")
 
     def _automation(self) -> bool | None:
-        m = self.model.automation_on
-        s = self.status.get("automation_on")
-        return m if m is not None and s is None else (s if isinstance(s, bool) else m)
+        return panels.automation(self.model.automation_on, self.status)
 
     def _render_topbar(self) -> None:
-        i = self.info
-        t = Text(no_wrap=True, overflow="ellipsis")
-        if self.link is not None and not self.link.connected:
-            t.append(" LINK LOST ", style="bold white on red")
-        venue = f" {i.venue.upper()} {i.cluster} "
-        t.append(venue, style="bold white on red" if i.cluster == "mainnet" else "bold reverse")
-        if i.delegate is not None:
-            badge = " delegate " if i.delegate else " OWNER KEY "
-            t.append(badge, style="bold" if i.delegate else "bold red")
-        label = i.label or str(self.status.get("label") or "")
-        if label:
-            t.append(f" {label} ", style="bold black on yellow")
-        auto = self._automation()
-        t.append(f" auto {'ON' if auto else 'off' if auto is not None else '?'} ",
-                 style="bold green" if auto else "dim")
-        state = self._trading_state().upper()
-        t.append(f" {state} ", style="bold white on red" if state == "HALTED" else
-                 "bold yellow" if state == "REDUCING" else "bold green")
-        storage = self.status.get("storage") or {}
-        why = str(self.status.get("trading_reason") or "") if state != "ACTIVE" else ""
-        if storage.get("ok") is False:
-            t.append(f" {storage.get('reason') or 'storage failing'} ", style="bold white on red")
-        elif why:
-            t.append(f" {why[:60]} ", style="yellow")
-        for name in sorted(self.model.feeds):
-            st = self.model.feeds[name]
-            live = st.state == "live"
-            age = "-" if st.last_msg_age_s is None else f"{st.last_msg_age_s:.1f}s"
-            t.append(" ●" if live else " ○", style="green" if live else "red")
-            t.append(f"{name} {age}" + ("" if live else f" {st.state.upper()}"), style="" if live else "red")
-        if self.model.now_ms:
-            t.append("  " + datetime.fromtimestamp(self.model.now_ms / 1000, UTC).strftime("%H:%M:%S UTC"),
-                     style="dim")
+        m = self.model
+        t = panels.topbar(self.info, self.link, self.status, self._trading_state(), self._automation(),
+                          m.feeds, m.now_ms, self.size.width or 120)
         self._q("#topbar", Panel).set(t)
 
     def _levels(self) -> dict[str, str]:
@@ -345,18 +337,18 @@ class TraderApp(App[int]):
         table = self._q("#activity", DataTable)
         flt = self.log_filter
         rows = [ev for ev in reversed(self.model.events) if flt == "all" or ev.kind == flt][:200]
-        key = tuple(id(e) for e in rows)
+        width = table.scrollable_content_region.width
+        key = (width, *(id(e) for e in rows))
         if self._activity_key == key:
             return
         self._activity_key = key
         cursor = table.cursor_row
-        table.clear()
-        for i, ev in enumerate(rows):
-            when = datetime.fromtimestamp(ev.ts / 1000, UTC).strftime("%H:%M:%S") if ev.ts > 0 else "-"
-            table.add_row(when, ev.kind, describe(ev), key=str(i))
+        names, cells = panels.fit_table(panels.ACTIVITY_COLUMNS, panels.activity_rows(rows),
+                                        panels.ACTIVITY_PRIORITY, width - 1, flex=2)
+        _fill(table, names, cells)
         if rows:
             table.move_cursor(row=min(cursor, len(rows) - 1))
-        table.border_title = f"activity (newest first) · {flt} · {len(rows)}"
+        table.border_title = f"activity · {flt} · {len(rows)}"
 
     def selected_event(self) -> EngineEvent | None:
         flt = self.log_filter
@@ -411,27 +403,22 @@ class TraderApp(App[int]):
     def _render_status(self) -> None:
         d = self.status
         pos = self._q("#positions", DataTable)
-        pos.clear()
-        p = d.get("position") or {}
-        size = p.get("size") or 0.0
-        if size:
-            pos.add_row(self.info.market, f"{size:+g}", f"{p.get('avg_price', 0):.2f}",
-                        _num(d.get("unrealized_pnl")), _num(p.get("realized_pnl")))
+        width = pos.scrollable_content_region.width
+        narrow = (self.size.width or 120) < 100
+        pos.show_header = not narrow  # 80 columns: one labelled row, so the orders get the room
+        if narrow:
+            names, cells = panels.fit_table(panels.POSITION_LABELLED, panels.position_rows(d, "", True),
+                                            (0, 1, 2), width)
         else:
-            pos.add_row(self.info.market, "flat", "-", "-", _num(p.get("realized_pnl")))
-        eq = d.get("equity")
-        pnl = d.get("day_pnl_pct")
-        pos.border_title = "position" + (f" · equity {eq:,.2f}" if isinstance(eq, int | float) else "") + (
-            f" · day {pnl:+.2f}%" if isinstance(pnl, int | float) else "")
+            rows = panels.position_rows(d, self.info.market)
+            names, cells = panels.fit_table(panels.POSITION_COLUMNS, rows, panels.POSITION_PRIORITY, width)
+        _fill(pos, names, cells)
+        pos.border_title = panels.position_title(d, pos.size.width or 60)
         orders = self._q("#orders", DataTable)
-        orders.clear()
         oo = d.get("open_orders") or []
-        for o in oo:
-            px = o.get("trigger_price") or o.get("price")
-            tag = str(o.get("tag") or o.get("order_id") or "")
-            kind = str(o.get("type", "")).replace("trigger_", "t-")
-            orders.add_row(tag.rsplit(":", 1)[-1], o.get("side", ""), kind,
-                           f"{o.get('size', 0):g}", _num(px))
+        names, cells = panels.fit_table(panels.ORDER_COLUMNS, panels.order_rows(d), panels.ORDER_PRIORITY,
+                                        orders.scrollable_content_region.width - 1)
+        _fill(orders, names, cells)
         err = d.get("venue_error")
         orders.border_title = f"open orders · {len(oo)}" + (f" · venue ERROR {err}" if err else "")
 
@@ -566,8 +553,16 @@ class TraderApp(App[int]):
         self.feed.close()
 
 
-def _num(x: object) -> str:
-    return f"{x:,.2f}" if isinstance(x, int | float) and math.isfinite(x) else "-"
+def _fill(table: DataTable[Any], names: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Replace the table's rows (and its columns when they changed: a narrower terminal)."""
+    current = [str(c.label) for c in table.columns.values()]
+    if current != list(names):
+        table.clear(columns=True)
+        table.add_columns(*names)
+    else:
+        table.clear()
+    for i, r in enumerate(rows):
+        table.add_row(*r, key=str(i))
 
 
 __all__ = ["OrderVerdict", "TraderApp"]

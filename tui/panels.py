@@ -1,0 +1,154 @@
+"""What the top bar and the tables show (pure: state in, text and rows out), fitted to the width.
+
+Every number carries its unit or its column says it; prices with 2 decimals, sizes as the venue
+gave them (``:g``), USD amounts with thousands separators. At 80 columns the top bar drops its
+parts by priority and the tables drop columns by priority; nothing is cut inside a word.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.text import Text
+
+from core.engine_types import EngineEvent
+from core.event_text import describe
+from core.models import FeedStatus
+from core.ui_port import LinkState, UiInfo
+from tui.fit import Part, clip_words, fit_columns, fit_line
+
+
+def num(x: object, decimals: int = 2) -> str:
+    return f"{x:,.{decimals}f}" if isinstance(x, int | float) and math.isfinite(x) else "-"
+
+
+def automation(model_on: bool | None, status: Mapping[str, Any]) -> bool | None:
+    s = status.get("automation_on")
+    return model_on if model_on is not None and s is None else (s if isinstance(s, bool) else model_on)
+
+
+def topbar(info: UiInfo, link: LinkState | None, status: Mapping[str, Any], trading_state: str,
+           auto: bool | None, feeds: Mapping[str, FeedStatus], now_ms: int, width: int) -> Text:
+    """The top bar: venue, link, label, automation, trading state and why, feeds, event time."""
+    parts: list[Part] = []
+    if link is not None and not link.connected:
+        parts.append(Part(" LINK LOST ", "bold white on red"))
+    parts.append(Part(f" {info.venue.upper()} {info.cluster} ",
+                      "bold white on red" if info.cluster == "mainnet" else "bold reverse"))
+    if info.delegate is not None:
+        parts.append(Part(" delegate " if info.delegate else " OWNER KEY ",
+                          "bold" if info.delegate else "bold red", 1))
+    label = info.label or str(status.get("label") or "")
+    if label:
+        parts.append(Part(f" {label} ", "bold black on yellow", 1))
+    parts.append(Part(f" auto {'ON' if auto else 'off' if auto is not None else '?'} ",
+                      "bold green" if auto else "dim", 1))
+    state = trading_state.upper()
+    parts.append(Part(f" {state} ", "bold white on red" if state == "HALTED" else
+                      "bold yellow" if state == "REDUCING" else "bold green"))
+    storage = status.get("storage") or {}
+    why = str(status.get("trading_reason") or "") if state != "ACTIVE" else ""
+    if storage.get("ok") is False:
+        parts.append(Part(f" {storage.get('reason') or 'storage failing'} ", "bold white on red", 1))
+    elif why:
+        parts.append(Part(f" {why} ", "yellow", 1))
+    full = [_feed(f, True) for f in (feeds[k] for k in sorted(feeds))]
+    clock = [Part("  " + datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%H:%M:%S UTC"), "dim", 3)] \
+        if now_ms else []
+    line = [*parts, *(p for pair in full for p in pair), *clock]
+    if sum(len(p.text) for p in line) > width:  # 80 columns: ages only where they matter
+        line = [*parts, *(p for f in (feeds[k] for k in sorted(feeds)) for p in _feed(f, False)), *clock]
+    return fit_line(line, width)
+
+
+def _feed(st: FeedStatus, with_age: bool) -> tuple[Part, Part]:
+    live = st.state == "live"
+    age = st.last_msg_age_s
+    show_age = with_age or not live or (age is not None and age >= 5)
+    age_txt = "" if not show_age else " -" if age is None else f" {age:.1f}s"
+    return (Part(" ●" if live else " ○", "green" if live else "red", 2),
+            Part(f"{st.feed}{age_txt}" + ("" if live else f" {st.state.upper()}"), "" if live else "red", 2))
+
+
+# --------------------------------------------------------------------------- tables
+
+Row = tuple[str, ...]
+
+
+def _cells(rows: Sequence[Row], names: Sequence[str]) -> list[int]:
+    return [max([len(n), *(len(r[i]) for r in rows)]) for i, n in enumerate(names)]
+
+
+def fit_table(names: Sequence[str], rows: Sequence[Row], priority: Sequence[int], width: int,
+              flex: int | None = None) -> tuple[list[str], list[Row]]:
+    """The columns that fit ``width`` (the highest priority numbers dropped first) and the rows
+    restricted to them; the ``flex`` column takes the room left, its text clipped at a word."""
+    if width <= 0:
+        return list(names), list(rows)
+    widths = _cells(rows, names)
+    if flex is not None:
+        widths[flex] = min(widths[flex], 24)  # the flex column asks for 24 cells, gets what is left
+    keep = fit_columns(widths, priority, width)
+    if flex is not None and flex in keep:
+        room = width - sum(widths[i] + 2 for i in keep if i != flex) - 2
+        rows = [tuple(clip_words(c, max(room, 8)) if i == flex else c for i, c in enumerate(r)) for r in rows]
+    return [names[i] for i in keep], [tuple(r[i] for i in keep) for r in rows]
+
+
+ACTIVITY_COLUMNS = ("time", "kind", "what")
+ACTIVITY_PRIORITY = (1, 2, 0)  # at 80 columns the kind goes first (the text says it; enter shows it)
+
+
+def activity_rows(events: Sequence[EngineEvent]) -> list[Row]:
+    return [(datetime.fromtimestamp(ev.ts / 1000, UTC).strftime("%H:%M:%S") if ev.ts > 0 else "-", ev.kind,
+             describe(ev)) for ev in events]
+
+
+POSITION_COLUMNS = ("market", "size", "entry", "uPnL", "rPnL")
+POSITION_PRIORITY = (3, 0, 1, 1, 2)
+POSITION_LABELLED = ("position", "uPnL", "rPnL")
+
+
+def position_rows(status: Mapping[str, Any], market: str, labelled: bool = False) -> list[Row]:
+    """One row; ``labelled`` (80 columns, no header row): each cell says what it is."""
+    p = status.get("position") or {}
+    size = p.get("size") or 0.0
+    if labelled:
+        what = f"{size:+g} @ {num(p.get('avg_price'))}" if size else "flat"
+        return [(what, f"uPnL {num(status.get('unrealized_pnl'))}" if size else "",
+                 f"rPnL {num(p.get('realized_pnl'))}")]
+    if size:
+        return [(market, f"{size:+g}", num(p.get("avg_price")), num(status.get("unrealized_pnl")),
+                 num(p.get("realized_pnl")))]
+    return [(market, "flat", "-", "-", num(p.get("realized_pnl")))]
+
+
+def position_title(status: Mapping[str, Any], width: int) -> str:
+    """The position panel's title, shortened to fit ``width`` (the border takes 6 cells)."""
+    eq = status.get("equity")
+    pnl = status.get("day_pnl_pct")
+    has_eq, has_pnl = isinstance(eq, int | float), isinstance(pnl, int | float)
+    day = [f"day {pnl:+.2f} %"] if has_pnl else []
+    candidates = [
+        " · ".join(["position", *([f"equity {eq:,.2f} USD"] if has_eq else []), *day]),
+        " · ".join(["pos", *([f"eq {eq:,.0f}"] if has_eq else []), *(d.replace(" %", "%") for d in day)]),
+        " · ".join(["pos", *([f"eq {eq:,.0f}"] if has_eq else [])]),
+    ]
+    return next((c for c in candidates if len(c) + 6 <= width), candidates[-1])
+
+
+ORDER_COLUMNS = ("order", "side", "type", "size", "price")
+ORDER_PRIORITY = (0, 1, 2, 0, 0)
+
+
+def order_rows(status: Mapping[str, Any]) -> list[Row]:
+    out: list[Row] = []
+    for o in status.get("open_orders") or []:
+        px = o.get("trigger_price") or o.get("price")
+        tag = str(o.get("tag") or o.get("order_id") or "")
+        kind = str(o.get("type", "")).replace("trigger_", "t-")
+        out.append((tag.rsplit(":", 1)[-1], str(o.get("side", "")), kind, f"{o.get('size', 0):g}", num(px)))
+    return out
