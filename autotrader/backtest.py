@@ -28,6 +28,7 @@ from core.engine_types import EngineEvent
 from core.guard_monitor import GuardMonitor, SignalRunner
 from core.intents import INTENTS
 from core.manual import build_manual_intent
+from core.sanity import MarketSanity
 from core.venue import Fill
 from execution.paper import PaperVenue
 from feeds.pipeline import MarketPipeline
@@ -126,7 +127,8 @@ class Backtest:
         self.bus = bus = Bus()
         self.clock = clock = EventClock()
         self.pipeline = MarketPipeline(bus, binance_symbol=None, bybit_symbol=cfg.market.bybit_symbol,
-                                       okx_usdc_inst=cfg.market.okx_usdc_inst, clock=clock)
+                                       okx_usdc_inst=cfg.market.okx_usdc_inst, clock=clock,
+                                       sanity=MarketSanity.of(cfg.feeds))
         self.health = ReplayHealth(self.pipeline, max_ages(cfg))
         self.guards = GuardMonitor(bus, cfg.guards, clock, "replay")
         self.events: list[EngineEvent] = []

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from autotrader import __version__
+from autotrader import package_version
 from autotrader.activity_cmd import activity_app
 from autotrader.cli_common import ConfigOpt, SetOpt, fail, get_config
 from autotrader.drift_cmd import delegate_app, keys_app, venue_app
@@ -27,7 +27,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"autotrader {__version__}")
+        typer.echo(f"autotrader {package_version()}")
         raise typer.Exit(0)
 
 
@@ -153,9 +153,7 @@ def guards(
 
     from autotrader.config import control_socket_path
     from autotrader.control import ControlError, request_sync
-    from autotrader.guards_cmd import one_shot_report, render_json_text
-    from autotrader.logs import setup_logging
-    from core.guards import to_json
+    from autotrader.guards_cmd import render_json_text
 
     cfg = get_config(config, set_)
     d: dict[str, Any] | None = None
@@ -165,6 +163,10 @@ def guards(
         except ControlError:
             d = None
     if d is None:
+        from autotrader.guards_cmd import one_shot_report
+        from autotrader.logs import setup_logging
+        from core.guards import to_json
+
         setup_logging("WARNING")
         d = to_json(asyncio.run(one_shot_report(cfg, timeout)), detailed=True)
     if json_out:

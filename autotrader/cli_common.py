@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from autotrader.config import ConfigError, load_config, parse_set_option
-from core.config_schema import Config
+if TYPE_CHECKING:  # the CLI imports only what a command needs (tests/test_cli_imports.py)
+    from core.config_schema import Config
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML config file (default: platformdirs location).")
@@ -28,6 +28,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def get_config(config: Path | None, sets: list[str] | None, defaults: dict[str, Any] | None = None) -> Config:
     """Load the config; ``defaults`` are command-specific overrides that ``--set`` still beats."""
+    from autotrader.config import ConfigError, load_config, parse_set_option
+
     try:
         overrides = dict(defaults or {})
         overrides.update(parse_set_option(s) for s in (sets or []))

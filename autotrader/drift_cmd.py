@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -70,6 +69,8 @@ def venue_status(
         finally:
             await rpc.close()
 
+    import asyncio
+
     try:
         st = asyncio.run(main())
     except DriftSetupError as e:
@@ -129,6 +130,8 @@ async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str,
 def _delegate_cmd(
     action: str, json_out: bool, mainnet: bool, pf: Path | None, config: Path | None, set_: list[str] | None
 ) -> None:
+    import asyncio
+
     cfg = _cfg(config, set_, mainnet)
     try:
         st = asyncio.run(_delegate(cfg, action, pf))

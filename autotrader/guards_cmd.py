@@ -11,24 +11,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.bus import Bus
-from core.clock import WallClock
-from core.config_schema import Config
-from core.guard_monitor import GuardMonitor
-from core.guards import GuardReport, to_json
-from feeds.live import run_live
-from feeds.pipeline import MarketPipeline
+if TYPE_CHECKING:  # `autotrader guards` against a running instance needs none of the feeds
+    from core.config_schema import Config
+    from core.guards import GuardReport
 
 
 async def one_shot_report(cfg: Config, timeout_s: float, poll_s: float = 0.25) -> GuardReport:
+    from core.bus import Bus
+    from core.clock import WallClock
+    from core.guard_monitor import GuardMonitor
+    from core.sanity import MarketSanity
+    from feeds.live import run_live
+    from feeds.pipeline import MarketPipeline
+
     bus = Bus()
     pipeline = MarketPipeline(
         bus,
         binance_symbol=cfg.market.binance_symbol,
         bybit_symbol=cfg.market.bybit_symbol,
         okx_usdc_inst=cfg.market.okx_usdc_inst,
+        sanity=MarketSanity.of(cfg.feeds),
     )
     monitor = GuardMonitor(bus, cfg.guards, WallClock(), "live")
     stop = asyncio.Event()
@@ -51,6 +55,8 @@ async def one_shot_report(cfg: Config, timeout_s: float, poll_s: float = 0.25) -
 
 def render_text(report: GuardReport) -> str:
     """A short human-readable report (plain text; colour is the UI's job)."""
+    from core.guards import to_json
+
     return render_json_text(to_json(report, detailed=True))
 
 

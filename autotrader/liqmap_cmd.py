@@ -3,36 +3,41 @@ where the map lives, the scanner's settings, the periodic scan task."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from autotrader.cli_common import ConfigOpt, SetOpt, fail, get_config
-from autotrader.config import storage_root
-from core.bus import Bus
-from core.config_schema import Config
-from core.liqmap import LIQ_MAP, LiqMap, entry_json
-from feeds.drift.scanner import LiqMapScanner, Progress, ScanConfig, ScanError
-from storage import liqmap_store
+
+if TYPE_CHECKING:  # the scanner pulls in driftpy/solana/aiohttp: imported where used
+    from core.bus import Bus
+    from core.config_schema import Config
+    from core.liqmap import LiqMap
+    from feeds.drift.scanner import Progress, ScanConfig
 
 log = logging.getLogger(__name__)
 
 
 def liqmap_dir(cfg: Config) -> Path:
+    from autotrader.config import storage_root
+
     return Path(cfg.liqmap.output_dir) if cfg.liqmap.output_dir else storage_root(cfg) / "drift" / "liq_map"
 
 
 def helius_dir(cfg: Config) -> Path:
+    from autotrader.config import storage_root
+
     h = cfg.venues.helius
     return Path(h.output_dir) if h.output_dir else storage_root(cfg) / "helius" / "drift"
 
 
 def scan_config(cfg: Config) -> ScanConfig:
+    from feeds.drift.scanner import ScanConfig
+
     lm, d = cfg.liqmap, cfg.venues.drift
     return ScanConfig(
         rpc_url=lm.rpc_url or d.rpc_url,
@@ -46,6 +51,11 @@ def scan_config(cfg: Config) -> ScanConfig:
 
 
 async def scan_and_store(cfg: Config, progress: Progress | None = None) -> LiqMap:
+    import asyncio
+
+    from feeds.drift.scanner import LiqMapScanner
+    from storage import liqmap_store
+
     scanner = LiqMapScanner(scan_config(cfg), progress)
     try:
         m = await scanner.scan_once()
@@ -58,6 +68,12 @@ async def scan_and_store(cfg: Config, progress: Progress | None = None) -> LiqMa
 async def periodic_scans(cfg: Config, bus: Bus, logger: logging.Logger) -> None:
     """The runtime's scanner: the stored map first (if any), then a scan every ``interval_s``;
     a failed scan is logged and retried at the next interval (the old map ages out of liq_gap)."""
+    import asyncio
+
+    from core.liqmap import LIQ_MAP
+    from feeds.drift.scanner import ScanError
+    from storage import liqmap_store
+
     stored = await asyncio.to_thread(liqmap_store.load, liqmap_dir(cfg))
     if stored is not None:
         bus.publish(LIQ_MAP, stored)
@@ -122,6 +138,12 @@ def liqmap(
     set_: SetOpt = None,
 ) -> None:
     """The Drift liquidation map: positions sorted by distance to their liquidation price."""
+    import asyncio
+
+    from core.liqmap import entry_json
+    from feeds.drift.scanner import ScanError
+    from storage import liqmap_store
+
     cfg = get_config(config, set_)
     if scan:
         try:

@@ -12,24 +12,16 @@ for hand-signed orders; reduce-only keeps the leftovers harmless (they cannot op
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import typer
 
-from core.clock import WallClock
-from core.config_schema import Config
-from core.intents import Intent
-from core.venue import (
-    OrderRequest,
-    OrderSide,
-    OrderStatus,
-    OrderType,
-    OrderUpdate,
-    PostOnly,
-    TriggerCondition,
-)
-from execution.signers.base import Signer
+if TYPE_CHECKING:  # the CLI imports the domain (and solders) only in the commands that sign
+    from core.config_schema import Config
+    from core.intents import Intent
+    from core.venue import OrderRequest, OrderSide
+    from execution.signers.base import Signer
 
 
 def protected_requests(intent: Intent, market: str) -> list[OrderRequest]:
@@ -37,6 +29,8 @@ def protected_requests(intent: Intent, market: str) -> list[OrderRequest]:
     trigger-market stop for the whole size and the reduce-only take-profit ladder. Reduce-only
     exits can never open a position, so they are safe while the entry has not filled, and the
     position is protected from the moment it exists (never naked, even without the engine)."""
+    from core.venue import OrderRequest, OrderType, PostOnly, TriggerCondition
+
     long = intent.side == "buy"
     exit_side: OrderSide = "sell" if long else "buy"
     tag = intent.id
@@ -70,6 +64,10 @@ def run_manual_orders(
 ) -> int:
     """Summarize ``reqs``, ask, sign them in ONE transaction, send and follow it through the
     confirmation schedule. 0 = on chain, 1 = refused/failed, 3 = not confirmed by the user."""
+    import asyncio
+
+    from core.clock import WallClock
+    from core.venue import OrderStatus, OrderUpdate
     from execution.drift.factory import build_drift_venue
     from execution.drift.manual import summarize
 
@@ -124,6 +122,8 @@ def run_manual_order(
     if side not in ("buy", "sell"):
         echo(f"side must be buy or sell, got {side!r}")
         return 2
+    from core.venue import OrderRequest, OrderType, PostOnly
+
     req = OrderRequest(market="SOL-PERP", side="buy" if side == "buy" else "sell", type=OrderType.LIMIT,
                        size=size, price=price, post_only=PostOnly.MUST, client_tag=tag)
     return run_manual_orders(cfg, [req], signer, yes=yes, mainnet_flag=mainnet_flag, echo=echo,

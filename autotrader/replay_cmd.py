@@ -15,6 +15,7 @@ from core.bus import Bus
 from core.clock import EventClock
 from core.config_schema import Config
 from core.guard_monitor import GuardMonitor, SignalRunner
+from core.sanity import MarketSanity
 from feeds.pipeline import MarketPipeline, drive
 from feeds.replay import Frame, RecordingError, open_recording
 from feeds.replay_health import ReplayHealth
@@ -86,6 +87,7 @@ def run_replay(
         binance_symbol=symbol,
         bybit_symbol=cfg.market.bybit_symbol,
         okx_usdc_inst=None,
+        sanity=MarketSanity.of(cfg.feeds),
     )
     writer = _JsonLines(out if out is not None else sys.stdout.buffer)
     if emit in ("guards", "intents"):
@@ -120,6 +122,7 @@ def run_replay(
         "codecs": {
             venue: codec.stats.as_dict() for venue, codec in pipeline.codecs.items() if codec.stats.frames
         },
+        "dropped": {venue: d for venue in pipeline.codecs if (d := pipeline.dropped(venue))},
     }
     sys.stderr.write(orjson.dumps({"summary": summary}).decode() + "\n")
     if recording.stats.truncated:

@@ -48,6 +48,7 @@ from core.guard_monitor import GuardMonitor, SignalRunner
 from core.guards import to_json as guards_to_json
 from core.intents import INTENTS, Intent
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest
+from core.sanity import MarketSanity
 from execution.leaving import LeaveReport, leave
 from feeds.live import run_live
 from feeds.pipeline import MarketPipeline
@@ -154,6 +155,7 @@ class Runtime:
             bybit_symbol=cfg.market.bybit_symbol,
             okx_usdc_inst=cfg.market.okx_usdc_inst,
             clock=None if self.live else self.event_clock,
+            sanity=MarketSanity.of(cfg.feeds),
         )
         self.state = LatestState(self.bus)
         self.live_status: dict[str, FeedStatus] = {}
@@ -250,6 +252,7 @@ class Runtime:
                     "resyncs": s.resyncs,
                     "errors": s.errors,
                     "detail": s.detail,
+                    "dropped": s.dropped,
                 }
                 for s in statuses
             },
@@ -315,6 +318,7 @@ class Runtime:
             frames=n,
             recording=recording.stats.as_dict(),
             codecs={v: c.stats.as_dict() for v, c in self.pipeline.codecs.items()},
+            dropped={v: d for v in self.pipeline.codecs if (d := self.pipeline.dropped(v))},
         )
         log_event(self.log, "status", **self.status_line())
 

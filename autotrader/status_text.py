@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from core.sanity import dropped_by_venue, dropped_text
+
 
 def _ts(ms: object) -> str:
     if not isinstance(ms, int | float) or ms <= 0:
@@ -72,6 +74,9 @@ def render_status(d: dict[str, Any]) -> str:
     feeds = d.get("feeds") or {}
     ftxt = " | ".join(f"{k} {v.get('state')} {_num(v.get('age_s'), '.1f')}s" for k, v in feeds.items())
     lines.append(f"  feeds      {ftxt or '-'}")
+    dropped = dropped_text(dropped_by_venue((k, v.get("dropped") or {}) for k, v in feeds.items()))
+    if dropped:
+        lines.append(f"  dropped    {dropped}")
     if e.get("state_db"):
         lines.append(f"  state      {e['state_db']}")
     return "\n".join(lines)

@@ -248,7 +248,9 @@ class BinanceBookSync:
     ``on_diff`` / ``on_snapshot`` return the events to publish: one :class:`BookTop` per applied
     diff (none while a side is empty) and :class:`ResyncNeeded` when a (new) snapshot is needed.
     Counters: ``gaps`` (``pu`` mismatches), ``resyncs`` (ResyncNeeded emitted, the initial request
-    included), ``malformed`` (diffs whose levels failed to parse; the book is dropped and resynced).
+    included), ``malformed`` (diffs whose levels failed to parse; the book is dropped and resynced),
+    ``crossed`` (diffs after which the best bid was not below the best ask: that top is still
+    returned, so the guards see it, then the book is dropped and resynced).
     """
 
     def __init__(self, symbol: str, venue: str = "binance", max_buffer: int = 10_000) -> None:
@@ -260,6 +262,7 @@ class BinanceBookSync:
         self.gaps = 0
         self.resyncs = 0
         self.malformed = 0
+        self.crossed = 0
         self.applied = 0
         self._requested = False
         self._buffer: deque[_Buffered] = deque(maxlen=max_buffer)
@@ -283,6 +286,14 @@ class BinanceBookSync:
         """Drop the book and buffer (e.g. after a reconnect) and ask for a new snapshot."""
         self._buffer.clear()
         return self._resync(reason)
+
+    def invalidate(self, reason: str) -> list[MarketEvent]:
+        """A diff of this book was lost (a garbage frame): drop the book now rather than keep
+        serving it until the next diff shows the gap. One request per outage: nothing while a
+        snapshot is already awaited."""
+        if self.state is SyncState.AWAIT_SNAPSHOT and self._requested:
+            return []
+        return [self.reset(reason)]
 
     def on_diff(self, first_id: int, final_id: int, prev_final_id: int, timestamp: int,
                 bids: Levels, asks: Levels) -> list[MarketEvent]:
@@ -326,7 +337,15 @@ class BinanceBookSync:
         self.last_update_id = final_id
         self.applied += 1
         top = book.top(self.venue, self.symbol, timestamp, final_id)
-        return [] if top is None else [top]
+        if top is None:
+            return []
+        if top.bid_px < top.ask_px:
+            return [top]
+        # crossed or locked: a level was missed or is garbage. Publish the top (the guards block on
+        # it until a sane one follows) and take a new snapshot.
+        self.crossed += 1
+        self._buffer.clear()
+        return [top, self._resync(f"book crossed: best bid {top.bid_px:.6g} >= best ask {top.ask_px:.6g}")]
 
     def on_snapshot(self, last_update_id: int, bids: Levels, asks: Levels) -> list[MarketEvent]:
         """Feed a REST ``/fapi/v1/depth`` snapshot; replays the buffered diffs that follow it."""

@@ -28,6 +28,7 @@ from core.models import (
     Funding,
     Liquidation,
     OpenInterest,
+    ResyncNeeded,
     Trade,
 )
 
@@ -176,6 +177,9 @@ class Topics:
     TRADES = Topic("market:solusdt:trades", Trade)
     BARS = Topic("market:solusdt:bars", Bar)
     BOOK = Topic("market:solusdt:book", BookTop)
+    #: the primary book was dropped and awaits a snapshot (gap, garbage frame, crossed); the next
+    #: book top ends it
+    BOOK_RESYNC = Topic("market:solusdt:book_resync", ResyncNeeded)
     BOOK_TICKER = Topic("market:solusdt:book_ticker", BookTicker)
     LIQUIDATIONS = Topic("market:solusdt:liquidations", Liquidation)
     FUNDING = Topic("market:solusdt:funding", Funding)

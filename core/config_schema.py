@@ -137,11 +137,16 @@ class VenuesConfig(_Section):
 
 
 class FeedsConfig(_Section):
-    """Max silence per feed before it is reported stale (seconds)."""
+    """Max silence per feed before it is reported stale (seconds), and the market-data sanity band
+    (core/sanity.py): a trade, mark or liquidation price further than ``price_band_pct`` % from the
+    reference (the primary book's mid or a mark of the same asset, at most
+    ``price_reference_max_age_s`` away from the event) is dropped and counted."""
 
     binance_max_age_s: PosFloat = 5.0
     bybit_max_age_s: PosFloat = 30.0
     okx_max_age_s: PosFloat = 60.0
+    price_band_pct: Annotated[float, msgspec.Meta(gt=0, le=100)] = 10.0
+    price_reference_max_age_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
 
 
 class StorageConfig(_Section):

@@ -75,6 +75,7 @@ class GuardMonitor:
         st = self.state
         self._offs: list[Callable[[], None]] = [
             bus.on(Topics.BOOK, self._wrap(st.on_book)),
+            bus.on(Topics.BOOK_RESYNC, self._wrap(st.on_book_resync)),
             bus.on(Topics.FUNDING, self._wrap(st.on_funding)),
             bus.on(Topics.OPEN_INTEREST, self._wrap(st.on_open_interest)),
             bus.on(Topics.BASIS, self._wrap(st.on_basis)),

@@ -43,7 +43,7 @@ def status_now(
     # report's age is max(0, (now - ts)/1000) and an input is stale unless age <= its max age m:
     # max(0, a) <= m  <=>  a <= m and 0 <= m  (also for a NaN m), written without the calls.
     book = state.book
-    if book is None:
+    if book is None or state.book_resync:
         return "stale"
     m = ma.book_s
     if not ((now_ms - book.timestamp) / 1000.0 <= m and m >= 0.0):
@@ -76,9 +76,9 @@ def status_now(
     if liq_age is None or why or not liq_age <= ma.liquidations_s:
         return "stale"
     worst = 0
-    # -- market limits (a value that is not a finite number is stale)
+    # -- market limits (a value that is not a finite number is stale; so is a crossed book)
     spread = book.spread_bps
-    if not math.isfinite(spread):
+    if not math.isfinite(spread) or not book.bid_px < book.ask_px:
         return "stale"
     if not spread <= cfg.spread_bps_max:
         worst = 1
@@ -183,13 +183,13 @@ class StatusCache:
         if worst == _STALE:
             return "stale"
         book = state.book
-        if book is None:
+        if book is None or state.book_resync:
             return "stale"
         m = cfg.max_age.book_s
         if not ((now_ms - book.timestamp) / 1000.0 <= m and m >= 0.0):
             return "stale"
         spread = book.spread_bps
-        if not math.isfinite(spread):
+        if not math.isfinite(spread) or not book.bid_px < book.ask_px:
             return "stale"
         if not spread <= cfg.spread_bps_max and worst < 1:
             worst = 1

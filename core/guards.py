@@ -8,9 +8,11 @@ in ``GuardsConfig.blocking`` or its level is ``stale`` (staleness always blocks)
 Checks (name → level when violated):
 
 * ``input.<name>`` for every input of :data:`INPUT_NAMES` → ``stale`` when missing, older than
-  its max age, or its feed reports itself not live;
-* ``spread`` (spread_bps > max) → warning; ``depth`` (min(bid_usd, ask_usd) < min) → warning;
-  ``funding`` (|APR| > max) → warning; ``basis`` (|bps| > max) → warning;
+  its max age, or its feed reports itself not live (the book: while it resyncs);
+* ``spread`` (spread_bps > max) → warning; a crossed or locked book (best bid >= best ask) →
+  ``stale`` ("book crossed"), so it blocks whatever ``blocking`` says;
+  ``depth`` (min(bid_usd, ask_usd) < min) → warning; ``funding`` (|APR| > max) → warning;
+  ``basis`` (|bps| > max) → warning;
   ``liquidations`` (events in the window > max) → breach;
 * ``leverage`` (> max_leverage) → breach, evaluated only when a leverage is given;
 * toggleable: ``rsi_gate`` → warning, ``obv_cliff`` → warning, ``liq_gap`` → warning (only when a
@@ -223,7 +225,13 @@ def evaluate(
     b = _Builder(cfg)
     ages = _inputs(b, snapshot, max(0, now_ms - snapshot.ts) / 1000.0)
     s = snapshot
-    b.limit("spread", "spread", s.spread_bps, cfg.spread_bps_max, "warning", True, " bps", "no book")
+    bid, ask = s.best_bid, s.best_ask
+    if bid is not None and ask is not None and not bid < ask:  # crossed or locked: unusable
+        why = (f"book crossed: best bid {_fmt(bid)} >= best ask {_fmt(ask)}"
+               if math.isfinite(bid) and math.isfinite(ask) else "book top is not a number")
+        b.add("spread", s.spread_bps, cfg.spread_bps_max, "stale", why)
+    else:
+        b.limit("spread", "spread", s.spread_bps, cfg.spread_bps_max, "warning", True, " bps", "no book")
     depth = None if s.bid_usd is None or s.ask_usd is None else min(s.bid_usd, s.ask_usd)
     b.limit("depth", "depth(10bps) min side", depth, cfg.depth_usd_min, "warning", False, " USD", "no book")
     b.limit("funding", "|funding APR|", _abs(s.funding_apr), cfg.funding_apr_abs_max_pct, "warning", True,

@@ -151,4 +151,10 @@ class LifecycleBase:
         return px if px is not None and finite_pos(px) else None
 
     def _guards_ok(self) -> tuple[bool, str]:
-        return guard_fresh_ok(self.last.guard if self.last else None, self._ts, self.cfg.guard_max_age_s)
+        """May this lifecycle enter now (an entry, a replace, a market convert)? The guard report
+        must allow it, and the touch it would trade at must not be crossed (nor locked)."""
+        t = self.last
+        ok, why = guard_fresh_ok(t.guard if t else None, self._ts, self.cfg.guard_max_age_s)
+        if ok and t is not None and t.bid is not None and t.ask is not None and not t.bid < t.ask:
+            return False, f"book crossed: best bid {t.bid:g} >= best ask {t.ask:g}"
+        return ok, why

@@ -27,7 +27,7 @@ import msgspec
 
 from core.guard_config import INPUT_NAMES, GuardsConfig
 from core.indicators import Atr, Obv, ObvCliff, Resampler, Rsi
-from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest
+from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest, ResyncNeeded
 
 MINUTE_MS = 60_000
 MAX_LIQ_EVENTS = 100_000  # memory bound for a liquidation cascade; the count saturates here
@@ -91,6 +91,7 @@ class MarketState:
     def __init__(self, cfg: GuardsConfig | None = None) -> None:
         self.cfg = cfg = cfg if cfg is not None else GuardsConfig()
         self.book: BookTop | None = None
+        self.book_resync = ""  # why the book is being resynced ("": it is not); a newer top ends it
         self.funding: dict[str, Funding] = {}
         self.oi: dict[str, OpenInterest] = {}
         self.basis: Basis | None = None
@@ -123,6 +124,14 @@ class MarketState:
         b = self.book
         if b is None or (m.timestamp, m.update_id) >= (b.timestamp, b.update_id):
             self.book = m
+            self.book_resync = ""
+
+    def on_book_resync(self, m: ResyncNeeded) -> None:
+        """The book was dropped and awaits a snapshot: its input is not live until the next top
+        (counted as a book update: only the book's checks depend on it)."""
+        self.version += 1
+        self.book_updates += 1
+        self.book_resync = m.reason or "resync"
 
     def on_funding(self, m: Funding) -> None:
         self.version += 1
@@ -262,6 +271,8 @@ class MarketState:
             snap.best_bid, snap.best_ask, snap.spread_bps = b.bid_px, b.ask_px, b.spread_bps
             snap.bid_usd, snap.ask_usd = b.bid_usd, b.ask_usd
             ages["book"] = _age(now_ms, b.timestamp)
+        if self.book_resync:
+            snap.not_live["book"] = f"resyncing ({self.book_resync})"
         if (f := _pick(self.funding, cfg.funding_venue)) is not None:
             snap.funding_apr = f.apr_pct
             ages["funding"] = _age(now_ms, f.ts)

@@ -146,6 +146,10 @@ FeedState = Literal["connecting", "live", "stale", "down"]
 
 
 class FeedStatus(msgspec.Struct, frozen=True, gc=False):
+    """``dropped``: what the feed's *venue* sent that was not used, by kind (core/sanity.py: trade,
+    mark, funding, oi, liquidation, book = crossed tops; frame = unparseable frames). Every feed of
+    one venue carries the venue's counters."""
+
     feed: str
     state: FeedState
     ts: int
@@ -155,6 +159,7 @@ class FeedStatus(msgspec.Struct, frozen=True, gc=False):
     resyncs: int = 0
     errors: int = 0
     detail: str = ""
+    dropped: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class DepthDiff(msgspec.Struct, frozen=True, gc=False):
@@ -185,4 +190,16 @@ class ResyncNeeded(msgspec.Struct, frozen=True, gc=False):
     reason: str
 
 
-MarketEvent = Trade | BookTop | BookTicker | Liquidation | Funding | OpenInterest | Instrument | ResyncNeeded
+class BadData(msgspec.Struct, frozen=True, gc=False):
+    """A value a codec refused before it could enter the codec's own state (e.g. a Bybit ticker's
+    mark price): the pipeline counts it like the events it drops itself (core/sanity.py)."""
+
+    venue: str
+    symbol: str
+    kind: str
+    reason: str
+
+
+MarketEvent = (
+    Trade | BookTop | BookTicker | Liquidation | Funding | OpenInterest | Instrument | ResyncNeeded | BadData
+)

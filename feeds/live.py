@@ -60,7 +60,7 @@ class LiveFeeds:
         self.tap = tap
         self.options = opts = options or LiveOptions()
         self.endpoints: Endpoints = endpoints(cfg)
-        self.monitor = HealthMonitor(bus, opts.status_interval_s)
+        self.monitor = HealthMonitor(bus, opts.status_interval_s, dropped=pipeline.dropped)
         self.specs: list[WsSpec] = []
         for spec in ws_specs(cfg, opts.max_conn_age_s):
             if spec.name not in opts.feeds:

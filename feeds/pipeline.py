@@ -6,10 +6,17 @@ for the primary USDT perp and the USDT-vs-USDC basis.
 
 Topic names are those of the architecture page; ``market:solusdt:*`` is the slot of the primary
 USDT perp (``market.binance_symbol``), whichever symbol a recording carries.
+
+Every trade, liquidation, funding and open-interest event of the configured symbols passes the
+rules of :mod:`core.sanity` before it is published: a bad one is dropped (not published, and it
+does not move the event clock), counted by venue and kind (:meth:`MarketPipeline.dropped`, shown
+in feed health and ``status``) and logged once per burst. A crossed or locked primary book top is
+counted and still published, so the guards block on it while the book resyncs.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +26,7 @@ from core.bus import Bus, Topics
 from core.clock import EventClock
 from core.funding import basis_bps
 from core.models import (
+    BadData,
     Basis,
     BookTicker,
     BookTop,
@@ -30,11 +38,15 @@ from core.models import (
     Side,
     Trade,
 )
+from core.sanity import MarketSanity, base_asset
 from feeds.base import Codec
 from feeds.binance.codec import BinanceCodec
 from feeds.bybit.codec import BybitCodec
 from feeds.okx.codec import OkxCodec
 from feeds.replay import Frame
+
+log = logging.getLogger(__name__)
+_INF = float("inf")
 
 
 @dataclass(slots=True)
@@ -62,8 +74,12 @@ class MarketPipeline:
         okx_usdc_inst: str | None = "SOL-USDC-SWAP",
         clock: EventClock | None = None,
         on_resync: Callable[[ResyncNeeded], None] | None = None,
+        sanity: MarketSanity | None = None,
     ) -> None:
         self.bus = bus
+        self.sanity = sanity if sanity is not None else MarketSanity()
+        if binance_symbol:
+            self.sanity.adopt(base_asset(binance_symbol))
         self.clock = clock
         self.primary = binance_symbol
         self.bybit_symbol = bybit_symbol
@@ -72,7 +88,7 @@ class MarketPipeline:
         self._binance = BinanceCodec()
         self.codecs: dict[str, Codec] = {
             "binance": self._binance,
-            "bybit": BybitCodec(symbols=[bybit_symbol] if bybit_symbol else None),
+            "bybit": BybitCodec(symbols=[bybit_symbol] if bybit_symbol else None, sanity=self.sanity),
             "okx": OkxCodec(inst_ids=[okx_usdc_inst] if okx_usdc_inst else None),
         }
         self.stats = PipelineStats()
@@ -88,6 +104,7 @@ class MarketPipeline:
             OpenInterest: self._on_open_interest,
             ResyncNeeded: self._on_resync,
             Instrument: self._on_instrument,
+            BadData: self._on_bad_data,
         }
         self._bus_version = -1  # the bus's listener set the drop flags were derived from
 
@@ -134,6 +151,7 @@ class MarketPipeline:
     def _is_primary(self, symbol: str) -> bool:
         if self.primary is None:
             self.primary = symbol
+            self.sanity.adopt(base_asset(symbol))
             self._bars = BarBuilder(symbol)
             self._bus_version = -1  # re-derive the drop flags
         return symbol == self.primary
@@ -145,12 +163,18 @@ class MarketPipeline:
 
     def _on_trade(self, venue: str, ev: Trade) -> None:
         ts = ev.ts
-        self.stats.last_event_ms[venue] = ts
-        if self.clock is not None:
-            self.clock.advance(ts)
         if venue == "binance":
             if ev.symbol != self.primary and not self._is_primary(ev.symbol):
+                self._tick(venue, ts)
                 return
+            san = self.sanity
+            px = ev.price
+            if not (san.lo < px < san.hi and ts <= san.ref_until and 0.0 < ev.qty < _INF) and (
+                    not self._trade_ok(venue, ev)):
+                return
+            self.stats.last_event_ms[venue] = ts
+            if self.clock is not None:
+                self.clock.advance(ts)
             self.stats.trades += 1
             self.bus.publish(Topics.TRADES, ev)
             self._last_usdt_px = ev.price
@@ -159,15 +183,26 @@ class MarketPipeline:
                 self.bus.publish(Topics.BARS, closed)
         elif venue == "okx":
             if self.okx_inst is not None and ev.symbol != self.okx_inst:
+                self._tick(venue, ts)
                 return
+            if not self._trade_ok(venue, ev):
+                return
+            self._tick(venue, ts)
             self.bus.publish(Topics.USDC_TRADES, ev)
             self._last_usdc_px = ev.price
             self._publish_basis(ev.ts)
+        else:
+            self._tick(venue, ts)
 
     def _on_book(self, venue: str, ev: BookTop) -> None:
         self._tick(venue, ev.timestamp)
         if ev.symbol == self.primary or self._is_primary(ev.symbol):
             self.stats.book_updates += 1
+            bid, ask = ev.bid_px, ev.ask_px
+            if bid < ask:
+                self.sanity.set_reference((bid + ask) * 0.5, ev.timestamp)
+            else:  # published all the same: the guards block on it ("book crossed") until a sane top
+                self._drop(venue, "book", f"book crossed: best bid {bid:.6g} >= best ask {ask:.6g}")
             self.bus.publish(Topics.BOOK, ev)
 
     def _on_book_ticker(self, venue: str, ev: BookTicker) -> None:
@@ -175,21 +210,74 @@ class MarketPipeline:
             self.bus.publish(Topics.BOOK_TICKER, ev)
 
     def _on_liquidation(self, venue: str, ev: Liquidation) -> None:
+        if not self._accepts(venue, ev.symbol):
+            self._tick(venue, ev.ts)
+            return
+        why = self.sanity.liquidation_problem(ev.price, ev.qty, ev.notional, ev.ts, ev.symbol)
+        if why:
+            self._drop(venue, "liquidation", why)
+            return
         self._tick(venue, ev.ts)
-        if self._accepts(venue, ev.symbol):
-            self.bus.publish(Topics.LIQUIDATIONS, ev)
+        self.bus.publish(Topics.LIQUIDATIONS, ev)
 
     def _on_funding(self, venue: str, ev: Funding) -> None:
+        if not self._accepts(venue, ev.symbol):
+            self._tick(venue, ev.ts)
+            return
+        san = self.sanity
+        why = san.funding_problem(ev.rate, ev.interval_hours, ev.apr_pct)
+        if why:
+            self._drop(venue, "funding", why)
+            return
+        why = san.mark_problem(ev.mark_px, ev.index_px, ev.ts, ev.symbol)
+        if why:
+            self._drop(venue, "mark", why)
+            return
+        if ev.mark_px > 0.0:
+            san.offer_mark(ev.mark_px, ev.ts, ev.symbol)
         self._tick(venue, ev.ts)
-        if self._accepts(venue, ev.symbol):
-            self.bus.publish(Topics.FUNDING, ev)
+        self.bus.publish(Topics.FUNDING, ev)
 
     def _on_open_interest(self, venue: str, ev: OpenInterest) -> None:
         if self._accepts(venue, ev.symbol):
+            why = self.sanity.oi_problem(ev.oi_base, ev.oi_single, ev.oi_notional, ev.ts, ev.symbol)
+            if why:
+                self._drop(venue, "oi", why)
+                return
             self.bus.publish(Topics.OPEN_INTEREST, ev)
+
+    # -- sanity (core/sanity.py decides; the pipeline counts, logs and drops) ---------------
+    def _trade_ok(self, venue: str, ev: Trade) -> bool:
+        why = self.sanity.trade_problem(ev.price, ev.qty, ev.ts, ev.symbol)
+        if why:
+            self._drop(venue, "trade", why)
+            return False
+        return True
+
+    def _on_bad_data(self, venue: str, ev: BadData) -> None:
+        self._drop(venue, ev.kind, f"{ev.symbol}: {ev.reason}")
+
+    def _drop(self, venue: str, kind: str, why: str) -> None:
+        """Count a bad event of ``venue``; log the first of a burst (receive time)."""
+        san = self.sanity
+        if san.count(venue, kind, self.stats.last_frame_ns.get(venue, 0)):
+            n = san.dropped[venue][kind]
+            log.warning("market data: dropped a %s from %s: %s (%d so far; the rest of this burst is "
+                        "counted, not logged)", kind, venue, why, n)
+
+    def dropped(self, venue: str) -> dict[str, int]:
+        """What ``venue`` sent that was not used, by kind: the events :mod:`core.sanity` dropped
+        (``book`` = crossed book tops) and ``frame``, the frames its codec could not parse."""
+        out = self.sanity.dropped_of(venue)
+        codec = self.codecs.get(venue)
+        if codec is not None and codec.stats.malformed:
+            out["frame"] = codec.stats.malformed
+        return out
 
     def _on_resync(self, venue: str, ev: ResyncNeeded) -> None:
         self.stats.resync_requests += 1
+        if ev.symbol == self.primary:  # the guards block until the next book top
+            self.bus.publish(Topics.BOOK_RESYNC, ev)
         if self.on_resync is not None:
             self.on_resync(ev)
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from core.bus import Bus
 from core.config_schema import Config, to_dict
+from core.sanity import MarketSanity
 from feeds.live import LiveFeeds, LiveOptions
 from feeds.pipeline import MarketPipeline
 from feeds.replay.writer import RecordingWriter
@@ -188,7 +189,8 @@ async def run_record(cfg: Config, out_dir: str | Path, duration_s: float | None 
     bus = bus or Bus()
     stop = stop_event or asyncio.Event()
     pipeline = MarketPipeline(bus, binance_symbol=cfg.market.binance_symbol,
-                              bybit_symbol=cfg.market.bybit_symbol, okx_usdc_inst=cfg.market.okx_usdc_inst)
+                              bybit_symbol=cfg.market.bybit_symbol, okx_usdc_inst=cfg.market.okx_usdc_inst,
+                              sanity=MarketSanity.of(cfg.feeds))
     rec = HourlyRecorder(out_dir, flush_interval_s=flush_interval_s,
                          meta={"venues": to_dict(cfg)["venues"], "market": to_dict(cfg)["market"]})
     feeds = LiveFeeds(cfg, bus, pipeline, tap=rec, options=options)

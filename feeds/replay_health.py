@@ -41,6 +41,7 @@ class ReplayHealth:
                     resyncs=codec.stats.resyncs,
                     errors=codec.stats.malformed + codec.stats.errors + codec.stats.unknown,
                     detail=detail,
+                    dropped=self.pipeline.dropped(venue),
                 )
             )
         return out

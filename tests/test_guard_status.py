@@ -23,7 +23,7 @@ from core.guard_monitor import GuardMonitor
 from core.guard_status import StatusCache, status_now
 from core.guards import GUARDS, GuardReport, evaluate
 from core.market_state import MarketState
-from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest
+from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest, ResyncNeeded
 
 T0 = 1_700_000_000_000
 VENUES = ("binance", "bybit", "okx")
@@ -39,12 +39,12 @@ dt = st.integers(min_value=-2_000, max_value=400_000)  # mostly forward, sometim
 def inputs(draw: Any, kind: str | None = None) -> tuple[str, Any]:
     if kind is None:
         kind = draw(st.sampled_from(["book", "funding", "oi", "basis", "liq", "liq", "status", "bar",
-                                     "tick"]))
+                                     "tick", "resync"]))
     ts = T0 + draw(st.integers(min_value=0, max_value=3_000_000))
     venue = draw(st.sampled_from(VENUES))
     if kind == "book":
         bid = draw(st.floats(min_value=1, max_value=200))
-        ask = bid + draw(st.floats(min_value=0, max_value=1))
+        ask = bid + draw(st.one_of(st.floats(0, 1), st.sampled_from([0.0, -0.5])))  # locked, crossed
         return kind, BookTop("binance", "SOLUSDT", ts, draw(st.integers(0, 10)), bid, 1.0, ask, 1.0,
                              draw(num), draw(num), draw(num))
     if kind == "funding":
@@ -59,6 +59,8 @@ def inputs(draw: Any, kind: str | None = None) -> tuple[str, Any]:
         state = draw(st.sampled_from(["live", "live", "stale", "down"]))
         age = draw(st.one_of(st.none(), st.floats(min_value=0, max_value=100)))
         return kind, FeedStatus(venue, state, ts, age)  # type: ignore[arg-type]
+    if kind == "resync":
+        return kind, ResyncNeeded("binance", "SOLUSDT", draw(st.sampled_from(["gap", "book crossed"])))
     if kind == "bar":
         px = draw(st.floats(min_value=50, max_value=150))
         vol = draw(st.floats(min_value=0, max_value=100))
@@ -115,7 +117,14 @@ def configs(draw: Any) -> GuardsConfig:
 def _feed(state: MarketState, kind: str, msg: Any) -> None:
     {"book": state.on_book, "funding": state.on_funding, "oi": state.on_open_interest,
      "basis": state.on_basis, "liq": state.on_liquidation, "status": state.on_feed_status,
-     "bar": state.on_bar}[kind](msg)
+     "bar": state.on_bar, "resync": state.on_book_resync}[kind](msg)
+
+
+def _time(msg: Any, now: int) -> int:
+    """The event time an input carries (a bar's age runs from its end; a resync carries none)."""
+    if isinstance(msg, ResyncNeeded):
+        return now
+    return msg.ts if hasattr(msg, "ts") else msg.timestamp + 60_000
 
 
 def _same(a: GuardReport | None, b: GuardReport) -> bool:
@@ -153,7 +162,7 @@ def test_status_now_equals_full_evaluation(cfg: GuardsConfig, seq: list[tuple[st
             now += msg
         else:
             _feed(state, kind, msg)
-            ts = msg.ts if hasattr(msg, "ts") else msg.timestamp + 60_000  # a bar's age runs from its end
+            ts = _time(msg, now)
             now = max(now, ts)
             edges = [ts + a + d for a in ages_ms for d in (0, 1)]  # exactly at and just past a max age
         for t in (now - 5_000, now, now + 1, now + 4_999, now + 299_999, *edges):  # earlier: negative ages
@@ -183,13 +192,14 @@ def test_monitor_publishes_exactly_what_a_full_evaluation_per_input_would(
     last: int | None = None
     topic = {"book": Topics.BOOK, "funding": Topics.FUNDING, "oi": Topics.OPEN_INTEREST,
              "basis": Topics.BASIS, "liq": Topics.LIQUIDATIONS, "status": Topics.FEED_STATUS,
-             "bar": Topics.BARS}
+             "bar": Topics.BARS, "resync": Topics.BOOK_RESYNC}
     for kind, msg in seq:
         if kind == "tick":
             clock.advance(clock.now_ms() + max(0, msg))
             report = monitor.check()
         else:
-            clock.advance(msg.ts if hasattr(msg, "ts") else msg.timestamp)
+            if not isinstance(msg, ResyncNeeded):
+                clock.advance(msg.ts if hasattr(msg, "ts") else msg.timestamp)
             bus.publish(topic[kind], msg)  # type: ignore[attr-defined]
             _feed(ref_state, kind, msg)
             report = monitor.latest  # type: ignore[assignment]
@@ -204,6 +214,8 @@ def test_monitor_publishes_exactly_what_a_full_evaluation_per_input_would(
 
 
 def _at(msg: Any, ts: int) -> Any:
+    if isinstance(msg, ResyncNeeded):
+        return msg
     if isinstance(msg, Bar):
         return msgspec.structs.replace(msg, timestamp=ts - ts % 60_000 - 60_000)
     if isinstance(msg, BookTop):
@@ -233,7 +245,7 @@ def test_status_cache_equals_status_now(cfg: GuardsConfig, seq: list[tuple[str, 
             now += steps[i % len(steps)]
             msg = msg if isinstance(msg, FeedStatus) and msg.ts < T0 + 3_001 else _at(msg, now)
             _feed(state, kind, msg)
-            ts = msg.ts if hasattr(msg, "ts") else msg.timestamp + 60_000
+            ts = _time(msg, now)
             edges = [ts + a + d for a in ages_ms for d in (-1, 0, 1, 2)]
         edges += [t + window + d for t in state._liq_ts for d in (-1, 0, 1)]
         times = sorted({now, *(now + p for p in probes), *edges})

@@ -118,6 +118,8 @@ class Sim:
     placed_after_kill: int = 0
     flatten_asked: bool = False
     live_stops: list[float] = field(default_factory=list)
+    crossed: bool = False  # the last tick's book is crossed or locked
+    entered_while_crossed: int = 0
 
     def live(self) -> list[SimOrder]:
         return [o for o in self.orders.values() if o.status == OrderStatus.OPEN]
@@ -127,6 +129,8 @@ class Sim:
         if isinstance(a, Place):
             if self.killed:
                 self.placed_after_kill += 1
+            if self.crossed and not a.req.reduce_only:  # an entry, a replace or a market convert
+                self.entered_while_crossed += 1
             if d(st.integers(0, 9)) < 2:  # error / timeout / post-only reject
                 return [PlaceFailed(ts=self.ts, tag=a.req.client_tag, reason="injected")]
             self.n += 1
@@ -203,7 +207,9 @@ class Sim:
         else:
             mid = d(st.floats(98.0, 104.0))
             ok = d(st.integers(0, 9)) > 0
-            self.feed(Tick(ts=self.ts, bid=mid, ask=mid + 0.1, guard=report(self.ts, ok),
+            spread = d(st.sampled_from([0.1, 0.1, 0.1, 0.1, 0.0, -0.05]))  # sometimes locked or crossed
+            self.crossed = spread <= 0
+            self.feed(Tick(ts=self.ts, bid=mid, ask=mid + spread, guard=report(self.ts, ok),
                            atr=d(st.floats(0.05, 2.0)), new_bar=d(st.booleans())))
 
     def check(self) -> None:
@@ -215,6 +221,7 @@ class Sim:
             assert lc.sl_slot is not None, "a position without a stop"
         if self.killed:
             assert self.placed_after_kill == 0
+        assert self.entered_while_crossed == 0, "entered (or converted) into a crossed book"
         stops = [o.req.trigger_price for o in self.live() if o.req.client_tag.startswith("i:sl")]
         for sp in stops:
             assert sp is not None

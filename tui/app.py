@@ -286,7 +286,8 @@ class TraderApp(App[int]):
         b = m.book
         n, notional = m.liq_window(int(self.guards_cfg.liq_window_s * 1000))
         snap = MarketSnapshot(
-            ts=m.now_ms, spread_bps=b.spread_bps if b else None, bid_usd=b.bid_usd if b else None,
+            ts=m.now_ms, best_bid=b.bid_px if b else None, best_ask=b.ask_px if b else None,
+            spread_bps=b.spread_bps if b else None, bid_usd=b.bid_usd if b else None,
             ask_usd=b.ask_usd if b else None, funding_apr=m.funding.apr_pct if m.funding else None,
             basis_bps=m.basis.basis_bps if m.basis else None, liq_events_5m=n, liq_notional_5m=notional)
         report = evaluate(snap, self.guards_cfg, m.now_ms, "live")
@@ -301,7 +302,8 @@ class TraderApp(App[int]):
             level = lv.get(CARD_CHECKS.get(cid, ""), "passing") if present else "stale"
             self._q(f"#card-{cid}", Card).show(value if present else "-", level)
 
-        card("spread", f"{b.spread_bps:.2f} bps" if b else "", b is not None)
+        card("spread", ("CROSSED" if not b.bid_px < b.ask_px else f"{b.spread_bps:.2f} bps") if b else "",
+             b is not None)
         card("depth", f"{render.compact(b.bid_usd)}/{render.compact(b.ask_usd)}" if b else "", b is not None)
         f = m.funding
         card("funding", f"{f.apr_pct:.2f}%" if f else "", f is not None)

@@ -17,6 +17,7 @@ from rich.text import Text
 from core.engine_types import EngineEvent
 from core.event_text import describe
 from core.models import FeedStatus
+from core.sanity import dropped_by_venue, dropped_text
 from core.ui_port import LinkState, UiInfo
 from tui.fit import Part, clip_words, fit_columns, fit_line
 
@@ -55,6 +56,9 @@ def topbar(info: UiInfo, link: LinkState | None, status: Mapping[str, Any], trad
         parts.append(Part(f" {storage.get('reason') or 'storage failing'} ", "bold white on red", 1))
     elif why:
         parts.append(Part(f" {why} ", "yellow", 1))
+    dropped = dropped_text(dropped_by_venue((k, f.dropped) for k, f in feeds.items()))
+    if dropped:  # bad venue input dropped and counted (core/sanity.py): before the feeds
+        parts.append(Part(f" dropped: {dropped} ", "bold black on yellow", 1))
     full = [_feed(f, True) for f in (feeds[k] for k in sorted(feeds))]
     clock = [Part("  " + datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%H:%M:%S UTC"), "dim", 3)] \
         if now_ms else []

@@ -26,6 +26,7 @@ both return core models and never raise.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,6 +34,7 @@ import msgspec
 
 from core.book import BinanceBookSync
 from core.models import BookTicker, Liquidation, MarketEvent, Side, Trade
+from core.sanity import sane_levels
 from feeds.base import CodecStats
 from feeds.binance.messages import (
     AggTradeMsg,
@@ -68,6 +70,8 @@ _rest_probe_decoder = msgspec.json.Decoder(RestProbe)
 _depth_decoder = msgspec.json.Decoder(DepthEnvelope, strict=False)
 _DEPTH_B = b"@depth"
 _DEPTH_S = "@depth"
+# the stream of a combined-stream frame, from its head: ("solusdt", "depth") for solusdt@depth@100ms
+_STREAM = re.compile(rb'"stream"\s*:\s*"([A-Za-z0-9_!]*)@([A-Za-z]+)')
 
 
 class BinanceCodec:
@@ -174,9 +178,16 @@ class BinanceCodec:
         if sync is None:
             st.ignored += 1
             return []
-        st.decoded += 1
         g, r, m = sync.gaps, sync.resyncs, sync.malformed
-        out = sync.on_diff(d.U, d.u, d.pu, d.T or d.E, d.b, d.a)
+        bids, asks = d.b, d.a
+        if d.__class__ is DepthUpdateMsg:  # wire strings: checked here (the float decoder checks its own)
+            try:
+                bids, asks = sane_levels(bids), sane_levels(asks)
+            except (ValueError, TypeError) as exc:
+                st.note_malformed(f"{d.s}: bad depth level: {exc}")
+                return self._book_call(sync, sync.invalidate(f"bad depth level: {exc}"), g, r, m)
+        st.decoded += 1
+        out = sync.on_diff(d.U, d.u, d.pu, d.T or d.E, bids, asks)
         if sync.gaps != g or sync.resyncs != r or sync.malformed != m:
             return self._book_call(sync, out, g, r, m)
         return out
@@ -210,13 +221,31 @@ class BinanceCodec:
         st.decoded += 1
         return [ev]
 
+    def _lost_diff(self, symbol: str | None, why: str) -> list[MarketEvent]:
+        """A depth diff of ``symbol`` (None: of any book) was lost to a garbage frame: resync its
+        book now instead of serving it until the next diff shows the gap."""
+        out: list[MarketEvent] = []
+        for sync in list(self.books.values()) if symbol is None else [self.books.get(symbol)]:
+            if sync is not None:
+                g, r, m = sync.gaps, sync.resyncs, sync.malformed
+                out.extend(self._book_call(sync, sync.invalidate(why), g, r, m))
+        return out
+
     def _classify(self, raw: bytes | str) -> list[MarketEvent]:
-        """A frame neither typed decoder accepted: ignored, unknown or malformed."""
+        """A frame neither typed decoder accepted: ignored, unknown or malformed (a malformed frame
+        that was, or may have been, a depth diff resyncs the book it belonged to)."""
         st = self.stats
         try:
             p = _probe_decoder.decode(raw)
         except msgspec.DecodeError as exc:
             st.note_malformed(f"undecodable frame: {exc}")
+            head = raw[:96]
+            stream = _STREAM.search(head.encode() if isinstance(head, str) else head)
+            if stream is None:  # cannot tell what it was: it may have been a diff of any book
+                return self._lost_diff(None, "undecodable frame")
+            if stream.group(2) == b"depth":
+                symbol = stream.group(1).decode("ascii", "replace").upper()
+                return self._lost_diff(symbol, "undecodable frame")
             return []
         kind = p.data.e if p.data is not None else p.e
         if kind is not None:
@@ -224,6 +253,9 @@ class BinanceCodec:
                 st.ignored += 1
             elif kind in _KNOWN_EVENTS:
                 st.note_malformed(f"bad {kind} frame")
+                if kind == "depthUpdate":
+                    sym = p.data.s if p.data is not None else p.s
+                    return self._lost_diff(sym if isinstance(sym, str) else None, f"bad {kind} frame")
             else:
                 st.note_unknown(kind)
             return []
@@ -265,9 +297,14 @@ class BinanceCodec:
         if sync is None:
             st.ignored += 1
             return []
-        st.decoded += 1
         g, r, m = sync.gaps, sync.resyncs, sync.malformed
-        out = sync.on_snapshot(snap.lastUpdateId, snap.bids, snap.asks)
+        try:
+            bids, asks = sane_levels(snap.bids), sane_levels(snap.asks)
+        except (ValueError, TypeError) as exc:
+            st.note_malformed(f"{symbol}: bad depth snapshot level: {exc}")
+            return self._book_call(sync, [sync.reset(f"bad snapshot level: {exc}")], g, r, m)
+        st.decoded += 1
+        out = sync.on_snapshot(snap.lastUpdateId, bids, asks)
         return self._book_call(sync, out, g, r, m)
 
     def _snapshot_symbol(self, query: str) -> str | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import msgspec
 
+from core.sanity import SaneLevel
+
 WireLevel = tuple[str, str]
 
 
@@ -26,14 +28,15 @@ class DepthUpdateMsg(msgspec.Struct, tag="depthUpdate", tag_field="e", gc=False)
 
 class DepthUpdateFloatMsg(msgspec.Struct, tag="depthUpdate", tag_field="e", gc=False):
     """:class:`DepthUpdateMsg` with the levels parsed to floats by the decoder (``strict=False``
-    turns the wire's numeric strings into floats in C, the same values ``float()`` gives)."""
+    turns the wire's numeric strings into floats in C, the same values ``float()`` gives) and
+    checked there (:data:`core.sanity.SaneLevel`: a frame with a bad level takes the strict path)."""
 
     s: str
     U: int
     u: int
     pu: int
-    b: list[tuple[float, float]]
-    a: list[tuple[float, float]]
+    b: list[SaneLevel]
+    a: list[SaneLevel]
     E: int = 0
     T: int = 0
 
@@ -116,6 +119,7 @@ class Envelope(msgspec.Struct, gc=False):
 
 class ProbeData(msgspec.Struct, gc=False):
     e: str | None = None
+    s: object = None  # the symbol, when a bad frame still names it
 
 
 class Probe(msgspec.Struct, gc=False):
@@ -124,6 +128,7 @@ class Probe(msgspec.Struct, gc=False):
     stream: str | None = None
     data: ProbeData | None = None
     e: str | None = None
+    s: object = None
     result: object = msgspec.UNSET
     id: object = msgspec.UNSET
     lastUpdateId: int | None = None

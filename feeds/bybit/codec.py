@@ -31,6 +31,10 @@ as the ticker's, so ``oi_single = openInterest / 2``. ``oi_notional`` is 0.0 whi
 known. Funding history rows use the instrument's current interval (rows do not carry theirs);
 without a known interval they are skipped and counted as an error, never assumed 8 h.
 
+A ticker update with a mark or index price that :mod:`core.sanity` refuses (not > 0, or outside
+the band around the pipeline's reference) or an OI that is not > 0 is refused whole before it is
+merged: a :class:`~core.models.BadData` is returned instead, which the pipeline counts.
+
 Feed one codec per connection: spot frames use the same topic names (``publicTrade.BTCUSDT``), and
 only spot tickers can be told apart by their content.
 """
@@ -43,7 +47,8 @@ from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
 from core.funding import funding_apr_pct
-from core.models import Funding, Instrument, Liquidation, MarketEvent, OpenInterest, Side, Trade
+from core.models import BadData, Funding, Instrument, Liquidation, MarketEvent, OpenInterest, Side, Trade
+from core.sanity import MarketSanity
 from feeds.base import CodecStats
 from feeds.bybit import rest, wire
 
@@ -84,8 +89,9 @@ class BybitCodec:
 
     venue = VENUE
 
-    def __init__(self, symbols: Iterable[str] | None = None) -> None:
+    def __init__(self, symbols: Iterable[str] | None = None, sanity: MarketSanity | None = None) -> None:
         self.symbols: frozenset[str] | None = None if symbols is None else frozenset(symbols)
+        self.sanity = sanity if sanity is not None else MarketSanity()  # the pipeline's: its band
         self.stats = CodecStats()
         self.tickers: dict[str, TickerState] = {}
         self.instruments: dict[str, Instrument] = {}
@@ -186,6 +192,9 @@ class BybitCodec:
         nxt = wire.ms(t.nextFundingTime) if t.nextFundingTime not in (None, "") else None
         if interval is not None and interval <= 0:
             raise ValueError(f"fundingIntervalHour {t.fundingIntervalHour!r}")
+        kind, why = self.sanity.ticker_problem(mark, index, oi, single, ts, t.symbol)
+        if kind is not None:  # refused whole: a bad value never enters the merged state
+            return [BadData(VENUE, t.symbol, kind, why)]
         state = TickerState() if snapshot else self.tickers.get(t.symbol, TickerState())
         self.tickers[t.symbol] = state
         if rate is not None:

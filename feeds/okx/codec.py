@@ -13,6 +13,9 @@
   ``posSide`` when ``long``/``short``; in net mode from the order side (a ``sell`` order
   liquidates a long, a ``buy`` order a short). ``bkPx`` is the bankruptcy price. OKX says the
   details are not in time order; the codec emits each frame's liquidations sorted by ``ts``.
+* A trade or liquidation whose price or size is not > 0 is dropped alone (a
+  :class:`~core.models.BadData` the pipeline counts); an unparseable number, side or time makes the
+  whole frame malformed.
 * ``{"event": "subscribe"|"unsubscribe", ...}`` acks, ``{"event": "error", "code", "msg"}`` (counted
   in ``stats.errors``), ``notice`` events and the text ``pong`` are handled. ``books``, ``tickers``
   and the other known public channels are counted in ``stats.ignored``.
@@ -29,7 +32,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from core.models import Instrument, Liquidation, MarketEvent, Side, Trade
+from core.models import BadData, Instrument, Liquidation, MarketEvent, Side, Trade
 from feeds.base import CodecStats
 
 VENUE = "okx"
@@ -224,27 +227,37 @@ class OkxCodec:
                 st.ignored += 1
                 return []
             items = [t for t in _TRADES.decode(data) if t.instId in self.inst_ids]
-            for t in items:  # validate the whole frame before emitting or holding anything
-                if t.side not in ("buy", "sell") or _num(t.px) <= 0 or _num(t.sz) < 0 or int(t.ts) < 0:
-                    raise ValueError(f"bad trade {t!r}")
             out: list[MarketEvent] = []
-            for t in items:
+            good: list[TradeItem] = []
+            for t in items:  # validate the whole frame before emitting or holding anything
+                if t.side not in ("buy", "sell") or int(t.ts) < 0:
+                    raise ValueError(f"bad trade {t!r}")
+                if _num(t.px) > 0 and _num(t.sz) > 0:
+                    good.append(t)
+                else:  # a value, not the frame, is bad: drop this trade (counted by the pipeline)
+                    out.append(BadData(VENUE, t.instId, "trade", f"px {t.px!r} / sz {t.sz!r} not > 0"))
+            for t in good:
                 out.extend(self._trade_or_hold(t, recv_ns))
             st.decoded += 1
             return out
         if ch == "liquidation-orders":
             liqs = _LIQS.decode(data)
             held: list[tuple[str, LiqDetail]] = []
+            bad: list[MarketEvent] = []
             for item in liqs:
                 if item.instId not in self.inst_ids:
                     continue
                 for d in item.details:
                     self._liq_side(d)
-                    if _num(d.bkPx) <= 0 or _num(d.sz) < 0 or int(d.ts) < 0:
+                    if int(d.ts) < 0:
                         raise ValueError(f"bad liquidation {d!r}")
-                    held.append((item.instId, d))
+                    if _num(d.bkPx) > 0 and _num(d.sz) > 0:
+                        held.append((item.instId, d))
+                    else:
+                        bad.append(BadData(VENUE, item.instId, "liquidation",
+                                           f"bkPx {d.bkPx!r} / sz {d.sz!r} not > 0"))
             held.sort(key=lambda p: int(p[1].ts))
-            out = []
+            out = list(bad)
             for inst_id, d in held:
                 out.extend(self._liq_or_hold(inst_id, d, recv_ns))
             st.decoded += 1

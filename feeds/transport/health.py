@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import msgspec
+
 from core.bus import Bus, Topics
 from core.feed_health import feed_state
 from core.models import FeedState, FeedStatus
@@ -85,11 +87,13 @@ class HealthMonitor:
     """Publishes every feed's status on ``Topics.FEED_STATUS`` each ``interval_s`` and on demand."""
 
     def __init__(self, bus: Bus, interval_s: float = 1.0,
-                 clock_ms: Callable[[], int] | None = None) -> None:
+                 clock_ms: Callable[[], int] | None = None,
+                 dropped: Callable[[str], dict[str, int]] | None = None) -> None:
         self.bus = bus
         self.interval_s = interval_s
         self.feeds: dict[str, FeedHealth] = {}
         self._clock_ms = clock_ms
+        self._dropped = dropped  # venue -> its dropped market data by kind (MarketPipeline.dropped)
 
     def add(self, health: FeedHealth) -> FeedHealth:
         self.feeds[health.name] = health
@@ -97,6 +101,10 @@ class HealthMonitor:
 
     def publish(self, health: FeedHealth) -> FeedStatus:
         st = health.status(now_ms=self._clock_ms() if self._clock_ms else None)
+        if self._dropped is not None:
+            dropped = self._dropped(health.name.partition(".")[0])  # "binance.public" -> binance
+            if dropped:
+                st = msgspec.structs.replace(st, dropped=dropped)
         if st.state != health.last_state:
             log.info("feed %s: %s -> %s %s", health.name, health.last_state, st.state, st.detail)
             health.last_state = st.state
