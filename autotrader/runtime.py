@@ -191,7 +191,8 @@ class Runtime:
         bind_storage(self.metrics, self.trading.health)
         self.leave_report: LeaveReport | None = None
         self.engine = self.trading.engine
-        self.signal = SignalRunner(self.bus, self.guards, cfg.signal, cfg.risk, self.trading.equity)
+        self.signal = SignalRunner(self.bus, self.guards, cfg.signal, cfg.risk, self.trading.equity,
+                                   on_veto=self.engine.record_veto)  # vetoed setups: activity rows
         self.bus.on(INTENTS, self._on_intent)
         self.control_path = control_path
         self._tasks: set[asyncio.Task[Any]] = set()

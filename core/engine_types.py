@@ -115,6 +115,7 @@ EVENT_KINDS = (
     "sl_placed", "tp_placed", "sl_moved", "trail_moved", "tp_hit", "sl_hit",
     "guard_block", "flatten", "halt", "kill_switch", "automation", "trading_state", "error",
     "reconcile", "orphan_adopted", "orphan_cancelled", "order_missing", "venue_status",
+    "signal_vetoed",
 )
 ENGINE_EVENTS = Topic("engine:events", EngineEvent)
 

@@ -57,7 +57,7 @@ from core.engine_types import (
 )
 from core.guards import GUARDS, GuardReport
 from core.indicators import Atr, Resampler
-from core.intents import INTENTS, Intent
+from core.intents import INTENTS, Intent, SignalVeto
 from core.journal_port import JournalError, OrderJournal
 from core.lifecycle import IntentLifecycle
 from core.lifecycle_state import Phase
@@ -225,6 +225,14 @@ class Engine:
     # ------------------------------------------------------------------ control
     def _engine_event(self, kind: str, **data: Any) -> None:
         self._emit(EngineEvent(kind=kind, intent_id="", ts=self.clock.now_ms(), data=data))
+
+    def record_veto(self, veto: SignalVeto) -> None:
+        """A setup the signal detected and did not trade (a guard, the warm-up, the book): recorded
+        like the engine's own events (activity log, then the bus), with each guard's value and
+        threshold."""
+        self._emit(EngineEvent(kind="signal_vetoed", intent_id=veto.id, ts=veto.ts, data={
+            "side": veto.side, "bar_ts": veto.bar_ts, "by_guards": veto.guard_vetoed,
+            "vetoes": [msgspec.to_builtins(v) for v in veto.vetoes]}))
 
     def set_automation(self, on: bool) -> None:
         if on and self.trading_state == TradingState.HALTED:
