@@ -15,6 +15,7 @@ from autotrader.backtest import Backtest, BacktestReport, ManualOrder
 from autotrader.cli_common import fail, get_config
 from autotrader.funnel_text import render_funnel, render_warnings
 from autotrader.paper_stack import paper_only
+from autotrader.session import session_defaults
 from core.manual import ManualIntentError
 from feeds.replay import RecordingError
 
@@ -76,11 +77,14 @@ def render_report(r: BacktestReport) -> str:
 
 def _run(config: Path | None, sets: list[str] | None, path: Path, manual: list[ManualOrder],
          json_out: bool) -> tuple[int, Backtest | None]:
-    cfg, note = paper_only(get_config(config, sets), "a backtest")
-    if note:
-        print(f"autotrader: {note}", file=sys.stderr)
     if not path.exists():
         fail(f"{path}: no such recording")
+    defaults, session = session_defaults(path, sets)  # one configuration with the runtime on this data
+    if session:
+        print(f"autotrader: {session}", file=sys.stderr)
+    cfg, note = paper_only(get_config(config, sets, defaults), "a backtest")
+    if note:
+        print(f"autotrader: {note}", file=sys.stderr)
     show = sys.stderr.isatty() and not json_out
     bt = Backtest(cfg, path, manual)
 

@@ -98,7 +98,7 @@ def run(
     from autotrader.config import control_socket_path, state_db_path, storage_root
     from autotrader.runtime import parse_speed, run_runtime
 
-    cfg = get_config(config, set_)
+    cfg = get_config(config, set_, _session(replay_path, set_) if replay_path is not None else None)
     try:
         pace = parse_speed(speed)
     except ValueError as exc:
@@ -176,9 +176,6 @@ def guards(
         typer.echo(render_json_text(d))
 
 
-DEMO_DEFAULTS: dict[str, Any] = {"guards.atr_period": 3}
-
-
 @app.command()
 def demo(
     no_ui: Annotated[
@@ -186,19 +183,25 @@ def demo(
     ] = False,
     speed: Annotated[str, typer.Option("--speed", help="Pace: a multiple of real time, or 'max'.")] = "1",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic session.")] = 7,
+    fast_forward: Annotated[
+        bool, typer.Option("--fast-forward/--no-fast-forward",
+                           help="Replay the warm-up as fast as possible, then at --speed.")
+    ] = True,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Run on the bundled synthetic demo session (generated once, deterministically; no network)."""
+    import math
+
     import platformdirs
 
     from autotrader.config import control_socket_path, state_db_path
     from autotrader.runtime import parse_speed, run_runtime
+    from autotrader.session import recording_header
     from feeds.demo import ensure_demo
+    from feeds.demo.script import chapters as demo_chapters
+    from feeds.demo.script import fast_forward_until, script_text
 
-    # The demo session is 45 minutes: ATR(5m) over 3 bars instead of 14 lets the signal arm
-    # after 15 minutes instead of 70 (override with --set guards.atr_period=N).
-    cfg = _paper_only(get_config(config, set_, DEMO_DEFAULTS), "the demo")
     try:
         pace = parse_speed(speed)
     except ValueError as exc:
@@ -206,17 +209,36 @@ def demo(
     cache = Path(platformdirs.user_cache_dir("autotrader")) / "demo"
     path = ensure_demo(cache, seed=seed)
     typer.echo(f"synthetic demo session: {path}", err=True)
+    # the session's own settings (ATR over 3 bars: 45 minutes of data), as backtest and run --replay
+    # apply them on the same file (feeds/demo/script.py)
+    cfg = _paper_only(get_config(config, set_, _session(path, set_, quiet=True)), "the demo")
+    header = recording_header(path)
+    fast = fast_forward and not math.isinf(pace)
+    script = script_text(header, pace, fast_forward_until(header) if fast else None)
     state = state_db_path(cfg, "demo")
     fresh = not cfg.storage.state_db  # every demo starts with a fresh paper account (once it holds the lock)
     if not no_ui:
         from autotrader.ui_main import run_with_ui
         from feeds.demo import LABEL
 
+        chapters = [(c.start_ms, c.line()) for c in demo_chapters(header)]
         raise typer.Exit(run_with_ui(cfg, path, pace, None, state, control_socket_path(cfg), label=LABEL,
-                                     fresh=fresh))
+                                     fresh=fresh, fast_forward=fast, chapters=chapters))
+    typer.echo(script, err=True)
     code = run_runtime(cfg, path, pace, None, state_db=state, control_path=control_socket_path(cfg),
-                       fresh=fresh)
+                       fresh=fresh, fast_forward=fast)
     raise typer.Exit(code)
+
+
+def _session(path: Path, sets: list[str] | None, quiet: bool = False) -> dict[str, Any]:
+    """The settings the recording's session declares (autotrader/session.py), said in one line
+    (the demo's script says them itself)."""
+    from autotrader.session import session_defaults
+
+    overrides, note = session_defaults(path, sets)
+    if note and not quiet:
+        typer.echo(f"autotrader: {note}", err=True)
+    return overrides
 
 
 def _paper_only(cfg: Any, what: str) -> Any:

@@ -11,6 +11,7 @@ saved in a small state store beside the state database so they survive restarts.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,11 +64,11 @@ def load_saved_settings(cfg: Config, store: StateStore | None) -> tuple[Config, 
     return apply_settings(cfg, s), ""
 
 
-def ui_info(cfg: Config, label: str) -> UiInfo:
+def ui_info(cfg: Config, label: str, chapters: Sequence[tuple[int, str]] = ()) -> UiInfo:
     drift = cfg.engine.venue == "drift"
     return UiInfo(venue=cfg.engine.venue, cluster=cfg.venues.drift.cluster if drift else "paper",
                   delegate=cfg.venues.drift.use_delegate if drift else None, label=label,
-                  market=cfg.signal.market, on_exit=cfg.engine.on_exit)
+                  market=cfg.signal.market, on_exit=cfg.engine.on_exit, chapters=tuple(chapters))
 
 
 def open_settings(cfg: Config, state_db: Path) -> tuple[Config, StateStore | None, str]:
@@ -90,7 +91,7 @@ class RuntimeCommands:
         self.store = store
 
     def info(self) -> UiInfo:
-        return ui_info(self.rt.cfg, self.rt.label)
+        return ui_info(self.rt.cfg, self.rt.label, self.rt.chapters)
 
     async def kill(self, reason: str) -> dict[str, Any]:
         result: dict[str, Any] = await self.handlers.kill({"reason": reason})

@@ -177,6 +177,8 @@ class UiInfo(msgspec.Struct, frozen=True, kw_only=True):
     label: str = ""  # "synthetic demo" on the demo session
     market: str = "SOL-PERP"
     on_exit: str = "keep_protection"  # engine.on_exit: what quitting leaves on the venue
+    #: the demo's script: (event time ms, what this part of the session shows), announced as it comes
+    chapters: tuple[tuple[int, str], ...] = ()
 
 
 class LinkState(msgspec.Struct, frozen=True, kw_only=True):

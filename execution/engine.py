@@ -226,6 +226,10 @@ class Engine:
     def _engine_event(self, kind: str, **data: Any) -> None:
         self._emit(EngineEvent(kind=kind, intent_id="", ts=self.clock.now_ms(), data=data))
 
+    def record_error(self, stage: str, reason: str) -> None:
+        """An error outside a step's own handling (the replay's stepping): recorded, never raised."""
+        self._engine_event("error", stage=stage, reason=reason)
+
     def record_veto(self, veto: SignalVeto) -> None:
         """A setup the signal detected and did not trade (a guard, the warm-up, the book): recorded
         like the engine's own events (activity log, then the bus), with each guard's value and

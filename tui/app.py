@@ -129,6 +129,7 @@ class TraderApp(App[int]):
         self._oi_minute = -1
         self._log_seq = -1
         self._activity_key: tuple[int, ...] = ()
+        self._chapter = 0  # the demo's script: parts already announced
 
     @property
     def model(self) -> UiModel:
@@ -173,6 +174,9 @@ class TraderApp(App[int]):
             self.model.prefill(self.commands.recent_events(MAX_EVENTS))
         except Exception as exc:  # the history is a convenience: the UI still starts without it
             self.notify(f"activity history not loaded: {exc}", severity="warning")
+        if self.info.chapters:
+            self.notify("Each part of the session is announced here as it comes; ? shows the whole "
+                        "script.", title="Demo", timeout=15)
         self.refresh_now()
         self.set_interval(self.tick_s, self._tick)
         self.poll_status()
@@ -217,6 +221,7 @@ class TraderApp(App[int]):
         _, events = self.feed.drain()
         for link in self.feed.take_link_changes():
             self._on_link(link)
+        self._announce()
         for ev in events:
             self._toast(ev)
         self._render_fast()
@@ -225,6 +230,16 @@ class TraderApp(App[int]):
         if self._ticks % self._status_every == 0 or any(e.kind.startswith(("order_", "kill", "sl_", "tp_"))
                                                         for e in events):
             self.poll_status()
+
+    def _announce(self) -> None:
+        """The demo's script: each part of the session said as the event time reaches it."""
+        chapters, now = self.info.chapters, self.model.now_ms
+        if not chapters or not now:
+            return
+        due = sum(1 for start, _ in chapters if start <= now)
+        if due > self._chapter:
+            self._chapter = due
+            self.notify(chapters[due - 1][1], title="Demo: what comes now", timeout=20)
 
     def _on_link(self, st: LinkState) -> None:
         """The link to the instance went up or down (``autotrader ui``)."""
@@ -524,7 +539,7 @@ class TraderApp(App[int]):
         self.push_screen(QuitScreen(self.info.on_exit, self.status), chosen)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.binding_rows()))
+        self.push_screen(HelpScreen(self.binding_rows(), [text for _, text in self.info.chapters]))
 
     def binding_rows(self) -> list[tuple[str, str]]:
         rows = []

@@ -37,13 +37,15 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark,f1", "dismiss", "close", id="help.close")]
 
-    def __init__(self, rows: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, rows: Sequence[tuple[str, str]], script: Sequence[str] = ()) -> None:
         super().__init__()
         self.rows = rows
+        self.script = script
 
     def compose(self) -> ComposeResult:
         width = max(len(k) for k, _ in self.rows) + 2
-        lines = ["Key bindings (remap them in config: [ui.keys] id = \"key\")", ""]
+        lines = ["What this session shows (UTC, event time):", *self.script, ""] if self.script else []
+        lines += ["Key bindings (remap them in config: [ui.keys] id = \"key\")", ""]
         lines += [f"{k.ljust(width)}{d}" for k, d in self.rows]
         lines += ["", "escape closes this screen"]
         with VerticalScroll(id="help-box", classes="modal-box"):
