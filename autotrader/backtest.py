@@ -11,8 +11,9 @@ intent builder.
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,9 @@ from core.manual import build_manual_intent
 from core.sanity import MarketSanity
 from core.venue import Fill
 from execution.paper import PaperVenue
+from feeds.feeder import NO_END, NO_START, FrameFeeder
 from feeds.pipeline import MarketPipeline
-from feeds.replay import Frame, open_recording
+from feeds.replay import Recording, open_recording
 from feeds.replay_health import ReplayHealth
 
 
@@ -123,10 +125,32 @@ def _trades(fills: list[Fill], events: list[EngineEvent], sources: dict[str, str
     return out
 
 
+def merged_stats(recs: Sequence[Recording]) -> dict[str, Any]:
+    """One recording's stats as they are; several recordings' added up (errors name their file)."""
+    if len(recs) == 1:
+        return recs[0].stats.as_dict()
+    out: dict[str, Any] = {"lines": 0, "frames": 0, "bad_lines": 0, "skipped": 0, "truncated": False,
+                           "truncated_line": 0, "errors": []}
+    for r in recs:
+        st = r.stats
+        for k in ("lines", "frames", "bad_lines", "skipped"):
+            out[k] += getattr(st, k)
+        if st.truncated and not out["truncated"]:
+            out["truncated"], out["truncated_line"] = True, st.truncated_line
+        out["errors"] += [[line, f"{r.path.name}: {msg}"] for line, msg in st.errors]
+    return out
+
+
 class Backtest:
-    def __init__(self, cfg: Config, path: Path, manual: list[ManualOrder] | None = None) -> None:
+    """``path``: one recording, or several replayed one after the other as one stream (in the order
+    given); ``start_ms``/``end_ms``: only frames received in ``[start_ms, end_ms)`` (UTC ms)."""
+
+    def __init__(self, cfg: Config, path: Path | Sequence[Path], manual: list[ManualOrder] | None = None,
+                 start_ms: int | None = None, end_ms: int | None = None) -> None:
         self.cfg = cfg
-        self.path = path
+        self.paths = [path] if isinstance(path, Path) else list(path)
+        self.path = self.paths[0] if len(self.paths) == 1 else Path(", ".join(map(str, self.paths)))
+        self.start_ms, self.end_ms = start_ms, end_ms
         self.manual = sorted(manual or [], key=lambda m: (m.at_ms or 0, m.offset_ms))
         self.bus = bus = Bus()
         self.clock = clock = EventClock()
@@ -161,24 +185,36 @@ class Backtest:
         return m.at_ms if m.at_ms is not None else first_ms + m.offset_ms
 
     async def run(self, progress: Callable[[int], None] | None = None) -> BacktestReport:
-        rec = open_recording(self.path)
-        engine, venue, pipe, health = self.stack.engine, self.venue, self.pipeline, self.health
-        on_ws, on_http, now_ms = pipe.on_ws, pipe.on_http, self.clock.now_ms
+        recs = [open_recording(p) for p in self.paths]
+        t0 = time.perf_counter()
+        gc.freeze()  # what exists now lives for the whole run: no collection needs to walk it again
+        try:
+            return await self._run(recs, t0, progress)
+        finally:
+            gc.unfreeze()
+
+    async def _run(self, recs: list[Recording], t0: float,
+                   progress: Callable[[int], None] | None) -> BacktestReport:
+        engine, venue, health = self.stack.engine, self.venue, self.health
+        now_ms = self.clock.now_ms
         step_ms = int(self.cfg.engine.poll_interval_s * 1000)
         start_eq = venue.equity()
         peak, max_dd, max_dd_pct = start_eq, 0.0, 0.0
         manual = list(self.manual)
         first_ms: int | None = None
         next_step = 0
-        n = 0
-        t0 = time.perf_counter()
-        frames: Iterator[Frame] = rec.frames()
-        for f in frames:
-            if f.kind == "recv":
-                on_ws(f.venue, f.data, f.ts_ns)
-            elif f.kind == "http":
-                on_http(f.venue, f.url, f.data, f.ts_ns)
-            n += 1
+        # after each frame that changed something (see FrameFeeder): the frames in between change
+        # nothing these checks read, so they would decide what they decided after the last one
+        feeder = FrameFeeder(self.pipeline, recs, progress,
+                             start_ns=NO_START if self.start_ms is None else self.start_ms * 1_000_000,
+                             end_ns=NO_END if self.end_ms is None else self.end_ms * 1_000_000)
+        # The loop below does nothing after a frame unless the event time reached one of its
+        # thresholds (wake_ms) or the venue or the engine has something pending (gate): the
+        # feeder may skip giving it control otherwise (it still routes every event).
+        feeder.clock = now_ms
+        feeder.gate = lambda: venue.pending_events or engine.pending_intents
+        never = 1 << 62
+        for _ in feeder:
             now = now_ms()
             last_health = health.last_published_ms
             if last_health is None or now - last_health >= 1000:  # its own check, done inline
@@ -187,21 +223,31 @@ class Backtest:
                 first_ms = now
             while manual and first_ms is not None and now >= self._due(manual[0], first_ms):
                 self._inject(manual.pop(0))
-            if now >= next_step or venue.pending_events or engine.pending_intents:
+            pending = venue.pending_events or engine.pending_intents
+            if now >= next_step or pending:
                 await engine.step()
                 next_step = now + step_ms
                 eq = venue.equity()
                 peak = max(peak, eq)
                 if peak - eq > max_dd:
                     max_dd, max_dd_pct = peak - eq, (peak - eq) / peak * 100
-            if progress is not None and n % 5000 == 0:
-                progress(n)
-        pipe.flush()
+                pending = venue.pending_events or engine.pending_intents
+            # a plain frame would step the engine again while something is pending
+            feeder.every = pending or step_ms <= 0
+            last_health = health.last_published_ms
+            feeder.wake_ms = min(
+                next_step,
+                1 if last_health is None else last_health + 1000,
+                1 if first_ms is None else never,
+                self._due(manual[0], first_ms) if manual and first_ms is not None else never,
+            )
+        n = feeder.frames
+        self.pipeline.flush()
         health.done = True
         health.maybe_publish(self.bus, now_ms())
         await engine.step()
         wall = time.perf_counter() - t0
-        return self._report(rec.stats.as_dict(), n, first_ms, wall, start_eq, max_dd, max_dd_pct)
+        return self._report(merged_stats(recs), n, first_ms, wall, start_eq, max_dd, max_dd_pct)
 
     def _report(self, stats: dict[str, Any], n: int, first_ms: int | None, wall: float, start_eq: float,
                 max_dd: float, max_dd_pct: float) -> BacktestReport:

@@ -15,6 +15,7 @@ from autotrader.backtest import Backtest, BacktestReport, ManualOrder
 from autotrader.cli_common import fail, get_config
 from autotrader.funnel_text import render_funnel, render_warnings
 from autotrader.paper_stack import paper_only
+from autotrader.progress import frame_progress
 from autotrader.session import session_defaults
 from core.manual import ManualIntentError
 from feeds.replay import RecordingError
@@ -75,32 +76,63 @@ def render_report(r: BacktestReport) -> str:
     return "\n".join(lines)
 
 
-def _run(config: Path | None, sets: list[str] | None, path: Path, manual: list[ManualOrder],
-         json_out: bool) -> tuple[int, Backtest | None]:
-    if not path.exists():
-        fail(f"{path}: no such recording")
-    defaults, session = session_defaults(path, sets)  # one configuration with the runtime on this data
+RECORDING_SUFFIXES = (".gz", ".zst", ".jsonl", ".txt")
+
+
+def expand_paths(paths: list[Path]) -> list[Path]:
+    """Files as given; a directory -> its recording files (by name: the recorder's hourly files
+    sort in time order), recursively."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(RECORDING_SUFFIXES))
+            if not found:
+                fail(f"{p}: no recordings in this directory (*.gz, *.zst, *.jsonl)")
+            out += found
+        elif p.exists():
+            out.append(p)
+        else:
+            fail(f"{p}: no such recording")
+    return out
+
+
+def parse_when(text: str, option: str) -> int:
+    """``--from``/``--to``: epoch ms (12+ digits), or an ISO date/time (UTC unless it says otherwise)."""
+    t = text.strip()
+    if t.isdigit() and len(t) >= 12:
+        return int(t)
+    try:
+        dt = datetime.fromisoformat(t)
+    except ValueError:
+        fail(f"{option} must be a UTC date/time like 2024-08-08T23:55 or epoch ms, got {text!r}")
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def _run(config: Path | None, sets: list[str] | None, paths: list[Path], manual: list[ManualOrder],
+         json_out: bool, progress: bool | None = None, start: str | None = None,
+         end: str | None = None) -> tuple[int, Backtest | None]:
+    files = expand_paths(paths)
+    defaults, session = session_defaults(files[0], sets)  # one configuration with the runtime on this data
     if session:
         print(f"autotrader: {session}", file=sys.stderr)
     cfg, note = paper_only(get_config(config, sets, defaults), "a backtest")
     if note:
         print(f"autotrader: {note}", file=sys.stderr)
-    show = sys.stderr.isatty() and not json_out
-    bt = Backtest(cfg, path, manual)
-
-    def progress(n: int) -> None:
-        if show:
-            sys.stderr.write(f"\rbacktest: {n:,} events")
-            sys.stderr.flush()
-
+    start_ms = parse_when(start, "--from") if start else None
+    end_ms = parse_when(end, "--to") if end else None
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        fail("--to must be after --from")
+    show = (sys.stderr.isatty() if progress is None else progress) and not json_out
+    bt = Backtest(cfg, files, manual, start_ms=start_ms, end_ms=end_ms)
     try:
-        report = asyncio.run(bt.run(progress))
+        with frame_progress("backtest", show) as tick:
+            report = asyncio.run(bt.run(tick))
     except RecordingError as exc:
         fail(str(exc))
     except ManualIntentError as exc:
         fail(f"manual intent: {exc}")
-    if show:
-        sys.stderr.write("\r" + " " * 40 + "\r")
     if json_out:
         sys.stdout.write(orjson.dumps(msgspec.to_builtins(report)).decode() + "\n")
         for w in report.warnings:  # the JSON carries them too; a script's operator sees them here
@@ -110,8 +142,45 @@ def _run(config: Path | None, sets: list[str] | None, path: Path, manual: list[M
     return 0, bt
 
 
-def run_backtest(config: Path | None, sets: list[str] | None, path: Path, json_out: bool) -> int:
-    return _run(config, sets, path, [], json_out)[0]
+def run_backtest(config: Path | None, sets: list[str] | None, paths: list[Path], json_out: bool, *,
+                 progress: bool | None = None, start: str | None = None, end: str | None = None,
+                 sweeps: list[str] | None = None, jobs: int | None = None) -> int:
+    if sweeps:
+        return _sweep(config, sets, paths, json_out, start, end, sweeps, jobs)
+    return _run(config, sets, paths, [], json_out, progress, start, end)[0]
+
+
+def _sweep(config: Path | None, sets: list[str] | None, paths: list[Path], json_out: bool,
+           start: str | None, end: str | None, sweeps: list[str], jobs: int | None) -> int:
+    from autotrader.sweep import Job, SweepError, combinations, parse_sweeps, render_sweep, run_sweep
+
+    try:
+        combos = combinations(parse_sweeps(sweeps))
+    except SweepError as exc:
+        fail(str(exc))
+    notes = set()
+    for combo in combos:  # every combination validated before anything runs
+        _, note = paper_only(get_config(config, [*(sets or []), *(f"{k}={v}" for k, v in combo.items())]),
+                             "a backtest")
+        notes.add(note)
+    for note in sorted(n for n in notes if n):
+        print(f"autotrader: {note}", file=sys.stderr)
+    if jobs is not None and jobs < 1:
+        fail("--jobs must be at least 1")
+    files = expand_paths(paths)
+    start_ms = parse_when(start, "--from") if start else None
+    end_ms = parse_when(end, "--to") if end else None
+    work = [Job(config, list(sets or []), c, files, start_ms, end_ms) for c in combos]
+    try:
+        rows = run_sweep(work, jobs)
+    except RecordingError as exc:
+        fail(str(exc))
+    if json_out:
+        sys.stdout.write(orjson.dumps(rows).decode() + "\n")
+    else:
+        print(f"sweep: {len(rows)} backtests over {', '.join(map(str, files))}")
+        print(render_sweep(rows))
+    return 0
 
 
 def run_backtest_with_intent(
@@ -132,7 +201,7 @@ def run_backtest_with_intent(
     except ValueError as exc:
         fail(str(exc))
     m = ManualOrder(side=side, size=size, sl=sl, price=price, tps=tps, at_ms=at_ms, offset_ms=offset)
-    code, bt = _run(config, sets, path, [m], json_out)
+    code, bt = _run(config, sets, [path], [m], json_out)
     if bt is not None and not json_out:
         print("\n  manual intent:")
         for ev in bt.events:

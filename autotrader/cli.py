@@ -312,15 +312,28 @@ def record(
 
 @app.command()
 def backtest(
-    path: Annotated[Path, typer.Argument(help="Recording to replay through signal, engine and paper venue.")],
+    paths: Annotated[list[Path], typer.Argument(
+        help="Recordings (files, or directories of them) replayed in order as one stream.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+    start: Annotated[str | None, typer.Option(
+        "--from", help="Only frames received from this UTC time (2024-08-08T23:55, or epoch ms).")] = None,
+    end: Annotated[str | None, typer.Option(
+        "--to", help="Only frames received before this UTC time.")] = None,
+    sweep: Annotated[list[str] | None, typer.Option(
+        "--sweep", help="key=v1,v2,...: a backtest per combination, on all cores, as a table (repeatable).")
+    ] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", help="Sweep processes (default: every core).")] = None,
+    progress: Annotated[bool | None, typer.Option(
+        "--progress/--no-progress", help="Progress bar on stderr (default: if a tty; never with --json).")
+    ] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Backtest on event time: trades, PnL, fees, max drawdown, guard blocks and kills."""
     from autotrader.backtest_cmd import run_backtest
 
-    raise typer.Exit(run_backtest(config, set_, path, json_out))
+    raise typer.Exit(run_backtest(config, set_, paths, json_out, progress=progress, start=start, end=end,
+                                  sweeps=sweep, jobs=jobs))
 
 
 register_engine_commands(app)

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
 from autotrader.emit import EMITTERS
+from autotrader.progress import frame_progress
 from autotrader.runtime import max_ages
 from core.bus import Bus
 from core.clock import EventClock
 from core.config_schema import Config
 from core.guard_monitor import GuardMonitor, SignalRunner
 from core.sanity import MarketSanity
-from feeds.pipeline import MarketPipeline, drive
-from feeds.replay import Frame, RecordingError, open_recording
+from feeds.feeder import FrameFeeder
+from feeds.pipeline import MarketPipeline
+from feeds.replay import RecordingError, open_recording
 from feeds.replay_health import ReplayHealth
 
 
@@ -48,31 +50,6 @@ def _printer(writer: _JsonLines, serialize: Callable[[Any], dict[str, Any]]) -> 
     return handler
 
 
-def _with_progress(frames: Iterator[Frame], path: Path, enabled: bool) -> Iterator[Frame]:
-    if not enabled:
-        yield from frames
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(file=sys.stderr)
-    columns = (
-        TextColumn("[bold]replay[/] {task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,} frames"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(path.name, total=None)
-        n = 0
-        for frame in frames:
-            n += 1
-            if n % 2000 == 0:
-                bar.update(task, completed=n)
-            yield frame
-        bar.update(task, completed=n)
-
-
 def run_replay(
     cfg: Config, path: Path, emit: str, *, symbol: str | None, progress: bool, out: IO[bytes] | None = None
 ) -> int:
@@ -99,17 +76,20 @@ def run_replay(
     for topic, serialize in EMITTERS[emit]:
         bus.on(topic, _printer(writer, serialize))
     try:
-        frames = _with_progress(recording.frames(), path, progress)
-        if emit in ("guards", "intents"):
-            for f in frames:
-                drive(pipeline, (f,))
+        with frame_progress(path.name, progress) as tick:
+            # health is checked after every frame that changed something (FrameFeeder): a frame
+            # that produced no event leaves the event clock where it was
+            feeder = FrameFeeder(pipeline, recording, tick, 2000)
+            if emit in ("guards", "intents"):
+                for _ in feeder:
+                    health.maybe_publish(bus, clock.now_ms())
+                pipeline.flush()
+                health.done = True
                 health.maybe_publish(bus, clock.now_ms())
-            pipeline.flush()
-            health.done = True
-            health.maybe_publish(bus, clock.now_ms())
-        else:
-            drive(pipeline, frames)
-            pipeline.flush()
+            else:
+                for _ in feeder:
+                    pass
+                pipeline.flush()
     except RecordingError as exc:
         writer.flush()
         print(f"autotrader: {exc}", file=sys.stderr)

@@ -27,14 +27,29 @@ from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from operator import mul
-from typing import Final
+from functools import reduce
+from operator import add, mul
+from typing import Final, Protocol
 
 from core.models import BookTop, DepthDiff, DepthSnapshot, MarketEvent, ResyncNeeded
 
 Level = tuple[str, str] | tuple[float, float]
 """One ``(price, qty)`` level; wire strings or floats (``float()`` accepts both)."""
 Levels = Sequence[Level]
+
+
+class BookImpl(Protocol):
+    """What :class:`BinanceBookSync` needs of a book: :class:`OrderBook`, or the compiled one
+    (``feeds/binance/_fast.pyx``) that gives the same results bit for bit."""
+
+    def clear(self) -> None: ...
+
+    def load(self, bids: Levels, asks: Levels) -> None: ...
+
+    def apply(self, bids: Levels, asks: Levels) -> None: ...
+
+    def top(self, venue: str, symbol: str, timestamp: int, update_id: int) -> BookTop | None: ...
+
 
 BAND: Final = 0.001  # 10 bps
 _LO: Final = 1 - BAND
@@ -49,6 +64,8 @@ def _apply_bids(levels: Iterable[Level], qmap: dict[float, float], keys: list[fl
     for p, q in levels:
         k = float(p)
         qty = float(q)
+        if k - k or qty - qty:  # nan or inf: never a level (the compiled book agrees)
+            raise ValueError(f"non-finite depth level {p!r} {q!r}")
         old = get(k)
         if qty == 0.0:
             if old is not None:
@@ -75,6 +92,8 @@ def _apply_asks(levels: Iterable[Level], qmap: dict[float, float], keys: list[fl
     for p, q in levels:
         k = -float(p)
         qty = float(q)
+        if k - k or qty - qty:  # nan or inf: never a level (the compiled book agrees)
+            raise ValueError(f"non-finite depth level {p!r} {q!r}")
         old = get(k)
         if qty == 0.0:
             if old is not None:
@@ -94,18 +113,21 @@ def _apply_asks(levels: Iterable[Level], qmap: dict[float, float], keys: list[fl
     return delta
 
 
+def _psum(keys: list[float], qmap: dict[float, float]) -> float:
+    """Σ key*qty in key order, plain left-to-right additions from 0.0 (as the compiled book does;
+    ``sum()`` would compensate the rounding on Python 3.12+)."""
+    return reduce(add, map(mul, keys, map(qmap.__getitem__, keys)), 0.0)
+
+
 def _band_sum(qmap: dict[float, float], keys: list[float], thr: float) -> float:
-    sl = keys[bisect_left(keys, thr):]
-    return sum(map(mul, sl, map(qmap.__getitem__, sl)), 0.0)
+    return _psum(keys[bisect_left(keys, thr):], qmap)
 
 
 def _band_shift(qmap: dict[float, float], keys: list[float], old: float, new: float) -> float:
     """Change of the band sum when its threshold moves from ``old`` to ``new``."""
     if new > old:
-        sl = keys[bisect_left(keys, old):bisect_left(keys, new)]
-        return -sum(map(mul, sl, map(qmap.__getitem__, sl)), 0.0)
-    sl = keys[bisect_left(keys, new):bisect_left(keys, old)]
-    return sum(map(mul, sl, map(qmap.__getitem__, sl)), 0.0)
+        return -_psum(keys[bisect_left(keys, old):bisect_left(keys, new)], qmap)
+    return _psum(keys[bisect_left(keys, new):bisect_left(keys, old)], qmap)
 
 
 class OrderBook:
@@ -253,10 +275,11 @@ class BinanceBookSync:
     returned, so the guards see it, then the book is dropped and resynced).
     """
 
-    def __init__(self, symbol: str, venue: str = "binance", max_buffer: int = 10_000) -> None:
+    def __init__(self, symbol: str, venue: str = "binance", max_buffer: int = 10_000,
+                 book: BookImpl | None = None) -> None:
         self.symbol = symbol
         self.venue = venue
-        self.book = OrderBook()
+        self.book: BookImpl = book if book is not None else OrderBook()
         self.state = SyncState.AWAIT_SNAPSHOT
         self.last_update_id = 0  # snapshot's lastUpdateId, then the last applied diff's u
         self.gaps = 0

@@ -27,6 +27,7 @@ from core.clock import EventClock
 from core.funding import basis_bps
 from core.models import (
     BadData,
+    Bar,
     Basis,
     BookTicker,
     BookTop,
@@ -40,6 +41,7 @@ from core.models import (
 )
 from core.sanity import MarketSanity, base_asset
 from feeds.base import Codec
+from feeds.binance import fast
 from feeds.binance.codec import BinanceCodec
 from feeds.bybit.codec import BybitCodec
 from feeds.okx.codec import OkxCodec
@@ -47,6 +49,7 @@ from feeds.replay import Frame
 
 log = logging.getLogger(__name__)
 _INF = float("inf")
+_TS_LIMIT = 1 << 62  # ms; a trade time outside [0, this) is garbage
 
 
 @dataclass(slots=True)
@@ -92,7 +95,7 @@ class MarketPipeline:
             "okx": OkxCodec(inst_ids=[okx_usdc_inst] if okx_usdc_inst else None),
         }
         self.stats = PipelineStats()
-        self._bars: BarBuilder | None = BarBuilder(binance_symbol) if binance_symbol else None
+        self._bars: BarBuilder | None = self._bar_builder(binance_symbol) if binance_symbol else None
         self._last_usdt_px = 0.0
         self._last_usdc_px = 0.0
         self._routes: dict[type, Callable[[str, Any], None]] = {
@@ -105,6 +108,7 @@ class MarketPipeline:
             ResyncNeeded: self._on_resync,
             Instrument: self._on_instrument,
             BadData: self._on_bad_data,
+            Bar: self._on_folded_bar,
         }
         self._bus_version = -1  # the bus's listener set the drop flags were derived from
 
@@ -115,6 +119,44 @@ class MarketPipeline:
         self._bus_version = self.bus.version
         self._binance.drop_book_ticker = (self.primary is not None
                                           and not self.bus.has_listeners(Topics.BOOK_TICKER))
+        # compiled path, nobody listening to trades and no event clock to advance (replay of bars,
+        # book, ...): primary trades go straight into the bar builder, only closed bars come back
+        # With an event clock, the same (trades published and the clock advanced from there) only
+        # while the feeder gives its consumer control after every frame that moved the clock
+        # (``dec.routes``: see FrameFeeder).
+        dec, ext = self._binance.fast, fast.compiled
+        if dec is not None and ext is not None:
+            bars = self._bars
+            if self.primary is None or not isinstance(bars, ext.Bars):
+                dec.set_fold(None, "", None, None)
+            elif self.clock is None and not self.bus.has_listeners(Topics.TRADES):
+                dec.set_fold(bars, self.primary, self.stats.last_event_ms, self._fold_flush,
+                             sanity=self.sanity)
+            elif self.clock is not None and dec.routes is not None:
+                dec.set_fold(bars, self.primary, self.stats.last_event_ms, self._fold_flush_routed,
+                             self.clock.advance, self.bus.publish, Topics.TRADES, self.sanity)
+            else:
+                dec.set_fold(None, "", None, None)
+
+    @staticmethod
+    def _bar_builder(symbol: str) -> BarBuilder:
+        ext = fast.compiled
+        return ext.Bars(symbol) if ext is not None else BarBuilder(symbol)
+
+    def _fold_flush(self, n: int, last_px: float) -> None:
+        """What ``_on_trade`` counts, for ``n`` trades the compiled path folded into the bars."""
+        self.stats.trades += n
+        self._last_usdt_px = last_px
+        published = self.bus.published
+        published[Topics.TRADES.name] = published.get(Topics.TRADES.name, 0) + n
+
+    def _fold_flush_routed(self, n: int, last_px: float) -> None:
+        """The same for trades the compiled path folded and published itself."""
+        self.stats.trades += n
+        self._last_usdt_px = last_px
+
+    def _on_folded_bar(self, venue: str, bar: Bar) -> None:
+        self.bus.publish(Topics.BARS, bar)
 
     # -- input -----------------------------------------------------------------------------
     def on_ws(self, venue: str, raw: bytes | str, recv_ns: int) -> None:
@@ -152,7 +194,7 @@ class MarketPipeline:
         if self.primary is None:
             self.primary = symbol
             self.sanity.adopt(base_asset(symbol))
-            self._bars = BarBuilder(symbol)
+            self._bars = self._bar_builder(symbol)
             self._bus_version = -1  # re-derive the drop flags
         return symbol == self.primary
 
@@ -166,6 +208,9 @@ class MarketPipeline:
         if venue == "binance":
             if ev.symbol != self.primary and not self._is_primary(ev.symbol):
                 self._tick(venue, ts)
+                return
+            if not 0 <= ts < _TS_LIMIT:  # no bar builder can place it
+                self._drop(venue, "trade", f"trade time {ts} out of range")
                 return
             san = self.sanity
             px = ev.price

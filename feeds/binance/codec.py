@@ -28,14 +28,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
-from core.book import BinanceBookSync
+from core.book import BinanceBookSync, Levels
 from core.models import BookTicker, Liquidation, MarketEvent, Side, Trade
 from core.sanity import sane_levels
 from feeds.base import CodecStats
+from feeds.binance import fast
+
+if TYPE_CHECKING:
+    from feeds.binance._fast import FrameDecoder
 from feeds.binance.messages import (
     AggTradeMsg,
     BookTickerMsg,
@@ -79,7 +84,8 @@ class BinanceCodec:
 
     venue = VENUE
 
-    def __init__(self, symbols: Iterable[str] | None = None, default_symbol: str | None = None) -> None:
+    def __init__(self, symbols: Iterable[str] | None = None, default_symbol: str | None = None,
+                 *, compiled: bool = True) -> None:
         self.stats = CodecStats()
         self.symbols: frozenset[str] | None = (
             None if symbols is None else frozenset(s.upper() for s in symbols)
@@ -87,7 +93,22 @@ class BinanceCodec:
         self.default_symbol = default_symbol.upper() if default_symbol else None
         self.books: dict[str, BinanceBookSync] = {}
         self._bare_first = False  # try the bare-payload decoder first (adapts to the connection)
-        self.drop_book_ticker = False  # validate and count bookTicker frames, build no model
+        self._drop_book_ticker = False
+        # the compiled hot path (see feeds/binance/fast.py): canonical frames of the hot kinds; every
+        # other frame, and everything when it is not built, takes the msgspec path below
+        self._ext = fast.compiled if compiled else None
+        self.fast: FrameDecoder | None = self._ext.FrameDecoder(self) if self._ext is not None else None
+
+    @property
+    def drop_book_ticker(self) -> bool:
+        """Validate and count bookTicker frames but build no model (nobody listens)."""
+        return self._drop_book_ticker
+
+    @drop_book_ticker.setter
+    def drop_book_ticker(self, value: bool) -> None:
+        self._drop_book_ticker = value
+        if self.fast is not None:
+            self.fast.drop_book_ticker = value
 
     # --- books --------------------------------------------------------------------------------
 
@@ -97,7 +118,8 @@ class BinanceCodec:
         if sync is None:
             if self.symbols is not None and symbol not in self.symbols:
                 return None
-            sync = self.books[symbol] = BinanceBookSync(symbol, VENUE)
+            book = self._ext.Book() if self._ext is not None else None
+            sync = self.books[symbol] = BinanceBookSync(symbol, VENUE, book=book)
         return sync
 
     def _book_call(self, sync: BinanceBookSync, out: list[MarketEvent], gaps: int, resyncs: int,
@@ -113,6 +135,10 @@ class BinanceCodec:
     # --- websocket ----------------------------------------------------------------------------
 
     def feed_ws(self, raw: bytes | str, recv_ns: int) -> list[MarketEvent]:
+        if self.fast is not None:
+            done = self.fast.frame(raw, recv_ns)  # counted there
+            if done is not None:
+                return done
         st = self.stats
         st.frames += 1
         rc = raw.__class__
@@ -173,21 +199,32 @@ class BinanceCodec:
             return []
 
     def _depth(self, d: DepthUpdateMsg | DepthUpdateFloatMsg) -> list[MarketEvent]:
+        if d.__class__ is DepthUpdateMsg:  # wire strings: checked here (the float decoder checks its own)
+            sync = self.books.get(d.s) or self.book(d.s)
+            if sync is None:
+                self.stats.ignored += 1
+                return []
+            try:
+                bids, asks = sane_levels(d.b), sane_levels(d.a)
+            except (ValueError, TypeError) as exc:
+                g, r, m = sync.gaps, sync.resyncs, sync.malformed
+                self.stats.note_malformed(f"{d.s}: bad depth level: {exc}")
+                return self._book_call(sync, sync.invalidate(f"bad depth level: {exc}"), g, r, m)
+            return self._depth_levels(d.s, d.U, d.u, d.pu, d.T or d.E, bids, asks)
+        return self._depth_levels(d.s, d.U, d.u, d.pu, d.T or d.E, d.b, d.a)
+
+    def _depth_levels(self, symbol: str, first_id: int, final_id: int, prev_id: int, ts: int,
+                      bids: Levels, asks: Levels) -> list[MarketEvent]:
+        """One depth diff with sane levels (also called by the compiled path with its parsed ones:
+        canonical decimals, prices > 0)."""
         st = self.stats
-        sync = self.books.get(d.s) or self.book(d.s)
+        sync = self.books.get(symbol) or self.book(symbol)
         if sync is None:
             st.ignored += 1
             return []
         g, r, m = sync.gaps, sync.resyncs, sync.malformed
-        bids, asks = d.b, d.a
-        if d.__class__ is DepthUpdateMsg:  # wire strings: checked here (the float decoder checks its own)
-            try:
-                bids, asks = sane_levels(bids), sane_levels(asks)
-            except (ValueError, TypeError) as exc:
-                st.note_malformed(f"{d.s}: bad depth level: {exc}")
-                return self._book_call(sync, sync.invalidate(f"bad depth level: {exc}"), g, r, m)
         st.decoded += 1
-        out = sync.on_diff(d.U, d.u, d.pu, d.T or d.E, bids, asks)
+        out = sync.on_diff(first_id, final_id, prev_id, ts, bids, asks)
         if sync.gaps != g or sync.resyncs != r or sync.malformed != m:
             return self._book_call(sync, out, g, r, m)
         return out
