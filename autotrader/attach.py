@@ -2,7 +2,7 @@
 
 :class:`RemoteSession` is the UI's command port (:class:`core.ui_port.UiCommands`) and its link:
 it subscribes (``ui.subscribe``, :mod:`autotrader.ui_server`), loads the snapshot into the UI's
-:class:`tui.state.QueueFeed`, then pushes every message as it arrives; commands are the control
+:class:`tui.sync.QueueFeed`, then pushes every message as it arrives; commands are the control
 socket's requests (``kill``, ``automation``, ``resume``, ``intent``, ``ui.preview``,
 ``ui.save_settings``), answered by the same code as the in-process UI and the CLI.
 
@@ -26,7 +26,8 @@ from core.engine_types import EngineEvent
 from core.guard_config import GuardsConfig
 from core.guards import GuardReport
 from core.ui_port import LinkState, ManualOrder, OrderVerdict, UiInfo, UiSettings
-from tui.state import WIRE_TOPICS, ModelSnapshot, QueueFeed
+from tui.state import WIRE_TOPICS
+from tui.sync import ModelSnapshot, QueueFeed
 
 RETRY_BASE_S = 0.5
 RETRY_MAX_S = 5.0

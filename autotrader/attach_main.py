@@ -18,7 +18,7 @@ from core.bus import Bus
 from core.config_schema import Config
 from core.ui_port import UiInfo
 from tui.attached import AttachedApp
-from tui.state import QueueFeed
+from tui.sync import QueueFeed
 
 
 def run_attached(cfg: Config, path: Path, wait: bool = False, log_path: Path | None = None) -> int:

@@ -2,8 +2,8 @@
 
 * ``ui.subscribe`` (a stream, :mod:`autotrader.control`): first everything the screen needs — the
   instance, :class:`core.ui_port.UiInfo`, the guard thresholds, the settings, the trading status,
-  the guard report and the model (:class:`tui.state.ModelSnapshot`: the windows of the
-  instance's own :class:`tui.state.ModelTap`, with the activity log's history) — then every
+  the guard report and the model (:class:`tui.sync.ModelSnapshot`: the windows of the
+  instance's own :class:`tui.sync.ModelTap`, with the activity log's history) — then every
   ``tick_s`` one item ``{"b": [[topic, message], ...]}`` with what the bus carried since (market
   topics coalesce, engine events never drop), the bar in progress and the event time, plus the
   trading status and the guard report once a second and at once after an order or kill event.
@@ -32,7 +32,8 @@ from autotrader.control import Handler, StreamHandler
 from core.bus import Bus, Subscription
 from core.engine_types import ENGINE_EVENTS, EngineEvent
 from core.ui_port import ManualOrder, UiSettings
-from tui.state import MAX_EVENTS, NOW_MS, PARTIAL_BAR, UI_TOPICS, ModelTap
+from tui.state import MAX_EVENTS, NOW_MS, PARTIAL_BAR, UI_TOPICS
+from tui.sync import ModelTap, snapshot_of
 
 if TYPE_CHECKING:
     from autotrader.ui_bridge import RuntimeCommands
@@ -111,7 +112,7 @@ class UiServer:
             "max_leverage": rt.cfg.guards.max_leverage,
             "status": status,
             "guard_now": _plain(c.guard_report()),
-            "model": _plain(self.tap.model.snapshot(self._history())),
+            "model": _plain(snapshot_of(self.tap.model, self._history())),
         }
 
     async def subscribe(self, args: dict[str, Any]) -> AsyncGenerator[Any, None]:

@@ -240,7 +240,8 @@ class Engine:
 
     def set_automation(self, on: bool) -> None:
         if on and self.trading_state == TradingState.HALTED:
-            raise RuntimeError("the kill switch is engaged: resume trading first (set_trading_state)")
+            raise RuntimeError("the kill switch is engaged: resume trading first (r in the kill panel, "
+                               "or `autotrader resume`)")
         if on != self.automation_on:
             self.automation_on = on
             self._engine_event("automation", on=on)

@@ -28,7 +28,7 @@ from tests.conftest import REPO_ROOT
 from tests.test_daemon import Daemon
 from tests.tui_fixtures import populate
 from tui.attached import AttachedApp
-from tui.state import ModelSnapshot, ModelTap, QueueFeed, UiModel
+from tui.sync import ModelSnapshot, ModelTap, QueueFeed, model_from, snapshot_of
 
 
 @pytest.fixture
@@ -60,11 +60,11 @@ def test_snapshot_round_trips_through_json() -> None:
     bus = Bus()
     tap = ModelTap(bus)
     populate(bus)
-    snap = tap.model.snapshot()
+    snap = snapshot_of(tap.model)
     wire = msgspec.json.decode(msgspec.json.encode(msgspec.to_builtins(snap)))
     back = msgspec.convert(wire, ModelSnapshot)
     assert back == snap
-    m = UiModel.from_snapshot(back)
+    m = model_from(back)
     assert sorted(m.bars) == sorted(tap.model.bars) and len(m.liqs) == len(tap.model.liqs)
     assert m.oi_series() == tap.model.oi_series() and m.guard == tap.model.guard
 

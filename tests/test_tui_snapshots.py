@@ -15,6 +15,7 @@ from textual.widgets import Input
 from core.bus import Bus
 from tests.tui_fixtures import INFO, FakeCommands, guards_cfg, populate
 from tui.app import TraderApp
+from tui.kill_panel import KillScreen
 from tui.screens import DetailScreen, FilterScreen, HelpScreen, OrderScreen, QuitScreen, SettingsScreen
 
 
@@ -119,3 +120,33 @@ def test_detail_dialog(snap_compare: Any, size: tuple[int, int]) -> None:
 @SIZES
 def test_quit_dialog(snap_compare: Any, size: tuple[int, int]) -> None:
     assert snap_compare(app_with_data(), terminal_size=size, run_before=_dialog("q", QuitScreen))
+
+
+@SIZES
+def test_kill_panel(snap_compare: Any, size: tuple[int, int]) -> None:
+    """Right after ctrl+k: what the kill did, the position, the stop still on the venue, the keys."""
+    async def killed(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, TraderApp)
+        await until(pilot, lambda: "confirmed" in str(app.screen.query_one("#kill-result").render()),
+                    "the kill's answer")
+        await until(pilot, lambda: "@ 143.29" in str(app.screen.query_one("#kill-venue").render())
+                    and len(app.status.get("open_orders") or []) == 1, "the status after the kill")
+        await pilot.pause(0.2)
+
+    assert snap_compare(app_with_data(), terminal_size=size, run_before=_dialog("ctrl+k", KillScreen, killed))
+
+
+def test_kill_panel_cancel_everything_asks_again_80x24(snap_compare: Any) -> None:
+    async def armed(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        await until(pilot, lambda: "confirmed" in str(app.screen.query_one("#kill-result").render()),
+                    "the kill's answer")
+        await until(pilot, lambda: "@ 143.29" in str(app.screen.query_one("#kill-venue").render()),
+                    "the status after the kill")
+        await pilot.press("c")
+        await until(pilot, lambda: bool(app.screen.query_one("#kill-confirm").display), "the question")
+        await pilot.pause(0.2)
+
+    before = _dialog("ctrl+k", KillScreen, armed)
+    assert snap_compare(app_with_data(), terminal_size=(80, 24), run_before=before)

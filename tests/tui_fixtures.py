@@ -28,6 +28,7 @@ class FakeCommands:
         self.saved: UiSettings | None = None
         self.current = UiSettings(leverage=3.0, risk_per_trade_pct=0.5, priority_fee_cap=200_000.0,
                                   daily_stop_pct=3.0)
+        self.position = 8.5
         self.orders = [
             {"order_id": "p1", "tag": "vwap-buy:sl1", "side": "sell", "type": "trigger_market", "size": 8.5,
              "price": None, "trigger_price": 143.29, "reduce_only": True, "status": "open"},
@@ -36,13 +37,36 @@ class FakeCommands:
         ]
 
     async def kill(self, reason: str) -> dict[str, Any]:
+        """The kill's one meaning: entries and take-profits cancelled, the stop of the position kept."""
         self.calls.append(("kill", reason))
-        n = len(self.orders)
-        self.orders = []
+        already = self.halted
+        kept = [o for o in self.orders if o["type"] == "trigger_market" and self.position]
+        n = len(self.orders) - len(kept)
+        self.orders = kept
         self.halted = True
         self.automation_on = False
         return {"trading_state": "halted", "reason": reason, "confirmed": True, "cancelled": n,
-                "open_orders": 0}
+                "open_orders": len(kept), "already": already, "kept": kept, "position": self.position,
+                "elapsed_ms": 12.0}
+
+    async def flatten(self, reason: str) -> dict[str, Any]:
+        self.calls.append(("flatten", reason))
+        n = len(self.orders)
+        self.orders, self.position = [], 0.0
+        return {"trading_state": "halted", "reason": reason, "confirmed": True, "cancelled": n,
+                "flattened": True, "position": 0.0, "already": True}
+
+    async def cancel_all(self, reason: str) -> dict[str, Any]:
+        self.calls.append(("cancel_all", reason))
+        n = len(self.orders)
+        self.orders = []
+        return {"trading_state": "halted", "reason": reason, "confirmed": True, "cancelled": n,
+                "position": self.position, "unprotected": bool(self.position), "already": True}
+
+    async def resume(self) -> dict[str, Any]:
+        self.calls.append(("resume", None))
+        self.halted = False
+        return {"trading_state": "active", "automation_on": self.automation_on, "reason": ""}
 
     async def set_automation(self, on: bool) -> dict[str, Any]:
         self.calls.append(("automation", on))
@@ -64,7 +88,7 @@ class FakeCommands:
 
     async def trading_status(self) -> dict[str, Any]:
         return {"trading_state": "halted" if self.halted else "active", "automation_on": self.automation_on,
-                "position": {"size": 8.5, "avg_price": 149.14, "realized_pnl": 0.0},
+                "position": {"size": self.position, "avg_price": 149.14, "realized_pnl": 0.0},
                 "unrealized_pnl": 7.23, "equity": 10_007.23, "day_pnl_pct": 0.07,
                 "open_orders": list(self.orders)}
 

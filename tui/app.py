@@ -13,23 +13,20 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
-from textual.app import App, ComposeResult
+from textual import work
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.message import Message
 from textual.widgets import DataTable, Footer
 
 from core.bus import Bus
 from core.engine_types import EngineEvent
 from core.event_text import describe
 from core.guard_config import GuardsConfig
-from core.guards import evaluate
-from core.market_state import MarketSnapshot
-from core.ui_port import LinkState, ManualOrder, OrderVerdict, UiCommands, UiInfo, UiSettings
+from core.ui_port import LinkState, OrderVerdict, UiCommands, UiInfo
 from tui import panels, render
-from tui.screens import DetailScreen, FilterScreen, HelpScreen, OrderScreen, QuitScreen, SettingsScreen
+from tui.commands import CommandDone, CommandsApp
 from tui.state import MAX_EVENTS, BusFeed, UiFeed, UiModel
 from tui.widgets import Card, Chart, Panel
 
@@ -42,8 +39,6 @@ TOAST_KINDS = {
     "intent_rejected": ("warning", "Rejected"),
     "halt": ("error", "Halt"),
 }
-CARD_CHECKS = {"spread": "spread", "depth": "depth", "funding": "funding", "basis": "basis",
-               "liq": "liquidations"}
 #: panel titles: (wide, below 100 columns)
 TITLES = {
     "card-spread": ("spread", "spread"), "card-depth": ("depth 10bps", "depth"),
@@ -52,22 +47,6 @@ TITLES = {
     "heatmap": ("liquidations · 25 bps × 6 h", "liqs · 25 bps × 6 h"),
     "clusters": ("Drift liq-map", "liq-map"), "oi": ("OI 24h", "OI 24h"),
 }
-#: bindings of other widgets, listed on the help screen
-OTHER_KEYS = [("tab / shift+tab", "move the focus (every control works without a mouse)"),
-              ("enter", "activity log: details of the selected row; forms: review / save"),
-              ("escape", "close a dialog (an order is not sent)")]
-
-
-class CommandDone(Message):
-    """The answer of a command run in a worker (``error`` set when it raised)."""
-
-    def __init__(self, name: str, result: Any = None, error: str = "", context: Any = None) -> None:
-        super().__init__()
-        self.name = name
-        self.result = result
-        self.error = error
-        self.context = context
-
 
 @dataclass
 class Throttle:
@@ -84,11 +63,10 @@ class Throttle:
         return False
 
 
-class TraderApp(App[int]):
+class TraderApp(CommandsApp):
     CSS_PATH = "app.tcss"
     TITLE = "autotrader"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012
-    KILL_HINT = ""  # said after a kill that failed (an attached UI: how to kill without it)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+k", "kill", "KILL", priority=True, id="kill"),
         Binding("a", "toggle_automation", "automation", id="automation"),
@@ -295,60 +273,12 @@ class TraderApp(App[int]):
                           m.feeds, m.now_ms, self.size.width or 120)
         self._q("#topbar", Panel).set(t)
 
-    def _levels(self) -> dict[str, str]:
-        """Guard levels of the card values, by the same evaluation the guards use."""
-        m = self.model
-        b = m.book
-        n, notional = m.liq_window(int(self.guards_cfg.liq_window_s * 1000))
-        snap = MarketSnapshot(
-            ts=m.now_ms, best_bid=b.bid_px if b else None, best_ask=b.ask_px if b else None,
-            spread_bps=b.spread_bps if b else None, bid_usd=b.bid_usd if b else None,
-            ask_usd=b.ask_usd if b else None, funding_apr=m.funding.apr_pct if m.funding else None,
-            basis_bps=m.basis.basis_bps if m.basis else None, liq_events_5m=n, liq_notional_5m=notional)
-        report = evaluate(snap, self.guards_cfg, m.now_ms, "live")
-        return {c.name: c.level for c in report.checks}
-
     def _render_cards(self) -> None:
-        m = self.model
-        lv = self._levels()
-        b = m.book
-
-        def card(cid: str, value: str, present: bool) -> None:
-            level = lv.get(CARD_CHECKS.get(cid, ""), "passing") if present else "stale"
-            self._q(f"#card-{cid}", Card).show(value if present else "-", level)
-
-        card("spread", ("CROSSED" if not b.bid_px < b.ask_px else f"{b.spread_bps:.2f} bps") if b else "",
-             b is not None)
-        card("depth", f"{render.compact(b.bid_usd)}/{render.compact(b.ask_usd)}" if b else "", b is not None)
-        f = m.funding
-        card("funding", f"{f.apr_pct:.2f}%" if f else "", f is not None)
-        ba = m.basis
-        card("basis", f"{ba.basis_bps:+.2f} bps" if ba else "", ba is not None)
-        oi = m.oi
-        card("oi", f"{render.compact(oi.oi_notional)} USD" if oi else "", oi is not None)
-        n, notional = m.liq_window(int(self.guards_cfg.liq_window_s * 1000))
-        card("liq", f"{n} · {render.compact(notional)}", bool(m.feeds) or n > 0)
+        for cid, (value, level) in panels.cards(self.model, self.guards_cfg).items():
+            self._q(f"#card-{cid}", Card).show(value, level)
 
     def _render_guardline(self) -> None:
-        g = self.model.guard
-        t = Text(no_wrap=False, overflow="ellipsis")
-        if self.kill_note:
-            t.append(self.kill_note + " ", style="bold white on red")
-        if g is None:
-            t.append(" GUARDS: waiting for the first report ", style="bold reverse")
-        else:
-            style = {"passing": "bold green", "warning": "bold yellow"}.get(g.status, "bold white on red")
-            t.append(f" GUARDS {g.status.upper()} ", style=style)
-            reasons = g.blocks or g.warnings
-            if reasons:
-                t.append(" blocks: " if g.blocks else " warnings: ", style="bold")
-                t.append("; ".join(reasons))
-            else:
-                t.append(" nothing blocks an entry", style="dim")
-        r = self.model.regime
-        if r is not None:
-            t.append("  signal " + ("armed" if r.on else f"off ({r.reason})"), style="dim")
-        self._q("#guardline", Panel).set(t)
+        self._q("#guardline", Panel).set(panels.guardline(self.model, self.kill_note))
 
     def _render_activity(self) -> None:
         table = self._q("#activity", DataTable)
@@ -440,132 +370,6 @@ class TraderApp(App[int]):
         orders.border_title = f"open orders · {len(oo)}" + (f" · venue ERROR {err}" if err else "")
 
     # ------------------------------------------------------------------ commands
-    @on(CommandDone)
-    def _command_done(self, msg: CommandDone) -> None:
-        if not self.screen_stack:
-            return
-        try:
-            self._command_done_once(msg)
-        except NoMatches:  # the screen is being torn down
-            return
-
-    def _command_done_once(self, msg: CommandDone) -> None:
-        if msg.name == "status":
-            if not msg.error:
-                self.status = msg.result
-                self._render_status()
-                self._render_topbar()
-            return
-        if msg.name == "guards":
-            if not msg.error:
-                self.model.guard = msg.result
-                self._render_guardline()
-            return
-        if msg.error:
-            self.notify(f"{msg.name} failed: {msg.error}", severity="error", timeout=8)
-            if msg.name == "kill":
-                self.kill_note = f"KILL FAILED: {msg.error}{self.KILL_HINT}"
-                self._render_guardline()
-            return
-        r = msg.result or {}
-        if msg.name == "kill":
-            word = "confirmed" if r.get("confirmed") else "pending (retrying)" if r.get("pending") else \
-                "NOT confirmed"
-            self.kill_note = f"KILLED: {r.get('cancelled', 0)} order(s) cancelled, {word}"
-            self._render_guardline()
-        elif msg.name == "automation":
-            self.model.automation_on = bool(r.get("automation_on"))
-            self.notify(f"automation {'on' if r.get('automation_on') else 'off'}", timeout=3)
-        elif msg.name == "preview":
-            screen = self.screen
-            if isinstance(screen, OrderScreen) and isinstance(r, OrderVerdict):
-                screen.show_verdict(msg.context, r)
-        elif msg.name == "submit":
-            status = r.get("status", "?")
-            why = "; ".join(r.get("reasons") or [])
-            self.notify(f"manual order {status}" + (f": {why}" if why else ""),
-                        severity="information" if status == "accepted" else "warning", timeout=8)
-        elif msg.name == "settings":
-            self.notify("settings saved", timeout=3)
-        self._render_topbar()
-        self.poll_status()
-
-    @work(group="commands")
-    async def _run(self, name: str, coro: Any, context: Any = None) -> None:
-        try:
-            result = await coro
-        except Exception as e:
-            self.post_message(CommandDone(name, error=str(e) or type(e).__name__, context=context))
-            return
-        self.post_message(CommandDone(name, result, context=context))
-
-    def action_kill(self) -> None:
-        """No confirmation: the kill starts at once; the answer comes back within 2 s."""
-        self.kill_note = "KILL SENT…"
-        self.model.trading_state = "halted"
-        self._render_topbar()
-        self._render_guardline()
-        self._run("kill", self.commands.kill("kill switch (UI)"))
-
-    def action_toggle_automation(self) -> None:
-        on = not bool(self._automation())
-        self._run("automation", self.commands.set_automation(on))
-
-    def action_order(self) -> None:
-        self.push_screen(OrderScreen())
-
-    def action_settings(self) -> None:
-        self.push_screen(SettingsScreen(self.commands.settings(), self.guards_cfg.max_leverage))
-
-    def action_filter(self) -> None:
-        kinds = sorted({ev.kind for ev in self.model.events})
-
-        def chosen(kind: str | None) -> None:
-            if kind is not None:
-                self.log_filter = kind
-                self._render_activity()
-
-        self.push_screen(FilterScreen(kinds, self.log_filter), chosen)
-
-    async def action_quit(self) -> None:
-        """Quit after the dialog that says what stays on the venue (``engine.on_exit``)."""
-        if isinstance(self.screen, QuitScreen):
-            return
-
-        def chosen(quit_: bool | None) -> None:
-            if quit_:
-                self.exit()
-
-        self.push_screen(QuitScreen(self.info.on_exit, self.status), chosen)
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.binding_rows(), [text for _, text in self.info.chapters]))
-
-    def binding_rows(self) -> list[tuple[str, str]]:
-        rows = []
-        for b in self.BINDINGS:
-            assert isinstance(b, Binding)
-            key = self.keymap_cfg.get(b.id or "", b.key)
-            rows.append((self.get_key_display(Binding(key.split(",")[0], ""))
-                         + (f" ({b.id})" if b.id else ""), b.description))
-        return rows + OTHER_KEYS
-
-    @on(DataTable.RowSelected, "#activity")
-    def _details(self) -> None:
-        ev = self.selected_event()
-        if ev is not None:
-            self.push_screen(DetailScreen(ev))
-
-    # the screens call these
-    def request_preview(self, order: ManualOrder) -> None:
-        self._run("preview", self.commands.preview_order(order), context=order)
-
-    def request_submit(self, order: ManualOrder) -> None:
-        self._run("submit", self.commands.submit_order(order), context=order)
-
-    def request_save_settings(self, settings: UiSettings) -> None:
-        self._run("settings", self.commands.save_settings(settings), context=settings)
-
     def on_unmount(self) -> None:
         self.feed.close()
 

@@ -16,10 +16,15 @@ from rich.text import Text
 
 from core.engine_types import EngineEvent
 from core.event_text import describe
+from core.guard_config import GuardsConfig
+from core.guards import evaluate
+from core.market_state import MarketSnapshot
 from core.models import FeedStatus
 from core.sanity import dropped_by_venue, dropped_text
 from core.ui_port import LinkState, UiInfo
+from tui import render
 from tui.fit import Part, clip_words, fit_columns, fit_line
+from tui.state import UiModel
 
 
 def num(x: object, decimals: int = 2) -> str:
@@ -75,6 +80,67 @@ def _feed(st: FeedStatus, with_age: bool) -> tuple[Part, Part]:
     age_txt = "" if not show_age else " -" if age is None else f" {age:.1f}s"
     return (Part(" ●" if live else " ○", "green" if live else "red", 2),
             Part(f"{st.feed}{age_txt}" + ("" if live else f" {st.state.upper()}"), "" if live else "red", 2))
+
+
+# --------------------------------------------------------------------------- cards, guard line
+
+CARD_CHECKS = {"spread": "spread", "depth": "depth", "funding": "funding", "basis": "basis",
+               "liq": "liquidations"}
+
+
+def card_levels(m: UiModel, cfg: GuardsConfig) -> dict[str, str]:
+    """Guard levels of the card values, by the same evaluation the guards use."""
+    b = m.book
+    n, notional = m.liq_window(int(cfg.liq_window_s * 1000))
+    snap = MarketSnapshot(
+        ts=m.now_ms, best_bid=b.bid_px if b else None, best_ask=b.ask_px if b else None,
+        spread_bps=b.spread_bps if b else None, bid_usd=b.bid_usd if b else None,
+        ask_usd=b.ask_usd if b else None, funding_apr=m.funding.apr_pct if m.funding else None,
+        basis_bps=m.basis.basis_bps if m.basis else None, liq_events_5m=n, liq_notional_5m=notional)
+    report = evaluate(snap, cfg, m.now_ms, "live")
+    return {c.name: c.level for c in report.checks}
+
+
+def cards(m: UiModel, cfg: GuardsConfig) -> dict[str, tuple[str, str]]:
+    """Card id -> (value with its unit, guard level); ``-`` and ``stale`` when the input is missing."""
+    lv = card_levels(m, cfg)
+    b, f, ba, oi = m.book, m.funding, m.basis, m.oi
+    n, notional = m.liq_window(int(cfg.liq_window_s * 1000))
+    values = {
+        "spread": (("CROSSED" if not b.bid_px < b.ask_px else f"{b.spread_bps:.2f} bps") if b else "",
+                   b is not None),
+        "depth": (f"{render.compact(b.bid_usd)}/{render.compact(b.ask_usd)}" if b else "", b is not None),
+        "funding": (f"{f.apr_pct:.2f}%" if f else "", f is not None),
+        "basis": (f"{ba.basis_bps:+.2f} bps" if ba else "", ba is not None),
+        "oi": (f"{render.compact(oi.oi_notional)} USD" if oi else "", oi is not None),
+        "liq": (f"{n} · {render.compact(notional)}", bool(m.feeds) or n > 0),
+    }
+    return {cid: (v if present else "-",
+                  lv.get(CARD_CHECKS.get(cid, ""), "passing") if present else "stale")
+            for cid, (v, present) in values.items()}
+
+
+def guardline(m: UiModel, kill_note: str) -> Text:
+    """The kill's note, the guard report and its reasons, the signal's state."""
+    g = m.guard
+    t = Text(no_wrap=False, overflow="ellipsis")
+    if kill_note:
+        t.append(kill_note + " ", style="bold white on red")
+    if g is None:
+        t.append(" GUARDS: waiting for the first report ", style="bold reverse")
+    else:
+        style = {"passing": "bold green", "warning": "bold yellow"}.get(g.status, "bold white on red")
+        t.append(f" GUARDS {g.status.upper()} ", style=style)
+        reasons = g.blocks or g.warnings
+        if reasons:
+            t.append(" blocks: " if g.blocks else " warnings: ", style="bold")
+            t.append("; ".join(reasons))
+        else:
+            t.append(" nothing blocks an entry", style="dim")
+    r = m.regime
+    if r is not None:
+        t.append("  signal " + ("armed" if r.on else f"off ({r.reason})"), style="dim")
+    return t
 
 
 # --------------------------------------------------------------------------- tables

@@ -4,10 +4,7 @@ The app drains its feed into a :class:`UiModel` at most 4 times a second and the
 from it. Every window is bounded so the UI's memory is flat over days.
 
 Two feeds fill a model: :class:`BusFeed` (the UI in the runtime's process: bus subscriptions) and
-:class:`QueueFeed` (``autotrader ui`` attached to a running instance: a
-:class:`ModelSnapshot`, then the same topics as they arrive over the control socket, in order).
-The instance keeps a model of its own (:class:`ModelTap`) so a UI that attaches starts from
-everything a UI started with the instance would show.
+:class:`tui.sync.QueueFeed` (``autotrader ui`` attached to a running instance).
 """
 
 from __future__ import annotations
@@ -16,8 +13,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-import msgspec
 
 from core.bars import BarBuilder
 from core.bus import Bus, Subscription, Topic, Topics
@@ -38,29 +33,6 @@ MAX_EVENTS = 500
 PARTIAL_BAR: Topic[Bar] = Topic("ui:partial_bar", Bar)
 #: the latest event time the instance has seen (an attached UI receives no trades)
 NOW_MS: Topic[int] = Topic("ui:now_ms", int)
-
-
-class ModelSnapshot(msgspec.Struct, kw_only=True):
-    """Everything a :class:`UiModel` holds, as plain data (sent to a UI that attaches)."""
-
-    book: BookTop | None = None
-    funding: Funding | None = None
-    oi: OpenInterest | None = None
-    basis: Basis | None = None
-    guard: GuardReport | None = None
-    regime: Regime | None = None
-    feeds: list[FeedStatus] = msgspec.field(default_factory=list)
-    bars: list[Bar] = msgspec.field(default_factory=list)
-    liqs: list[Liquidation] = msgspec.field(default_factory=list)
-    oi_by_minute: list[tuple[int, float]] = msgspec.field(default_factory=list)
-    events: list[EngineEvent] = msgspec.field(default_factory=list)
-    clusters: list[tuple[float, float]] = msgspec.field(default_factory=list)
-    clusters_seen: bool = False
-    now_ms: int = 0
-    first_ms: int = 0
-    trading_state: str = ""
-    automation_on: bool | None = None
-    partial: Bar | None = None
 
 
 @dataclass
@@ -94,30 +66,6 @@ class UiModel:
         self.events.extendleft(reversed(keep))
         self._history = {(e.kind, e.intent_id, e.ts) for e in keep}
         self.seq += 1
-
-    def snapshot(self, events: list[EngineEvent] | None = None) -> ModelSnapshot:
-        """The model as plain data; ``events`` (oldest first) replace the model's own when given."""
-        return ModelSnapshot(
-            book=self.book, funding=self.funding, oi=self.oi, basis=self.basis, guard=self.guard,
-            regime=self.regime, feeds=[self.feeds[k] for k in sorted(self.feeds)],
-            bars=[self.bars[k] for k in sorted(self.bars)], liqs=list(self.liqs),
-            oi_by_minute=sorted(self.oi_by_minute.items()),
-            events=list(self.events) if events is None else events[-MAX_EVENTS:],
-            clusters=list(self.clusters), clusters_seen=self.clusters_seen, now_ms=self.now_ms,
-            first_ms=self.first_ms, trading_state=self.trading_state, automation_on=self.automation_on,
-            partial=self.partial)
-
-    @classmethod
-    def from_snapshot(cls, s: ModelSnapshot, seq: int = 0) -> UiModel:
-        m = cls(book=s.book, funding=s.funding, oi=s.oi, basis=s.basis, guard=s.guard, regime=s.regime,
-                feeds={f.feed: f for f in s.feeds}, bars={b.timestamp: b for b in s.bars[-MAX_BARS:]},
-                clusters=[(p, n) for p, n in s.clusters], clusters_seen=s.clusters_seen, now_ms=s.now_ms,
-                first_ms=s.first_ms, trading_state=s.trading_state, automation_on=s.automation_on,
-                partial=s.partial, seq=seq + 1)
-        m.liqs.extend(s.liqs[-MAX_LIQS:])
-        m.oi_by_minute.update((k, v) for k, v in s.oi_by_minute)
-        m.events.extend(s.events[-MAX_EVENTS:])
-        return m
 
     # ------------------------------------------------------------------ ingest
     def on_partial(self, bar: Bar) -> None:
@@ -275,7 +223,7 @@ def model_handlers(m: UiModel) -> dict[str, Callable[[Any], None]]:
 
 
 class UiFeed(Protocol):
-    """Where the app's model comes from (:class:`BusFeed` or :class:`QueueFeed`)."""
+    """Where the app's model comes from (:class:`BusFeed` or :class:`tui.sync.QueueFeed`)."""
 
     model: UiModel
 
@@ -331,89 +279,3 @@ class BusFeed:
         for sub, _ in self._subs:
             self.bus.unsubscribe(sub)
         self._subs.clear()
-
-
-class QueueFeed:
-    """The feed of a UI attached over the control socket: the link pushes a snapshot, the topics
-    as they arrive and its own state changes; :meth:`drain` applies them in that order (a new
-    snapshot replaces the model: a restarted instance starts the screen again)."""
-
-    def __init__(self) -> None:
-        self.model = UiModel()
-        self._queue: deque[tuple[str, Any]] = deque()
-        self._links: list[LinkState] = []
-
-    def push(self, topic: str, item: Any) -> None:
-        self._queue.append((topic, item))
-
-    def load(self, snapshot: ModelSnapshot) -> None:
-        self._queue.append(("", snapshot))
-
-    def set_link(self, state: LinkState) -> None:
-        self._queue.append(("", state))
-
-    def take_link_changes(self) -> list[LinkState]:
-        out, self._links = self._links, []
-        return out
-
-    def drain(self) -> tuple[int, list[EngineEvent]]:
-        n = 0
-        events: list[EngineEvent] = []
-        handlers = model_handlers(self.model)
-        queue = self._queue
-        while queue:
-            topic, item = queue.popleft()
-            n += 1
-            if isinstance(item, ModelSnapshot):
-                self.model = UiModel.from_snapshot(item, self.model.seq)
-                handlers = model_handlers(self.model)
-                events.clear()  # what happened before the snapshot is in it
-            elif isinstance(item, LinkState):
-                self._links.append(item)
-            else:
-                handler = handlers.get(topic)
-                if handler is not None:
-                    handler(item)
-                    if topic == ENGINE_EVENTS.name:
-                        events.append(item)
-        if n:
-            self.model.seq += 1
-        return n, events
-
-    def close(self) -> None:
-        self._queue.clear()
-
-
-class ModelTap:
-    """A model kept current by synchronous bus handlers (no queue, nothing to drain): what the
-    instance sends a UI that attaches."""
-
-    def __init__(self, bus: Bus) -> None:
-        self.model = m = UiModel()
-        self.dirty = False
-        handlers = model_handlers(m)
-        self._offs = [bus.on(t, self._counted(handlers[t.name])) for t, _, _ in UI_TOPICS]
-        self._offs.append(bus.on(Topics.TRADES, self._on_trade))
-
-    def _counted(self, handler: Callable[[Any], None]) -> Callable[[Any], None]:
-        def on_msg(msg: Any) -> None:
-            handler(msg)
-            self.model.seq += 1
-
-        return on_msg
-
-    def _on_trade(self, t: Trade) -> None:
-        self.model.add_trade(t)
-        self.dirty = True
-
-    def partial(self) -> Bar | None:
-        """The bar in progress (built once per call after new trades)."""
-        if self.dirty:
-            self.dirty = False
-            return self.model.refresh_partial()
-        return self.model.partial
-
-    def close(self) -> None:
-        for off in self._offs:
-            off()
-        self._offs.clear()
