@@ -44,12 +44,22 @@ def _db(config: Path | None, sets: list[str] | None, db: Path | None) -> Path:
 
 
 def _open(path: Path) -> ActivityLog:
+    import sqlite3
+
     from storage.activity_log import ActivityLog, ActivityLogError
 
     try:
-        return ActivityLog(path, readonly=True)
+        log = ActivityLog(path, readonly=True)
     except ActivityLogError as exc:
         fail(str(exc), 1)
+    except (sqlite3.Error, OSError) as exc:
+        fail(f"{path}: not a readable activity database ({exc})", 1)
+    try:
+        log.count()  # a file that is not an activity database says so here
+    except (sqlite3.Error, ActivityLogError) as exc:
+        log.close()
+        fail(f"{path}: not a readable activity database ({exc})", 1)
+    return log
 
 
 def _since(text: str | None) -> int | None:
@@ -68,7 +78,7 @@ def activity(
     ctx: typer.Context,
     json_out: JsonOpt = False,
     kind: KindOpt = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10**9, help="At most this many rows.")] = 50,
     since: SinceOpt = None,
     db: DbOpt = None,
     config: ConfigOpt = None,
@@ -120,8 +130,12 @@ def export(
         else:
             with open_private(out, "w", encoding="utf-8", newline="") as fh:  # 0600: it holds the orders
                 n = log.export(kind_fmt, fh, _since(since), set(kind) if kind else None)
-    except (ActivityLogError, OSError) as exc:
+    except BrokenPipeError:
+        raise  # the reader (| head) had enough: ends quietly (autotrader.exit_codes)
+    except ActivityLogError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"{out or 'stdout'}: {exc.strerror or exc}", 1)
     finally:
         log.close()
     typer.echo(f"exported {n} row(s)", err=True)

@@ -34,8 +34,8 @@ def parse_at(text: str) -> tuple[int | None, int]:
         value = float(num)
     except ValueError:
         raise ValueError(f"--at must be an offset like 90s, 5m, 1h or epoch ms, got {text!r}") from None
-    if value < 0:
-        raise ValueError(f"--at must not be negative, got {text!r}")
+    if not 0 <= value * mult < 2**62:  # NaN, inf and beyond any recording
+        raise ValueError(f"--at must be a non-negative offset like 90s or 5m, got {text!r}")
     return None, int(value * mult)
 
 

@@ -5,17 +5,22 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from autotrader import package_version
 from autotrader.activity_cmd import activity_app
 from autotrader.cli_common import ConfigOpt, SetOpt, fail, get_config
+from autotrader.config_cmd import config_app
 from autotrader.drift_cmd import delegate_app, keys_app, venue_app
 from autotrader.engine_cmds import register as register_engine_commands
+from autotrader.exit_codes import QuietPipeGroup
 from autotrader.liqmap_cmd import liqmap
 from autotrader.manual_cmd import drift_order
+
+if TYPE_CHECKING:
+    from core.config_schema import Config
 
 app = typer.Typer(
     name="autotrader",
@@ -23,6 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=QuietPipeGroup,  # a closed stdout ends any command quietly (autotrader.exit_codes)
 )
 
 def _version(value: bool) -> None:
@@ -108,6 +114,7 @@ def run(
     keep = (replay_path is None) if store is None else store
     state = state_db_path(cfg, "live" if replay_path is None else "replay")
     root = storage_root(cfg) if keep else None
+    _check_paths(cfg, state, root, live=replay_path is None)
     if not no_ui:
         from autotrader.ui_main import run_with_ui
 
@@ -137,7 +144,8 @@ def ui(
 def guards(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds to wait for every input to be fresh.", min=1)
+        float,
+        typer.Option("--timeout", help="Seconds to wait for every input to be fresh.", min=1, max=3600),
     ] = 75.0,
     live: Annotated[
         bool, typer.Option("--live", help="Connect to the feeds now even when an instance is running.")
@@ -153,7 +161,7 @@ def guards(
 
     from autotrader.config import control_socket_path
     from autotrader.control import ControlError, request_sync
-    from autotrader.guards_cmd import render_json_text
+    from autotrader.guards_cmd import guards_exit_code, render_json_text
 
     cfg = get_config(config, set_)
     d: dict[str, Any] | None = None
@@ -174,6 +182,7 @@ def guards(
         typer.echo(orjson.dumps(d).decode())
     else:
         typer.echo(render_json_text(d))
+    raise typer.Exit(guards_exit_code(d))
 
 
 @app.command()
@@ -182,7 +191,9 @@ def demo(
         bool, typer.Option("--no-ui", help="Headless: structured logs instead of the UI.")
     ] = False,
     speed: Annotated[str, typer.Option("--speed", help="Pace: a multiple of real time, or 'max'.")] = "1",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic session.")] = 7,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the synthetic session (0..2^32-1).")
+    ] = 7,
     fast_forward: Annotated[
         bool, typer.Option("--fast-forward/--no-fast-forward",
                            help="Replay the warm-up as fast as possible, then at --speed.")
@@ -207,7 +218,10 @@ def demo(
     except ValueError as exc:
         fail(str(exc))
     cache = Path(platformdirs.user_cache_dir("autotrader")) / "demo"
-    path = ensure_demo(cache, seed=seed)
+    try:
+        path = ensure_demo(cache, seed=seed)
+    except OSError as exc:
+        fail(f"{cache}: cannot write the demo session: {exc.strerror or exc}", 1)
     typer.echo(f"synthetic demo session: {path}", err=True)
     # the session's own settings (ATR over 3 bars: 45 minutes of data), as backtest and run --replay
     # apply them on the same file (feeds/demo/script.py)
@@ -216,6 +230,7 @@ def demo(
     fast = fast_forward and not math.isinf(pace)
     script = script_text(header, pace, fast_forward_until(header) if fast else None)
     state = state_db_path(cfg, "demo")
+    _check_paths(cfg, state, None, live=False)
     fresh = not cfg.storage.state_db  # every demo starts with a fresh paper account (once it holds the lock)
     if not no_ui:
         from autotrader.ui_main import run_with_ui
@@ -241,6 +256,17 @@ def _session(path: Path, sets: list[str] | None, quiet: bool = False) -> dict[st
     return overrides
 
 
+def _check_paths(cfg: Config, state: Path, root: Path | None, *, live: bool) -> None:
+    """Every path the runtime writes, before it starts: a one-line error naming the key (exit 2)."""
+    from autotrader.config import ConfigError, control_socket_path
+    from autotrader.paths import check_run_paths
+
+    try:
+        check_run_paths(cfg, state, root, control_socket_path(cfg), live=live)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
 def _paper_only(cfg: Any, what: str) -> Any:
     """Synthetic or recorded data: the paper venue, said in one line when the config chose another."""
     from autotrader.paper_stack import paper_only
@@ -261,8 +287,8 @@ def parse_duration(text: str) -> float:
         value = float(num) * (mult or 1.0)
     except ValueError:
         raise ValueError(f"--duration must look like 90, 90s, 10m, 2h or 1d, got {text!r}") from None
-    if not value > 0:
-        raise ValueError(f"--duration must be positive, got {text!r}")
+    if not 0 < value <= 366 * 86400.0:  # NaN and inf fail this too
+        raise ValueError(f"--duration must be positive and at most 366d, got {text!r}")
     return value
 
 
@@ -289,10 +315,13 @@ def record(
         seconds = parse_duration(duration) if duration is not None else None
     except ValueError as exc:
         fail(str(exc))
+    from autotrader.config import ConfigError
+    from autotrader.paths import check_dir
+
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        fail(f"{out}: cannot create: {exc.strerror}")
+        check_dir(out, "--out")
+    except ConfigError as exc:
+        fail(str(exc))
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -305,7 +334,10 @@ def record(
             + (f"; {result.errors} write errors" if result.errors else ""),
             err=True,
         )
-        return 1 if result.errors else 0
+        if not result.records:
+            typer.echo("autotrader: nothing was recorded (no feed answered: check the network and "
+                       "the venues.* endpoints)", err=True)
+        return 1 if result.errors or not result.records else 0
 
     raise typer.Exit(asyncio.run(main()))
 
@@ -347,5 +379,11 @@ app.add_typer(keys_app, name="keys")
 app.command(name="drift-order", hidden=True)(drift_order)
 
 
+app.add_typer(config_app, name="config")
+
+
 def main() -> None:
-    app()
+    """The console entry point: the exit-code contract of autotrader.exit_codes (README table)."""
+    from autotrader.exit_codes import run_app
+
+    sys.exit(run_app(app))

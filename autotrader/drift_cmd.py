@@ -54,7 +54,9 @@ def venue_status(
     """Decoded Drift State/PerpMarket pause state (exchange_status bits, market status, paused_operations)."""
     from solders.pubkey import Pubkey
 
+    from core.cluster import ClusterMismatch
     from execution.drift.factory import DriftSetupError, build_chain
+    from execution.drift.genesis import verify_cluster
     from execution.drift.rpc import RpcClient, RpcError
     from execution.drift.status import render_text
 
@@ -63,6 +65,7 @@ def venue_status(
     async def main() -> dict[str, Any]:
         rpc = RpcClient(cfg.venues.drift.rpc_url, timeout_s=cfg.venues.drift.rpc_timeout_s)
         try:
+            await verify_cluster(rpc, cfg.venues.drift.cluster)
             chain = build_chain(cfg, rpc, Pubkey.default())
             await chain.refresh(0.0)
             return chain.status().to_json()
@@ -73,7 +76,7 @@ def venue_status(
 
     try:
         st = asyncio.run(main())
-    except DriftSetupError as e:
+    except (DriftSetupError, ClusterMismatch) as e:
         fail(str(e))
     except (RpcError, Exception) as e:  # unreachable RPC, missing accounts
         fail(f"cannot read the Drift accounts: {e}", 1)
@@ -97,11 +100,13 @@ async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str,
 
     from execution.drift.delegation import delegate_status, revoke_delegate, set_delegate
     from execution.drift.factory import build_chain, owner_signer, send_config
+    from execution.drift.genesis import verify_cluster
     from execution.drift.rpc import RpcClient
     from execution.drift.sender import TxSender
 
     rpc = RpcClient(cfg.venues.drift.rpc_url, timeout_s=cfg.venues.drift.rpc_timeout_s)
     try:
+        await verify_cluster(rpc, cfg.venues.drift.cluster)
         if action == "status":
             chain = build_chain(cfg, rpc, Pubkey.default())
             return (await delegate_status(chain)).to_json()
@@ -132,9 +137,13 @@ def _delegate_cmd(
 ) -> None:
     import asyncio
 
+    from core.cluster import ClusterMismatch
+
     cfg = _cfg(config, set_, mainnet)
     try:
         st = asyncio.run(_delegate(cfg, action, pf))
+    except ClusterMismatch as e:
+        fail(f"delegate {action}: {e}")
     except Exception as e:
         fail(f"delegate {action}: {e}", 1)
     _echo(

@@ -53,6 +53,13 @@ async def one_shot_report(cfg: Config, timeout_s: float, poll_s: float = 0.25) -
             await feeds
 
 
+def guards_exit_code(d: dict[str, Any]) -> int:
+    """0 when the report lets entries through, 3 (unsafe or stale) when it blocks them."""
+    from autotrader.exit_codes import OK, UNSAFE
+
+    return UNSAFE if d.get("blocks") or d.get("status") in ("stale", "breach") else OK
+
+
 def render_text(report: GuardReport) -> str:
     """A short human-readable report (plain text; colour is the UI's job)."""
     from core.guards import to_json

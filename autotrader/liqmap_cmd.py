@@ -47,6 +47,7 @@ def scan_config(cfg: Config) -> ScanConfig:
         retries=lm.retries,
         backoff_cap_s=lm.backoff_cap_s,
         bucket_bps=lm.bucket_bps,
+        cluster=d.cluster,
     )
 
 
@@ -133,13 +134,16 @@ def render_table(m: LiqMap, limit: int) -> str:
 def liqmap(
     scan: Annotated[bool, typer.Option("--scan", help="Scan now against the configured RPC.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array of positions.")] = False,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most N positions (nearest first).")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=10**9, help="At most N positions (nearest first).")
+    ] = 50,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """The Drift liquidation map: positions sorted by distance to their liquidation price."""
     import asyncio
 
+    from autotrader.exit_codes import ERROR, USAGE
     from core.liqmap import entry_json
     from feeds.drift.scanner import ScanError
     from storage import liqmap_store
@@ -149,7 +153,7 @@ def liqmap(
         try:
             m = asyncio.run(scan_and_store(cfg, _stderr_progress()))
         except ScanError as e:
-            fail(f"liqmap scan failed: {e}", 1)
+            fail(f"liqmap scan {'refused' if e.refused else 'failed'}: {e}", USAGE if e.refused else ERROR)
         except OSError as e:
             fail(f"liqmap: cannot store the map in {liqmap_dir(cfg)}: {e}", 1)
     else:

@@ -1,13 +1,42 @@
-"""Structured logging: one JSON object per line on stderr."""
+"""Structured logging: one JSON object per line on stderr (or a private file for the UI).
+
+Every line goes through :func:`redact`: the secrets of the loaded config (auth headers, API keys
+inside URLs, passphrases; :mod:`core.secrets`) are masked wherever they appear, in a message, an
+exception text or a traceback.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from core.secrets import Redactor, tree_secrets
+
+if TYPE_CHECKING:
+    from core.config_schema import Config
+
+_REDACTOR = Redactor()
+
+
+def register_secrets(cfg: Config) -> None:
+    """Remember the secrets of ``cfg`` so :func:`redact` masks them (called on every config load)."""
+    from core.config_schema import to_dict
+
+    secrets = tree_secrets(to_dict(cfg))
+    passphrase = os.environ.get("AUTOTRADER_PASSPHRASE")  # execution.signers.keystore.PASSPHRASE_ENV
+    if passphrase:
+        secrets.append(passphrase)
+    _REDACTOR.add(secrets + [orjson.dumps(s).decode()[1:-1] for s in secrets])  # as JSON escapes them
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret replaced by ``***``."""
+    return _REDACTOR(text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,7 +52,7 @@ class JsonFormatter(logging.Formatter):
             payload.update(extra)
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+        return redact(orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS, default=str).decode())
 
 
 def setup_logging(level: str = "INFO") -> logging.Logger:

@@ -63,17 +63,21 @@ def run_manual_orders(
     confirm: Callable[[str], bool] = typer.confirm,
 ) -> int:
     """Summarize ``reqs``, ask, sign them in ONE transaction, send and follow it through the
-    confirmation schedule. 0 = on chain, 1 = refused/failed, 3 = not confirmed by the user."""
+    confirmation schedule. 0 = on chain, 1 = failed, 2 = refused (cluster mismatch, or
+    the user declined)."""
     import asyncio
 
     from core.clock import WallClock
+    from core.cluster import ClusterMismatch
     from core.venue import OrderStatus, OrderUpdate
     from execution.drift.factory import build_drift_venue
+    from execution.drift.genesis import verify_cluster
     from execution.drift.manual import summarize
 
     async def main() -> int:
         venue = build_drift_venue(cfg, WallClock(), signer, mainnet_flag=mainnet_flag)
         try:
+            await verify_cluster(venue.chain.rpc, cfg.venues.drift.cluster)  # before anything is signed
             await venue.start(poll=False)
             st = await venue.status()
             for r in reqs:
@@ -81,7 +85,7 @@ def run_manual_orders(
                 echo((await summarize(venue, r)).text())
             echo(f"venue: {st.state}" + (f" ({st.reason})" if st.reason else ""))
             if not yes and not confirm(f"sign and send these {len(reqs)} order(s) in one transaction?"):
-                return 3
+                return 2  # declined: refused (autotrader.exit_codes)
             orders = await venue.cancel_and_place([], list(reqs))
             sent = ", ".join(f"{o.order_id} (user order id {o.request.user_order_id})" for o in orders)
             echo(f"sent {sent}; waiting for confirmation")
@@ -94,6 +98,9 @@ def run_manual_orders(
                     return 1
             echo("on chain: " + ", ".join(f"{o.order_id} {o.status}" for o in await venue.open_orders()))
             return 0
+        except ClusterMismatch as e:
+            echo(f"refused: {e}")
+            return 2
         except Exception as e:
             echo(f"refused: {e}")
             return 1

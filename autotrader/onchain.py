@@ -4,7 +4,8 @@ webhook receiver (with its Parquet store). Both optional:
 * scanner: ``liqmap.scan = "live"`` (default) scans every ``liqmap.interval_s`` in live runs only,
   ``"always"`` also in replay/demo, ``"off"`` never. The stored map is published first, so the
   liq_gap guard has clusters right after a restart (while the map is younger than ``max_age_s``).
-* receiver: only when ``venues.helius.listen`` is set.
+* receiver: only when ``venues.helius.listen`` is set (loopback unless ``bind_public``); delivered
+  signatures persist in ``<helius output dir>/seen.sqlite3`` so restarts do not re-apply them.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from autotrader.liqmap_cmd import helius_dir, periodic_scans
+from autotrader.liqmap_cmd import helius_dir, periodic_scans, scan_config
 from core.bus import Bus
 from core.config_schema import Config
 from feeds.drift.helius import HeliusReceiver, parse_listen
+from feeds.drift.scanner import LiqMapScanner, ScanError
+from storage.helius_seen import SqliteSeenSignatures
 from storage.helius_store import HeliusStore
 
 Spawn = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
@@ -29,6 +32,7 @@ class OnchainServices:
         self.cfg, self.bus, self.live, self.log, self.spawn = cfg, bus, live, logger, spawn
         self.receiver: HeliusReceiver | None = None
         self.store: HeliusStore | None = None
+        self.seen: SqliteSeenSignatures | None = None
 
     @property
     def scanning(self) -> bool:
@@ -40,15 +44,37 @@ class OnchainServices:
         h = self.cfg.venues.helius
         if h.listen:
             self.store = HeliusStore(self.bus, helius_dir(self.cfg))
+            self.seen = SqliteSeenSignatures(helius_dir(self.cfg) / "seen.sqlite3", ttl_s=h.dedupe_ttl_s,
+                                             max_entries=h.dedupe_signatures)
             rx = HeliusReceiver(self.bus, self.cfg.venues.drift.program_id, h.auth_header,
-                                max_body_bytes=h.max_body_bytes, dedupe_signatures=h.dedupe_signatures)
+                                max_body_bytes=h.max_body_bytes, dedupe_signatures=h.dedupe_signatures,
+                                header_timeout_s=h.header_timeout_s, body_timeout_s=h.body_timeout_s,
+                                max_connections=h.max_connections, seen=self.seen)
             host, port = parse_listen(h.listen)
-            url = await rx.start(host, port)
+            url = await rx.start(host, port, bind_public=h.bind_public)
             self.receiver = rx
             self.log.info("helius receiver listening on %s/webhooks/helius", url)
             self.spawn(self._flush_loop(), "helius:flush")
         if self.scanning:
+            await self._check_scan_cluster()
             self.spawn(periodic_scans(self.cfg, self.bus, self.log), "liqmap:scan")
+
+    async def _check_scan_cluster(self) -> None:
+        """A liq-map RPC serving another cluster than ``venues.drift.cluster`` refuses the start
+        (ValueError); an RPC that does not answer yet is left to the scans (each one checks)."""
+        import dataclasses
+
+        cfg = dataclasses.replace(scan_config(self.cfg), retries=0,
+                                  timeout_s=min(10.0, self.cfg.liqmap.timeout_s))
+        scanner = LiqMapScanner(cfg)
+        try:
+            await scanner.verify_cluster()
+        except ScanError as e:
+            if e.refused:
+                raise ValueError(f"liq-map scanner: {e}") from None
+            self.log.warning("liq-map scanner: cannot check the RPC's cluster yet (%s); every scan does", e)
+        finally:
+            await scanner.close()
 
     async def _flush_loop(self) -> None:
         store = self.store
@@ -69,3 +95,6 @@ class OnchainServices:
             with contextlib.suppress(OSError):
                 self.store.close()
             self.store = None
+        if self.seen is not None:
+            self.seen.close()
+            self.seen = None

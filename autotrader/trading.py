@@ -211,15 +211,35 @@ class TradingStack:
     async def start(self) -> None:
         """Connect a venue that needs it (Drift: first account read, then polling)."""
         if self.async_venue is not None:
+            from core.cluster import ClusterMismatch
+            from core.secrets import redact_url
+            from execution.drift.genesis import verify_cluster
+
+            try:
+                await verify_cluster(self.async_venue.chain.rpc, self.cfg.venues.drift.cluster)
+            except ClusterMismatch as e:
+                raise VenueUnavailable(f"Drift venue: {e}") from e
             try:
                 await self.async_venue.start()
             except Exception as e:
                 raise VenueUnavailable(f"Drift venue: cannot read the accounts at "
-                                       f"{self.cfg.venues.drift.rpc_url}: {e}") from e
+                                       f"{redact_url(self.cfg.venues.drift.rpc_url)}: {e}") from e
+            self._check_market_leverage()
+
+    def _check_market_leverage(self) -> None:
+        """guards.max_leverage above the market's own maximum would lie: refuse to start."""
+        from core.guard_config import market_max_leverage
+
+        pm = self.async_venue.chain.view.perp_market if self.async_venue is not None else None
+        cap = market_max_leverage(int(getattr(pm, "margin_ratio_initial", 0) or 0))
+        if cap is not None and self.cfg.guards.max_leverage > cap + 1e-9:
+            raise VenueUnavailable(f"guards.max_leverage {self.cfg.guards.max_leverage:g} is above the "
+                                   f"market's maximum {cap:g}x (initial margin {100 / cap:g} %)")
 
     async def aclose(self) -> None:
         if self.async_venue is not None:
             await self.async_venue.close()
+            await self.async_venue.chain.rpc.close()  # its own HTTP session (the genesis check opens it)
 
     def priority_fee(self) -> float | None:
         """The network's recent priority fee (before the cap) for the engine's preflight."""

@@ -25,6 +25,7 @@ from tui.app import TraderApp
 
 
 def setup_file_logging(level: str, path: Path) -> logging.Logger:
+    """JSON lines into ``path``, 0600 in a 0700 directory (secrets masked like every log line)."""
     root = logging.getLogger()
     root.handlers.clear()
     open_private(path, "a").close()  # 0600 in a 0700 directory before the handler appends to it

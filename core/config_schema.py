@@ -5,17 +5,18 @@ Every layer may read these structs; only the composition root reads files and th
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from core.engine_types import EngineConfig
-from core.guard_config import GuardsConfig, RiskConfig, SignalConfig
+from core.guard_config import Age, GuardsConfig, RiskConfig, SignalConfig
 
 Url = Annotated[str, msgspec.Meta(pattern=r"^(wss?|https?)://[^\s/]+.*$")]
 Symbol = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]+$")]
 OkxInst = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]+(-[A-Z0-9]+)+$")]
-PosFloat = Annotated[float, msgspec.Meta(gt=0)]
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]  # a timeout or poll period
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -61,11 +62,11 @@ class DriftConfig(_Section):
     # the cap itself is engine.priority_fee_cap (one setting: the sender's ceiling and the preflight check)
     priority_fee_percentile: Annotated[float, msgspec.Meta(ge=0, le=100)] = 75.0
     compute_unit_limit: Annotated[int, msgspec.Meta(ge=10_000, le=1_400_000)] = 400_000
-    confirm_schedule_s: list[PosFloat] = msgspec.field(default_factory=lambda: [30.0, 45.0, 60.0, 90.0])
-    confirm_poll_s: PosFloat = 1.0
-    account_poll_s: PosFloat = 1.0
-    max_account_age_s: PosFloat = 15.0  # older User/State data: the venue reports itself down
-    rpc_timeout_s: PosFloat = 10.0
+    confirm_schedule_s: list[Seconds] = msgspec.field(default_factory=lambda: [30.0, 45.0, 60.0, 90.0])
+    confirm_poll_s: Seconds = 1.0
+    account_poll_s: Seconds = 1.0
+    max_account_age_s: Seconds = 15.0  # older User/State data: the venue reports itself down
+    rpc_timeout_s: Seconds = 10.0
     lookup_tables: list[Base58Key] = msgspec.field(default_factory=list)  # fetched once, not per send
 
     def __post_init__(self) -> None:
@@ -95,20 +96,41 @@ class KeysConfig(_Section):
 HostPort = Annotated[str, msgspec.Meta(pattern=r"^(|(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5})$")]
 
 
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, ``127.x.y.z`` or ``::1`` (a bind address reachable from this machine only)."""
+    h = host.strip("[]").lower()
+    if h in ("localhost", "::1"):
+        return True
+    parts = h.split(".")
+    return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() and int(p) <= 255 for p in parts)
+
+
 class HeliusConfig(_Section):
     """The Helius webhook receiver (issue 7; docs/LIQMAP.md): ``POST /webhooks/helius``."""
 
     listen: HostPort = ""  # bind address "HOST:PORT" (e.g. "127.0.0.1:8787"); "" = off
+    #: listen on a non-loopback address (e.g. 0.0.0.0): refused unless this says so
+    bind_public: bool = False
     auth_header: str = ""  # the webhook's authHeader; compared with the Authorization header
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    header_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0  # request line + headers
+    body_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 15.0  # the whole body
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 64  # more are closed at once
     dedupe_signatures: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 100_000  # remembered
+    #: how long a delivered signature is remembered (SQLite, survives restarts); Helius retries
+    #: failed deliveries for a while, never for days
+    dedupe_ttl_s: Annotated[float, msgspec.Meta(ge=60, le=30 * 86_400)] = 3 * 86_400.0
     output_dir: str = ""  # Parquet of the kept transactions; default <storage root>/helius/drift
 
     def __post_init__(self) -> None:
         if self.listen:
-            port = int(self.listen.rsplit(":", 1)[1])
+            host, port_text = self.listen.rsplit(":", 1)
+            port = int(port_text)
             if not 0 < port <= 65535:
                 raise ValueError(f"listen: port must be 1..65535, got {port} (form HOST:PORT)")
+            if not self.bind_public and not is_loopback_host(host):
+                raise ValueError(f"listen: {host} is not a loopback address; set "
+                                 "venues.helius.bind_public = true to accept webhooks from other hosts")
             if not self.auth_header:
                 raise ValueError("auth_header: required when listen is set (the webhook's authHeader; "
                                  "unauthenticated webhooks are refused)")
@@ -118,13 +140,13 @@ class LiqMapConfig(_Section):
     """The Drift liquidation-map scanner (issue 7; docs/LIQMAP.md)."""
 
     scan: Literal["live", "always", "off"] = "live"  # live: in live runs; always: also replay/demo
-    interval_s: Annotated[float, msgspec.Meta(ge=60)] = 3600.0
+    interval_s: Annotated[float, msgspec.Meta(ge=60, le=86_400)] = 3600.0
     rpc_url: Annotated[str, msgspec.Meta(pattern=r"^(|https?://[^\s/]+.*)$")] = ""  # "": venues.drift
-    timeout_s: PosFloat = 120.0  # per getProgramAccounts call: slow on mainnet
+    timeout_s: Seconds = 120.0  # per getProgramAccounts call: slow on mainnet
     retries: Annotated[int, msgspec.Meta(ge=0, le=20)] = 4
-    backoff_cap_s: PosFloat = 60.0
-    bucket_bps: PosFloat = 25.0  # cluster width
-    max_age_s: PosFloat = 7200.0  # an older map is not given to the liq_gap guard
+    backoff_cap_s: Seconds = 60.0
+    bucket_bps: Annotated[float, msgspec.Meta(gt=0, le=1000)] = 25.0  # cluster width
+    max_age_s: Age = 7200.0  # an older map is not given to the liq_gap guard
     output_dir: str = ""  # latest.json + latest.parquet; default <storage root>/drift/liq_map
 
 
@@ -142,9 +164,9 @@ class FeedsConfig(_Section):
     reference (the primary book's mid or a mark of the same asset, at most
     ``price_reference_max_age_s`` away from the event) is dropped and counted."""
 
-    binance_max_age_s: PosFloat = 5.0
-    bybit_max_age_s: PosFloat = 30.0
-    okx_max_age_s: PosFloat = 60.0
+    binance_max_age_s: Seconds = 5.0
+    bybit_max_age_s: Seconds = 30.0
+    okx_max_age_s: Seconds = 60.0
     price_band_pct: Annotated[float, msgspec.Meta(gt=0, le=100)] = 10.0
     price_reference_max_age_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
 
@@ -153,29 +175,34 @@ class StorageConfig(_Section):
     root: str = ""
     #: activity log + order/intent journal + paper venue state (SQLite, WAL); default: data dir
     state_db: str = ""
-    flush_interval_s: PosFloat = 60.0
-    retention_days: Annotated[int, msgspec.Meta(ge=1)] = 30
+    flush_interval_s: Seconds = 60.0
+    retention_days: Annotated[int, msgspec.Meta(ge=1, le=36_500)] = 30
 
 
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    status_interval_s: PosFloat = 10.0
+    status_interval_s: Seconds = 10.0
 
 
-NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class PaperConfig(_Section):
     """The paper venue (the default venue): starting equity, fees and the fill model."""
 
-    equity_usd: PosFloat = 10_000.0
-    maker_fee_bps: float = -0.25  # negative = rebate
-    taker_fee_bps: NonNegFloat = 3.5
-    tick_size: PosFloat = 0.01
+    equity_usd: Annotated[float, msgspec.Meta(gt=0, le=1e12)] = 10_000.0
+    #: negative = a rebate, never larger than the taker fee (a round trip would pay)
+    maker_fee_bps: Annotated[float, msgspec.Meta(ge=-100, le=100)] = -0.25
+    taker_fee_bps: Annotated[float, msgspec.Meta(ge=0, le=100)] = 3.5
+    tick_size: Annotated[float, msgspec.Meta(gt=0, le=1000)] = 0.01
     funding: bool = False  # accrue funding on the position from the funding feed
-    latency_ms: Annotated[int, msgspec.Meta(ge=0)] = 0
-    slippage_ticks: NonNegFloat = 1.0
-    queue_behind_factor: NonNegFloat = 1.0
+    latency_ms: Annotated[int, msgspec.Meta(ge=0, le=60_000)] = 0
+    slippage_ticks: Annotated[float, msgspec.Meta(ge=0, le=10_000)] = 1.0
+    queue_behind_factor: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 1.0
+
+    def __post_init__(self) -> None:
+        if self.maker_fee_bps < -self.taker_fee_bps:
+            raise ValueError(f"maker_fee_bps: a rebate of {-self.maker_fee_bps:g} bps is larger than the "
+                             f"taker fee {self.taker_fee_bps:g} bps (a round trip would earn money)")
 
 
 class ControlConfig(_Section):
@@ -221,6 +248,38 @@ class Config(_Section):
     liqmap: LiqMapConfig = msgspec.field(default_factory=LiqMapConfig)
     ui: UiConfig = msgspec.field(default_factory=UiConfig)
 
+    def __post_init__(self) -> None:
+        if self.risk.leverage > self.guards.max_leverage:
+            raise ValueError(f"risk.leverage: {self.risk.leverage:g} is above guards.max_leverage "
+                             f"{self.guards.max_leverage:g} (every signal intent would be refused)")
+
+
+MAX_CONFIG_INT = 2**53  # larger integers do not survive JSON (and mean a typo)
+
+
+def bad_number_key(obj: Any, prefix: str = "") -> str | None:
+    """The dotted key of the first number in ``obj`` (a config tree or Struct) that no setting can
+    mean: a float that is inf or NaN, an integer beyond ±2**53; None when there is none. Range
+    constraints alone let ``inf`` through (``inf > 0``) and NaN through plain ``float`` fields."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else prefix
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return None if -MAX_CONFIG_INT <= obj <= MAX_CONFIG_INT else prefix
+    if isinstance(obj, msgspec.Struct):
+        items: Any = ((f, getattr(obj, f)) for f in obj.__struct_fields__)
+    elif isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, list | tuple):
+        items = ((f"[{i}]", v) for i, v in enumerate(obj))
+    else:
+        return None
+    for name, value in items:
+        key = f"{prefix}{name}" if str(name).startswith("[") or not prefix else f"{prefix}.{name}"
+        found = bad_number_key(value, key)
+        if found is not None:
+            return found
+    return None
+
 
 def engine_config(cfg: Config) -> EngineConfig:
     """``[engine]`` completed with the settings other sections own (one source of truth)."""
@@ -237,6 +296,7 @@ def engine_config(cfg: Config) -> EngineConfig:
 
 
 def to_dict(cfg: Config) -> dict[str, object]:
-    """The config as plain builtins (for logs and recording headers)."""
+    """The config as plain builtins, secrets included: show or store only its
+    :func:`core.secrets.redact_tree` form."""
     result: dict[str, object] = msgspec.to_builtins(cfg)
     return result

@@ -4,7 +4,7 @@ lifecycle asks the engine to execute and the inputs it consumes. See :mod:`core.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -29,6 +29,15 @@ OWNED_ELSEWHERE: dict[str, str] = {
 }
 
 
+# ranges the config enforces when it is read (and __post_init__ when built in code); see
+# docs/CONFIGURATION.md
+_Bps = Annotated[float, msgspec.Meta(gt=0, le=10_000)]
+_Secs = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+_PosSecs = Annotated[float, msgspec.Meta(gt=0, le=3600)]
+_Backoff = Annotated[float, msgspec.Meta(ge=0, le=3600)]
+_Count = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+
+
 class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Execution engine settings (the ``engine`` config section; see :data:`OWNED_ELSEWHERE`)."""
 
@@ -43,33 +52,34 @@ class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     on_exit: Literal["keep_protection", "cancel_all", "flatten"] = "keep_protection"
     market: str = "SOL-PERP"
     equity_usd: float = 10_000.0  # start-of-day equity when the venue does not say otherwise
-    drift_tolerance_bps: float = 5.0  # entry re-placed only when the touch moved more than this
-    replace_timeout_s: float = 10.0  # an entry attempt rests at least this long before a replace
-    entry_ttl_s: float = 60.0  # total time an entry may rest before it is given up
-    max_attempts: int = 2  # entry orders per intent, replaces included
+    drift_tolerance_bps: _Bps = 5.0  # entry re-placed only when the touch moved more than this
+    replace_timeout_s: _Secs = 10.0  # an entry attempt rests at least this long before a replace
+    entry_ttl_s: _Secs = 60.0  # total time an entry may rest before it is given up
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=2)] = 2  # entry orders per intent, replaces included
     market_convert: bool = False  # after the last attempt, take the rest at market (guards permitting)
     flatten_on_kill: bool = False
-    guard_max_age_s: float = 5.0
+    guard_max_age_s: _Secs = 5.0
     max_leverage: float = 5.0
     risk_per_trade_pct: float = 0.5
-    risk_tolerance: float = 0.05  # fraction over the risk budget accepted (rounding)
+    #: fraction over the risk budget accepted (rounding)
+    risk_tolerance: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.05
     daily_stop_pct: float = 3.0
     #: micro-lamports per CU (0 = no cap): Drift transactions never bid more, and an entry is refused
     #: while the network's recent fees are above it (they would not land in time)
-    priority_fee_cap: float = 200_000.0
-    taker_fee_bps: float = 3.5  # exit fee assumed for breakeven
-    breakeven_buffer_bps: float = 1.0
-    trail_atr_mult: float = 1.5
+    priority_fee_cap: Annotated[float, msgspec.Meta(ge=0, le=1e9)] = 200_000.0
+    taker_fee_bps: Annotated[float, msgspec.Meta(ge=0, le=100)] = 3.5  # exit fee assumed for breakeven
+    breakeven_buffer_bps: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 1.0
+    trail_atr_mult: Annotated[float, msgspec.Meta(gt=0, le=100)] = 1.5
     atr_period: int = 14
     atr_bar_minutes: int = 5
-    call_retries: int = 3  # attempts for a retryable venue error / timeout
-    retry_backoff_s: float = 0.2
-    call_timeout_s: float = 5.0
-    kill_max_tries: int = 50
-    kill_backoff_s: float = 0.2
-    kill_backoff_max_s: float = 5.0
-    poll_interval_s: float = 0.25
-    pnl_check_interval_s: float = 1.0  # daily-stop evaluation cadence
+    call_retries: _Count = 3  # attempts for a retryable venue error / timeout
+    retry_backoff_s: _Backoff = 0.2
+    call_timeout_s: _PosSecs = 5.0
+    kill_max_tries: _Count = 50
+    kill_backoff_s: _Backoff = 0.2
+    kill_backoff_max_s: _PosSecs = 5.0
+    poll_interval_s: _PosSecs = 0.25
+    pnl_check_interval_s: _Backoff = 1.0  # daily-stop evaluation cadence
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_attempts <= 2:

@@ -28,6 +28,21 @@ Pos = Annotated[float, msgspec.Meta(gt=0)]
 PosInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
 Pct100 = Annotated[float, msgspec.Meta(ge=0, le=100)]
+#: an age or window in seconds: > 0 and at most a day (an unbounded age would switch staleness off);
+#: every float of the config must also be finite (autotrader.config checks the whole tree)
+Age = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+#: leverage: from 1 to SOL-PERP's maximum (Drift: initial margin 5 % = 20x); the Drift venue also
+#: refuses to start when it is above the market's own maximum (1 / initial margin ratio)
+MAX_LEVERAGE: Final[float] = 20.0
+Leverage = Annotated[float, msgspec.Meta(ge=1, le=MAX_LEVERAGE)]
+AtrMult = Annotated[float, msgspec.Meta(gt=0, le=100)]
+DRIFT_MARGIN_PRECISION: Final[int] = 10_000  # Drift's margin ratios: 500 = 5 %
+
+
+def market_max_leverage(margin_ratio_initial: int) -> float | None:
+    """A Drift perp market's maximum leverage, 1 / initial margin ratio; None when unknown (0)."""
+    return DRIFT_MARGIN_PRECISION / margin_ratio_initial if margin_ratio_initial > 0 else None
+MAX_RISK_PER_TRADE_PCT: Final[float] = 10.0
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -46,12 +61,12 @@ class MaxAgeConfig(_Section):
     because liquidations themselves are sporadic.
     """
 
-    book_s: Pos = 5.0
-    funding_s: Pos = 300.0
-    oi_s: Pos = 300.0
-    basis_s: Pos = 120.0
-    liquidations_s: Pos = 60.0
-    bars_s: Pos = 180.0
+    book_s: Age = 5.0
+    funding_s: Age = 300.0
+    oi_s: Age = 300.0
+    basis_s: Age = 120.0
+    liquidations_s: Age = 60.0
+    bars_s: Age = 180.0
 
     def of(self, name: str) -> float:
         value: float = getattr(self, f"{name}_s")
@@ -96,7 +111,7 @@ class DailyStopConfig(_Section):
     Evaluated only when the caller supplies the day's PnL."""
 
     enabled: bool = True
-    max_loss_pct: Pos = 3.0
+    max_loss_pct: Annotated[float, msgspec.Meta(gt=0, le=100)] = 3.0
 
 
 class GuardsConfig(_Section):
@@ -107,10 +122,10 @@ class GuardsConfig(_Section):
     funding_apr_abs_max_pct: NonNeg = 300.0
     basis_bps_abs_max: NonNeg = 25.0
     liq_events_max: NonNegInt = 10
-    liq_window_s: Pos = 300.0
-    max_leverage: Pos = 5.0
-    atr_period: PosInt = 14
-    atr_bar_minutes: PosInt = 5
+    liq_window_s: Age = 300.0
+    max_leverage: Leverage = 5.0
+    atr_period: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 14
+    atr_bar_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 5
     liquidation_venues: list[str] = msgspec.field(default_factory=lambda: ["binance", "bybit"])
     funding_venue: str = ""
     oi_venue: str = ""
@@ -150,16 +165,17 @@ class SignalConfig(_Section):
     min_cvd_delta: NonNeg = 0.0
     min_reclaim_bps: NonNeg = 0.0
     skip_session_open: bool = True
-    max_input_age_s: Pos = 10.0
+    max_input_age_s: Age = 10.0
 
 
 class RiskConfig(_Section):
     """Per-trade sizing and the SL/TP ladder, in multiples of ATR(5m)."""
 
-    risk_per_trade_pct: Annotated[float, msgspec.Meta(gt=0, le=100)] = 0.5
-    leverage: Pos = 3.0
-    sl_atr_mult: Pos = 1.5
-    tp_atr_mult: Annotated[list[Pos], msgspec.Meta(min_length=1)] = msgspec.field(
+    #: percent of equity at risk per trade; above 10 % is refused (50 typed for 0.5 % would be ruinous)
+    risk_per_trade_pct: Annotated[float, msgspec.Meta(gt=0, le=MAX_RISK_PER_TRADE_PCT)] = 0.5
+    leverage: Leverage = 3.0
+    sl_atr_mult: AtrMult = 1.5
+    tp_atr_mult: Annotated[list[AtrMult], msgspec.Meta(min_length=1)] = msgspec.field(
         default_factory=lambda: [2.0, 3.0, 4.0]
     )
     tp_split: Annotated[list[Pos], msgspec.Meta(min_length=1)] = msgspec.field(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import msgspec
 
 from core.bus import Topic
@@ -20,3 +22,15 @@ class DriftTxEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 DRIFT_EVENTS: Topic[DriftTxEvent] = Topic("onchain:drift:events", DriftTxEvent)
+
+
+class SeenSignatures(Protocol):
+    """Signatures already delivered, kept across restarts (storage implements it with SQLite and an
+    expiry), so a Helius retry after a restart is recognised as a duplicate."""
+
+    def contains(self, signature: str, now_ms: int) -> bool: ...
+
+    def add(self, signatures: list[str], now_ms: int) -> None:
+        """Remember ``signatures`` durably before the delivery is acknowledged (raises OSError or
+        sqlite3.Error on a failed write)."""
+        ...

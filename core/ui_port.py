@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from core.engine_types import EngineEvent
-from core.guard_config import GuardsConfig
+from core.guard_config import MAX_RISK_PER_TRADE_PCT, GuardsConfig
 from core.guards import GuardReport
 from core.liqmap_map import LIQ_MAP, LiqMap
 
@@ -83,11 +83,11 @@ def validate_settings(
             continue
         vals[name] = v
     lev = vals.get("leverage")
-    if lev is not None and not 0 < lev <= max_leverage:
-        errors["leverage"] = f"must be > 0 and <= {max_leverage:g} (guards.max_leverage)"
+    if lev is not None and not 1 <= lev <= max_leverage:
+        errors["leverage"] = f"must be >= 1 and <= {max_leverage:g} (guards.max_leverage)"
     risk = vals.get("risk_per_trade_pct")
-    if risk is not None and not 0 < risk <= 100:
-        errors["risk_per_trade_pct"] = "must be > 0 and <= 100"
+    if risk is not None and not 0 < risk <= MAX_RISK_PER_TRADE_PCT:
+        errors["risk_per_trade_pct"] = f"must be > 0 and <= {MAX_RISK_PER_TRADE_PCT:g}"
     fee = vals.get("priority_fee_cap")
     if fee is not None and fee < 0:
         errors["priority_fee_cap"] = "must be >= 0 (0 = no cap)"

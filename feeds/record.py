@@ -9,6 +9,11 @@ appended to). Each file starts with a header, so it replays on its own; on rotat
 calls ``on_rotate`` (wired by :func:`feeds.live.run_live` to re-fetch the Binance snapshot and the
 instruments) so the new file carries the state replay needs.
 
+Secrets: the header carries the market-data venues' endpoints with :func:`core.secrets.redact_tree`
+applied, and every recorded URL goes through :func:`core.secrets.redact_url` (an API key in a
+query string, the userinfo or a key-like path segment is ``***``; public REST paths and their
+parameters stay, so replay still routes them). Files are 0600 in a 0700 directory.
+
 Loss window: a background task flushes a decodable compressed block every ``flush_interval_s``
 (the writer also flushes on writes past that interval), so SIGKILL loses at most about that much
 and every file left behind reads up to its last flushed block.
@@ -33,6 +38,7 @@ from typing import Any
 from core.bus import Bus
 from core.config_schema import Config, to_dict
 from core.sanity import MarketSanity
+from core.secrets import redact_tree, redact_url
 from feeds.live import LiveFeeds, LiveOptions
 from feeds.pipeline import MarketPipeline
 from feeds.replay.writer import RecordingWriter
@@ -47,7 +53,7 @@ class HourlyRecorder:
                  flush_interval_s: float = 1.0, rotate_s: int = 3600, meta: Mapping[str, Any] | None = None,
                  clock_ns: Callable[[], int] = time.time_ns) -> None:
         self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the CLI made it (and parents) 0700
         self.prefix = prefix
         self.suffix = suffix
         self.flush_interval_s = flush_interval_s
@@ -56,6 +62,7 @@ class HourlyRecorder:
         self.clock_ns = clock_ns
         self.files: list[Path] = []
         self.records = 0
+        self.frames = 0  # data: websocket messages and REST bodies
         self.errors = 0
         self.on_rotate: Callable[[], None] | None = None
         self._writer: RecordingWriter | None = None
@@ -125,7 +132,7 @@ class HourlyRecorder:
 
     # ------------------------------------------------------------------ Tap
     def connect(self, conn: str, url: str, ts_ns: int) -> None:
-        self._do(ts_ns, lambda w: w.write_connect(conn, url, ts_ns))
+        self._do(ts_ns, lambda w: w.write_connect(conn, redact_url(url), ts_ns))
 
     def disconnect(self, conn: str, reason: str, ts_ns: int) -> None:
         self._do(ts_ns, lambda w: w.write_disconnect(conn, reason, ts_ns))
@@ -133,11 +140,14 @@ class HourlyRecorder:
     def recv(self, conn: str, data: bytes | str, ts_ns: int) -> None:
         w = self._writer
         if w is None or ts_ns // (self.rotate_s * 1_000_000_000) != self._period:
+            before = self.records
             self._do(ts_ns, lambda w: w.write_recv(conn, data, ts_ns))
+            self.frames += self.records - before
             return
         try:  # hot path
             w.write_recv(conn, data, ts_ns)
             self.records += 1
+            self.frames += 1
         except (OSError, ValueError) as exc:
             self.errors += 1
             if self.errors <= 10:
@@ -147,7 +157,9 @@ class HourlyRecorder:
         self._do(ts_ns, lambda w: w.write_send(conn, data, ts_ns))
 
     def http(self, conn: str, url: str, data: bytes, ts_ns: int) -> None:
-        self._do(ts_ns, lambda w: w.write_http(conn, url, data, ts_ns))
+        before = self.records
+        self._do(ts_ns, lambda w: w.write_http(conn, redact_url(url), data, ts_ns))
+        self.frames += self.records - before
 
     # ------------------------------------------------------------------ lifecycle
     def flush(self) -> None:
@@ -177,6 +189,7 @@ class RecordResult:
     files: list[Path] = field(default_factory=list)
     records: int = 0
     errors: int = 0
+    frames: int = 0  # data frames (messages and REST bodies) among the records
     feeds: LiveFeeds | None = None
 
 
@@ -191,8 +204,12 @@ async def run_record(cfg: Config, out_dir: str | Path, duration_s: float | None 
     pipeline = MarketPipeline(bus, binance_symbol=cfg.market.binance_symbol,
                               bybit_symbol=cfg.market.bybit_symbol, okx_usdc_inst=cfg.market.okx_usdc_inst,
                               sanity=MarketSanity.of(cfg.feeds))
+    tree = to_dict(cfg)
+    all_venues = tree["venues"]
+    assert isinstance(all_venues, dict)
+    venues = {k: v for k, v in all_venues.items() if k in ("binance", "bybit", "okx")}  # what is recorded
     rec = HourlyRecorder(out_dir, flush_interval_s=flush_interval_s,
-                         meta={"venues": to_dict(cfg)["venues"], "market": to_dict(cfg)["market"]})
+                         meta={"venues": redact_tree(venues, "venues"), "market": tree["market"]})
     feeds = LiveFeeds(cfg, bus, pipeline, tap=rec, options=options)
     rec.on_rotate = feeds.refresh_static
     flusher = asyncio.create_task(rec.run_flusher(), name="recorder:flush")
@@ -212,4 +229,4 @@ async def run_record(cfg: Config, out_dir: str | Path, duration_s: float | None 
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
         rec.close()
-    return RecordResult(rec.files, rec.records, rec.errors, feeds)
+    return RecordResult(rec.files, rec.records, rec.errors, rec.frames, feeds)

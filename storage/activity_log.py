@@ -15,12 +15,13 @@ The order/intent journal (:mod:`storage.journal`) may live in the same file (its
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -314,7 +315,7 @@ class ActivityLog:
         since_ms: int | None,
         limit: int | None,
         newest_first: bool,
-    ) -> Iterator[ActivityRow]:
+    ) -> Generator[ActivityRow, None, None]:
         sql, params = self._select(kinds, since_ms, limit, newest_first)
         with self._lock:
             if self._conn is None:
@@ -355,22 +356,24 @@ class ActivityLog:
         the number of rows written."""
         if fmt not in ("jsonl", "csv"):
             raise ActivityLogError(f"export format must be 'jsonl' or 'csv', got {fmt!r}")
-        rows = self._iter(kinds, since_ms, None, newest_first=False)
+        # closing: a failed write (a reader that closed the pipe) must end the generator, which
+        # holds the lock, before anyone (close()) waits for it
         n = 0
-        if fmt == "jsonl":
-            for row in rows:
-                out.write(_encoder.encode(row.to_dict()).decode())
-                out.write("\n")
-                n += 1
-        else:
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(COLUMNS)
-            for row in rows:
-                writer.writerow(
-                    [row.id, row.ts_ms, row.kind, row.intent_id, row.order_id, row.message,
-                     _encoder.encode(row.data).decode()]
-                )
-                n += 1
+        with contextlib.closing(self._iter(kinds, since_ms, None, newest_first=False)) as rows:
+            if fmt == "jsonl":
+                for row in rows:
+                    out.write(_encoder.encode(row.to_dict()).decode())
+                    out.write("\n")
+                    n += 1
+            else:
+                writer = csv.writer(out, lineterminator="\n")
+                writer.writerow(COLUMNS)
+                for row in rows:
+                    writer.writerow(
+                        [row.id, row.ts_ms, row.kind, row.intent_id, row.order_id, row.message,
+                         _encoder.encode(row.data).decode()]
+                    )
+                    n += 1
         out.flush()
         return n
 
@@ -403,11 +406,17 @@ def parse_since(text: str, now_ms: int | None = None) -> int:
     epoch milliseconds."""
     raw = text.strip()
     m = _DURATION.match(raw)
+    value: int | None = None
     if m:
         now = int(time.time() * 1000) if now_ms is None else now_ms
-        return now - int(float(m.group(1)) * _UNIT_MS[m.group(2)])
-    if raw.isdigit():
-        return int(raw)
+        back = float(m.group(1)) * _UNIT_MS[m.group(2)]
+        value = now - int(back) if back < 2**62 else None
+    elif raw.isdigit():
+        value = int(raw)
+    if m or raw.isdigit():
+        if value is None or not -(2**62) < value < 2**62:  # SQLite integers are 64-bit
+            raise ActivityLogError(f"--since is out of range: {text!r}")
+        return value
     try:
         dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:

@@ -61,6 +61,7 @@ class DriftSim:
         self.exchange_status = 0
         self.market_status = 1
         self.paused_operations = 0
+        self.margin_ratio_initial = 0  # 0: not set (the venue cannot tell the market maximum)
         self.user = rep(zero("User"), authority=owner, delegate=delegate, next_order_id=1)
         self.write_all()
         rpc.on_send.append(self.on_send)
@@ -113,6 +114,7 @@ class DriftSim:
             paused_operations=self.paused_operations,
             quote_spot_market_index=0,
             name=list(b"SOL-PERP".ljust(32)),
+            margin_ratio_initial=self.margin_ratio_initial,
         )
         self.rpc.set_account(str(self.perp_pk), str(self.pid), encode("PerpMarket", pm))
         sm = zero("SpotMarket")

@@ -27,6 +27,7 @@ import pytest
         "prometheus_client",
         "zstandard",
         "numpy",
+        "h11",
     ],
 )
 def test_imports(module: str) -> None:

@@ -31,7 +31,7 @@ CFG = EngineConfig(retry_backoff_s=0.0)
 
 # ------------------------------------------------------------------ config
 def test_engine_settings_have_one_home() -> None:
-    cfg = validate({"guards": {"max_leverage": 2.0}, "risk": {"risk_per_trade_pct": 1.0}})
+    cfg = validate({"guards": {"max_leverage": 2.0}, "risk": {"risk_per_trade_pct": 1.0, "leverage": 2.0}})
     ec = engine_config(cfg)
     assert ec.max_leverage == 2.0 and ec.risk_per_trade_pct == 1.0 and ec.market == cfg.signal.market
     with pytest.raises(ConfigError, match=r"engine\.max_leverage.*guards\.max_leverage"):

@@ -73,7 +73,8 @@ async def test_wrong_or_missing_auth_is_401_and_nothing_stored(tmp_path: Path) -
     rx, store, got = await _start(tmp_path)
     try:
         body = json.dumps([enhanced("sigA")]).encode()
-        for auth in (None, "", "Bearer wrong", AUTH + " ", AUTH.lower()):
+        # (trailing blanks are not part of an HTTP field value, RFC 9110 5.5: "AUTH " is AUTH)
+        for auth in (None, "", "Bearer wrong", AUTH + "x", AUTH[:-1], AUTH.lower()):
             status, _, _ = await _post(rx.url, body, auth)
             assert status == 401
         assert got == [] and store.pending() == 0

@@ -15,6 +15,8 @@ import aiohttp
 from solders.hash import Hash
 from solders.pubkey import Pubkey
 
+from core.secrets import scrub
+
 
 class RpcError(Exception):
     def __init__(self, message: str, *, code: int | None = None, retryable: bool = False) -> None:
@@ -64,8 +66,8 @@ class RpcClient:
             raise
         except TimeoutError:
             raise RpcError(f"{method}: timed out", retryable=True) from None
-        except (aiohttp.ClientError, ValueError) as e:
-            raise RpcError(f"{method}: {type(e).__name__}: {e}", retryable=True) from None
+        except (aiohttp.ClientError, ValueError) as e:  # aiohttp may quote the URL: never its API key
+            raise RpcError(scrub(f"{method}: {type(e).__name__}: {e}", self.url), retryable=True) from None
         if not isinstance(data, dict):
             raise RpcError(f"{method}: unexpected answer {str(data)[:100]}", retryable=True)
         err = data.get("error")

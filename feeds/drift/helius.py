@@ -3,10 +3,14 @@
 Authentication is Helius's: the webhook's configured ``authHeader`` value arrives verbatim in the
 ``Authorization`` header and is compared in constant time (:func:`hmac.compare_digest`). Then:
 body size limit (413), JSON validation (400: not JSON, or not a transaction object / array of
-them), dedupe on the signature (Helius retries, so duplicates are normal; the last
-``dedupe_signatures`` are remembered), keep only transactions touching the Drift program id, and
-publish them on ``onchain:drift:events`` (storage persists them to Parquet). The handler does no
-I/O beyond the socket, so it answers at once (Helius wants an answer within its timeout).
+them), dedupe on the signature (Helius retries, so duplicates are normal: the last
+``dedupe_signatures`` are remembered in memory, and every kept signature in a
+:class:`~core.onchain.SeenSignatures` store that survives restarts), keep only transactions
+touching the Drift program id, and publish them on ``onchain:drift:events`` (storage persists them
+to Parquet). The only I/O besides the socket is the seen-signature store (SQLite, WAL without
+fsync per request), so it answers at once (Helius wants an answer within its timeout). The HTTP
+side (:mod:`feeds.drift.webhook_server`) reads whole bodies, enforces header/body timeouts and a
+connection cap, and binds loopback unless ``bind_public``.
 
 Payloads: enhanced webhooks (``signature``, ``slot``, ``timestamp``, ``type``, ``source``,
 ``instructions[].programId``, ``accountData[].account``...) and raw ones (``transaction.signatures``,
@@ -25,10 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 from core.bus import Bus
-from core.onchain import DRIFT_EVENTS, DriftTxEvent
+from core.onchain import DRIFT_EVENTS, DriftTxEvent, SeenSignatures
+from feeds.drift.webhook_server import Answer, Request, ServerLimits, WebhookServer
 
 log = logging.getLogger(__name__)
 PATH = "/webhooks/helius"
@@ -45,6 +49,7 @@ class HeliusStats:
     kept: int = 0
     duplicates: int = 0
     ignored: int = 0
+    store_errors: int = 0  # failed reads/writes of the persisted seen-signature store
     last_kept_ms: int | None = None
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
@@ -86,6 +91,10 @@ class HeliusReceiver:
         *,
         max_body_bytes: int = 1024 * 1024,
         dedupe_signatures: int = 100_000,
+        header_timeout_s: float = 5.0,
+        body_timeout_s: float = 15.0,
+        max_connections: int = 64,
+        seen: SeenSignatures | None = None,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         if not auth_header:
@@ -95,10 +104,13 @@ class HeliusReceiver:
         self._auth = auth_header.encode()
         self.max_body_bytes = max_body_bytes
         self.dedupe_n = dedupe_signatures
+        self.seen = seen
         self.now_ms = now_ms
         self.stats = HeliusStats()
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self._runner: web.AppRunner | None = None
+        self.server = WebhookServer(self._head, self._handle, ServerLimits(
+            max_body_bytes=max_body_bytes, header_timeout_s=header_timeout_s, body_timeout_s=body_timeout_s,
+            max_connections=max_connections))
         self.url = ""
 
     # ------------------------------------------------------------------ the logic (no sockets)
@@ -124,23 +136,24 @@ class HeliusReceiver:
         if not isinstance(txs, list) or not all(isinstance(t, dict) for t in txs):
             st.malformed += 1
             return 400, {"error": "expected a transaction object or an array of them"}
-        kept = dup = ignored = 0
+        dup = ignored = 0
         now = self.now_ms()
+        fresh: dict[str, dict[str, Any]] = {}
         for tx in txs:
             st.transactions += 1
             sig = _signature(tx)
             if sig is None:
                 ignored += 1
-                continue
-            if sig in self._seen:
+            elif sig in fresh or self._is_duplicate(sig, now):
                 dup += 1
-                self._seen.move_to_end(sig)
-                continue
-            if not _touches(tx, self.program_id):
+            elif not _touches(tx, self.program_id):
                 ignored += 1
-                continue
+            else:
+                fresh[sig] = tx
+        self._persist(list(fresh), now)
+        for sig, tx in fresh.items():
             self._remember(sig)
-            ev = DriftTxEvent(
+            self.bus.publish(DRIFT_EVENTS, DriftTxEvent(
                 signature=sig,
                 slot=_int(tx.get("slot")),
                 timestamp=_int(tx.get("timestamp", tx.get("blockTime"))),
@@ -148,9 +161,8 @@ class HeliusReceiver:
                 source=str(tx.get("source") or ""),
                 received_at=now,
                 payload=orjson.dumps(tx).decode(),
-            )
-            self.bus.publish(DRIFT_EVENTS, ev)
-            kept += 1
+            ))
+        kept = len(fresh)
         st.kept += kept
         st.duplicates += dup
         st.ignored += ignored
@@ -158,62 +170,73 @@ class HeliusReceiver:
             st.last_kept_ms = now
         return 200, {"received": len(txs), "kept": kept, "duplicates": dup, "ignored": ignored}
 
+    def _is_duplicate(self, sig: str, now: int) -> bool:
+        if sig in self._seen:
+            self._seen.move_to_end(sig)
+            return True
+        if self.seen is not None:
+            try:
+                return self.seen.contains(sig, now)
+            except OSError as e:
+                self._store_failed(e)
+        return False
+
+    def _persist(self, sigs: list[str], now: int) -> None:
+        """Durably remember the kept signatures; a failed write keeps the in-memory dedupe (a restart
+        could then re-apply these deliveries) and is counted and logged, never a failed webhook."""
+        if self.seen is None or not sigs:
+            return
+        try:
+            self.seen.add(sigs, now)
+        except OSError as e:
+            self._store_failed(e)
+
+    def _store_failed(self, e: OSError) -> None:
+        self.stats.store_errors += 1
+        if self.stats.store_errors in (1, 10, 100) or self.stats.store_errors % 1000 == 0:
+            log.error("helius: the seen-signature store failed (%d so far): %s", self.stats.store_errors, e)
+
     def _remember(self, sig: str) -> None:
         self._seen[sig] = None
         while len(self._seen) > self.dedupe_n:
             self._seen.popitem(last=False)
 
     def health(self) -> dict[str, Any]:
-        s = self.stats
+        s, n = self.stats, self.server.stats
         return {"status": "ok", "program_id": self.program_id, "requests": s.requests, "kept": s.kept,
                 "duplicates": s.duplicates, "ignored": s.ignored, "unauthorized": s.unauthorized,
-                "malformed": s.malformed, "too_large": s.too_large, "last_kept_ms": s.last_kept_ms}
+                "malformed": s.malformed, "too_large": s.too_large + n.too_large,
+                "store_errors": s.store_errors, "last_kept_ms": s.last_kept_ms,
+                "connections": n.connections, "refused_busy": n.refused_busy,
+                "header_timeouts": n.header_timeouts, "body_timeouts": n.body_timeouts,
+                "bad_requests": n.bad_requests}
 
     # ------------------------------------------------------------------ HTTP
-    async def _post(self, request: web.Request) -> web.Response:
-        try:
-            if not self.authorized(request.headers.get("Authorization")):
-                status, answer = self.handle(request.headers.get("Authorization"), b"")
-                return web.json_response(answer, status=status)
-            if request.content_length is not None and request.content_length > self.max_body_bytes:
-                self.stats.requests += 1
-                self.stats.too_large += 1
-                return web.json_response({"error": f"body larger than {self.max_body_bytes} bytes"},
-                                         status=413)
-            body = await request.content.read(self.max_body_bytes + 1)
-            status, answer = self.handle(request.headers.get("Authorization"), body)
-            return web.json_response(answer, status=status)
-        except (ConnectionError, web.HTTPException):
-            raise
-        except Exception as e:  # never a 5xx for a client's bytes: this is our bug, logged
-            log.exception("helius: unexpected error")
-            return web.json_response({"error": f"rejected: {type(e).__name__}"}, status=400)
+    def _head(self, req: Request) -> Answer | None:
+        """Answer from the headers alone: route, method, auth (an unauthenticated body is never read)."""
+        if req.path == PATH + "/health":
+            return (200, self.health()) if req.method in ("GET", "HEAD") else (405, {"error": "use GET"})
+        if req.path != PATH:
+            return 404, {"error": "not found"}
+        if req.method != "POST":
+            return 405, {"error": "use POST"}
+        auth = req.headers.get("authorization")
+        if not self.authorized(auth):
+            return self.handle(auth, b"")
+        return None
 
-    async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response(self.health())
+    def _handle(self, req: Request, body: bytes) -> Answer:
+        return self.handle(req.headers.get("authorization"), body)
 
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_body_bytes + 1)
-        app.router.add_post(PATH, self._post)
-        app.router.add_get(PATH + "/health", self._health)
-        return app
-
-    async def start(self, host: str, port: int) -> str:
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        bound = server.sockets[0].getsockname()  # type: ignore[attr-defined]
-        self.url = f"http://{host if ':' not in host else f'[{host}]'}:{bound[1]}"
+    async def start(self, host: str, port: int, *, bind_public: bool = False) -> str:
+        """Listen on ``host:port`` (loopback unless ``bind_public``); returns the base URL."""
+        host, bound = await self.server.start(host, port, bind_public=bind_public)
+        self.url = f"http://{host if ':' not in host else f'[{host}]'}:{bound}"
         log.info("helius receiver on %s%s", self.url, PATH)
         return self.url
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self.server.close()
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

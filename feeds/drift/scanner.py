@@ -28,8 +28,10 @@ import orjson
 from driftpy.addresses import get_perp_market_public_key
 from solders.pubkey import Pubkey
 
+from core.cluster import ClusterMismatch, check_cluster
 from core.liqmap import IDLE_OFFSET, USER_DISCRIMINATOR, USER_SIZE, LiqMap, MarketParams, build_map
 from core.liqmap_fast import scan_buffer
+from core.secrets import redact_url, scrub
 from feeds.drift.markets import decode, discriminator, market_params, oracle_price, variant
 from feeds.transport.backoff import Backoff
 
@@ -41,9 +43,10 @@ _RETRYABLE_CODES = {-32002, -32004, -32005, -32007, -32014, -32016}
 
 
 class ScanError(Exception):
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, retryable: bool = False, refused: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.refused = refused  # the RPC serves another cluster than the configured one
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class ScanConfig:
     backoff_cap_s: float = 60.0
     bucket_bps: float = 25.0
     progress_every: int = 10_000  # accounts between decode progress reports
+    cluster: str = ""  # the configured label: the RPC's genesis hash must match ("" = not checked)
 
 
 class JsonRpc:
@@ -97,8 +101,9 @@ class JsonRpc:
             raise
         except TimeoutError:
             raise ScanError(f"{method}: timed out after {self.cfg.timeout_s:g} s", retryable=True) from None
-        except (aiohttp.ClientError, orjson.JSONDecodeError) as e:
-            raise ScanError(f"{method}: {type(e).__name__}: {e}", retryable=True) from None
+        except (aiohttp.ClientError, orjson.JSONDecodeError) as e:  # never the URL's API key
+            why = scrub(f"{method}: {type(e).__name__}: {e}", self.cfg.rpc_url)
+            raise ScanError(why, retryable=True) from None
         if not isinstance(data, dict):
             raise ScanError(f"{method}: unexpected answer", retryable=True)
         err = data.get("error")
@@ -216,8 +221,20 @@ class LiqMapScanner:
         del buf[len(keys) * USER_SIZE :]
         return keys, buf
 
+    async def verify_cluster(self) -> None:
+        """Refuse (ScanError, not retried) an RPC whose genesis hash is not the configured cluster's:
+        a map of another cluster's users must never reach the liq_gap guard."""
+        if not self.cfg.cluster:
+            return
+        genesis = await self.rpc.call("getGenesisHash", [])
+        try:
+            check_cluster(self.cfg.cluster, genesis, f"the liq-map RPC at {redact_url(self.cfg.rpc_url)}")
+        except ClusterMismatch as e:
+            raise ScanError(str(e), refused=True) from None
+
     async def scan_once(self, now_ms: int | None = None) -> LiqMap:
         started = time.monotonic()
+        await self.verify_cluster()
         params = await self.market()
         slot, items = await self.rpc.program_accounts(self.cfg.program_id, USER_FILTERS, report=True)
         ts = int(time.time() * 1000) if now_ms is None else now_ms

@@ -7,6 +7,7 @@ OS (zstd ``FLUSH_BLOCK``, gzip ``Z_SYNC_FLUSH``, plain ``flush()``) every ``flus
 or when ``flush_interval_s`` has passed since the last flush (checked on each write), on
 :meth:`RecordingWriter.flush` and on close. A crash therefore loses at most about one interval,
 and the reader replays everything up to the last flushed block and reports the file as truncated.
+Files are created 0600.
 Each writer session is one gzip member / zstd frame starting with a header line, so ``append=True``
 (a new session at the end of an existing file) yields a file the reader reads straight through.
 """
@@ -14,6 +15,7 @@ Each writer session is one gzip member / zstd frame starting with a header line,
 from __future__ import annotations
 
 import gzip
+import os
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -49,7 +51,9 @@ class RecordingWriter:
         self._clock_ns = clock_ns
         self._pending = 0
         self._last_flush = time.monotonic()
-        self._raw: IO[bytes] = self.path.open("ab" if append else "wb")
+        # 0600: a recording is the operator's data (and the header names their endpoints)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC), 0o600)
+        self._raw: IO[bytes] = os.fdopen(fd, "ab" if append else "wb")
         name = self.path.name.lower()
         self._out: Any
         try:

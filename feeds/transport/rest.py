@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from core.secrets import scrub
 from feeds.bybit.rest import classify_bybit_response
 from feeds.transport.backoff import Backoff
 from feeds.transport.health import FeedHealth
@@ -178,7 +179,7 @@ class RestClient:
                     except ValueError:
                         retry_after = None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            gate.note(Outcome.RETRY, f"{type(exc).__name__}: {exc}", None)
+            gate.note(Outcome.RETRY, scrub(f"{type(exc).__name__}: {exc}", url), None)  # no API key shown
             return Outcome.RETRY
         recv_ns = time.time_ns()
         outcome, why = classify(status, body)

@@ -23,6 +23,7 @@ from typing import Protocol
 
 import aiohttp
 
+from core.secrets import scrub
 from feeds.transport.backoff import Backoff
 from feeds.transport.health import FeedHealth
 
@@ -124,7 +125,7 @@ class WsConnection:
                 self._down("stopped")
                 raise
             except (aiohttp.ClientError, OSError, TimeoutError, ConnectionError, RuntimeError) as exc:
-                reason = f"{type(exc).__name__}: {exc}".strip(": ")
+                reason = scrub(f"{type(exc).__name__}: {exc}".strip(": "), self.spec.url)  # no API key shown
                 self.health.errors += 1
             self._down(reason)
             lived = time.monotonic() - started
