@@ -86,7 +86,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def kill(
-        reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the activity log).")],
+        reason: Annotated[
+            str, typer.Option("--reason", help="Why (recorded in the activity log; default: manual).")
+        ] = "manual",
         flatten: Annotated[
             bool | None,
             typer.Option("--flatten/--no-flatten",
@@ -105,8 +107,9 @@ def register(app: typer.Typer) -> None:
         else:
             conf = "confirmed by the venue" if result.get("confirmed") else "NOT yet confirmed (retrying)"
             n, ms = result.get("cancelled", 0), result.get("elapsed_ms")
-            typer.echo(f"{str(result.get('trading_state')).upper()}: {result.get('reason')} — "
-                       f"{n} order(s) cancelled, {conf} in {ms} ms")
+            again = "trading was already halted; " if result.get("already") else ""
+            typer.echo(f"{str(result.get('trading_state')).upper()}: {result.get('reason')} — {again}"
+                       f"{n} order(s) cancelled this time, {conf} in {ms} ms")
             pos = result.get("position")
             if pos:
                 typer.echo(f"position left open: {pos:+g} (use --flatten to close it)")
