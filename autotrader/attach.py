@@ -201,6 +201,30 @@ class RemoteSession:
     def recent_events(self, limit: int) -> list[EngineEvent]:
         return []  # the snapshot carries the history
 
+    async def delegation(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._req("delegation", {}, timeout=15.0)
+        return result
+
+    async def revoke_delegation(self, passphrase: str) -> dict[str, Any]:
+        # the revoke is followed to confirmation on chain (the send schedule: up to a minute)
+        args = {"passphrase": passphrase}
+        result: dict[str, Any] = await self._req("delegation.revoke", args, timeout=90.0)
+        return result
+
+    async def set_manual_sign(self, on: bool) -> dict[str, Any]:
+        result: dict[str, Any] = await self._req("manual_sign", {"on": on})
+        return result
+
+    async def hand_summary(self, order: ManualOrder) -> dict[str, Any]:
+        result: dict[str, Any] = await self._req("manual.summary", {"order": msgspec.to_builtins(order)},
+                                                 timeout=15.0)
+        return result
+
+    async def hand_sign(self, order: ManualOrder, passphrase: str) -> dict[str, Any]:
+        args = {"order": msgspec.to_builtins(order), "passphrase": passphrase}
+        result: dict[str, Any] = await self._req("manual.sign", args, timeout=90.0)
+        return result
+
     async def save_settings(self, settings: UiSettings) -> None:
         answer = await self._req("ui.save_settings", msgspec.to_builtins(settings))
         self._settings = msgspec.convert(answer, UiSettings)

@@ -28,8 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from autotrader.config import default_data_dir
 from autotrader.control import ControlError, ControlServer, default_socket_path
 from autotrader.control_handlers import ControlHandlers
+from autotrader.delegation_control import DelegationControl
 from autotrader.emit import bar_json, book_json, intent_json
 from autotrader.logs import log_event, setup_logging
 from autotrader.metrics import Metrics, MetricsServer
@@ -204,6 +206,7 @@ class Runtime:
         self.control_path = control_path
         self._tasks: set[asyncio.Task[Any]] = set()
         self.handlers = ControlHandlers(self.trading, self.guards, cfg.risk, self.status_line, self.spawn)
+        self.delegation = DelegationControl(cfg, self.handlers, default_data_dir())  # the UI's panel
         self.onchain = OnchainServices(cfg, self.bus, self.live, logger, self.spawn)  # liq map, Helius
         # the UI's commands, for the UI in this process and for `autotrader ui` (autotrader/ui_server.py)
         self.ui_commands = RuntimeCommands(self, settings_store)
@@ -370,7 +373,8 @@ class Runtime:
 
     async def _start_services(self) -> tuple[ControlServer, MetricsServer | None]:
         path = self.control_path or default_socket_path()
-        control = ControlServer(path, {**self.handlers.handlers(), **self.ui_server.handlers()},
+        control = ControlServer(path, {**self.handlers.handlers(), **self.ui_server.handlers(),
+                                       **self.delegation.handlers_table()},
                                 self.ui_server.streams())
         await control.start()
         log_event(self.log, "control socket", path=str(path))

@@ -162,6 +162,27 @@ class RuntimeCommands:
         return [EngineEvent(kind=r.kind, intent_id=r.intent_id, ts=r.ts_ms, data=r.data)
                 for r in reversed(rows)]
 
+    async def delegation(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.rt.delegation.status({})
+        return result
+
+    async def revoke_delegation(self, passphrase: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.rt.delegation.revoke({"passphrase": passphrase})
+        return result
+
+    async def set_manual_sign(self, on: bool) -> dict[str, Any]:
+        result: dict[str, Any] = await self.rt.delegation.manual_sign({"on": on})
+        return result
+
+    async def hand_summary(self, order: ManualOrder) -> dict[str, Any]:
+        result: dict[str, Any] = await self.rt.delegation.summary({"order": msgspec.to_builtins(order)})
+        return result
+
+    async def hand_sign(self, order: ManualOrder, passphrase: str) -> dict[str, Any]:
+        args = {"order": msgspec.to_builtins(order), "passphrase": passphrase}
+        result: dict[str, Any] = await self.rt.delegation.sign(args)
+        return result
+
     async def save_settings(self, settings: UiSettings) -> None:
         rt = self.rt
         checked, errors = validate_settings(

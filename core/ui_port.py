@@ -235,3 +235,25 @@ class UiCommands(Protocol):
         ...
 
     async def save_settings(self, settings: UiSettings) -> None: ...
+
+    # the delegation panel (autotrader/delegation_control.py answers; dicts as on the control socket)
+    async def delegation(self) -> dict[str, Any]:
+        """The delegate read from chain (``delegate``, ``set_at_ms``, ``ttl``), ``signs_as``,
+        ``owner_signer``, ``manual_sign``, ``automation_on``; ``applicable`` false on paper."""
+        ...
+
+    async def revoke_delegation(self, passphrase: str) -> dict[str, Any]:
+        """Automation off at once, then the revoke signed by the owner and confirmed on chain."""
+        ...
+
+    async def set_manual_sign(self, on: bool) -> dict[str, Any]:
+        """Manual-sign mode: every order is signed by hand (automation off, engine intents refused)."""
+        ...
+
+    async def hand_summary(self, order: ManualOrder) -> dict[str, Any]:
+        """``lines``: the transaction the owner would sign (the order, its stop and take-profits)."""
+        ...
+
+    async def hand_sign(self, order: ManualOrder, passphrase: str) -> dict[str, Any]:
+        """Sign it as the owner and follow it to the chain: ``ok`` and ``lines``."""
+        ...

@@ -105,6 +105,55 @@ class FakeCommands:
         self.calls.append(("settings", settings))
         self.saved = settings
 
+    # the delegation panel: answers shaped like autotrader/delegation_control.py's
+    DELEGATE = "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin"
+    OWNER = "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T"
+
+    def _delegation(self) -> dict[str, Any]:
+        return {"applicable": True, "user": "7YjW3cXxJZkW4mX6DnGm8t1rZ5pZoDm7Jp3sQbUo4hJz",
+                "authority": self.OWNER, "delegate": self.delegate, "sub_account_id": 0, "slot": 4242,
+                "set_at_ms": T0 - 86_400_000 if self.delegate else None,
+                "ttl": "none on chain: a Drift delegate stays until the owner revokes it",
+                "signs_as": "delegate", "owner_signer": "local", "manual_sign": self.manual_sign,
+                "automation_on": self.automation_on}
+
+    delegate: str | None = DELEGATE
+    manual_sign = False
+
+    async def delegation(self) -> dict[str, Any]:
+        self.calls.append(("delegation", None))
+        return self._delegation()
+
+    async def revoke_delegation(self, passphrase: str) -> dict[str, Any]:
+        self.calls.append(("revoke", passphrase))
+        self.automation_on = False
+        if passphrase != "owner pass":
+            raise ValueError("cannot decrypt the key file (wrong passphrase?)")
+        self.delegate, self.manual_sign = None, True
+        return {**self._delegation(), "signature": "5sig"}
+
+    async def set_manual_sign(self, on: bool) -> dict[str, Any]:
+        self.calls.append(("manual_sign", on))
+        self.manual_sign = on
+        if on:
+            self.automation_on = False
+        return self._delegation()
+
+    async def hand_summary(self, order: ManualOrder) -> dict[str, Any]:
+        self.calls.append(("hand_summary", order))
+        return {"orders": 2, "lines": [
+            "[hand-1:e1]",
+            f"market SOL-PERP  {order.side.upper()} {order.size:g} @ 145.0000  (limit, post-only must)",
+            f"account authority {self.OWNER}; signed by the owner",
+            "fees: network ≤ 0.000015 SOL, trading ≈ -0.0290 USD",
+            "[hand-1:sl1]", f"market SOL-PERP  SELL {order.size:g} @ market  (trigger_market, reduce-only)",
+            f"trigger: below {order.sl:.4f}"]}
+
+    async def hand_sign(self, order: ManualOrder, passphrase: str) -> dict[str, Any]:
+        self.calls.append(("hand_sign", (order, passphrase)))
+        return {"ok": passphrase == "owner pass",
+                "lines": ["sent 1 (user order id 1); waiting for confirmation"]}
+
 
 INFO = UiInfo(venue="paper", cluster="paper", label="synthetic demo")
 

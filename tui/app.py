@@ -72,6 +72,7 @@ class TraderApp(CommandsApp):
         Binding("a", "toggle_automation", "automation", id="automation"),
         Binding("o", "order", "order", id="order"),
         Binding("s", "settings", "settings", id="settings"),
+        Binding("g", "delegation", "delegation", id="delegation", show=False),  # under ? (80 columns)
         Binding("f", "filter", "filter log", id="filter"),
         Binding("question_mark,f1", "help", "help", id="help"),
         Binding("q", "quit", "quit", id="quit"),
@@ -101,6 +102,7 @@ class TraderApp(CommandsApp):
         self.log_filter = "all"
         self.status: dict[str, Any] = {}
         self.kill_note = ""
+        self.delegation_state: dict[str, Any] = {}
         self._chart_throttle = Throttle(max(1, round(1.0 / tick_s)))
         self._status_every = max(1, round(status_every_s / tick_s))
         self._ticks = 0

@@ -17,6 +17,7 @@ from textual.widgets import DataTable
 from core.engine_types import EngineEvent
 from core.guard_config import GuardsConfig
 from core.ui_port import ManualOrder, OrderVerdict, UiCommands, UiInfo, UiSettings
+from tui.delegation_panel import DelegationScreen, HandSignScreen
 from tui.kill_panel import KillScreen
 from tui.screens import DetailScreen, FilterScreen, HelpScreen, OrderScreen, QuitScreen, SettingsScreen
 from tui.state import UiModel
@@ -25,7 +26,8 @@ from tui.state import UiModel
 WORDS = {
     "kill": "Kill switch", "flatten": "Flatten", "cancel_all": "Cancel everything", "resume": "Resume",
     "automation": "Automation", "preview": "Order review", "submit": "Manual order",
-    "settings": "Saving the settings",
+    "settings": "Saving the settings", "delegation": "Reading the delegation", "revoke": "Revoke",
+    "manual_sign": "Manual-sign mode", "hand_summary": "The order's summary", "hand_sign": "Signing by hand",
 }
 UI_KILL_REASON = "kill switch (UI)"
 #: bindings of other widgets, listed on the help screen
@@ -33,7 +35,11 @@ OTHER_KEYS = [("tab / shift+tab", "move the focus (every control works without a
               ("enter", "activity log: details of the selected row; forms: review (never sends)"),
               ("ctrl+y", "order form: send the order whose verdict is on screen"),
               ("escape", "close a dialog (an order is not sent)"),
-              ("kill panel", "f flatten · c then y cancel everything · r resume · esc close")]
+              ("kill panel", "f flatten · c then y cancel everything · r resume · esc close"),
+              ("delegation panel", "r revoke (passphrase, ctrl+y) · m manual-sign mode · esc close")]
+
+
+DELEGATION_ANSWERS = ("delegation", "revoke", "manual_sign", "hand_summary", "hand_sign")
 
 
 class CommandDone(Message):
@@ -58,6 +64,8 @@ class CommandsApp(App[int]):
     status: dict[str, Any]
     kill_note: str
     log_filter: str
+    #: the last delegation answer (manual-sign mode, the owner's signer); empty until read
+    delegation_state: dict[str, Any]
 
     @property
     def model(self) -> UiModel:
@@ -116,6 +124,9 @@ class CommandsApp(App[int]):
                 self.model.guard = msg.result
                 self._render_guardline()
             return
+        if msg.name in DELEGATION_ANSWERS:
+            self._delegation_answer(msg)
+            return
         word = WORDS.get(msg.name, msg.name)
         if msg.error:
             self.notify(f"{word} failed: {msg.error}", severity="error", timeout=8)
@@ -147,6 +158,55 @@ class CommandsApp(App[int]):
             self.notify("Settings saved", timeout=3)
         self._render_topbar()
         self.poll_status()
+
+    def _screen_of(self, kind: type[Any]) -> Any:
+        for s in reversed(self.screen_stack):
+            if isinstance(s, kind):
+                return s
+        return None
+
+    def _delegation_answer(self, msg: CommandDone) -> None:
+        """The delegation panel's and the hand-signing dialog's answers."""
+        panel = self._screen_of(DelegationScreen)
+        word = WORDS[msg.name]
+        r = msg.result if isinstance(msg.result, dict) else {}
+        if msg.name == "hand_summary":
+            dialog = self._screen_of(HandSignScreen)
+            if dialog is not None and msg.context is dialog.order:
+                dialog.show_summary(list(r.get("lines") or []), msg.error)
+            return
+        if msg.name == "hand_sign":
+            dialog = self._screen_of(HandSignScreen)
+            if dialog is not None:
+                dialog.show_result(r if not msg.error else None, msg.error)
+            ok = r.get("ok") and not msg.error
+            self.notify("Order signed by hand: on chain" if ok else f"{word}: NOT confirmed on chain"
+                        + (f": {msg.error}" if msg.error else ""),
+                        severity="information" if ok else "error", timeout=8)
+            self.poll_status()
+            return
+        if msg.error:
+            if msg.name != "delegation":
+                self.notify(f"{word} failed: {msg.error}", severity="error", timeout=8)
+            if panel is not None:
+                panel.show(None, msg.error)
+            if msg.name == "revoke":
+                self.model.automation_on = False  # turned off before the revoke was signed
+                self._render_topbar()
+            return
+        self.delegation_state = {**self.delegation_state, **r}
+        if "automation_on" in r:
+            self.model.automation_on = bool(r["automation_on"])
+        if msg.name == "revoke":
+            self.notify("Delegate revoked on chain; automation off", severity="warning", timeout=8)
+        elif msg.name == "manual_sign":
+            on = bool(r.get("manual_sign"))
+            self.notify("Manual-sign mode on: you sign every order; automation off" if on else
+                        "Manual-sign mode off", timeout=6)
+        if panel is not None:
+            done = {"revoke": "Revoked: confirmed on chain.", "manual_sign": ""}.get(msg.name, "")
+            panel.show(self.delegation_state, result=done)
+        self._render_topbar()
 
     def _kill_answer(self, name: str, r: Mapping[str, Any], panel: KillScreen | None) -> None:
         shown = {**r, "flatten_asked": name == "flatten", "cancel_all_asked": name == "cancel_all"}
@@ -206,6 +266,9 @@ class CommandsApp(App[int]):
         on = not bool(self._automation())
         self._run("automation", self.commands.set_automation(on))
 
+    def action_delegation(self) -> None:
+        self.push_screen(DelegationScreen(str(self.delegation_state.get("owner_signer") or "local")))
+
     def action_order(self) -> None:
         self.push_screen(OrderScreen())
 
@@ -256,7 +319,28 @@ class CommandsApp(App[int]):
         self._run("preview", self.commands.preview_order(order), context=order)
 
     def request_submit(self, order: ManualOrder) -> None:
+        if self.delegation_state.get("manual_sign"):  # manual-sign mode: the owner signs it by hand
+            signer = str(self.delegation_state.get("owner_signer") or "local")
+            self.call_later(self.push_screen, HandSignScreen(order, signer))
+            return
         self._run("submit", self.commands.submit_order(order), context=order)
+
+    def request_delegation(self) -> None:
+        self._run("delegation", self.commands.delegation())
+
+    def request_revoke(self, passphrase: str) -> None:
+        self.model.automation_on = False  # the instance turns it off before anything is signed
+        self._render_topbar()
+        self._run("revoke", self.commands.revoke_delegation(passphrase))
+
+    def request_manual_sign(self, on: bool) -> None:
+        self._run("manual_sign", self.commands.set_manual_sign(on))
+
+    def request_hand_summary(self, order: ManualOrder) -> None:
+        self._run("hand_summary", self.commands.hand_summary(order), context=order)
+
+    def request_hand_sign(self, order: ManualOrder, passphrase: str) -> None:
+        self._run("hand_sign", self.commands.hand_sign(order, passphrase), context=order)
 
     def request_save_settings(self, settings: UiSettings) -> None:
         self._run("settings", self.commands.save_settings(settings), context=settings)
