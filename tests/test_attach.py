@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from textual.widgets import Static
 
 from autotrader.attach import RemoteSession, backoff_s
 from autotrader.control import ControlError, ControlServer, open_stream, request
@@ -156,6 +157,10 @@ async def test_attached_ui_kill_reaches_the_daemon_and_quitting_leaves_it_runnin
             st = await asyncio.to_thread(d.status)
             assert st is not None and st["engine"]["trading_state"] == "halted"
             await until(lambda: "HALTED" in screen_text(app), "HALTED in the top bar")
+            await pilot.press("escape", "g")  # the delegation panel asks the daemon too
+            await until(lambda: "paper venue has no delegation" in str(app.screen.query_one(
+                "#deleg-info", Static).render()), "the daemon's answer in the delegation panel")
+            await pilot.press("escape")
             await pilot.press("q")  # detach: no dialog, nothing changes in the daemon
             await until(lambda: not app.is_running, "the UI to exit")
         link.cancel()
