@@ -107,9 +107,12 @@ def register(app: typer.Typer) -> None:
         else:
             conf = "confirmed by the venue" if result.get("confirmed") else "NOT yet confirmed (retrying)"
             n, ms = result.get("cancelled", 0), result.get("elapsed_ms")
-            again = "trading was already halted; " if result.get("already") else ""
-            typer.echo(f"{str(result.get('trading_state')).upper()}: {result.get('reason')} — {again}"
-                       f"{n} order(s) cancelled this time, {conf} in {ms} ms")
+            head = str(result.get("trading_state")).upper()
+            if result.get("already"):  # the wording of issue 14's kill_text
+                typer.echo(f"trading was already {head} ({result.get('reason')}): this kill cancelled "
+                           f"{n} order(s), {conf}")
+            else:
+                typer.echo(f"{head}: {result.get('reason')} — {n} order(s) cancelled, {conf} in {ms} ms")
             pos = result.get("position")
             if pos:
                 typer.echo(f"position left open: {pos:+g} (use --flatten to close it)")
