@@ -71,6 +71,7 @@ class _Reject(Exception):
 _REASONS = {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found",
             405: b"Method Not Allowed", 408: b"Request Timeout", 413: b"Content Too Large",
             431: b"Request Header Fields Too Large", 503: b"Service Unavailable"}
+LINGER_S = 2.0  # how long a closing connection discards the client's late bytes
 _BUSY_BODY = b'{"error":"server is busy"}'
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
          b"content-length: %d\r\nconnection: close\r\n\r\n" % len(_BUSY_BODY)) + _BUSY_BODY
@@ -103,7 +104,9 @@ class WebhookServer:
             for t in list(self._conns):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
-            await self._server.wait_closed()
+            # bounded: since 3.12 wait_closed() also waits for every client transport to close
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 5.0)
             self._server = None
 
     # ------------------------------------------------------------------ one connection
@@ -126,6 +129,8 @@ class WebhookServer:
             st.active -= 1
             if task is not None:
                 self._conns.discard(task)
+            if not writer.is_closing():  # cancelled (server closing) or our bug: never leave it open
+                writer.transport.abort()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         lim = self.limits
@@ -134,23 +139,24 @@ class WebhookServer:
             req = await self._read_head(conn, reader)
         except TimeoutError:
             self.stats.header_timeouts += 1
-            await self._respond(conn, writer, 408, {"error": "headers too slow"})
+            await self._respond(conn, reader, writer, 408, {"error": "headers too slow"})
             return
         except _Reject as r:
             self.stats.bad_requests += 1
-            await self._respond(conn, writer, r.status, {"error": str(r)})
+            await self._respond(conn, reader, writer, r.status, {"error": str(r)})
             return
         if req is None:
             await self._close(writer)
             return
         early = self.head(req)
         if early is not None:
-            await self._respond(conn, writer, *early)
+            await self._respond(conn, reader, writer, *early)
             return
         length = req.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > lim.max_body_bytes:
             self.stats.too_large += 1
-            await self._respond(conn, writer, 413, {"error": f"body larger than {lim.max_body_bytes} bytes"})
+            await self._respond(conn, reader, writer, 413,
+                                {"error": f"body larger than {lim.max_body_bytes} bytes"})
             return
         if conn.they_are_waiting_for_100_continue:
             writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
@@ -158,14 +164,14 @@ class WebhookServer:
             body = await asyncio.wait_for(self._read_body(conn, reader), lim.body_timeout_s)
         except TimeoutError:
             self.stats.body_timeouts += 1
-            await self._respond(conn, writer, 408, {"error": "body too slow"})
+            await self._respond(conn, reader, writer, 408, {"error": "body too slow"})
             return
         except _Reject as r:
             if r.status == 413:
                 self.stats.too_large += 1
             else:
                 self.stats.bad_requests += 1
-            await self._respond(conn, writer, r.status, {"error": str(r)})
+            await self._respond(conn, reader, writer, r.status, {"error": str(r)})
             return
         try:
             status, answer = self.handle(req, body)
@@ -173,7 +179,7 @@ class WebhookServer:
             log.exception("webhook handler failed")
             self.stats.last_error = f"{type(e).__name__}"
             status, answer = 400, {"error": f"rejected: {type(e).__name__}"}
-        await self._respond(conn, writer, status, answer)
+        await self._respond(conn, reader, writer, status, answer)
 
     async def _read_head(self, conn: h11.Connection, reader: asyncio.StreamReader) -> Request | None:
         deadline = asyncio.get_running_loop().time() + self.limits.header_timeout_s
@@ -216,8 +222,16 @@ class WebhookServer:
                 data = await reader.read(65536)
                 conn.receive_data(data)
 
-    async def _respond(self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int,
-                       answer: dict[str, Any]) -> None:
+    @staticmethod
+    async def _linger(reader: asyncio.StreamReader) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_S
+        while (left := deadline - loop.time()) > 0:
+            if not await asyncio.wait_for(reader.read(65536), left):
+                return  # the client closed its side
+
+    async def _respond(self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       status: int, answer: dict[str, Any]) -> None:
         body = orjson.dumps(answer)
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                    (b"connection", b"close")]
@@ -230,13 +244,20 @@ class WebhookServer:
             data = (f"HTTP/1.1 {status} {_REASONS.get(status, b'').decode()}\r\n"
                     f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
                     "connection: close\r\n\r\n").encode() + body
-        await self._close(writer, data)
+        await self._close(writer, data, linger_from=reader)
 
-    async def _close(self, writer: asyncio.StreamWriter, data: bytes = b"") -> None:
+    async def _close(self, writer: asyncio.StreamWriter, data: bytes = b"",
+                     linger_from: asyncio.StreamReader | None = None) -> None:
+        """Send ``data`` and close. With ``linger_from``, half-close first and discard what the
+        client still sends for up to ``LINGER_S``: closing a socket with unread input makes the
+        kernel answer with a reset, which can destroy the answer before the client reads it."""
         try:
             if data:
                 writer.write(data)
                 await asyncio.wait_for(writer.drain(), 5.0)
+            if linger_from is not None and writer.can_write_eof():
+                writer.write_eof()
+                await self._linger(linger_from)
         except (ConnectionError, TimeoutError):
             pass
         finally:
