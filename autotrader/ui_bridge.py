@@ -117,6 +117,8 @@ class RuntimeCommands:
         out = await self.rt.trading.status()
         if self.rt.label:  # a synthetic recording replayed with `run --replay` says so too
             out["label"] = self.rt.label
+        if self.handlers.manual_sign:  # every UI (attached ones too) shows it and signs by hand
+            out["manual_sign"] = True
         return out
 
     def guard_report(self) -> GuardReport:

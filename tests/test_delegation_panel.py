@@ -92,6 +92,7 @@ async def test_manual_sign_mode_signs_each_order_by_hand() -> None:
         await pilot.press("m")
         await until(pilot, lambda: "MANUAL-SIGN" in text(app, "#deleg-info"), "manual-sign mode")
         assert ("manual_sign", True) in fake.calls and app.model.automation_on is False
+        await until(pilot, lambda: "MANUAL SIGN" in text(app, "#topbar"), "the top bar's badge")
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, DelegationScreen), "the panel closed")
         await fill_order(pilot, app, "2", "145", "152")
@@ -121,8 +122,9 @@ async def test_hand_signing_waits_for_the_summary() -> None:
         return {}
 
     fake.hand_summary = slow  # type: ignore[method-assign]
+    fake.manual_sign = True  # switched on by another UI: the instance's status says so
     async with app.run_test(size=(80, 24)) as pilot:
-        app.delegation_state = {"manual_sign": True, "owner_signer": "local"}
+        await until(pilot, lambda: app.manual_sign(), "the status")
         await fill_order(pilot, app, "2", "145")
         await pilot.press("ctrl+y")
         await until(pilot, lambda: isinstance(app.screen, HandSignScreen), "the hand-signing dialog")
@@ -160,7 +162,9 @@ def test_hand_sign_dialog(snap_compare: Any, size: tuple[int, int]) -> None:
     async def summary(pilot: Pilot[Any]) -> None:
         app = pilot.app
         assert isinstance(app, TraderApp)
-        app.delegation_state = {"manual_sign": True, "owner_signer": "local"}
+        app.commands.manual_sign = True  # type: ignore[attr-defined]
+        app.commands.automation_on = False  # type: ignore[attr-defined]
+        await until(pilot, lambda: app.manual_sign() and "MANUAL SIGN" in text(app, "#topbar"), "the mode")
         await pilot.press("o")
         await pilot.pause(0.2)
         await pilot.press(*"2", "tab", *"145", "enter")

@@ -90,7 +90,7 @@ class FakeCommands:
         return {"trading_state": "halted" if self.halted else "active", "automation_on": self.automation_on,
                 "position": {"size": self.position, "avg_price": 149.14, "realized_pnl": 0.0},
                 "unrealized_pnl": 7.23, "equity": 10_007.23, "day_pnl_pct": 0.07,
-                "open_orders": list(self.orders)}
+                "open_orders": list(self.orders), **({"manual_sign": True} if self.manual_sign else {})}
 
     def guard_report(self) -> GuardReport:
         return fixed_report()

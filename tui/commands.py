@@ -114,6 +114,8 @@ class CommandsApp(App[int]):
         if msg.name == "status":
             if not msg.error:
                 self.status = msg.result
+                if "manual_sign" in self.delegation_state:  # the instance's word is the latest
+                    self.delegation_state["manual_sign"] = bool(self.status.get("manual_sign"))
                 self._render_status()
                 self._render_topbar()
                 if panel is not None:
@@ -319,11 +321,17 @@ class CommandsApp(App[int]):
         self._run("preview", self.commands.preview_order(order), context=order)
 
     def request_submit(self, order: ManualOrder) -> None:
-        if self.delegation_state.get("manual_sign"):  # manual-sign mode: the owner signs it by hand
+        if self.manual_sign():  # manual-sign mode: the owner signs it by hand
             signer = str(self.delegation_state.get("owner_signer") or "local")
             self.call_later(self.push_screen, HandSignScreen(order, signer))
             return
         self._run("submit", self.commands.submit_order(order), context=order)
+
+    def manual_sign(self) -> bool:
+        """Manual-sign mode, as the panel's last answer or the instance's status says (the status
+        tells every attached UI, including one that did not switch it; the instance refuses the
+        engine's path in that mode anyway)."""
+        return bool(self.delegation_state.get("manual_sign") or self.status.get("manual_sign"))
 
     def request_delegation(self) -> None:
         self._run("delegation", self.commands.delegation())

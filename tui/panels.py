@@ -44,7 +44,9 @@ def topbar(info: UiInfo, link: LinkState | None, status: Mapping[str, Any], trad
         parts.append(Part(" LINK LOST ", "bold white on red"))
     parts.append(Part(f" {info.venue.upper()} {info.cluster} ",
                       "bold white on red" if info.cluster == "mainnet" else "bold reverse"))
-    if info.delegate is not None:
+    if status.get("manual_sign"):
+        parts.append(Part(" MANUAL SIGN ", "bold black on yellow", 1))
+    elif info.delegate is not None:
         parts.append(Part(" delegate " if info.delegate else " OWNER KEY ",
                           "bold" if info.delegate else "bold red", 1))
     label = info.label or str(status.get("label") or "")
