@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from autotrader.control_handlers import ControlHandlers
     from core.intents import Intent
     from core.venue import OrderRequest
+    from execution.drift.rpc import RpcClient
+    from execution.signers.base import Signer
     from execution.signers.keystore import KeyStore
 
 NOT_DRIFT = "the paper venue has no delegation: nothing is signed"
@@ -71,7 +73,13 @@ class DelegationControl:
             return {**self._mode(), "text": NOT_DRIFT}
         from autotrader.delegation_ops import delegate_action
 
-        return {**await delegate_action(self.cfg, "status", None, self.data_dir), **self._mode()}
+        st = await delegate_action(self.cfg, "status", None, self.data_dir, rpc=self._rpc())
+        return {**st, **self._mode()}
+
+    def _rpc(self) -> RpcClient | None:
+        """The instance's own RPC client (one HTTP session per app), once its venue is built."""
+        venue = self.handlers.trading.async_venue
+        return venue.chain.rpc if venue is not None else None
 
     def _store(self, passphrase: object) -> KeyStore:
         """The key store, its file unlocked with the passphrase typed in the UI (a Ledger or the OS
@@ -81,6 +89,20 @@ class DelegationControl:
 
         return key_store(self.cfg, given_passphrase(str(passphrase or "")), self.data_dir)
 
+    async def _owner(self, passphrase: object) -> Signer:
+        """The owner's signer, in a thread: unlocking the key file (scrypt) or opening the Ledger
+        never blocks the instance's loop (market data, the kill switch)."""
+        from execution.drift.factory import owner_signer
+
+        store = self._store(passphrase)
+
+        def unlock() -> Signer:
+            signer = owner_signer(self.cfg, store)
+            signer.pubkey()  # a Ledger answers it once, here (then cached)
+            return signer
+
+        return await asyncio.to_thread(unlock)
+
     async def revoke(self, args: dict[str, Any]) -> Any:
         from autotrader.delegation_ops import delegate_action
 
@@ -88,7 +110,8 @@ class DelegationControl:
         self.handlers.engine.set_automation(False)  # at once: nothing automatic goes out from here on
         if self.cfg.venues.drift.use_delegate:
             self.handlers.manual_sign = True  # the delegate cannot sign any more
-        st = await delegate_action(self.cfg, "revoke", self._store(args.get("passphrase")), self.data_dir)
+        owner = await self._owner(args.get("passphrase"))
+        st = await delegate_action(self.cfg, "revoke", None, self.data_dir, owner=owner, rpc=self._rpc())
         return {**st, **self._mode()}
 
     async def manual_sign(self, args: dict[str, Any]) -> Any:
@@ -142,9 +165,7 @@ class DelegationControl:
 
         self._need_drift()
         _, reqs = self._requests(args)
-        from execution.drift.factory import owner_signer
-
-        signer = owner_signer(self.cfg, self._store(args.get("passphrase")))
+        signer = await self._owner(args.get("passphrase"))
         out: list[str] = []
         code = await asyncio.to_thread(run_manual_orders, self.cfg, reqs, signer, yes=True, echo=out.append)
         return {"ok": code == 0, "lines": out}

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.config_schema import Config
+    from execution.drift.rpc import RpcClient
+    from execution.signers.base import Signer
     from execution.signers.keystore import KeyStore, Passphrase
 
 RECORD = "delegation.json"
@@ -64,9 +66,12 @@ def with_record(status: dict[str, Any], data_dir: Path) -> dict[str, Any]:
     return {**status, "set_at_ms": at if isinstance(at, int) else None, "ttl": NO_TTL}
 
 
-async def delegate_action(cfg: Config, action: str, store: KeyStore | None, data_dir: Path) -> dict[str, Any]:
+async def delegate_action(cfg: Config, action: str, store: KeyStore | None, data_dir: Path,
+                          owner: Signer | None = None, rpc: RpcClient | None = None) -> dict[str, Any]:
     """``status`` (no key needed), ``set`` (the app's delegate key) or ``revoke``, signed by the
-    owner and confirmed on chain; the answer is the delegation read from chain afterwards."""
+    owner (``owner``, or the owner's signer from ``store``) and confirmed on chain; the answer is
+    the delegation read from chain afterwards. ``rpc``: a running instance's client (its one
+    HTTP session; not closed here), else one of its own."""
     from solders.pubkey import Pubkey
 
     from execution.drift.delegation import delegate_status, revoke_delegate, set_delegate
@@ -75,19 +80,22 @@ async def delegate_action(cfg: Config, action: str, store: KeyStore | None, data
     from execution.drift.rpc import RpcClient
     from execution.drift.sender import TxSender
 
-    rpc = RpcClient(cfg.venues.drift.rpc_url, timeout_s=cfg.venues.drift.rpc_timeout_s)
+    own = rpc is None
+    if rpc is None:
+        rpc = RpcClient(cfg.venues.drift.rpc_url, timeout_s=cfg.venues.drift.rpc_timeout_s)
     try:
         await verify_cluster(rpc, cfg.venues.drift.cluster)
         if action == "status":
             chain = build_chain(cfg, rpc, Pubkey.default())
             return with_record((await delegate_status(chain)).to_json(), data_dir)
-        if store is None:
-            raise RuntimeError(f"delegate {action} needs the owner's key")
-        owner = owner_signer(cfg, store)
+        if owner is None:
+            if store is None:
+                raise RuntimeError(f"delegate {action} needs the owner's key")
+            owner = owner_signer(cfg, store)
         chain = build_chain(cfg, rpc, owner.pubkey())
         sender = TxSender(rpc, send_config(cfg))
         if action == "set":
-            pk = store.pubkey(cfg.keys.delegate_name)
+            pk = store.pubkey(cfg.keys.delegate_name) if store is not None else None
             if pk is None:
                 raise RuntimeError(
                     f"no delegate key {cfg.keys.delegate_name!r}: run 'autotrader keys generate'"
@@ -106,4 +114,5 @@ async def delegate_action(cfg: Config, action: str, store: KeyStore | None, data
         st["signature"] = out.signature
         return st
     finally:
-        await rpc.close()
+        if own:
+            await rpc.close()
