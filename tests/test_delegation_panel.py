@@ -70,6 +70,7 @@ async def test_a_wrong_passphrase_says_so_and_automation_stays_off() -> None:
         await until(pilot, lambda: "wrong passphrase" in text(app, "#deleg-result"), "the refusal")
         assert any(n.message.startswith("Revoke failed:") for n in app._notifications)
         assert app.model.automation_on is False and fake.delegate is not None
+        assert "delegate   9xQe" in text(app, "#deleg-info")  # what the chain said stays on screen
         assert "set_user_delegate" not in text(app, "#deleg-result")  # plain words only
 
 

@@ -115,7 +115,10 @@ class DelegationScreen(_OwnerSigned):
         if st is not None:
             self.state = st
             self.owner_signer = str(st.get("owner_signer") or self.owner_signer)
-        self.query_one("#deleg-info", Static).update(panel_text(self.state, error if st is None else ""))
+        # an error before the first read says the delegation is unknown; a later one (a refused
+        # revoke) leaves what the chain said on screen
+        unknown = error if self.state is None else ""
+        self.query_one("#deleg-info", Static).update(panel_text(self.state, unknown))
         self.query_one("#deleg-result", Static).update(result or (f"Failed: {error}" if error else ""))
 
     def _disarm(self) -> None:
