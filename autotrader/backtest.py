@@ -155,7 +155,8 @@ class Backtest:
         self.bus = bus = Bus()
         self.clock = clock = EventClock()
         self.pipeline = MarketPipeline(bus, binance_symbol=None, bybit_symbol=cfg.market.bybit_symbol,
-                                       okx_usdc_inst=cfg.market.okx_usdc_inst, clock=clock,
+                                       okx_usdc_inst=cfg.market.okx_usdc_inst,
+                                       okx_usdt_inst=cfg.market.okx_usdt_inst, clock=clock,
                                        sanity=MarketSanity.of(cfg.feeds))
         self.health = ReplayHealth(self.pipeline, max_ages(cfg))
         self.guards = GuardMonitor(bus, cfg.guards, clock, "replay")

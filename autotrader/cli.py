@@ -18,6 +18,7 @@ from autotrader.engine_cmds import register as register_engine_commands
 from autotrader.exit_codes import QuietPipeGroup
 from autotrader.liqmap_cmd import liqmap
 from autotrader.manual_cmd import drift_order
+from autotrader.signals_cmd import signals
 
 if TYPE_CHECKING:
     from core.config_schema import Config
@@ -372,6 +373,7 @@ register_engine_commands(app)
 app.add_typer(activity_app, name="activity")
 
 app.command(name="liqmap")(liqmap)
+app.command(name="signals")(signals)
 
 app.add_typer(venue_app, name="venue")
 app.add_typer(delegate_app, name="delegate")

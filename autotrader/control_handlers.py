@@ -37,6 +37,7 @@ class ControlHandlers:
         status_line: Callable[[], dict[str, Any]],
         spawn: Spawn,
         wait_s: float = 2.0,
+        windows: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.trading = trading
         self.engine = trading.engine
@@ -45,6 +46,7 @@ class ControlHandlers:
         self.status_line = status_line
         self.spawn = spawn
         self.wait_s = wait_s
+        self.windows_json = windows
         #: manual-sign mode (the UI's delegation panel): orders are signed by hand with the owner's
         #: key, so the engine sends none (intents refused, automation stays off)
         self.manual_sign = False
@@ -57,7 +59,14 @@ class ControlHandlers:
             "intent": self.intent,
             "automation": self.automation,
             "resume": self.resume,
+            "windows": self.windows,
         }
+
+    async def windows(self, args: dict[str, Any]) -> Any:
+        """The market windows (bars, liquidations, OI series, funding, the guards' indicators)."""
+        if self.windows_json is None:
+            raise ValueError("this instance keeps no market windows")
+        return self.windows_json()
 
     async def status(self, args: dict[str, Any]) -> Any:
         out = self.status_line()

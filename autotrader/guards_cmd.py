@@ -32,6 +32,7 @@ async def one_shot_report(cfg: Config, timeout_s: float, poll_s: float = 0.25) -
         binance_symbol=cfg.market.binance_symbol,
         bybit_symbol=cfg.market.bybit_symbol,
         okx_usdc_inst=cfg.market.okx_usdc_inst,
+        okx_usdt_inst=cfg.market.okx_usdt_inst,
         sanity=MarketSanity.of(cfg.feeds),
     )
     monitor = GuardMonitor(bus, cfg.guards, WallClock(), "live")
@@ -91,4 +92,7 @@ def render_json_text(d: dict[str, Any]) -> str:
     if warn_only:
         lines.append("  warnings:")
         lines += [f"    - {w}" for w in warn_only]
+    if d.get("notes"):
+        lines.append("  not checked:")
+        lines += [f"    - {n}" for n in d["notes"]]
     return "\n".join(lines)

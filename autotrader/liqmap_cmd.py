@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -35,6 +36,17 @@ def helius_dir(cfg: Config) -> Path:
     return Path(h.output_dir) if h.output_dir else storage_root(cfg) / "helius" / "drift"
 
 
+def scan_target(cfg: Config) -> tuple[ScanConfig | None, str]:
+    """What the scanner scans: the engine's venue and cluster by default (``liqmap.source``), or
+    ``(None, why not)``."""
+    if cfg.liqmap.source == "engine" and cfg.engine.venue != "drift":
+        venue = cfg.engine.venue
+        why = ("the paper venue trades on no chain" if venue == "paper"
+               else f"no liq-map scanner for the {venue} venue yet")
+        return None, f"{why}; set liqmap.source = \"drift\" to scan Drift ({cfg.venues.drift.cluster})"
+    return scan_config(cfg), ""
+
+
 def scan_config(cfg: Config) -> ScanConfig:
     from feeds.drift.scanner import ScanConfig
 
@@ -54,10 +66,13 @@ def scan_config(cfg: Config) -> ScanConfig:
 async def scan_and_store(cfg: Config, progress: Progress | None = None) -> LiqMap:
     import asyncio
 
-    from feeds.drift.scanner import LiqMapScanner
+    from feeds.drift.scanner import LiqMapScanner, ScanError
     from storage import liqmap_store
 
-    scanner = LiqMapScanner(scan_config(cfg), progress)
+    target, why = scan_target(cfg)
+    if target is None:
+        raise ScanError(f"nothing to scan: {why}")
+    scanner = LiqMapScanner(target, progress)
     try:
         m = await scanner.scan_once()
     finally:
@@ -66,28 +81,36 @@ async def scan_and_store(cfg: Config, progress: Progress | None = None) -> LiqMa
     return m
 
 
-async def periodic_scans(cfg: Config, bus: Bus, logger: logging.Logger) -> None:
+async def periodic_scans(cfg: Config, bus: Bus, logger: logging.Logger,
+                         status: Callable[[str], None] | None = None) -> None:
     """The runtime's scanner: the stored map first (if any), then a scan every ``interval_s``;
-    a failed scan is logged and retried at the next interval (the old map ages out of liq_gap)."""
+    a failed scan is logged, said through ``status`` (the guard report shows it) and retried at
+    the next interval (the old map ages out of liq_gap)."""
     import asyncio
 
     from core.liqmap import LIQ_MAP
+    from core.secrets import redact_url, scrub
     from feeds.drift.scanner import ScanError
     from storage import liqmap_store
 
+    say = status or (lambda _why: None)
+    rpc = scan_config(cfg).rpc_url  # its key (query or path) never reaches the report or the log
     stored = await asyncio.to_thread(liqmap_store.load, liqmap_dir(cfg))
     if stored is not None:
         bus.publish(LIQ_MAP, stored)
     while True:
+        say(f"scanning {cfg.venues.drift.cluster} ({redact_url(rpc)})")
         try:
             m = await scan_and_store(cfg)
             bus.publish(LIQ_MAP, m)
             logger.info("liqmap: %d positions from %d accounts, %d clusters", len(m.entries), m.scanned,
                         len(m.clusters))
         except (ScanError, OSError, ValueError) as e:
-            logger.error("liqmap scan failed: %s", e)
-        except Exception:  # a bug must not end the periodic scans silently
+            logger.error("liqmap scan failed: %s", scrub(str(e), rpc))
+            say(f"last scan failed: {scrub(str(e), rpc)}")
+        except Exception as e:  # a bug must not end the periodic scans silently
             logger.exception("liqmap scan failed unexpectedly")
+            say(f"last scan failed: {type(e).__name__}")
         await asyncio.sleep(cfg.liqmap.interval_s)
 
 
@@ -150,6 +173,8 @@ def liqmap(
 
     cfg = get_config(config, set_)
     if scan:
+        if scan_target(cfg)[0] is None:
+            fail(f"liqmap: nothing to scan: {scan_target(cfg)[1]}")
         try:
             m = asyncio.run(scan_and_store(cfg, _stderr_progress()))
         except ScanError as e:

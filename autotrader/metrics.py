@@ -2,24 +2,38 @@
 
 Metrics (prometheus-client appends ``_total`` to counters):
 
-* ``orders_submitted_total{role}``, ``orders_filled_total{role}``, ``orders_cancelled_total{role}``
-  (role = entry, sl, tp1, ...), ``order_submit_confirm_latency_seconds`` (histogram: venue call
-  until the venue confirmed the order), ``kill_switch_total``;
+* ``orders_submitted_total{role}``, ``orders_filled_total{role}``, ``orders_cancelled_total{role}``,
+  ``orders_rejected_total{role}`` (role = entry, sl, tp, ...), ``intents_rejected_total``,
+  ``engine_errors_total{kind}`` (error, entry_abandoned, order_missing), ``guard_blocks_total``,
+  ``order_submit_confirm_latency_seconds`` (histogram: submit until the venue confirmed the
+  order: on-chain confirmation on Drift, the acknowledgement on paper), ``kill_switch_total``;
+* ``trading_state`` (0 active, 1 reducing, 2 halted), ``automation_enabled``, ``venue_state``
+  (0 active, 1 reduce-only, 2 paused, 3 down), ``equity_usd``, ``day_pnl_pct``,
+  ``position_size``, ``unrealized_pnl_usd``, ``realized_pnl_usd`` (:meth:`Metrics.update_trading`,
+  every second from :func:`refresh_loop`), ``autotrader_heartbeat_timestamp_seconds`` (wall
+  time of that refresh: an instance whose loop stalls stops moving it), ``autotrader_info``;
 * ``guard_status`` (0 passing, 1 warning, 2 breach, 3 stale) and ``guard_check_status{guard}`` from
   the ``guards`` topic; ``guard_breaches_total{guard}`` counts a check *entering* the breach level
   (reports repeat every minute, so counting reports would inflate it);
 * ``feed_messages_total{feed}``, ``feed_reconnects_total{feed}``, ``feed_resyncs_total{feed}``,
   ``feed_errors_total{feed}`` from the cumulative counters of ``FeedStatus`` (incremented by
-  delta; a counter that went down — the feed object was recreated — counts its new value), and
-  ``feed_state{feed}`` (0 live, 1 connecting, 2 stale, 3 down).
+  delta; a counter that went down — the feed object was recreated — counts its new value),
+  ``feed_state{feed}`` (0 live, 1 connecting, 2 stale, 3 down) and
+  ``feed_last_message_age_seconds{feed}`` (staleness; absent while nothing was received).
+
+The names the dashboard (``ops/grafana``) and the alert rules (``ops/prometheus/alerts.yml``)
+query are exported from the start (a test scrapes a running instance for every one of them).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import socket
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -28,11 +42,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from core.bus import Bus, Topics
 from core.engine_types import EngineEvent
+from core.guard_config import GUARD_NAMES
 from core.guards import GUARDS, RANK, GuardReport
 from core.models import FeedStatus
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 FEED_STATE_VALUE = {"live": 0, "connecting": 1, "stale": 2, "down": 3}
+TRADING_STATE_VALUE = {"active": 0, "reducing": 1, "halted": 2}
+VENUE_STATE_VALUE = {"active": 0, "reduce_only": 1, "paused": 2, "down": 3}
+ERROR_KINDS = ("error", "entry_abandoned", "order_missing")
 _FEED_COUNTERS = ("messages", "reconnects", "resyncs", "errors")
 
 
@@ -94,6 +112,25 @@ class Metrics:
             registry=r,
         )
         self.kills = Counter("kill_switch", "Kill switch activations", registry=r)
+        self.orders_rejected = Counter("orders_rejected", "Orders the venue rejected", ["role"], registry=r)
+        self.intents_rejected = Counter("intents_rejected", "Intents the engine refused", registry=r)
+        self.errors = Counter("engine_errors", "Engine errors by kind", ["kind"], registry=r)
+        self.guard_blocks = Counter("guard_blocks", "Entries blocked by the guards", registry=r)
+        self.trading_state = Gauge("trading_state", "0 active, 1 reducing, 2 halted", registry=r)
+        self.automation = Gauge("automation_enabled", "1 when signal automation is on", registry=r)
+        self.venue_state = Gauge("venue_state", "0 active, 1 reduce-only, 2 paused, 3 down", registry=r)
+        self.equity = Gauge("equity_usd", "Account equity (USD)", registry=r)
+        self.day_pnl = Gauge("day_pnl_pct", "PnL of the UTC day, percent of start equity", registry=r)
+        self.position = Gauge("position_size", "Signed position of the traded market (base units)",
+                              registry=r)
+        self.unrealized = Gauge("unrealized_pnl_usd", "Unrealized PnL of the position (USD)", registry=r)
+        self.realized = Gauge("realized_pnl_usd", "Realized PnL of the position (USD)", registry=r)
+        self.heartbeat = Gauge("autotrader_heartbeat_timestamp_seconds",
+                               "Wall time of the last metrics refresh (unix seconds)", registry=r)
+        self.info = Gauge("autotrader_info", "This instance", ["data_source", "venue"], registry=r)
+        self.feed_age = Gauge("feed_last_message_age_seconds", "Seconds since the feed's last message",
+                              ["feed"], registry=r)
+
         self.guard_status = Gauge(
             "guard_status", "Guard status: 0 passing, 1 warning, 2 breach, 3 stale", registry=r
         )
@@ -111,6 +148,12 @@ class Metrics:
         self.feed_state = Gauge(
             "feed_state", "Feed state: 0 live, 1 connecting, 2 stale, 3 down", ["feed"], registry=r
         )
+        for c in (self.orders_submitted, self.orders_filled, self.orders_cancelled, self.orders_rejected):
+            c.labels(role="entry")  # the series exist (at 0) before the first order
+        for kind in ERROR_KINDS:
+            self.errors.labels(kind=kind)
+        for guard in GUARD_NAMES:
+            self.guard_breaches.labels(guard=guard)
         # no report yet = stale (fail closed)
         self.guard_status.set(RANK["stale"])
         self._last_levels: dict[str, str] = {}
@@ -153,6 +196,32 @@ class Metrics:
             self.order_cancelled(role or "entry")
         elif k == "kill_switch" and ev.data.get("stage") == "engaged":
             self.kill_switch()
+        elif k == "order_rejected":
+            self.orders_rejected.labels(role=role or "entry").inc()
+        elif k == "intent_rejected":
+            self.intents_rejected.inc()
+        elif k == "guard_block":
+            self.guard_blocks.inc()
+        elif k in ERROR_KINDS:
+            self.errors.labels(kind=k).inc()
+
+    def update_trading(self, snapshot: Mapping[str, Any], equity: float | None = None,
+                       position: Mapping[str, Any] | None = None, unrealized: float | None = None) -> None:
+        """Trading gauges from the engine's snapshot (and the venue's position when known)."""
+        self.trading_state.set(TRADING_STATE_VALUE.get(str(snapshot.get("trading_state")), 2))
+        self.automation.set(1 if snapshot.get("automation_on") else 0)
+        self.venue_state.set(VENUE_STATE_VALUE.get(str(snapshot.get("venue_state")), 3))
+        pnl = snapshot.get("day_pnl_pct")
+        if isinstance(pnl, int | float):
+            self.day_pnl.set(pnl)
+        if equity is not None:
+            self.equity.set(equity)
+        if position is not None:
+            self.position.set(float(position.get("size") or 0.0))
+            self.realized.set(float(position.get("realized_pnl") or 0.0))
+        if unrealized is not None:
+            self.unrealized.set(unrealized)
+        self.heartbeat.set(time.time())
 
     # --- bus hooks ---------------------------------------------------------------------------
 
@@ -172,6 +241,8 @@ class Metrics:
 
     def on_feed_status(self, st: FeedStatus) -> None:
         self.feed_state.labels(feed=st.feed).set(FEED_STATE_VALUE.get(st.state, 3))
+        if st.last_msg_age_s is not None:
+            self.feed_age.labels(feed=st.feed).set(st.last_msg_age_s)
         for name in _FEED_COUNTERS:
             value = int(getattr(st, name))
             key = (st.feed, name)
@@ -213,3 +284,24 @@ class Metrics:
         thread = threading.Thread(target=httpd.serve_forever, name="metrics-http", daemon=True)
         thread.start()
         return MetricsServer(httpd, thread, host)
+
+
+async def refresh_loop(metrics: Metrics, snapshot: Callable[[], Mapping[str, Any]],
+                       equity: Callable[[], float], status: Callable[[], Awaitable[Mapping[str, Any]]],
+                       interval_s: float = 1.0, status_every: int = 5) -> None:
+    """Trading gauges every ``interval_s``; the venue's position every ``status_every`` rounds
+    (a venue call, bounded by a timeout: a slow venue never stalls the gauges)."""
+    n = 0
+    position: Mapping[str, Any] | None = None
+    unrealized: float | None = None
+    while True:
+        if n % status_every == 0:
+            with contextlib.suppress(Exception):
+                st = await asyncio.wait_for(status(), timeout=max(interval_s * status_every, 1.0))
+                pos = st.get("position")
+                position = pos if isinstance(pos, Mapping) else position
+                u = st.get("unrealized_pnl")
+                unrealized = float(u) if isinstance(u, int | float) else unrealized
+        metrics.update_trading(snapshot(), equity(), position, unrealized)
+        n += 1
+        await asyncio.sleep(interval_s)

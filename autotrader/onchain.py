@@ -2,8 +2,10 @@
 webhook receiver (with its Parquet store). Both optional:
 
 * scanner: ``liqmap.scan = "live"`` (default) scans every ``liqmap.interval_s`` in live runs only,
-  ``"always"`` also in replay/demo, ``"off"`` never. The stored map is published first, so the
-  liq_gap guard has clusters right after a restart (while the map is younger than ``max_age_s``).
+  ``"always"`` also in replay/demo, ``"off"`` never; what it scans follows the engine's venue and
+  cluster (``liqmap.source``). The stored map is published first, so the liq_gap guard has
+  clusters right after a restart (while the map is younger than ``max_age_s``). When nothing is
+  scanned, or a scan fails, ``liqmap_status`` says why (the guard report shows it).
 * receiver: only when ``venues.helius.listen`` is set (loopback unless ``bind_public``); delivered
   signatures persist in ``<helius output dir>/seen.sqlite3`` so restarts do not re-apply them.
 """
@@ -16,7 +18,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from autotrader.liqmap_cmd import helius_dir, periodic_scans, scan_config
+from autotrader.liqmap_cmd import helius_dir, periodic_scans, scan_config, scan_target
 from core.bus import Bus
 from core.config_schema import Config
 from feeds.drift.helius import HeliusReceiver, parse_listen
@@ -28,8 +30,10 @@ Spawn = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
 
 
 class OnchainServices:
-    def __init__(self, cfg: Config, bus: Bus, live: bool, logger: logging.Logger, spawn: Spawn) -> None:
+    def __init__(self, cfg: Config, bus: Bus, live: bool, logger: logging.Logger, spawn: Spawn,
+                 liqmap_status: Callable[[str], None] | None = None) -> None:
         self.cfg, self.bus, self.live, self.log, self.spawn = cfg, bus, live, logger, spawn
+        self.liqmap_status = liqmap_status or (lambda _why: None)
         self.receiver: HeliusReceiver | None = None
         self.store: HeliusStore | None = None
         self.seen: SqliteSeenSignatures | None = None
@@ -55,9 +59,17 @@ class OnchainServices:
             self.receiver = rx
             self.log.info("helius receiver listening on %s/webhooks/helius", url)
             self.spawn(self._flush_loop(), "helius:flush")
-        if self.scanning:
+        target, why = scan_target(self.cfg)
+        if not self.scanning:
+            mode = self.cfg.liqmap.scan
+            self.liqmap_status("liqmap.scan = off" if mode == "off"
+                               else f"not scanned on a replay (liqmap.scan = {mode})")
+        elif target is None:
+            self.liqmap_status(why)
+            self.log.warning("liqmap: not scanning: %s", why)
+        else:
             await self._check_scan_cluster()
-            self.spawn(periodic_scans(self.cfg, self.bus, self.log), "liqmap:scan")
+            self.spawn(periodic_scans(self.cfg, self.bus, self.log, self.liqmap_status), "liqmap:scan")
 
     async def _check_scan_cluster(self) -> None:
         """A liq-map RPC serving another cluster than ``venues.drift.cluster`` refuses the start

@@ -31,10 +31,11 @@ from typing import Any
 from autotrader.config import default_data_dir
 from autotrader.control import ControlError, ControlServer, default_socket_path
 from autotrader.control_handlers import ControlHandlers
+from autotrader.data_plane import DataPlane
 from autotrader.delegation_control import DelegationControl
 from autotrader.emit import bar_json, book_json, intent_json
 from autotrader.logs import log_event, setup_logging
-from autotrader.metrics import Metrics, MetricsServer
+from autotrader.metrics import Metrics, MetricsServer, refresh_loop
 from autotrader.onchain import OnchainServices
 from autotrader.paper_stack import PaperTradingStack
 from autotrader.replay_step import EventStepper
@@ -59,6 +60,7 @@ from feeds.pipeline import MarketPipeline
 from feeds.replay import RecordingError, open_recording
 from feeds.replay_health import ReplayHealth
 from storage.parquet_store import ParquetStore
+from storage.signals_jsonl import SignalsJsonl
 from storage.sink import StorageSink
 from storage.state_store import StateStore
 
@@ -159,6 +161,7 @@ class Runtime:
             binance_symbol=cfg.market.binance_symbol if self.live else None,
             bybit_symbol=cfg.market.bybit_symbol,
             okx_usdc_inst=cfg.market.okx_usdc_inst,
+            okx_usdt_inst=cfg.market.okx_usdt_inst,
             clock=None if self.live else self.event_clock,
             sanity=MarketSanity.of(cfg.feeds),
         )
@@ -174,7 +177,8 @@ class Runtime:
                 retention_days=cfg.storage.retention_days,
                 auto_flush=False,
             )
-            self.sink = StorageSink(self.bus, store)
+            self.sink = StorageSink(self.bus, store,
+                                    signals_jsonl=SignalsJsonl(store_root, cfg.storage.retention_days))
         self.replay_done = False
         self.first_frame = asyncio.Event()
         self.replay_end = asyncio.Event()  # the recording has ended (or failed): the engine's loop runs
@@ -205,9 +209,14 @@ class Runtime:
         self.bus.on(INTENTS, self._on_intent)
         self.control_path = control_path
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.handlers = ControlHandlers(self.trading, self.guards, cfg.risk, self.status_line, self.spawn)
+        # windows, history on restart, the minute signals feed (autotrader/data_plane.py)
+        self.data = DataPlane(cfg, self.bus, self.pipeline, self.guards, self.signal, self.clock, logger,
+                              store_root)
+        self.handlers = ControlHandlers(self.trading, self.guards, cfg.risk, self.status_line, self.spawn,
+                                        windows=self.data.windows_json)
         self.delegation = DelegationControl(cfg, self.handlers, default_data_dir())  # the UI's panel
-        self.onchain = OnchainServices(cfg, self.bus, self.live, logger, self.spawn)  # liq map, Helius
+        self.onchain = OnchainServices(cfg, self.bus, self.live, logger, self.spawn,  # liq map, Helius
+                                       liqmap_status=self.guards.set_liq_map_status)
         # the UI's commands, for the UI in this process and for `autotrader ui` (autotrader/ui_server.py)
         self.ui_commands = RuntimeCommands(self, settings_store)
         self.ui_server = UiServer(self.bus, self.ui_commands, tick_s=1.0 / cfg.ui.max_fps)
@@ -267,7 +276,7 @@ class Runtime:
                 }
                 for s in statuses
             },
-            "market": self.state.as_dict(),
+            "market": self.state.as_dict() | self.data.market_json(),
             "guards": guards_to_json(self.guards.check()),
             "regime": {"on": self.signal.signal.regime.on, "reason": self.signal.signal.regime.reason},
             "trading": {k: v for k, v in self.engine.snapshot().items() if k != "active"}
@@ -309,6 +318,7 @@ class Runtime:
                     return  # stopping: the engine is not stepped any more (leaving comes next)
                 if first_ns is None:
                     first_ns = f.ts_ns
+                    await self.data.load_history(f.ts_ns // 1_000_000)  # before the first frame applies
                 if fast_ns and f.ts_ns >= fast_ns:
                     fast_ns, start, first_ns = 0, time.monotonic(), f.ts_ns  # the chosen pace from here
                     log_event(self.log, "warm-up fast-forwarded", frames=n, wall_s=round(start - self.t0, 2))
@@ -352,7 +362,9 @@ class Runtime:
 
     async def _live(self) -> None:
         log_event(self.log, "live feeds starting", market=to_dict(self.cfg)["market"])
+        await self.data.load_history(self.clock.now_ms())
         await run_live(self.cfg, self.bus, self.pipeline, self.stop_event)
+        self.pipeline.flush()  # the bar in progress, stored unclosed: a restart resumes it
         codecs = {v: c.stats.as_dict() for v, c in self.pipeline.codecs.items()}
         log_event(self.log, "live feeds stopped", codecs=codecs)
 
@@ -383,6 +395,10 @@ class Runtime:
             metrics = self.metrics.start_http(self.cfg.metrics.host, self.cfg.metrics.port)
             if metrics is not None:
                 log_event(self.log, "metrics", url=metrics.url)
+                self.metrics.info.labels(data_source="live" if self.live else "replay",
+                                         venue=self.cfg.engine.venue).set(1)
+                self.spawn(refresh_loop(self.metrics, self.engine.snapshot, self.trading.equity,
+                                        self.trading.status), "metrics:refresh")
         try:
             await self.onchain.start()  # liq-map scanner, Helius receiver (autotrader/onchain.py)
         except BaseException:

@@ -152,3 +152,27 @@ class BarBuilder:
         consistent with the ones before it.
         """
         return self._close() if self._n else None
+
+    def resume(self, day_bars: list[Bar]) -> None:
+        """Continue from stored bars of one UTC day (time-ordered, one per minute) after a restart:
+        the day's CVD and VWAP sums carry on from the last closed bar, and a last bar that was not
+        closed (stored at shutdown) becomes the current bar again. Only on a fresh builder.
+
+        The sums are recovered from the stored values (Σq from the volumes, Σp·q = VWAP × Σq), so
+        they equal an uninterrupted run's up to float rounding."""
+        if self._n or not day_bars:
+            return
+        last = day_bars[-1]
+        closed = day_bars if last.closed else day_bars[:-1]
+        vol = sum(b.buy_vol + b.sell_vol for b in closed)
+        self._day = last.timestamp // DAY_MS
+        self._day_cvd = closed[-1].cvd if closed else 0.0
+        self._day_vol = vol
+        self._day_pq = closed[-1].vwap * vol if closed else 0.0
+        self._floor = last.timestamp
+        if not last.closed:
+            total = vol + last.buy_vol + last.sell_vol
+            self._ts, self._end, self._n = last.timestamp, last.timestamp + MINUTE_MS, last.trades
+            self._o, self._h, self._l, self._c = last.open, last.high, last.low, last.close
+            self._buy, self._sell = last.buy_vol, last.sell_vol
+            self._pq = last.vwap * total - self._day_pq

@@ -27,6 +27,7 @@ class MarketConfig(_Section):
     binance_symbol: Symbol = "SOLUSDT"
     bybit_symbol: Symbol = "SOLUSDT"
     okx_usdc_inst: OkxInst = "SOL-USDC-SWAP"
+    okx_usdt_inst: OkxInst = "SOL-USDT-SWAP"  # liquidations, open interest and funding
 
 
 class BinanceConfig(_Section):
@@ -140,6 +141,9 @@ class LiqMapConfig(_Section):
     """The Drift liquidation-map scanner (issue 7; docs/LIQMAP.md)."""
 
     scan: Literal["live", "always", "off"] = "live"  # live: in live runs; always: also replay/demo
+    # engine: the engine's venue and cluster (drift: venues.drift.*; paper and velocity: no scan);
+    # drift: always venues.drift.* (cluster, rpc_url, program_id), whatever the engine trades
+    source: Literal["engine", "drift"] = "engine"
     interval_s: Annotated[float, msgspec.Meta(ge=60, le=86_400)] = 3600.0
     rpc_url: Annotated[str, msgspec.Meta(pattern=r"^(|https?://[^\s/]+.*)$")] = ""  # "": venues.drift
     timeout_s: Seconds = 120.0  # per getProgramAccounts call: slow on mainnet

@@ -100,10 +100,13 @@ class ObvCliffConfig(_Section):
 
 class LiqGapConfig(_Section):
     """Nearest on-chain liquidation cluster must be at least ``atr_mult`` × ATR(5m) from mid.
-    Evaluated only when a liq-map is supplied."""
+    Without a usable liq-map (none scanned, too old, no scanner for the engine's venue) the check
+    says "liq-map unavailable" and why; ``when_unavailable`` decides: ``skip`` (the check does
+    not count; the report lists it under ``notes``) or ``block`` (stale: entries are blocked)."""
 
     enabled: bool = True
     atr_mult: NonNeg = 4.0
+    when_unavailable: Literal["skip", "block"] = "skip"
 
 
 class DailyStopConfig(_Section):
@@ -126,7 +129,7 @@ class GuardsConfig(_Section):
     max_leverage: Leverage = 5.0
     atr_period: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 14
     atr_bar_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 5
-    liquidation_venues: list[str] = msgspec.field(default_factory=lambda: ["binance", "bybit"])
+    liquidation_venues: list[str] = msgspec.field(default_factory=lambda: ["binance", "bybit", "okx"])
     funding_venue: str = ""
     oi_venue: str = ""
     max_age: MaxAgeConfig = msgspec.field(default_factory=MaxAgeConfig)

@@ -4,8 +4,11 @@
 re-evaluates the guards after each input, on the given clock (wall time live, event time in
 replay). The latest Drift liquidation map (``onchain:drift:liq_map``) feeds the ``liq_gap``
 guard with its cluster prices while it is at most ``liq_map_max_age_ms`` old; without one (or
-with a stale one) ``liq_gap`` is skipped. It publishes a :class:`~core.guards.GuardReport` on
-``guards`` at every status change and at least once per ``heartbeat_ms`` of clock time.
+with a stale one) the report says "liq-map unavailable" and why (no scanner for the engine's
+venue, scanning off, the last scan failed, the map too old; see ``GuardMonitor.liq_map_note``),
+and ``guards.liq_gap.when_unavailable`` decides whether that blocks. It publishes a
+:class:`~core.guards.GuardReport` on ``guards`` at every status change and at least once per
+``heartbeat_ms`` of clock time.
 
 After an input only the *status* is computed (:func:`core.guard_status.status_now`, a few µs, the
 same comparisons as :func:`core.guards.evaluate`); the full report, with every check's reason, is
@@ -33,6 +36,7 @@ from core.guard_status import StatusCache
 from core.guards import GUARDS, GuardReport, Status, evaluate
 from core.intents import INTENTS, REGIME, Intent, SignalVeto
 from core.liqmap_map import LIQ_MAP, LiqMap
+from core.market_history import MarketHistory
 from core.market_state import MarketState
 from core.models import Bar, FeedStatus
 from core.signal import VwapReclaimSignal
@@ -66,6 +70,8 @@ class GuardMonitor:
         self.state = MarketState(cfg)
         self.liq_map: LiqMap | None = None
         self.liq_map_max_age_ms = liq_map_max_age_ms
+        #: why there is no map (set by whoever owns the scanner); shown while no fresh map is held
+        self.liq_map_unavailable = "no liq-map received"
         self.evaluations = 0
         self._last_published_ms: int | None = None
         self._report: GuardReport | None = None  # built for (_eval_ms, _eval_version), or None
@@ -122,8 +128,27 @@ class GuardMonitor:
         return self._status
 
     def _full(self, now: int) -> GuardReport:
-        return evaluate(self.state.snapshot(now), self.cfg, now, self.data_source,
-                        liq_clusters=self.liq_clusters(now))
+        clusters = self.liq_clusters(now)
+        return evaluate(self.state.snapshot(now), self.cfg, now, self.data_source, liq_clusters=clusters,
+                        liq_map_note="" if clusters is not None else self.liq_map_note(now))
+
+    def liq_map_note(self, now_ms: int) -> str:
+        """Why no liq-map feeds ``liq_gap`` now."""
+        m = self.liq_map
+        if m is not None:
+            age_h = (now_ms - m.updated_at) / 3_600_000
+            stale = f"the latest map is {age_h:.1f} h old > {self.liq_map_max_age_ms / 3_600_000:g} h"
+            why = self.liq_map_unavailable
+            extra = why if why.startswith("last scan failed") else ""
+            return stale + (f"; {extra}" if extra else "")
+        return self.liq_map_unavailable
+
+    def set_liq_map_status(self, reason: str) -> None:
+        """The scanner's side: why no (new) map comes, e.g. "last scan failed: timeout"."""
+        if reason != self.liq_map_unavailable:
+            self.liq_map_unavailable = reason
+            self._eval_version = -1
+            self.check()
 
     def tick(self) -> Status:
         """Evaluate the status now; publish the full report when it changed or the heartbeat is due."""
@@ -146,6 +171,12 @@ class GuardMonitor:
             assert report is not None
             self.bus.publish(GUARDS, report)
         return status
+
+    def load_history(self, h: MarketHistory) -> None:
+        """Stored market data at start, before any live input (see MarketState.load_history)."""
+        self.state.load_history(h.bars, h.liquidations, h.open_interest, h.funding)
+        self._eval_version = -1
+        self.tick()
 
     def _on_liq_map(self, m: LiqMap) -> None:
         self.liq_map = m

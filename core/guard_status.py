@@ -39,6 +39,8 @@ def status_now(
     liq_clusters, side).status``, computed without the snapshot or the report."""
     cfg: GuardsConfig = state.cfg
     ma = cfg.max_age
+    if liq_clusters is None and cfg.liq_gap.enabled and cfg.liq_gap.when_unavailable == "block":
+        return "stale"  # no usable liq-map, and config says that blocks
     # -- inputs: missing, not live or too old is stale (and nothing ranks above stale). The
     # report's age is max(0, (now - ts)/1000) and an input is stale unless age <= its max age m:
     # max(0, a) <= m  <=>  a <= m and 0 <= m  (also for a NaN m), written without the calls.
@@ -173,7 +175,7 @@ class StatusCache:
 
     def status(self, state: MarketState, now_ms: int, liq_clusters: Sequence[float] | None = None) -> Status:
         cfg: GuardsConfig = state.cfg
-        if liq_clusters is not None and cfg.liq_gap.enabled:
+        if cfg.liq_gap.enabled and (liq_clusters is not None or cfg.liq_gap.when_unavailable == "block"):
             return status_now(state, now_ms, liq_clusters=liq_clusters)
         key = state.version - state.book_updates
         if key != self._key or not self._from <= now_ms <= self._until:

@@ -15,9 +15,11 @@ Checks (name → level when violated):
   ``basis`` (|bps| > max) → warning;
   ``liquidations`` (events in the window > max) → breach;
 * ``leverage`` (> max_leverage) → breach, evaluated only when a leverage is given;
-* toggleable: ``rsi_gate`` → warning, ``obv_cliff`` → warning, ``liq_gap`` → warning (only when a
-  liq-map is given), ``daily_stop`` → breach (only when the day's PnL is given). An enabled guard
-  whose indicator is still warming up is ``stale``.
+* toggleable: ``rsi_gate`` → warning, ``obv_cliff`` → warning, ``liq_gap`` → warning,
+  ``daily_stop`` → breach (only when the day's PnL is given). An enabled guard whose indicator is
+  still warming up is ``stale``. Without a liq-map ``liq_gap`` says "liq-map unavailable" and why
+  (``liq_map_note``): ``skipped`` and listed in ``notes``, or ``stale`` when
+  ``liq_gap.when_unavailable = "block"``.
 
 A value that is not a finite number is treated as unusable: its check is ``stale``.
 Checks not evaluated (no leverage, no PnL, no liq-map) are ``skipped`` and do not count.
@@ -71,12 +73,13 @@ class GuardReport(msgspec.Struct, frozen=True, kw_only=True):
     ages_s: dict[str, float | None]
     data_source: DataSource
     checks: list[GuardCheck] = msgspec.field(default_factory=list)
+    notes: list[str] = msgspec.field(default_factory=list)  # checks skipped for a missing input
 
 
 GUARDS = Topic("guards", GuardReport)
 SCHEMA_KEYS = (
     "ts", "spread_bps", "depth_10bps", "funding_apr", "basis_bps", "oi_notional", "liq_events_5m",
-    "status", "warnings", "blocks", "ages_s", "data_source",
+    "status", "warnings", "blocks", "ages_s", "data_source", "notes",
 )
 
 
@@ -92,6 +95,7 @@ class _Builder:
     def __init__(self, cfg: GuardsConfig) -> None:
         self.cfg = cfg
         self.checks: list[GuardCheck] = []
+        self.notes: list[str] = []
 
     def add(self, name: str, value: float | None, threshold: float | None, level: Level, reason: str) -> None:
         blocking = level == "stale" or (level in ("warning", "breach") and self.cfg.blocks(name))
@@ -139,7 +143,7 @@ def _inputs(b: _Builder, snap: MarketSnapshot, extra_s: float) -> dict[str, floa
 
 
 def _optional_guards(b: _Builder, snap: MarketSnapshot, leverage: float | None, daily_pnl_pct: float | None,
-                     liq_clusters: Sequence[float] | None, side: EntrySide | None) -> None:
+                     liq_clusters: Sequence[float] | None, side: EntrySide | None, liq_map_note: str) -> None:
     cfg = b.cfg
     if leverage is None:
         b.add("leverage", None, cfg.max_leverage, "skipped", "leverage not given")
@@ -174,7 +178,12 @@ def _optional_guards(b: _Builder, snap: MarketSnapshot, leverage: float | None, 
     lg = cfg.liq_gap
     if lg.enabled:
         if liq_clusters is None:
-            b.add("liq_gap", None, None, "skipped", "liq_gap: no liq-map")
+            why = f"liq_gap: liq-map unavailable ({liq_map_note or 'no liq-map'})"
+            if lg.when_unavailable == "block":
+                b.add("liq_gap", None, None, "stale", why)
+            else:
+                b.add("liq_gap", None, None, "skipped", why)
+                b.notes.append(why)
         else:
             mid, atr = snap.mid, snap.atr_5m
             if not _finite(mid) or not _finite(atr):
@@ -216,11 +225,13 @@ def evaluate(
     daily_pnl_pct: float | None = None,
     liq_clusters: Sequence[float] | None = None,
     side: EntrySide | None = None,
+    liq_map_note: str = "",
 ) -> GuardReport:
     """Evaluate every guard at ``now_ms`` (ages are advanced if the snapshot is older than that).
 
     ``side`` narrows the RSI gate and the OBV-cliff veto to one entry direction; without it either
-    extreme counts. ``liq_clusters`` are the prices of on-chain liquidation clusters.
+    extreme counts. ``liq_clusters`` are the prices of on-chain liquidation clusters (None: no
+    usable liq-map, ``liq_map_note`` saying why).
     """
     b = _Builder(cfg)
     ages = _inputs(b, snapshot, max(0, now_ms - snapshot.ts) / 1000.0)
@@ -240,7 +251,7 @@ def evaluate(
     venues = ", ".join(f"{v} {n}" for v, n in sorted(s.liq_by_venue.items()))
     b.limit("liquidations", f"liquidations in {cfg.liq_window_s:g}s" + (f" ({venues})" if venues else ""),
             float(s.liq_events_5m), float(cfg.liq_events_max), "breach", True, "", "")
-    _optional_guards(b, s, leverage, daily_pnl_pct, liq_clusters, side)
+    _optional_guards(b, s, leverage, daily_pnl_pct, liq_clusters, side, liq_map_note)
     counted = [c for c in b.checks if c.level != "skipped"]
     worst = max((RANK[c.level] for c in counted), default=0)
     status: Status = ("passing", "warning", "breach", "stale")[worst]
@@ -258,6 +269,7 @@ def evaluate(
         ages_s=ages,
         data_source=data_source,
         checks=b.checks,
+        notes=b.notes,
     )
 
 

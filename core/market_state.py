@@ -6,8 +6,11 @@ input. Ages are measured by event timestamps, never by arrival time, so replay b
 
 * A newer value replaces an older one only if its timestamp is not older (a late REST row never
   overwrites a fresher websocket value).
-* Funding and open interest keep the latest value per venue; ``GuardsConfig.funding_venue`` /
-  ``oi_venue`` pick one venue, empty = the freshest of any venue.
+* Funding and open interest keep the latest value per venue and instrument
+  (:class:`core.derivatives.Derivatives`); ``GuardsConfig.funding_venue`` / ``oi_venue`` pick one
+  venue, empty = the freshest of any venue (that value's age is the input's age). The snapshot's
+  ``oi_notional`` is the sum over the chosen venue(s) of the values within ``max_age.oi_s``
+  (the freshest value when none is), ``oi_by_venue`` / ``funding_by_venue`` the per-venue figures.
 * Liquidations are kept for ``liq_window_s`` per venue. Because they are sporadic, their *input age*
   is the age of the last sign of life of every configured liquidation venue (a ``live``
   :class:`FeedStatus`, whose time is ``ts - last_msg_age_s``, or a liquidation from it); the oldest
@@ -25,6 +28,7 @@ from typing import TypeVar
 
 import msgspec
 
+from core.derivatives import Derivatives, Key
 from core.guard_config import INPUT_NAMES, GuardsConfig
 from core.indicators import Atr, Obv, ObvCliff, Resampler, Rsi
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest, ResyncNeeded
@@ -53,6 +57,8 @@ class MarketSnapshot(msgspec.Struct, kw_only=True):
     liq_events_5m: int = 0
     liq_by_venue: dict[str, int] = msgspec.field(default_factory=dict)
     liq_notional_5m: float = 0.0
+    oi_by_venue: dict[str, float] = msgspec.field(default_factory=dict)
+    funding_by_venue: dict[str, float] = msgspec.field(default_factory=dict)
     last_close: float | None = None
     atr_5m: float | None = None
     rsi: float | None = None
@@ -75,12 +81,11 @@ def _age(now_ms: int, ts: int | None) -> float | None:
     return max(0.0, (now_ms - ts) / 1000.0)
 
 
-def _pick(by_venue: dict[str, _FO], venue: str) -> _FO | None:
-    if venue:
-        return by_venue.get(venue)
+def _pick(by_key: dict[Key, _FO], venue: str) -> _FO | None:
+    """The freshest value of ``venue`` (any venue when empty)."""
     best: _FO | None = None
-    for v in by_venue.values():
-        if best is None or v.ts > best.ts:
+    for (v_name, _), v in by_key.items():
+        if (not venue or v_name == venue) and (best is None or v.ts > best.ts):
             best = v
     return best
 
@@ -92,8 +97,9 @@ class MarketState:
         self.cfg = cfg = cfg if cfg is not None else GuardsConfig()
         self.book: BookTop | None = None
         self.book_resync = ""  # why the book is being resynced ("": it is not); a newer top ends it
-        self.funding: dict[str, Funding] = {}
-        self.oi: dict[str, OpenInterest] = {}
+        self.derivs = Derivatives()
+        self.funding: dict[Key, Funding] = self.derivs.funding
+        self.oi: dict[Key, OpenInterest] = self.derivs.oi
         self.basis: Basis | None = None
         self.liqs: deque[Liquidation] = deque(maxlen=MAX_LIQ_EVENTS)
         self.alive_ms: dict[str, int] = {}
@@ -135,15 +141,11 @@ class MarketState:
 
     def on_funding(self, m: Funding) -> None:
         self.version += 1
-        cur = self.funding.get(m.venue)
-        if cur is None or m.ts >= cur.ts:
-            self.funding[m.venue] = m
+        self.derivs.on_funding(m)
 
     def on_open_interest(self, m: OpenInterest) -> None:
         self.version += 1
-        cur = self.oi.get(m.venue)
-        if cur is None or m.ts >= cur.ts:
-            self.oi[m.venue] = m
+        self.derivs.on_open_interest(m)
 
     def on_basis(self, m: Basis) -> None:
         self.version += 1
@@ -163,6 +165,22 @@ class MarketState:
         horizon = m.ts - int(self.cfg.liq_window_s * 1000)
         while liqs and liqs[0].ts <= horizon:
             del times[bisect_left(times, liqs.popleft().ts)]
+
+    def load_history(self, bars: list[Bar], liqs: list[Liquidation], oi: list[OpenInterest],
+                     funding: list[Funding]) -> None:
+        """Stored data at start (time-ordered), before any live input: closed bars feed the
+        indicators, liquidations the window, OI and funding their latest values (ages stay honest:
+        they are event times). A stored liquidation is never a sign of life of its feed."""
+        for b in bars:
+            self.on_bar(b)
+        alive = dict(self.alive_ms)
+        for x in liqs:
+            self.on_liquidation(x)
+        self.alive_ms = alive
+        for o in oi:
+            self.on_open_interest(o)
+        for f in funding:
+            self.on_funding(f)
 
     def on_feed_status(self, m: FeedStatus) -> None:
         self.version += 1
@@ -277,8 +295,13 @@ class MarketState:
             snap.funding_apr = f.apr_pct
             ages["funding"] = _age(now_ms, f.ts)
         if (o := _pick(self.oi, cfg.oi_venue)) is not None:
-            snap.oi_notional = o.oi_notional
+            oi_venues = self.derivs.oi_by_venue(now_ms, cfg.max_age.oi_s)
+            chosen = [n for v, n in oi_venues.items() if not cfg.oi_venue or v == cfg.oi_venue]
+            snap.oi_notional = sum(chosen) if chosen else o.oi_notional
+            snap.oi_by_venue = oi_venues
             ages["oi"] = _age(now_ms, o.ts)
+        snap.funding_by_venue = self.derivs.funding_by_venue(now_ms, cfg.max_age.funding_s,
+                                                             cfg.max_age.oi_s)
         if (ba := self.basis) is not None:
             snap.basis_bps = ba.basis_bps
             ages["basis"] = _age(now_ms, ba.ts)

@@ -128,6 +128,13 @@ class VwapReclaimSignal:
         return self.regime
 
     # ------------------------------------------------------------------ bars
+    def warm(self, bars: Sequence[Bar]) -> None:
+        """Stored closed bars at start (time-ordered): the lookback of the next bar's detection,
+        never an intent."""
+        for b in bars:
+            if b.closed and (not self.bars or b.timestamp > self.bars[-1].timestamp):
+                self.bars.append(b)
+
     def on_bar(self, bar: Bar, report: GuardReport | None, book: BookTop | None, atr_5m: float | None,
                equity_usd: float) -> Intent | None:
         if not bar.closed or (self.bars and bar.timestamp <= self.bars[-1].timestamp):

@@ -498,9 +498,11 @@ class Engine:
                 if isinstance(ev, OrderUpdate):
                     self.gateway.track(ev.order)
                     tag = ev.order.request.client_tag
+                    self.gateway.confirmed(tag, rejected=ev.order.status == OrderStatus.REJECTED)
                     inp = OrderChanged(ts=now, order=ev.order, reason=ev.reason)
                 elif isinstance(ev, FillEvent):
                     tag = ev.fill.client_tag
+                    self.gateway.confirmed(tag)
                     inp = Filled(fill=ev.fill)
                 else:
                     continue

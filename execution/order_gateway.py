@@ -2,6 +2,13 @@
 recovery of ambiguous outcomes (a timeout after the venue acted), u8 user order ids, and the
 write-ahead order journal (an order is journaled ``submitting`` before the venue sees it, so a
 crash at any point never leads to the same order being sent twice).
+
+Submit-to-confirm latency (``on_latency``): from the submit to the venue's confirmation. A venue
+whose calls return once the order is confirmed (paper: the acknowledgement) is measured at the
+return; a venue whose calls return once a transaction is *sent* says so with
+``confirms_async = True`` (Drift) and is measured at the first event that shows the order on
+chain (:meth:`OrderGateway.confirmed`, from the engine's venue events); a rejection is not a
+confirmation and is not measured.
 """
 
 from __future__ import annotations
@@ -64,6 +71,8 @@ class OrderGateway:
         self.inflight = 0
         self._uids: dict[int, str] = {}  # live user order id -> client tag
         self._next_uid = 1
+        self.confirms_async = bool(getattr(venue, "confirms_async", False))
+        self._confirming: dict[str, float] = {}  # client tag -> submit time, until confirmed
 
     # ------------------------------------------------------------------ retries
     async def call(
@@ -163,10 +172,25 @@ class OrderGateway:
             self._release(req)
             j.update_order(req.client_tag, state="failed", ts_ms=self.now_ms())
             raise
-        if self.on_latency is not None:
-            self.on_latency(time.perf_counter() - t0)
+        self._submitted(req.client_tag, t0)
         self.track(order)
         return order
+
+    def _submitted(self, tag: str, t0: float) -> None:
+        if self.on_latency is None:
+            return
+        if not self.confirms_async:
+            self.on_latency(time.perf_counter() - t0)
+        elif tag:
+            if len(self._confirming) >= 1024:  # never confirmed (lost, restarted): bounded
+                self._confirming.pop(next(iter(self._confirming)))
+            self._confirming[tag] = t0
+
+    def confirmed(self, tag: str, rejected: bool = False) -> None:
+        """A venue event showed the order ``tag`` (on chain) or its rejection."""
+        t0 = self._confirming.pop(tag, None)
+        if t0 is not None and not rejected and self.on_latency is not None:
+            self.on_latency(time.perf_counter() - t0)
 
     async def cancel_and_place(
         self,
@@ -176,6 +200,7 @@ class OrderGateway:
         roles: Sequence[str],
     ) -> list[Order]:
         reqs = tuple(self._assign_uid(r) for r in reqs)
+        t0 = time.perf_counter()
         for r, role in zip(reqs, roles, strict=True):
             self.journal.record_order(intent_id, role, r.client_tag, None, "submitting",
                                       user_order_id=r.user_order_id, request=msgspec.to_builtins(r),
@@ -187,6 +212,8 @@ class OrderGateway:
                 self._release(r)
                 self.journal.update_order(r.client_tag, state="failed", ts_ms=self.now_ms())
             raise
+        for r in reqs:
+            self._submitted(r.client_tag, t0)
         for o in orders:
             self.track(o)
         return orders

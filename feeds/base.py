@@ -9,6 +9,7 @@ a type the product does not know in ``stats.unknown``, known-but-unused channels
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,6 +50,14 @@ class CodecStats:
             "last_error": self.last_error,
             "unknown_kinds": dict(self.unknown_kinds),
         }
+
+
+def finite(s: str) -> float:
+    """A venue's decimal string as a finite float; raises ValueError otherwise (the codec counts it)."""
+    v = float(s)
+    if not math.isfinite(v):
+        raise ValueError(f"non-finite number {s!r}")
+    return v
 
 
 class Codec(Protocol):

@@ -5,6 +5,13 @@ the REST pollers, the Binance snapshot worker and the health monitor; every task
 kept and cancelled on shutdown, then the session is closed. Frames go to the
 :class:`~feeds.pipeline.MarketPipeline` (``on_ws``/``on_http``), optionally through a recorder tap.
 
+Open interest and funding are polled over REST on every venue (``derivs_poll_s``, 60 s), beside the
+streams that carry them (Bybit ``tickers``, OKX ``open-interest``/``funding-rate``, Binance
+``markPrice``); Binance has no open-interest stream. Each host's documented public limits are far
+above these rates (per IP: Binance 2,400 request weight per minute, each of these calls weight 1,
+``fundingInfo`` 500 per 5 minutes; OKX ``open-interest``/``funding-rate`` 20 per 2 s; Bybit 600
+per 5 s), and every poller of a host shares its rate-limit gate (429/418/403 back off or stop it).
+
 Entry point for the composition root::
 
     await run_live(cfg, bus, pipeline, stop_event, recorder=None, options=None)
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -45,6 +53,8 @@ class LiveOptions:
     status_interval_s: float = 1.0
     max_conn_age_s: float = 23.5 * 3600
     bybit_poll_s: float = 60.0
+    derivs_poll_s: float = 60.0  # Binance / OKX open interest and funding over REST
+    funding_info_poll_s: float = 3600.0  # Binance fundingInfo: an interval can change intraday
     instruments_refresh_s: float = 86_400.0
     spec_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # per feed name
 
@@ -148,9 +158,12 @@ class LiveFeeds:
         while True:
             self._refresh_wanted.clear()
             if "okx.public" in self.connections:
-                await self.rest.get_until_ok("okx", ep.okx_instruments_url, classify_generic)
+                for url in ep.okx_instruments_urls or (ep.okx_instruments_url,):
+                    await self.rest.get_until_ok("okx", url, classify_generic)
             if "bybit.linear" in self.connections:
                 await self.rest.get_until_ok("bybit", ep.bybit_instruments_url, classify_bybit)
+            if "binance.market" in self.connections and ep.binance_funding_info_url:
+                await self.rest.get_until_ok("binance", ep.binance_funding_info_url, classify_generic)
             self._instruments_ready.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._refresh_wanted.wait(), opts.instruments_refresh_s)
@@ -159,6 +172,21 @@ class LiveFeeds:
         assert self.rest is not None
         await self._instruments_ready.wait()
         await self.rest.poll("bybit", url, self.options.bybit_poll_s, classify_bybit)
+
+    async def _poll_derivs(self, venue: str, url: str) -> None:
+        """Open interest / funding of Binance or OKX (after the instruments: ctVal, intervals)."""
+        assert self.rest is not None
+        await self._instruments_ready.wait()
+        await self.rest.poll(venue, url, self.options.derivs_poll_s, classify_generic)
+
+    async def _refresh_funding_info(self, url: str) -> None:
+        """Binance funding intervals again every ``funding_info_poll_s`` (the first came with the
+        instruments): Binance can shorten a symbol's interval within a day, and the APR follows it."""
+        assert self.rest is not None
+        await self._instruments_ready.wait()
+        while True:
+            await asyncio.sleep(self.options.funding_info_poll_s)
+            await self.rest.get_until_ok("binance", url, classify_generic)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -178,7 +206,7 @@ class LiveFeeds:
             self.monitor.add(conn.health)
         ep = self.endpoints
         hosts = []
-        if "binance.public" in self.connections:
+        if "binance.public" in self.connections or "binance.market" in self.connections:
             hosts.append(self.rest.gate("binance", ep.binance_depth_url))
         if "bybit.linear" in self.connections:
             hosts.append(self.rest.gate("bybit", ep.bybit_oi_url, max_age_s=3 * opts.bybit_poll_s + 30))
@@ -193,6 +221,16 @@ class LiveFeeds:
         if "bybit.linear" in self.connections:
             self._spawn(lambda: self._poll_bybit(ep.bybit_oi_url), "feeds:bybit-oi")
             self._spawn(lambda: self._poll_bybit(ep.bybit_funding_url), "feeds:bybit-funding")
+        polls: list[tuple[str, str]] = []
+        if "binance.market" in self.connections:
+            polls += [("binance", u) for u in (ep.binance_oi_url, ep.binance_premium_url) if u]
+        if "okx.public" in self.connections:
+            polls += [("okx", u) for u in (*ep.okx_oi_urls, *ep.okx_funding_urls)]
+        for venue, url in polls:
+            self._spawn(functools.partial(self._poll_derivs, venue, url), f"feeds:{venue}-poll:{url}")
+        if "binance.market" in self.connections and ep.binance_funding_info_url:
+            self._spawn(functools.partial(self._refresh_funding_info, ep.binance_funding_info_url),
+                        "feeds:binance-funding-info")
         for name, conn in self.connections.items():
             self._spawn(conn.run, f"feeds:ws:{name}")
 

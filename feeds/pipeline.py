@@ -75,6 +75,7 @@ class MarketPipeline:
         binance_symbol: str | None = "SOLUSDT",
         bybit_symbol: str | None = "SOLUSDT",
         okx_usdc_inst: str | None = "SOL-USDC-SWAP",
+        okx_usdt_inst: str | None = "SOL-USDT-SWAP",
         clock: EventClock | None = None,
         on_resync: Callable[[ResyncNeeded], None] | None = None,
         sanity: MarketSanity | None = None,
@@ -87,12 +88,15 @@ class MarketPipeline:
         self.primary = binance_symbol
         self.bybit_symbol = bybit_symbol
         self.okx_inst = okx_usdc_inst
+        # every configured OKX instrument (liquidations, OI, funding); None = whatever the codec keeps
+        self.okx_insts: frozenset[str] | None = (
+            frozenset(i for i in (okx_usdc_inst, okx_usdt_inst) if i) if okx_usdc_inst else None)
         self.on_resync = on_resync
         self._binance = BinanceCodec()
         self.codecs: dict[str, Codec] = {
             "binance": self._binance,
             "bybit": BybitCodec(symbols=[bybit_symbol] if bybit_symbol else None, sanity=self.sanity),
-            "okx": OkxCodec(inst_ids=[okx_usdc_inst] if okx_usdc_inst else None),
+            "okx": OkxCodec(inst_ids=sorted(self.okx_insts) if self.okx_insts else None),
         }
         self.stats = PipelineStats()
         self._bars: BarBuilder | None = self._bar_builder(binance_symbol) if binance_symbol else None
@@ -111,6 +115,7 @@ class MarketPipeline:
             Bar: self._on_folded_bar,
         }
         self._bus_version = -1  # the bus's listener set the drop flags were derived from
+        self._resume: list[Bar] = []  # stored bars of the primary symbol, for its bar builder
 
     def _update_drops(self) -> None:
         """Let the codecs skip building models nobody consumes: Binance book tickers while nothing
@@ -181,6 +186,18 @@ class MarketPipeline:
         for ev in codec.feed_http(url, body, recv_ns):
             routes[ev.__class__](venue, ev)
 
+    def resume_bars(self, day_bars: list[Bar]) -> None:
+        """Continue the day's CVD/VWAP (and a bar left open at shutdown) from stored bars of the
+        primary symbol; applied when its bar builder exists (at once, or when replay locks it)."""
+        self._resume = list(day_bars)
+        self._apply_resume()
+
+    def _apply_resume(self) -> None:
+        if self._bars is not None and self._resume:
+            if self._resume[-1].symbol == self._bars.symbol:
+                self._bars.resume(self._resume)
+            self._resume = []
+
     def flush(self) -> None:
         """Publish the partial last bar (end of a replay)."""
         if self._bars is not None:
@@ -195,6 +212,7 @@ class MarketPipeline:
             self.primary = symbol
             self.sanity.adopt(base_asset(symbol))
             self._bars = self._bar_builder(symbol)
+            self._apply_resume()
             self._bus_version = -1  # re-derive the drop flags
         return symbol == self.primary
 
@@ -335,7 +353,7 @@ class MarketPipeline:
         if venue == "bybit":
             return self.bybit_symbol is None or symbol == self.bybit_symbol
         if venue == "okx":
-            return self.okx_inst is None or symbol == self.okx_inst
+            return self.okx_insts is None or symbol in self.okx_insts
         return True
 
     def _publish_basis(self, ts: int) -> None:

@@ -203,7 +203,7 @@ async def run_record(cfg: Config, out_dir: str | Path, duration_s: float | None 
     stop = stop_event or asyncio.Event()
     pipeline = MarketPipeline(bus, binance_symbol=cfg.market.binance_symbol,
                               bybit_symbol=cfg.market.bybit_symbol, okx_usdc_inst=cfg.market.okx_usdc_inst,
-                              sanity=MarketSanity.of(cfg.feeds))
+                              okx_usdt_inst=cfg.market.okx_usdt_inst, sanity=MarketSanity.of(cfg.feeds))
     tree = to_dict(cfg)
     all_venues = tree["venues"]
     assert isinstance(all_venues, dict)

@@ -45,7 +45,7 @@ def read_kind(root: Path, venue: str, symbol: str, kind: str, start_ms: int, end
     for day in sorted(d for d in list_days(kind_dir) if first <= d <= last):
         try:
             table, _ = read_day(kind_dir, day, kind)
-        except (pa.ArrowException, OSError):
+        except (pa.ArrowException, OSError, KeyError):  # KeyError: a file without the kind's columns
             log.exception("cannot read %s %s", kind_dir, day)
             table = schema.empty_table()
         if table.num_rows:
@@ -175,7 +175,7 @@ def bucket_liquidations(
 
 def liquidation_heatmap(
     root: Path,
-    symbol: str | Mapping[str, str],
+    symbol: str | Mapping[str, str] | Iterable[tuple[str, str]],
     now_ms: int,
     hours: float = 6,
     bucket_bps: float = 25.0,
@@ -187,8 +187,9 @@ def liquidation_heatmap(
 ) -> LiquidationHeatmap:
     """Liquidations of the last ``hours`` across venues, bucketed by price and time.
 
-    ``symbol`` is one name used for every venue, or a ``{venue: symbol}`` map (venue symbols
-    differ). ``venues`` defaults to the map's keys, or to every venue directory under ``root``.
+    ``symbol`` is one name used for every venue, a ``{venue: symbol}`` map (venue symbols
+    differ), or ``(venue, symbol)`` pairs (several instruments of a venue, e.g. OKX's USDT and
+    USDC swaps). ``venues`` defaults to the map's keys, or to every venue directory under ``root``.
     ``center_px`` defaults to the price of the most recent liquidation in the window.
     """
     root = Path(root)
@@ -196,9 +197,12 @@ def liquidation_heatmap(
     if isinstance(symbol, str):
         names = list(venues) if venues is not None else _venue_dirs(root)
         pairs = [(v, symbol) for v in names]
-    else:
+    elif isinstance(symbol, Mapping):
         names = list(venues) if venues is not None else list(symbol)
         pairs = [(v, symbol[v]) for v in names if v in symbol]
+    else:
+        keep = set(venues) if venues is not None else None
+        pairs = [(v, s) for v, s in symbol if keep is None or v in keep]
     rows: list[dict[str, Any]] = []
     for venue, sym in pairs:
         table = read_kind(root, venue, sym, "liquidations", start_ms, now_ms)

@@ -21,13 +21,16 @@ from typing import Any, Final, Literal, TypeAlias
 
 import pyarrow as pa
 
+from core.minute_signals import MinuteSignal
 from core.models import Bar, Funding, Liquidation, OpenInterest, Trade
 
-Kind: TypeAlias = Literal["bars", "funding", "open_interest", "liquidations", "usdc_trades"]
-StoredKind: TypeAlias = Literal["bars", "funding", "open_interest", "liquidations", "usdc_trades", "bars_1h"]
-Record: TypeAlias = Bar | Funding | OpenInterest | Liquidation | Trade
+Kind: TypeAlias = Literal["bars", "funding", "open_interest", "liquidations", "usdc_trades", "signals"]
+StoredKind: TypeAlias = Literal["bars", "funding", "open_interest", "liquidations", "usdc_trades", "signals",
+                                "bars_1h"]
+Record: TypeAlias = Bar | Funding | OpenInterest | Liquidation | Trade | MinuteSignal
 
-KINDS: Final[tuple[Kind, ...]] = ("bars", "funding", "open_interest", "liquidations", "usdc_trades")
+KINDS: Final[tuple[Kind, ...]] = (
+    "bars", "funding", "open_interest", "liquidations", "usdc_trades", "signals")
 ROLLUP_KIND: Final = "bars_1h"
 SCHEMA_VERSION: Final = "1"
 DAY_MS: Final = 86_400_000
@@ -91,6 +94,18 @@ SCHEMAS: Final[dict[str, pa.Schema]] = {
             ("recv_ns", pa.int64()),
         ]
     ),
+    # The minute signals feed (core.minute_signals.MinuteSignal); missing values are null.
+    "signals": pa.schema(
+        [("ts", _ms), ("price", pa.float64()), ("cvd", pa.float64()), ("vwap", pa.float64()),
+         ("volume", pa.float64())]
+        + [(name, pa.float64()) for name in (
+            "funding_apr", "funding_apr_binance", "funding_apr_bybit", "funding_apr_okx", "basis_bps",
+            "oi_usd", "oi_usd_binance", "oi_usd_bybit", "oi_usd_okx")]
+        + [("liq_count", pa.int64()), ("liq_notional", pa.float64()), ("liq_count_window", pa.int64()),
+           ("liq_notional_window", pa.float64()), ("guard_status", pa.string()),
+           ("failing_guards", pa.list_(pa.string())), ("guard_reason", pa.string()),
+           ("regime_on", pa.bool_()), ("regime_reason", pa.string())]
+    ),
     # Hourly rollup of 1m bars: OHLC, summed volumes/trades, cvd/vwap of the hour's last bar.
     "bars_1h": pa.schema(
         [
@@ -115,6 +130,7 @@ MODEL_OF: Final[dict[str, type]] = {
     "open_interest": OpenInterest,
     "liquidations": Liquidation,
     "usdc_trades": Trade,
+    "signals": MinuteSignal,
 }
 
 

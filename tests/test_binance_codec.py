@@ -178,7 +178,7 @@ def test_ignored_garbage_and_unknown_never_raise() -> None:
     frames: list[bytes | str] = [
         '{"result":null,"id":1}',
         env("solusdt@kline_1m", {"e": "kline", "E": 1, "s": "SOLUSDT", "k": {"t": 1}}),
-        env("solusdt@markPriceUpdate", {"e": "markPriceUpdate", "E": 1, "s": "SOLUSDT"}),
+        env("solusdt@compositeIndex", {"e": "compositeIndex", "E": 1, "s": "SOLUSDT"}),
         '{"e":"somethingNew"}',
         b"\x00\xffnot json",
         "",
@@ -195,7 +195,7 @@ def test_ignored_garbage_and_unknown_never_raise() -> None:
     st = codec.stats
     assert st.frames == len(frames)
     assert st.ignored == 2
-    assert st.unknown_kinds == {"markPriceUpdate": 1, "somethingNew": 1, "?": 1}
+    assert st.unknown_kinds == {"compositeIndex": 1, "somethingNew": 1, "?": 1}
     assert st.malformed == 6
     assert st.decoded == 0
     # HTTP side
@@ -204,10 +204,10 @@ def test_ignored_garbage_and_unknown_never_raise() -> None:
     assert codec.feed_http("https://fapi.binance.com/fapi/v1/depth?symbol=SOLUSDT", "garbage", 0) == []
     assert codec.feed_http("https://fapi.binance.com/fapi/v1/depth?symbol=SOLUSDT",
                            '{"code":-1121,"msg":"Invalid symbol."}', 0) == []
-    assert codec.feed_http("https://fapi.binance.com/fapi/v1/premiumIndex", "{}", 0) == []
+    assert codec.feed_http("https://fapi.binance.com/fapi/v1/ticker/price", "{}", 0) == []
     assert codec.feed_http("", SNAPSHOT, 0) == []  # no symbol= and no book awaiting one
     assert (st.ignored, st.malformed, st.errors) == (4, 8, 1)
-    assert st.unknown_kinds["http:/fapi/v1/premiumIndex"] == 1
+    assert st.unknown_kinds["http:/fapi/v1/ticker/price"] == 1
 
 
 def test_depth_sync_through_the_codec_with_gap_and_recovery() -> None:

@@ -203,7 +203,9 @@ def test_demo_no_ui_runs_the_synthetic_session(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert list((tmp_path / "autotrader" / "demo").glob("demo-v1-seed7*.zst"))
+    from feeds.demo import DEMO_VERSION
+
+    assert list((tmp_path / "autotrader" / "demo").glob(f"demo-v{DEMO_VERSION}-seed7*.zst"))
 
 
 def test_the_readme_command_table_names_every_command() -> None:

@@ -120,7 +120,8 @@ async def test_venue_status_and_liqmap_scan_refuse_with_exit_2(tmp_path: Path) -
         rpc.methods["getGenesisHash"] = lambda p: MAINNET
         code, out, err = await _cli("liqmap", "--scan", "--set", f'venues.drift.rpc_url="{rpc.url}"',
                                     "--set", f'venues.drift.program_id="{pid}"',
-                                    "--set", f'liqmap.output_dir="{tmp_path / "liq"}"')
+                                    "--set", f'liqmap.output_dir="{tmp_path / "liq"}"',
+                                    "--set", 'liqmap.source="drift"')  # the engine is paper: ask for Drift
     assert code == 2 and "liqmap scan refused" in err and "serves mainnet" in err, err
     assert not (tmp_path / "liq").exists() or not any((tmp_path / "liq").iterdir())
 

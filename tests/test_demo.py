@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.bus import Bus, Topics
-from core.models import Bar, Basis, BookTicker, BookTop, Funding, Liquidation
+from core.models import Bar, Basis, BookTicker, BookTop, Funding, Liquidation, OpenInterest
 from feeds.demo import LABEL, DemoInfo, ensure_demo, generate_demo
 from feeds.demo.cache import demo_filename
 from feeds.pipeline import MarketPipeline, drive
@@ -30,6 +30,7 @@ class Replayed:
     tickers: list[BookTicker] = field(default_factory=list)
     liqs: list[Liquidation] = field(default_factory=list)
     funding: list[Funding] = field(default_factory=list)
+    oi: list[OpenInterest] = field(default_factory=list)
     basis: list[Basis] = field(default_factory=list)
 
 
@@ -45,6 +46,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Replayed:
     bus.on(Topics.BOOK_TICKER, out.tickers.append)
     bus.on(Topics.LIQUIDATIONS, out.liqs.append)
     bus.on(Topics.FUNDING, out.funding.append)
+    bus.on(Topics.OPEN_INTEREST, out.oi.append)
     bus.on(Topics.BASIS, out.basis.append)
     drive(pipeline, rec.frames())
     pipeline.flush()
@@ -101,9 +103,19 @@ def test_replays_through_the_codecs_without_errors(demo: Replayed) -> None:
         "bybit.allLiquidation",
         "okx.trade",
         "binance.snapshot",
+        "binance.markPrice",
+        "binance.openInterest",
+        "okx.open-interest",
+        "okx.funding-rate",
+        "okx.liquidation",
     ):
         assert counts.get(kind, 0) > 0, kind
-    assert {x.venue for x in demo.liqs} == {"binance", "bybit"}
+    assert {x.venue for x in demo.liqs} == {"binance", "bybit", "okx"}
+    assert {(f.venue, f.symbol) for f in demo.funding} == {
+        ("binance", "SOLUSDT"), ("bybit", "SOLUSDT"), ("okx", "SOL-USDT-SWAP"), ("okx", "SOL-USDC-SWAP")}
+    assert {(o.venue, o.symbol) for o in demo.oi} == {
+        ("binance", "SOLUSDT"), ("bybit", "SOLUSDT"), ("okx", "SOL-USDT-SWAP"), ("okx", "SOL-USDC-SWAP")}
+    assert all(o.oi_notional > 0 for o in demo.oi)
     assert len(demo.bars) == demo.info.minutes
 
 

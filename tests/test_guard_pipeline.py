@@ -154,8 +154,10 @@ def test_replay_emit_guards_and_intents_cli(demo_file: Path) -> None:
         "blocks",
         "ages_s",
         "data_source",
+        "notes",
     }
     assert first["data_source"] == "replay"
+    assert first["notes"] == ["liq_gap: liq-map unavailable (no liq-map received)"]
     out = subprocess.run(
         [*base, "--emit", "intents"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120
     )

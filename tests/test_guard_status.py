@@ -108,7 +108,8 @@ def configs(draw: Any) -> GuardsConfig:
         oi_venue=draw(st.sampled_from(["", "bybit"])),
         rsi_gate=RsiGateConfig(enabled=draw(st.booleans()), period=2),
         obv_cliff=ObvCliffConfig(enabled=draw(st.booleans()), lookback_bars=2, hold_bars=1),
-        liq_gap=LiqGapConfig(enabled=draw(st.booleans())),
+        liq_gap=LiqGapConfig(enabled=draw(st.booleans()),
+                             when_unavailable=draw(st.sampled_from(["skip", "block"]))),
         max_age=MaxAgeConfig(**{f"{name}_s": draw(st.sampled_from([0.001, 1.0, 5.0, 60.0, 300.0, 1e9]))
                                 for name in INPUT_NAMES}),
     )
@@ -204,7 +205,7 @@ def test_monitor_publishes_exactly_what_a_full_evaluation_per_input_would(
             _feed(ref_state, kind, msg)
             report = monitor.latest  # type: ignore[assignment]
         now = clock.now_ms()
-        ref = evaluate(ref_state.snapshot(now), cfg, now, "replay")
+        ref = evaluate(ref_state.snapshot(now), cfg, now, "replay", liq_map_note=monitor.liq_map_note(now))
         assert _same(report, ref)
         if prev is None or prev.status != ref.status or last is None or now - last >= 30_000:
             last = now

@@ -296,7 +296,7 @@ def feed(ms: MarketState, ts: int) -> None:
     ms.on_funding(Funding("bybit", "SOLUSDT", ts, 0.0001, 8, 10.95))
     ms.on_open_interest(OpenInterest("bybit", "SOLUSDT", ts, 2e6, 1e6, 1e8))
     ms.on_basis(Basis(ts, 100.0, 100.03, 3.0))
-    for v in ("binance", "bybit"):
+    for v in ("binance", "bybit", "okx"):
         ms.on_feed_status(FeedStatus(v, "live", ts, 0.5))
     ms.on_bar(Bar("SOLUSDT", ts - ts % 60_000 - 60_000, 100, 100.1, 99.9, 100, 1, 1, 0, 100, 2, True))
 
@@ -342,6 +342,8 @@ def test_liquidation_feed_liveness() -> None:
     ms.on_feed_status(FeedStatus("binance", "live", NOW, 0.0))
     assert ms.snapshot(NOW).ages_s["liquidations"] is None  # bybit still unknown
     ms.on_feed_status(FeedStatus("bybit", "live", NOW - 2000, 1.0))
+    assert ms.snapshot(NOW).ages_s["liquidations"] is None  # okx still unknown
+    ms.on_feed_status(FeedStatus("okx", "live", NOW, 0.5))
     assert ms.snapshot(NOW).ages_s["liquidations"] == 3.0  # the oldest venue counts
     ms.on_feed_status(FeedStatus("bybit", "down", NOW + 1000, None, detail="socket closed"))
     s = ms.snapshot(NOW + 1000)

@@ -39,6 +39,7 @@ async def _cli(
         **os.environ,
         "AUTOTRADER__LIQMAP__OUTPUT_DIR": f'"{tmp / "liq"}"',
         "AUTOTRADER__VENUES__DRIFT__RPC_URL": f'"{rpc_url}"',
+        "AUTOTRADER__LIQMAP__SOURCE": '"drift"',  # the paper engine trades no chain
         "AUTOTRADER__LIQMAP__TIMEOUT_S": "10",
     }
     if pid:

@@ -53,7 +53,7 @@ def test_registries_are_independent() -> None:
     a, b = Metrics(CollectorRegistry()), Metrics(CollectorRegistry())
     a.order_submitted()
     assert _value(a, "orders_submitted_total", {"role": "entry"}) == 1.0
-    assert _value(b, "orders_submitted_total", {"role": "entry"}) is None
+    assert _value(b, "orders_submitted_total", {"role": "entry"}) == 0.0  # exported from the start
 
 
 def test_guard_gauge_follows_reports() -> None:
@@ -77,7 +77,7 @@ def test_guard_breaches_count_transitions() -> None:
     liq = {"guard": "liquidations"}
     checks = [_check("liquidations", "passing"), _check("leverage", "skipped")]
     bus.publish(GUARDS, _report("passing", checks))
-    assert _value(m, "guard_breaches_total", liq) is None
+    assert _value(m, "guard_breaches_total", liq) == 0.0  # exported from the start
     bus.publish(GUARDS, _report("breach", [_check("liquidations", "breach")]))
     bus.publish(GUARDS, _report("breach", [_check("liquidations", "breach")]))  # same breach, repeated
     assert _value(m, "guard_breaches_total", liq) == 1.0

@@ -117,9 +117,9 @@ def test_sample_parses_with_no_unknown_or_malformed() -> None:
     assert first.qty == pytest.approx(1 * 100 / 30218.8)
 
 
-def test_default_instrument_is_sol_usdc_swap() -> None:
+def test_default_instruments_are_the_sol_usdt_and_usdc_swaps() -> None:
     codec = OkxCodec()
-    assert codec.inst_ids == frozenset({SOL})
+    assert codec.inst_ids == frozenset({SOL, "SOL-USDT-SWAP"})
     assert ws(codec, trades_msg("BTC-USDT", ("1", "30000", "1", "buy"))) == []
     assert codec.stats.ignored == 1
 
@@ -275,7 +275,7 @@ def test_events_pong_and_known_channels() -> None:
         },
     )
     assert codec.stats.errors == 1 and "60012" in codec.stats.last_error
-    for ch in ("books", "tickers", "books5", "bbo-tbt", "candle1m", "funding-rate", "mark-price"):
+    for ch in ("books", "tickers", "books5", "bbo-tbt", "candle1m", "index-tickers", "mark-price"):
         ws(codec, {"arg": {"channel": ch, "instId": SOL}, "data": []})
     assert codec.stats.ignored == 7
     ws(codec, {"arg": {"channel": "brand-new", "instId": SOL}, "data": []})
@@ -327,10 +327,10 @@ def test_rest_errors() -> None:
     assert codec.stats.malformed == 2
     assert SOL not in codec.contracts
     assert (
-        codec.feed_http("https://www.okx.com/api/v5/public/funding-rate?instId=X", instruments_body(), 0)
+        codec.feed_http("https://www.okx.com/api/v5/public/mark-price?instId=X", instruments_body(), 0)
         == []
     )
-    assert codec.stats.unknown_kinds == {"http:/api/v5/public/funding-rate": 1}
+    assert codec.stats.unknown_kinds == {"http:/api/v5/public/mark-price": 1}
 
 
 @settings(max_examples=200, deadline=None)

@@ -43,6 +43,7 @@ async def test_run_scans_feeds_liq_gap_and_receives_helius(btc_file: Path) -> No
                 "liqmap.scan": '"always"',
                 "liqmap.output_dir": f'"{tmp / "liq"}"',
                 "venues.drift.rpc_url": f'"{rpc.url}"',
+                "liqmap.source": '"drift"',  # the paper engine trades no chain
                 "venues.drift.program_id": f'"{pid}"',
                 "venues.helius.listen": f'"127.0.0.1:{port}"',
                 "venues.helius.auth_header": f'"{AUTH}"',

@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from core.minute_signals import MinuteSignal
 from core.models import Bar, Funding, Liquidation, OpenInterest, Side, Trade
 from storage.history import (
     bucket_liquidations,
@@ -68,6 +69,13 @@ SAMPLES: dict[str, Record] = {
     "open_interest": OpenInterest("bybit", "SOLUSDT", T0 - 2000, 2_000_000.0, 1_000_000.0, 1.0e8),
     "liquidations": liq(T0 - 3000, 99.5, 5000.0, "short"),
     "usdc_trades": Trade("okx", "SOL-USDC-SWAP", T0 - 4000, 100.25, 3.5, Side.SELL, "t-1", 123456789),
+    "signals": MinuteSignal(
+        ts=T0 - 5 * MIN, symbol="SOLUSDT", price=101.5, cvd=-3.25, vwap=100.9, volume=12.5, funding_apr=10.2,
+        funding_apr_binance=9.5, funding_apr_bybit=11.0, funding_apr_okx=None, basis_bps=1.5, oi_usd=4.5e8,
+        oi_usd_binance=2e8, oi_usd_bybit=2.5e8, oi_usd_okx=None, liq_count=2, liq_notional=1234.5,
+        liq_count_window=3, liq_notional_window=2000.0, guard_status="stale",
+        failing_guards=["input.book", "liquidations"], guard_reason="book missing", regime_on=False,
+        regime_reason="guards stale"),
 }
 
 
@@ -318,6 +326,11 @@ def test_liquidation_heatmap_across_venues(tmp_path: Path) -> None:
     assert hm.center_px == 99.0  # the latest liquidation's price
     assert hm.total_count == 3 and hm.n_time_buckets == 6
     assert hm.counts[0][5] == 1  # okx at 99.0, last hour
+    with ParquetStore(tmp_path, clock=FakeClock()) as store:  # OKX's USDC swap beside its USDT swap
+        store.add("liquidations", "okx", "SOL-USDC-SWAP", liq(T0 - 3 * MIN, 99.5, 30.0))
+    pairs = [("binance", "SOLUSDT"), ("bybit", "SOLUSDT"), ("okx", "SOL-USDT-SWAP"), ("okx", "SOL-USDC-SWAP")]
+    hm = liquidation_heatmap(tmp_path, pairs, T0)
+    assert hm.total_count == 4 and hm.total_notional == 200.0
 
 
 CHILD = textwrap.dedent(

@@ -52,7 +52,7 @@ def fresh_inputs(ms: MarketState, ts: int) -> None:
     ms.on_funding(Funding("bybit", "SOLUSDT", ts, 0.0001, 8, 10.95))
     ms.on_open_interest(OpenInterest("bybit", "SOLUSDT", ts, 2e6, 1e6, 1e8))
     ms.on_basis(Basis(ts, 100.0, 100.03, 3.0))
-    for v in ("binance", "bybit"):
+    for v in ("binance", "bybit", "okx"):
         ms.on_feed_status(FeedStatus(v, "live", ts, 0.1))
 
 

@@ -27,7 +27,7 @@ def test_default_endpoints_are_mainnet_and_from_config() -> None:
     urls = [s.url for s in ws_specs(cfg)]
     assert urls == [
         "wss://fstream.binance.com/public/stream?streams=solusdt@depth@100ms/solusdt@bookTicker",
-        "wss://fstream.binance.com/market/stream?streams=solusdt@aggTrade/!forceOrder@arr",
+        "wss://fstream.binance.com/market/stream?streams=solusdt@aggTrade/!forceOrder@arr/solusdt@markPrice",
         "wss://stream.bybit.com/v5/public/linear",
         "wss://ws.okx.com:8443/ws/v5/public",
     ]
@@ -42,6 +42,19 @@ def test_default_endpoints_are_mainnet_and_from_config() -> None:
     assert specs["bybit.linear"].ping_interval_s == 20
     assert specs["okx.public"].ping_payload == "ping" and specs["okx.public"].dead_after_s > 30
     assert '"liquidation-orders"' in specs["okx.public"].subscribe[0]
+    okx_sub = specs["okx.public"].subscribe[0]
+    for ch in ("open-interest", "funding-rate"):
+        for inst in ("SOL-USDT-SWAP", "SOL-USDC-SWAP"):
+            assert f'{{"channel":"{ch}","instId":"{inst}"}}' in okx_sub
+    assert specs["okx.public"].expected_acks == 6
+    assert ep.binance_oi_url == "https://fapi.binance.com/fapi/v1/openInterest?symbol=SOLUSDT"
+    assert ep.binance_premium_url == "https://fapi.binance.com/fapi/v1/premiumIndex?symbol=SOLUSDT"
+    assert ep.okx_oi_urls == tuple(
+        f"https://www.okx.com/api/v5/public/open-interest?instType=SWAP&instId={i}"
+        for i in ("SOL-USDC-SWAP", "SOL-USDT-SWAP"))
+    assert ep.okx_funding_urls == tuple(
+        f"https://www.okx.com/api/v5/public/funding-rate?instId={i}"
+        for i in ("SOL-USDC-SWAP", "SOL-USDT-SWAP"))
     assert all(s.max_conn_age_s < 24 * 3600 for s in specs.values())
 
 

@@ -97,7 +97,7 @@ def card_levels(m: UiModel, cfg: GuardsConfig) -> dict[str, str]:
     snap = MarketSnapshot(
         ts=m.now_ms, best_bid=b.bid_px if b else None, best_ask=b.ask_px if b else None,
         spread_bps=b.spread_bps if b else None, bid_usd=b.bid_usd if b else None,
-        ask_usd=b.ask_usd if b else None, funding_apr=m.funding.apr_pct if m.funding else None,
+        ask_usd=b.ask_usd if b else None, funding_apr=m.funding_apr(),
         basis_bps=m.basis.basis_bps if m.basis else None, liq_events_5m=n, liq_notional_5m=notional)
     report = evaluate(snap, cfg, m.now_ms, "live")
     return {c.name: c.level for c in report.checks}
@@ -106,15 +106,17 @@ def card_levels(m: UiModel, cfg: GuardsConfig) -> dict[str, str]:
 def cards(m: UiModel, cfg: GuardsConfig) -> dict[str, tuple[str, str]]:
     """Card id -> (value with its unit, guard level); ``-`` and ``stale`` when the input is missing."""
     lv = card_levels(m, cfg)
-    b, f, ba, oi = m.book, m.funding, m.basis, m.oi
+    b, ba = m.book, m.basis
+    apr = m.funding_apr()  # every venue, OI-weighted
+    oi = m.oi_total()  # every venue and instrument
     n, notional = m.liq_window(int(cfg.liq_window_s * 1000))
     values = {
         "spread": (("CROSSED" if not b.bid_px < b.ask_px else f"{b.spread_bps:.2f} bps") if b else "",
                    b is not None),
         "depth": (f"{render.compact(b.bid_usd)}/{render.compact(b.ask_usd)}" if b else "", b is not None),
-        "funding": (f"{f.apr_pct:.2f}%" if f else "", f is not None),
+        "funding": (f"{apr:.2f}%" if apr is not None else "", apr is not None),
         "basis": (f"{ba.basis_bps:+.2f} bps" if ba else "", ba is not None),
-        "oi": (f"{render.compact(oi.oi_notional)} USD" if oi else "", oi is not None),
+        "oi": (f"{render.compact(oi)} USD" if oi is not None else "", oi is not None),
         "liq": (f"{n} · {render.compact(notional)}", bool(m.feeds) or n > 0),
     }
     return {cid: (v if present else "-",

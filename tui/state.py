@@ -19,14 +19,13 @@ from core.bus import Bus, Subscription, Topic, Topics
 from core.engine_types import ENGINE_EVENTS, EngineEvent
 from core.guards import GUARDS, GuardReport
 from core.intents import REGIME, Regime
+from core.market_history import HISTORY, MarketHistory, MarketWindows
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest, Side, Trade
 from core.ui_port import LIQ_MAP, Cluster, LinkState, LiqMap, clusters_from
 
 MINUTE_MS = 60_000
 HEATMAP_WINDOW_MS = 6 * 3600 * 1000
-OI_WINDOW_MIN = 24 * 60
 MAX_BARS = 360  # 6 h of 1m bars
-MAX_LIQS = 20_000
 MAX_EVENTS = 500
 
 #: the bar in progress (built from the trades by the instance; an attached UI receives it ready)
@@ -44,9 +43,9 @@ class UiModel:
     guard: GuardReport | None = None
     regime: Regime | None = None
     feeds: dict[str, FeedStatus] = field(default_factory=dict)
-    bars: dict[int, Bar] = field(default_factory=dict)  # by bar open time, at most MAX_BARS
-    liqs: deque[Liquidation] = field(default_factory=lambda: deque(maxlen=MAX_LIQS))
-    oi_by_minute: dict[int, float] = field(default_factory=dict)  # minute -> last OI notional
+    # bars by open time (at most MAX_BARS), liquidations (6 h), OI per instrument (24 h)
+    windows: MarketWindows = field(
+        default_factory=lambda: MarketWindows(max_bars=MAX_BARS, liq_window_ms=HEATMAP_WINDOW_MS))
     events: deque[EngineEvent] = field(default_factory=lambda: deque(maxlen=MAX_EVENTS))
     clusters: list[Cluster] = field(default_factory=list)
     clusters_seen: bool = False
@@ -58,6 +57,28 @@ class UiModel:
     partial: Bar | None = None  # the current 1m bar, built from the trades (the bus carries closed bars)
     _builder: BarBuilder | None = None
     _history: set[tuple[str, str, int]] = field(default_factory=set)
+
+    @property
+    def bars(self) -> dict[int, Bar]:
+        return self.windows.bars
+
+    @property
+    def liqs(self) -> deque[Liquidation]:
+        return self.windows.liqs
+
+    def prefill_market(self, h: MarketHistory) -> None:
+        """Start the windows with the stored history (published once at start, before live data)."""
+        for b in h.bars[-MAX_BARS:]:
+            self.on_bar(b)
+        for x in h.liquidations:
+            self.on_liq(x)
+        for o in h.open_interest:
+            self.on_oi(o)
+        for f in h.funding:
+            self.on_funding(f)
+        if h.bars:
+            self._t(h.bars[-1].timestamp)
+        self.seq += 1
 
     def prefill(self, history: list[EngineEvent]) -> None:
         """Start the log with the activity log's history (oldest first). Events of this session
@@ -85,10 +106,7 @@ class UiModel:
         self._t(m.timestamp)
 
     def on_bar(self, m: Bar) -> None:
-        self.bars[m.timestamp] = m
-        if len(self.bars) > MAX_BARS:
-            for k in sorted(self.bars)[: len(self.bars) - MAX_BARS]:
-                del self.bars[k]
+        self.windows.on_bar(m)
 
     def on_trades(self, trades: list[Trade]) -> None:
         """All the primary trades since the last drain (never coalesced): the current bar."""
@@ -110,24 +128,18 @@ class UiModel:
 
     def on_funding(self, m: Funding) -> None:
         self.funding = m
+        self.windows.on_funding(m)
 
     def on_oi(self, m: OpenInterest) -> None:
         self.oi = m
-        self.oi_by_minute[m.ts // MINUTE_MS] = m.oi_notional
-        if len(self.oi_by_minute) > OI_WINDOW_MIN + 10:
-            horizon = m.ts // MINUTE_MS - OI_WINDOW_MIN
-            for k in [k for k in self.oi_by_minute if k < horizon]:
-                del self.oi_by_minute[k]
+        self.windows.on_open_interest(m)
 
     def on_basis(self, m: Basis) -> None:
         self.basis = m
 
     def on_liq(self, m: Liquidation) -> None:
         self._t(m.ts)
-        self.liqs.append(m)
-        horizon = m.ts - HEATMAP_WINDOW_MS
-        while self.liqs and self.liqs[0].ts < horizon:
-            self.liqs.popleft()
+        self.windows.on_liquidation(m)
 
     def on_feed(self, m: FeedStatus) -> None:
         self.feeds[m.feed] = m
@@ -175,25 +187,26 @@ class UiModel:
 
     def liq_window(self, window_ms: int) -> tuple[int, float]:
         """Count and notional of liquidations in the last ``window_ms`` of event time."""
-        horizon = self.now_ms - window_ms
-        n, notional = 0, 0.0
-        for liq in reversed(self.liqs):
-            if liq.ts <= horizon:
-                break
-            n += 1
-            notional += liq.notional
-        return n, notional
+        return self.windows.liq_window(self.now_ms, window_ms)
+
+    def oi_total(self) -> float | None:
+        """Open interest summed over every venue and instrument (values at most 5 min old)."""
+        return self.windows.derivs.oi_total(self.windows.now_ms, self.windows.oi_max_age_s)
+
+    def funding_apr(self) -> float | None:
+        """Funding APR over every venue (open-interest weighted when every OI is known)."""
+        w = self.windows
+        return w.derivs.funding_aggregate(w.now_ms, 300.0, w.oi_max_age_s)
 
     def oi_series(self) -> list[float]:
-        if not self.oi_by_minute:
-            return []
-        last = max(self.oi_by_minute)
-        return [v for k, v in sorted(self.oi_by_minute.items()) if k > last - OI_WINDOW_MIN]
+        """Aggregated open interest per minute over 24 h."""
+        return [v for _, v in self.windows.oi_series()]
 
 
 #: the topics a UI follows besides the trades: (topic, queue size, coalesce). Market data coalesces
 #: (latest wins for a slow UI); engine events, liquidations, guard reports and feed statuses never do.
 UI_TOPICS: tuple[tuple[Topic[Any], int, bool], ...] = (
+    (HISTORY, 4, False),  # first: the stored history before any live value
     (Topics.BOOK, 4, True),
     (Topics.BARS, 256, True),
     (Topics.FUNDING, 4, True),
@@ -218,7 +231,7 @@ def model_handlers(m: UiModel) -> dict[str, Callable[[Any], None]]:
         Topics.OPEN_INTEREST.name: m.on_oi, Topics.BASIS.name: m.on_basis,
         Topics.LIQUIDATIONS.name: m.on_liq, Topics.FEED_STATUS.name: m.on_feed, GUARDS.name: m.on_guard,
         REGIME.name: m.on_regime, ENGINE_EVENTS.name: m.on_event, LIQ_MAP.name: m.on_liq_map,
-        PARTIAL_BAR.name: m.on_partial, NOW_MS.name: m.on_now,
+        PARTIAL_BAR.name: m.on_partial, NOW_MS.name: m.on_now, HISTORY.name: m.prefill_market,
     }
 
 

@@ -18,9 +18,10 @@ from core.bus import Bus, Topics
 from core.engine_types import ENGINE_EVENTS, EngineEvent
 from core.guards import GuardReport
 from core.intents import Regime
+from core.market_history import MAX_LIQS
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest, Trade
 from core.ui_port import LinkState
-from tui.state import MAX_BARS, MAX_EVENTS, MAX_LIQS, UI_TOPICS, UiModel, model_handlers
+from tui.state import MAX_BARS, MAX_EVENTS, UI_TOPICS, UiModel, model_handlers
 
 
 class ModelSnapshot(msgspec.Struct, kw_only=True):
@@ -35,7 +36,12 @@ class ModelSnapshot(msgspec.Struct, kw_only=True):
     feeds: list[FeedStatus] = msgspec.field(default_factory=list)
     bars: list[Bar] = msgspec.field(default_factory=list)
     liqs: list[Liquidation] = msgspec.field(default_factory=list)
-    oi_by_minute: list[tuple[int, float]] = msgspec.field(default_factory=list)
+    #: the market windows' open interest: per (venue, symbol) the value of each minute
+    #: ``(venue, symbol, minute, ts, USD)``, and the latest OI and funding of each instrument
+    oi_minutes: list[tuple[str, str, int, int, float]] = msgspec.field(default_factory=list)
+    oi_latest: list[OpenInterest] = msgspec.field(default_factory=list)
+    funding_latest: list[Funding] = msgspec.field(default_factory=list)
+    windows_now_ms: int = 0
     events: list[EngineEvent] = msgspec.field(default_factory=list)
     clusters: list[tuple[float, float]] = msgspec.field(default_factory=list)
     clusters_seen: bool = False
@@ -49,11 +55,15 @@ class ModelSnapshot(msgspec.Struct, kw_only=True):
 def snapshot_of(model: UiModel, events: list[EngineEvent] | None = None) -> ModelSnapshot:
     """The model as plain data; ``events`` (oldest first) replace the model's own when given."""
     m = model
+    w = m.windows
     return ModelSnapshot(
         book=m.book, funding=m.funding, oi=m.oi, basis=m.basis, guard=m.guard,
         regime=m.regime, feeds=[m.feeds[k] for k in sorted(m.feeds)],
         bars=[m.bars[k] for k in sorted(m.bars)], liqs=list(m.liqs),
-        oi_by_minute=sorted(m.oi_by_minute.items()),
+        oi_minutes=[(v, sym, minute, ts, usd) for (v, sym), per in sorted(w.oi_minutes.items())
+                    for minute, (ts, usd) in sorted(per.items())],
+        oi_latest=[w.derivs.oi[k] for k in sorted(w.derivs.oi)],
+        funding_latest=[w.derivs.funding[k] for k in sorted(w.derivs.funding)], windows_now_ms=w.now_ms,
         events=list(m.events) if events is None else events[-MAX_EVENTS:],
         clusters=list(m.clusters), clusters_seen=m.clusters_seen, now_ms=m.now_ms,
         first_ms=m.first_ms, trading_state=m.trading_state, automation_on=m.automation_on,
@@ -63,12 +73,20 @@ def snapshot_of(model: UiModel, events: list[EngineEvent] | None = None) -> Mode
 def model_from(s: ModelSnapshot, seq: int = 0) -> UiModel:
     """A model from a snapshot; ``seq`` above the replaced model's, so everything repaints."""
     m = UiModel(book=s.book, funding=s.funding, oi=s.oi, basis=s.basis, guard=s.guard, regime=s.regime,
-                feeds={f.feed: f for f in s.feeds}, bars={b.timestamp: b for b in s.bars[-MAX_BARS:]},
+                feeds={f.feed: f for f in s.feeds},
                 clusters=[(p, n) for p, n in s.clusters], clusters_seen=s.clusters_seen, now_ms=s.now_ms,
                 first_ms=s.first_ms, trading_state=s.trading_state, automation_on=s.automation_on,
                 partial=s.partial, seq=seq + 1)
-    m.liqs.extend(s.liqs[-MAX_LIQS:])
-    m.oi_by_minute.update((k, v) for k, v in s.oi_by_minute)
+    w = m.windows
+    w.bars.update((b.timestamp, b) for b in s.bars[-MAX_BARS:])
+    w.liqs.extend(s.liqs[-MAX_LIQS:])
+    for venue, sym, minute, ts, usd in s.oi_minutes:
+        w.oi_minutes.setdefault((venue, sym), {})[minute] = (ts, usd)
+    for o in s.oi_latest:
+        w.derivs.on_open_interest(o)
+    for f in s.funding_latest:
+        w.derivs.on_funding(f)
+    w.now_ms = s.windows_now_ms
     m.events.extend(s.events[-MAX_EVENTS:])
     return m
 

@@ -90,6 +90,8 @@ class Tracked:
 
 
 class DriftVenue:
+    confirms_async = True  # calls return once sent; the order shows up in events once on chain
+
     def __init__(
         self,
         chain: DriftChain,

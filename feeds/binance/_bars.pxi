@@ -100,3 +100,30 @@ cdef class Bars:
 
     def flush(self):
         return self._close() if self._n else None
+
+    def resume(self, list day_bars):
+        """:meth:`core.bars.BarBuilder.resume`: continue the day's CVD/VWAP sums (and a bar left
+        open at shutdown) from stored bars of one UTC day; only on a fresh builder. (The module is
+        compiled with wraparound off: no negative indexes here.)"""
+        cdef Py_ssize_t n = len(day_bars)
+        if self._n or n == 0:
+            return
+        last = day_bars[n - 1]
+        cdef list closed = day_bars if last.closed else day_bars[:n - 1]
+        cdef Py_ssize_t k = len(closed)
+        cdef double vol = 0.0
+        for b in closed:
+            vol += b.buy_vol + b.sell_vol
+        self._day = floordiv(last.timestamp, DAY_MS)
+        self._day_cvd = closed[k - 1].cvd if k else 0.0
+        self._day_vol = vol
+        self._day_pq = closed[k - 1].vwap * vol if k else 0.0
+        self._floor = last.timestamp
+        if not last.closed:
+            total = vol + last.buy_vol + last.sell_vol
+            self._ts = last.timestamp
+            self._end = last.timestamp + MINUTE_MS
+            self._n = last.trades
+            self._o, self._h, self._l, self._c = last.open, last.high, last.low, last.close
+            self._buy, self._sell = last.buy_vol, last.sell_vol
+            self._pq = last.vwap * total - self._day_pq

@@ -20,6 +20,10 @@ both return core models and never raise.
   *order*: a SELL order closes a LONG position. Despite the ``!forceOrder@arr`` stream name, each
   message carries a single order object, and Binance pushes only the *latest* liquidation per
   symbol per 1000 ms window, so counts and volumes derived from this stream are a lower bound.
+* ``markPriceUpdate`` and REST ``/fapi/v1/premiumIndex``, ``/fapi/v1/openInterest``,
+  ``/fapi/v1/fundingInfo`` → :class:`~core.models.Funding` / :class:`~core.models.OpenInterest`
+  (:mod:`feeds.binance.derivatives`: the funding interval from ``fundingInfo``, OI notional at
+  the mark, never 0).
 * ``kline`` / ``continuous_kline`` events, REST ``exchangeInfo`` bodies and subscription replies
   (``{"result": null, "id": 1}``) are recognised and counted as ``stats.ignored``.
 """
@@ -38,6 +42,7 @@ from core.models import BookTicker, Liquidation, MarketEvent, Side, Trade
 from core.sanity import sane_levels
 from feeds.base import CodecStats
 from feeds.binance import fast
+from feeds.binance.derivatives import BinanceDerivatives, path_of
 
 if TYPE_CHECKING:
     from feeds.binance._fast import FrameDecoder
@@ -52,6 +57,7 @@ from feeds.binance.messages import (
     Envelope,
     ForceOrderMsg,
     KlineMsg,
+    MarkPriceMsg,
     Probe,
     RestProbe,
     TradeMsg,
@@ -61,7 +67,7 @@ from feeds.binance.messages import (
 VENUE = "binance"
 _SELL = Side.SELL
 _BUY = Side.BUY
-_KNOWN_EVENTS = frozenset({"depthUpdate", "aggTrade", "trade", "bookTicker", "forceOrder"})
+_KNOWN_EVENTS = frozenset({"depthUpdate", "aggTrade", "trade", "bookTicker", "forceOrder", "markPriceUpdate"})
 _IGNORED_EVENTS = frozenset({"kline", "continuous_kline"})
 
 _env_decoder = msgspec.json.Decoder(Envelope)
@@ -98,6 +104,7 @@ class BinanceCodec:
         # other frame, and everything when it is not built, takes the msgspec path below
         self._ext = fast.compiled if compiled else None
         self.fast: FrameDecoder | None = self._ext.FrameDecoder(self) if self._ext is not None else None
+        self.derivs = BinanceDerivatives(self._accept, self.stats)  # open interest and funding
 
     @property
     def drop_book_ticker(self) -> bool:
@@ -249,6 +256,13 @@ class BinanceCodec:
             qty = z if z > 0 else float(o.q)
             ev = Liquidation(VENUE, o.s, o.T, "long" if o.S == "SELL" else "short", price, qty,
                              price * qty, recv_ns)
+        elif isinstance(msg, MarkPriceMsg):
+            if not self._accept(msg.s):
+                st.ignored += 1
+                return []
+            out = self.derivs.mark_price(msg)
+            st.decoded += 1
+            return out
         elif isinstance(msg, KlineMsg | ContinuousKlineMsg):
             st.ignored += 1
             return []
@@ -316,6 +330,14 @@ class BinanceCodec:
         st.frames += 1
         parts = urlsplit(url)
         path = parts.path
+        endpoint = path_of(path)
+        if endpoint is not None:
+            try:
+                out = self.derivs.feed_http(endpoint, body)
+            except (msgspec.DecodeError, ValueError) as exc:
+                return self._bad_derivs_body(endpoint, body, exc)
+            st.decoded += 1
+            return out
         if path.endswith("/exchangeInfo"):
             st.ignored += 1
             return []
@@ -353,6 +375,19 @@ class BinanceCodec:
             return self.default_symbol
         waiting = [s for s, b in self.books.items() if b.awaiting_snapshot]
         return waiting[0] if len(waiting) == 1 else None
+
+    def _bad_derivs_body(self, endpoint: str, body: bytes | str, exc: Exception) -> list[MarketEvent]:
+        """An error body (``{"code", "msg"}``) is counted as an error, anything else as malformed."""
+        try:
+            p = _rest_probe_decoder.decode(body)
+        except msgspec.DecodeError:
+            p = None
+        if p is not None and p.code is not None:
+            self.stats.errors += 1
+            self.stats.last_error = f"binance error {p.code}: {p.msg} ({endpoint})"
+        else:
+            self.stats.note_malformed(f"{endpoint}: {exc}")
+        return []
 
     def _classify_http(self, body: bytes | str) -> list[MarketEvent]:
         st = self.stats

@@ -97,6 +97,18 @@ class ForceOrderMsg(msgspec.Struct, tag="forceOrder", tag_field="e", gc=False):
     E: int = 0
 
 
+class MarkPriceMsg(msgspec.Struct, tag="markPriceUpdate", tag_field="e", gc=False):
+    """``<symbol>@markPrice[@1s]``: mark ``p``, index ``i``, funding rate ``r`` (for the settlement
+    at ``T``, the next funding time), event time ``E``."""
+
+    s: str
+    p: str
+    E: int = 0
+    i: str = ""
+    r: str = ""
+    T: int = 0
+
+
 class KlineMsg(msgspec.Struct, tag="kline", tag_field="e", gc=False):
     """Recognised and ignored (bars are built from trades)."""
 
@@ -107,6 +119,7 @@ class ContinuousKlineMsg(msgspec.Struct, tag="continuous_kline", tag_field="e", 
 
 WsEvent = (
     DepthUpdateMsg | AggTradeMsg | TradeMsg | BookTickerMsg | ForceOrderMsg | KlineMsg | ContinuousKlineMsg
+    | MarkPriceMsg
 )
 
 

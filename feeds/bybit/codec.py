@@ -27,9 +27,11 @@ REST bodies (see :mod:`feeds.bybit.rest`): ``/v5/market/open-interest``,
 ``/v5/market/funding/history``, ``/v5/market/tickers`` and ``/v5/market/instruments-info``
 (``fundingInterval`` in minutes -> :class:`~core.models.Instrument`, remembered per symbol).
 REST ``open-interest`` carries only ``openInterest``; it is taken as the same both-sides figure
-as the ticker's, so ``oi_single = openInterest / 2``. ``oi_notional`` is 0.0 while no mark price is
-known. Funding history rows use the instrument's current interval (rows do not carry theirs);
-without a known interval they are skipped and counted as an error, never assumed 8 h.
+as the ticker's, so ``oi_single = openInterest / 2``. Open interest is never published without a
+mark price (its notional would be unknown): REST rows that arrive first are held (the latest
+``MAX_HELD_OI``) and published, with their own timestamps, when the first mark arrives. Funding
+history rows use the instrument's current interval (rows do not carry theirs); without a known
+interval they are skipped and counted as an error, never assumed 8 h.
 
 A ticker update with a mark or index price that :mod:`core.sanity` refuses (not > 0, or outside
 the band around the pipeline's reference) or an OI that is not > 0 is refused whole before it is
@@ -53,6 +55,7 @@ from feeds.base import CodecStats
 from feeds.bybit import rest, wire
 
 VENUE = "bybit"
+MAX_HELD_OI = 16
 
 IGNORED_TOPICS = frozenset(
     {
@@ -95,6 +98,7 @@ class BybitCodec:
         self.stats = CodecStats()
         self.tickers: dict[str, TickerState] = {}
         self.instruments: dict[str, Instrument] = {}
+        self.held_oi: dict[str, list[tuple[int, float]]] = {}  # REST (ts, openInterest) awaiting a mark
 
     def _wanted(self, symbol: str) -> bool:
         return self.symbols is None or symbol in self.symbols
@@ -216,6 +220,8 @@ class BybitCodec:
             f = self._funding(t.symbol, state, ts)
             if f is not None:
                 out.append(f)
+        if mark is not None and t.symbol in self.held_oi:
+            out.extend(self._oi_rows(t.symbol, self.held_oi.pop(t.symbol), mark))
         if any(v is not None for v in (oi, single, mark)):
             o = self._open_interest(t.symbol, state, ts)
             if o is not None:
@@ -249,12 +255,16 @@ class BybitCodec:
         )
 
     def _open_interest(self, symbol: str, state: TickerState, ts: int) -> OpenInterest | None:
-        if state.oi is None:
-            return None
+        if state.oi is None or state.mark_px is None:
+            return None  # no notional without a mark: missing, never 0
         # Bybit's openInterest counts both sides; when singleOpenInterest is absent (REST) take half.
         single = state.single_oi if state.single_oi is not None else state.oi / 2.0
-        notional = single * state.mark_px if state.mark_px is not None else 0.0
-        return OpenInterest(VENUE, symbol, ts, state.oi, single, notional)
+        return OpenInterest(VENUE, symbol, ts, state.oi, single, single * state.mark_px)
+
+    @staticmethod
+    def _oi_rows(symbol: str, rows: list[tuple[int, float]], mark: float) -> list[MarketEvent]:
+        # REST gives only openInterest (both sides, as in the ticker): one side is half
+        return [OpenInterest(VENUE, symbol, ts, oi, oi / 2.0, oi / 2.0 * mark) for ts, oi in rows]
 
     # ------------------------------------------------------------------ REST
 
@@ -325,22 +335,15 @@ class BybitCodec:
             return []
         state = self.tickers.get(symbol)
         mark = state.mark_px if state is not None else None
-        out: list[MarketEvent] = []
         # Bybit lists newest first; emit oldest first so consumers see time move forward.
-        for it in sorted(res.items, key=lambda i: wire.ms(i.timestamp)):
-            oi = wire.req(it.openInterest)
-            single = oi / 2.0  # REST gives only openInterest (both sides, as in the ticker)
-            out.append(
-                OpenInterest(
-                    VENUE,
-                    symbol,
-                    wire.ms(it.timestamp),
-                    oi,
-                    single,
-                    single * mark if mark is not None else 0.0,
-                )
-            )
-        return out
+        rows = [(wire.ms(it.timestamp), wire.req(it.openInterest))
+                for it in sorted(res.items, key=lambda i: wire.ms(i.timestamp))]
+        if mark is None:
+            held = self.held_oi.setdefault(symbol, [])
+            held.extend(rows)
+            del held[:-MAX_HELD_OI]
+            return []
+        return self._oi_rows(symbol, rows, mark)
 
     def _rest_funding(self, res: rest.FundingHistoryResult) -> list[MarketEvent]:
         st = self.stats

@@ -4,7 +4,9 @@ The session runs in 100 ms steps. Each step: aggressor trades hit the Binance to
 moves toward the planned mid (sweeping the side it moves through), the book re-quotes a few levels
 and one ``depth@100ms`` diff plus a ``bookTicker`` with the same ``u`` go out. Bybit tickers
 follow every 1-3 s, OKX SOL-USDC-SWAP trades follow Binance's mid with a short lag, and
-liquidations arrive at the rate of the current regime. All records are written in receive-time
+liquidations arrive at the rate of the current regime. Binance mark price and open interest, OKX
+open interest and funding and OKX liquidations come from :mod:`feeds.demo.derivs` (their own
+random stream). All records are written in receive-time
 order with :class:`~feeds.replay.RecordingWriter`.
 """
 
@@ -19,10 +21,11 @@ from pathlib import Path
 
 from feeds.demo import wire
 from feeds.demo.book import Print, SyntheticBook
+from feeds.demo.derivs import DerivStreams
 from feeds.demo.scenario import PLANNED_SIGNALS, REGIMES, Regime, phase_spans, plan_for
 from feeds.replay import RecordingWriter
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # 2: open interest and funding from every venue, OKX liquidations (issue 19)
 LABEL = "synthetic demo"
 DEFAULT_START_MS = 1_741_565_100_000  # 2025-03-10 00:05:00 UTC: a fresh 00:00-anchored VWAP session
 STEP_MS = 100
@@ -122,6 +125,7 @@ class _Session:
         self.ticker: dict[str, str] = {}
         self.turnover = 412_880_112.5
         self.volume = 2_716_540.2
+        self.derivs = DerivStreams(out, seed)
 
     # ------------------------------------------------------------------ helpers
     def vwap_tick(self) -> float:
@@ -206,6 +210,7 @@ class _Session:
         self._bybit(t0)
         self._okx(t0)
         self._liquidations(t0)
+        self.derivs.step(t0, STEP_MS, self.mid() / 100, self.funding, reg.name == "cascade")
 
     def _depth(self, step: int, ts_ms: int) -> None:
         rng, book = self.rng, self.book
@@ -325,6 +330,7 @@ class _Session:
     def connect(self) -> None:
         rng, out, s = self.rng, self.out, self.start_ms * 1_000_000
         out.add(s - 2_400_000_000, "http", "okx.http.1", wire.okx_instruments(), url=wire.OKX_INSTRUMENTS_URL)
+        self.derivs.connect(s)
         out.add(s - 2_000_000_000, "connect", "binance.ws.1", "", url=wire.BINANCE_WS_URL)
         out.add(s - 1_900_000_000, "connect", "bybit.ws.1", "", url=wire.BYBIT_WS_URL)
         args = [f"tickers.{wire.SYMBOL}", f"allLiquidation.{wire.SYMBOL}"]

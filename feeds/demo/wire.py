@@ -274,3 +274,52 @@ def okx_instruments() -> str:
             ],
         }
     )
+
+
+# --------------------------------------------------------------------------- OI, funding (issue 19)
+OKX_USDT_INST = "SOL-USDT-SWAP"
+BINANCE_MARKET_URL = "wss://fstream.binance.com/market/stream?streams=solusdt@markPrice"
+BINANCE_OI_URL = "https://fapi.binance.com/fapi/v1/openInterest?symbol=SOLUSDT"
+BINANCE_FUNDING_INFO_URL = "https://fapi.binance.com/fapi/v1/fundingInfo"
+
+
+def binance_mark_price(mark: float, index: float, funding: float, next_ms: int, event_ms: int) -> str:
+    """``<symbol>@markPrice``: mark ``p``, index ``i``, estimated settle ``P``, funding ``r``, ``T``."""
+    return _envelope("solusdt@markPrice", {
+        "e": "markPriceUpdate", "E": event_ms, "s": SYMBOL, "p": dec(mark, 8), "P": dec(index, 8),
+        "i": dec(index, 8), "r": dec(funding, 8), "T": next_ms})
+
+
+def binance_open_interest(oi: float, time_ms: int) -> str:
+    return dumps({"openInterest": dec(oi, 3), "symbol": SYMBOL, "time": time_ms})
+
+
+def binance_funding_info() -> str:
+    """Only symbols whose funding parameters Binance adjusted are listed (SOLUSDT is not)."""
+    return dumps([{"symbol": "BLZUSDT", "adjustedFundingRateCap": "0.02000000",
+                   "adjustedFundingRateFloor": "-0.02000000", "fundingIntervalHours": 4,
+                   "disclaimer": False}])
+
+
+def okx_open_interest(inst: str, oi_ccy: float, px: float, ts_ms: int) -> str:
+    return dumps({"arg": {"channel": "open-interest", "instId": inst}, "data": [
+        {"instId": inst, "instType": "SWAP", "oi": dec(oi_ccy, 2), "oiCcy": dec(oi_ccy, 2),
+         "oiUsd": dec(oi_ccy * px, 2), "ts": str(ts_ms)}]})
+
+
+def okx_funding_rate(inst: str, funding: float, settle_ms: int, ts_ms: int) -> str:
+    return dumps({"arg": {"channel": "funding-rate", "instId": inst}, "data": [
+        {"formulaType": "withRate", "fundingRate": dec(funding, 16), "fundingTime": str(settle_ms),
+         "impactValue": "20000.0000000000000000", "instId": inst, "instType": "SWAP",
+         "interestRate": "0.0001000000000000", "maxFundingRate": "0.015", "method": "current_period",
+         "minFundingRate": "-0.015", "nextFundingRate": "", "nextFundingTime": str(settle_ms + 28_800_000),
+         "premium": "0.0001035", "settFundingRate": dec(funding, 16), "settState": "settled",
+         "ts": str(ts_ms)}]})
+
+
+def okx_liquidation(inst: str, pos_side: str, bankrupt: float, sz: float, ts_ms: int) -> str:
+    uly = inst.removesuffix("-SWAP")
+    return dumps({"arg": {"channel": "liquidation-orders", "instType": "SWAP"}, "data": [
+        {"details": [{"bkLoss": "0", "bkPx": dec(bankrupt, 2), "ccy": "", "posSide": pos_side,
+                      "side": "sell" if pos_side == "long" else "buy", "sz": dec(sz, 2), "ts": str(ts_ms)}],
+         "instFamily": uly, "instId": inst, "instType": "SWAP", "uly": uly}]})

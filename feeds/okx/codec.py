@@ -13,6 +13,11 @@
   ``posSide`` when ``long``/``short``; in net mode from the order side (a ``sell`` order
   liquidates a long, a ``buy`` order a short). ``bkPx`` is the bankruptcy price. OKX says the
   details are not in time order; the codec emits each frame's liquidations sorted by ``ts``.
+* ``open-interest`` / ``funding-rate`` (per instrument) and the REST bodies of
+  ``/api/v5/public/open-interest`` and ``/api/v5/public/funding-rate`` ->
+  :class:`~core.models.OpenInterest` / :class:`~core.models.Funding` (see
+  :mod:`feeds.okx.derivatives`: one side from ``oiCcy``, USD from ``oiUsd``; the funding interval
+  from ``nextFundingTime - fundingTime``, never assumed).
 * A trade or liquidation whose price or size is not > 0 is dropped alone (a
   :class:`~core.models.BadData` the pipeline counts); an unparseable number, side or time makes the
   whole frame malformed.
@@ -34,9 +39,10 @@ import msgspec
 
 from core.models import BadData, Instrument, Liquidation, MarketEvent, Side, Trade
 from feeds.base import CodecStats
+from feeds.okx.derivatives import OkxDerivatives
 
 VENUE = "okx"
-DEFAULT_INST_IDS = ("SOL-USDC-SWAP",)
+DEFAULT_INST_IDS = ("SOL-USDT-SWAP", "SOL-USDC-SWAP")
 DEFAULT_MAX_PENDING = 1000
 
 IGNORED_CHANNELS = frozenset(
@@ -49,8 +55,6 @@ IGNORED_CHANNELS = frozenset(
         "tickers",
         "mark-price",
         "index-tickers",
-        "funding-rate",
-        "open-interest",
         "price-limit",
         "estimated-price",
         "opt-summary",
@@ -163,7 +167,7 @@ class _Pending:
 
 
 class OkxCodec:
-    """OKX v5 public codec for the instruments in ``inst_ids`` (default ``SOL-USDC-SWAP``)."""
+    """OKX v5 public codec for the instruments in ``inst_ids`` (default the SOL USDT and USDC swaps)."""
 
     venue = VENUE
 
@@ -173,6 +177,7 @@ class OkxCodec:
         self.contracts: dict[str, Contract] = {}
         self.max_pending = max_pending
         self._pending: deque[_Pending] = deque()
+        self.derivs = OkxDerivatives(self.inst_ids, self.stats)  # open interest and funding
 
     @property
     def pending(self) -> int:
@@ -262,6 +267,14 @@ class OkxCodec:
                 out.extend(self._liq_or_hold(inst_id, d, recv_ns))
             st.decoded += 1
             return out
+        if ch == "open-interest" or ch == "funding-rate":
+            if arg.instId and arg.instId not in self.inst_ids:
+                st.ignored += 1
+                return []
+            out = (self.derivs.open_interest(data, self._ct_vals()) if ch == "open-interest"
+                   else self.derivs.funding(data, recv_ns))
+            st.decoded += 1
+            return out
         if ch in IGNORED_CHANNELS or ch.startswith(IGNORED_PREFIXES):
             st.ignored += 1
             return []
@@ -328,15 +341,23 @@ class OkxCodec:
                 st.errors += 1
                 st.last_error = f"okx http code {env.code}: {env.msg} ({path})"
                 return []
-            if not path.endswith("/api/v5/public/instruments"):
+            if path.endswith("/api/v5/public/open-interest"):
+                out = self.derivs.open_interest(env.data, self._ct_vals())
+            elif path.endswith("/api/v5/public/funding-rate"):
+                out = self.derivs.funding(env.data, recv_ns)
+            elif not path.endswith("/api/v5/public/instruments"):
                 st.note_unknown(f"http:{path}")
                 return []
-            out = self._instruments(_INSTRUMENTS.decode(env.data))
+            else:
+                out = self._instruments(_INSTRUMENTS.decode(env.data))
         except _DECODE_ERRORS as exc:
             st.note_malformed(f"okx http {path}: {type(exc).__name__}: {exc}")
             return []
         st.decoded += 1
         return out
+
+    def _ct_vals(self) -> dict[str, float]:
+        return {k: c.ct_val for k, c in self.contracts.items() if not c.inverse}
 
     def _instruments(self, items: list[InstrumentItem]) -> list[MarketEvent]:
         parsed: list[tuple[Instrument, Contract]] = []

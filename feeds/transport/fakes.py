@@ -11,7 +11,9 @@ aiohttp app serves every venue (point ``venues.*`` at it with :meth:`FakeExchang
 * Bybit ``/v5/public/linear``: ``{"op":"subscribe"}`` acked, ``{"op":"ping"}`` answered, recorded
   frames of the subscribed topics looped; REST instruments-info / open-interest / funding history.
 * OKX ``/ws/v5/public``: subscribe acks per arg, text ``ping`` -> ``pong``, recorded frames of the
-  subscribed channels looped; REST instruments.
+  subscribed channels looped; REST instruments, open interest and funding rate.
+* Binance REST ``/fapi/v1/openInterest``, ``premiumIndex`` and ``fundingInfo`` (synthetic values
+  in the documented shapes, stamped with the current time).
 
 Faults (:class:`Faults`): refuse connections (HTTP 503 on upgrade), silence (no data, no pongs),
 drop every connection abruptly, inject garbage frames, skip depth diffs (a gap), queue HTTP
@@ -73,6 +75,7 @@ class FakeExchange:
         self.clients: list[_Client] = []
         self.connections: dict[str, int] = {}
         self.requests: dict[str, int] = {}
+        self.binance_funding_hours: dict[str, float] = {"BLZUSDT": 4}  # what /fapi/v1/fundingInfo lists
         self.sent: dict[str, int] = {}
         self.sent_log: list[tuple[int, str, str]] | None = None  # (ns, stream, text) when enabled
         self.book = OrderBook()
@@ -95,10 +98,12 @@ class FakeExchange:
         app.router.add_get("/public/stream", self._binance_ws)
         app.router.add_get("/market/stream", self._binance_ws)
         app.router.add_get("/fapi/v1/depth", self._binance_depth)
+        app.router.add_get("/fapi/v1/{name:openInterest|premiumIndex|fundingInfo}", self._binance_derivs)
         app.router.add_get("/v5/public/linear", self._bybit_ws)
         app.router.add_get("/v5/market/{name:.*}", self._bybit_rest)
         app.router.add_get("/ws/v5/public", self._okx_ws)
         app.router.add_get("/api/v5/public/instruments", self._okx_rest)
+        app.router.add_get("/api/v5/public/{name:open-interest|funding-rate}", self._okx_derivs)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -239,6 +244,51 @@ class FakeExchange:
             await asyncio.sleep(self.faults.snapshot_delay_s)
         return web.Response(body=body, content_type="application/json")
 
+    def _rest_fault(self, venue: str, name: str, text: str = "fault") -> web.Response | None:
+        """Count a REST request; the queued fault status, if any, as the answer."""
+        self._count(self.requests, f"{venue}.{name}")
+        status = self.faults.next_status(venue)
+        return None if status is None else web.Response(status=status, text=text)
+
+    async def _binance_derivs(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        fault = self._rest_fault("binance", name, '{"code":-1003,"msg":"fault"}')
+        if fault is not None:
+            return fault
+        now = int(time.time() * 1000)
+        sym = request.query.get("symbol", self.binance.symbol)
+        body: Any
+        if name == "openInterest":
+            body = {"openInterest": "81234.567", "symbol": sym, "time": now}
+        elif name == "premiumIndex":
+            body = {"symbol": sym, "markPrice": "61000.10000000", "indexPrice": "60990.00000000",
+                    "estimatedSettlePrice": "60991.0", "lastFundingRate": "0.00010000",
+                    "interestRate": "0.00010000", "nextFundingTime": now - now % 28_800_000 + 28_800_000,
+                    "time": now}
+        else:
+            body = [{"symbol": s, "adjustedFundingRateCap": "0.02500000",
+                     "adjustedFundingRateFloor": "-0.02500000", "fundingIntervalHours": h,
+                     "disclaimer": False} for s, h in self.binance_funding_hours.items()]
+        return web.Response(body=msgspec.json.encode(body), content_type="application/json")
+
+    async def _okx_derivs(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        fault = self._rest_fault("okx", name)
+        if fault is not None:
+            return fault
+        now = int(time.time() * 1000)
+        inst = request.query.get("instId", "SOL-USDT-SWAP")
+        item: dict[str, str]
+        if name == "open-interest":
+            item = {"instId": inst, "instType": "SWAP", "oi": "2000000", "oiCcy": "200000",
+                    "oiUsd": "30000000", "ts": str(now)}
+        else:
+            settle = now - now % 28_800_000 + 28_800_000
+            item = {"fundingRate": "0.0001", "fundingTime": str(settle), "instId": inst, "instType": "SWAP",
+                    "method": "current_period", "nextFundingTime": str(settle + 28_800_000), "ts": str(now)}
+        body = {"code": "0", "msg": "", "data": [item]}
+        return web.Response(body=msgspec.json.encode(body), content_type="application/json")
+
     # ------------------------------------------------------------------ Bybit / OKX
     async def _loop_frames(self, c: _Client, frames: tuple[str, ...], match: Any) -> None:
         while True:
@@ -285,10 +335,9 @@ class FakeExchange:
 
     async def _bybit_rest(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        self._count(self.requests, f"bybit.{name}")
-        status = self.faults.next_status("bybit")
-        if status is not None:
-            return web.Response(status=status, text="fault")
+        fault = self._rest_fault("bybit", name)
+        if fault is not None:
+            return fault
         now = int(time.time() * 1000)
         sym = request.query.get("symbol", "SOLUSDT")
         result: Any
