@@ -68,6 +68,8 @@ def test_snapshot_round_trips_through_json() -> None:
     m = model_from(back)
     assert sorted(m.bars) == sorted(tap.model.bars) and len(m.liqs) == len(tap.model.liqs)
     assert m.oi_series() == tap.model.oi_series() and m.guard == tap.model.guard
+    assert m.oi_total() == tap.model.oi_total() is not None  # every venue's latest OI
+    assert m.funding_apr() == tap.model.funding_apr() is not None
 
 
 def test_queue_feed_applies_in_order_and_a_snapshot_replaces_the_model() -> None:
