@@ -20,6 +20,7 @@ never logged nor kept: each signing unlocks the key again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import uuid
 from pathlib import Path
@@ -39,15 +40,30 @@ if TYPE_CHECKING:
     from execution.drift.rpc import RpcClient
     from execution.signers.base import Signer
     from execution.signers.keystore import KeyStore
+    from storage.state_store import StateStore
 
 NOT_DRIFT = "the paper venue has no delegation: nothing is signed"
+MANUAL_SIGN_KEY = "delegation.manual_sign"
 
 
 class DelegationControl:
-    def __init__(self, cfg: Config, handlers: ControlHandlers, data_dir: Path) -> None:
+    def __init__(self, cfg: Config, handlers: ControlHandlers, data_dir: Path,
+                 store: StateStore | None = None) -> None:
         self.cfg = cfg
         self.handlers = handlers
         self.data_dir = data_dir
+        self.store = store  # the UI settings' store: manual-sign mode survives a restart
+        if self.drift and store is not None and store.get_json(MANUAL_SIGN_KEY) is True:
+            handlers.manual_sign = True
+            handlers.engine.automation_on = False
+
+    def _keep_mode(self) -> None:
+        """Saved best effort: the mode is in force in memory either way."""
+        from storage.state_store import StateStoreError
+
+        if self.store is not None:
+            with contextlib.suppress(StateStoreError, OSError):
+                self.store.put_json(MANUAL_SIGN_KEY, self.handlers.manual_sign)
 
     def handlers_table(self) -> dict[str, Handler]:
         return {"delegation": self.status, "delegation.revoke": self.revoke, "manual_sign": self.manual_sign,
@@ -110,6 +126,7 @@ class DelegationControl:
         self.handlers.engine.set_automation(False)  # at once: nothing automatic goes out from here on
         if self.cfg.venues.drift.use_delegate:
             self.handlers.manual_sign = True  # the delegate cannot sign any more
+            self._keep_mode()
         owner = await self._owner(args.get("passphrase"))
         st = await delegate_action(self.cfg, "revoke", None, self.data_dir, owner=owner, rpc=self._rpc())
         return {**st, **self._mode()}
@@ -122,6 +139,7 @@ class DelegationControl:
         if on:
             self.handlers.engine.set_automation(False)
         self.handlers.manual_sign = on
+        self._keep_mode()
         return self._mode()
 
     def _requests(self, args: dict[str, Any]) -> tuple[Intent, list[OrderRequest]]:

@@ -214,7 +214,8 @@ class Runtime:
                               store_root)
         self.handlers = ControlHandlers(self.trading, self.guards, cfg.risk, self.status_line, self.spawn,
                                         windows=self.data.windows_json)
-        self.delegation = DelegationControl(cfg, self.handlers, default_data_dir())  # the UI's panel
+        self.delegation = DelegationControl(cfg, self.handlers, default_data_dir(),  # the UI's panel
+                                            settings_store)
         self.onchain = OnchainServices(cfg, self.bus, self.live, logger, self.spawn,  # liq map, Helius
                                        liqmap_status=self.guards.set_liq_map_status)
         # the UI's commands, for the UI in this process and for `autotrader ui` (autotrader/ui_server.py)

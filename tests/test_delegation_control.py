@@ -21,6 +21,7 @@ from core.clock import EventClock
 from core.guards import GUARDS
 from core.models import BookTop
 from execution.signers.keystore import EncryptedFileStore, KeyStoreError, passphrase_source
+from storage.state_store import StateStore
 from tests.drift_harness import T0, drift_env
 from tests.test_drift_wiring import PASS, _tree
 from tests.test_engine import report
@@ -57,7 +58,8 @@ async def test_revoke_and_manual_sign_on_the_local_chain(
         bus.publish(GUARDS, report(T0))
         monkeypatch.delenv("AUTOTRADER_PASSPHRASE")  # from here on only the passphrase typed in the UI
         handlers = _handlers(stack, cfg)
-        ctl = DelegationControl(cfg, handlers, tmp_path / "data")
+        settings = StateStore(tmp_path / "settings.sqlite3")
+        ctl = DelegationControl(cfg, handlers, tmp_path / "data", settings)
         delegate = str(env.delegate.pubkey())
 
         st = await asyncio.wait_for(ctl.status({}), 30)
@@ -99,8 +101,17 @@ async def test_revoke_and_manual_sign_on_the_local_chain(
         params = ixs[0][1].params
         assert [p.reduce_only for p in params] == [False, True, True]
 
+        stack.engine.automation_on = True
+        again = _handlers(stack, cfg)  # a restart: the mode comes back from the settings' store
+        DelegationControl(cfg, again, tmp_path / "data", settings)
+        assert again.manual_sign and stack.engine.automation_on is False
+
         off = await ctl.manual_sign({"on": False})
         assert off["manual_sign"] is False and not handlers.manual_sign
+        restarted = _handlers(stack, cfg)
+        DelegationControl(cfg, restarted, tmp_path / "data", settings)
+        assert not restarted.manual_sign
+        settings.close()
     finally:
         if stack is not None:
             await stack.aclose()
