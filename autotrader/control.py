@@ -55,6 +55,10 @@ class ControlError(Exception):
     """The control endpoint could not start, or a request failed (no daemon, timeout, refused)."""
 
 
+class NoInstance(ControlError):
+    """Nothing listens at the control socket (no instance runs)."""
+
+
 class RemoteError(ControlError):
     """The daemon answered ``{"ok": false, "error": ...}``."""
 
@@ -312,7 +316,7 @@ async def request(path: Path, cmd: str, args: dict[str, Any] | None = None, time
             try:
                 reader, writer = await asyncio.open_unix_connection(str(path), limit=MAX_REQUEST_BYTES * 16)
             except (FileNotFoundError, ConnectionRefusedError):
-                raise ControlError(f"no running autotrader at {path}") from None
+                raise NoInstance(f"no running autotrader at {path}") from None
             except PermissionError:
                 raise ControlError(f"permission denied on {path} (started by another user?)") from None
             try:

@@ -83,18 +83,29 @@ class ControlHandlers:
         flatten = args.get("flatten")
         if flatten is not None and not isinstance(flatten, bool):
             raise ValueError("flatten must be true or false")
+        cancel_all = args.get("cancel_all", False)
+        if not isinstance(cancel_all, bool):
+            raise ValueError("cancel_all must be true or false")
         t0 = time.perf_counter()
-        task = self.spawn(self.engine.kill(reason, flatten), "kill")
+        task = self.spawn(self.engine.kill(reason, flatten, cancel_all), "kill")
         await asyncio.sleep(0)  # the kill is engaged and recorded synchronously at its start
+        wait = args.get("wait_s", self.wait_s)
+        if not isinstance(wait, int | float) or isinstance(wait, bool) or not 0 <= wait <= 600:
+            raise ValueError("wait_s must be a number of seconds (0..600)")
         try:
-            result = await asyncio.wait_for(asyncio.shield(task), self.wait_s)
+            result = await asyncio.wait_for(asyncio.shield(task), float(wait))
         except TimeoutError:
             return {"trading_state": str(self.engine.trading_state), "reason": reason, "confirmed": False,
                     "pending": True, "elapsed_ms": round((time.perf_counter() - t0) * 1000, 1)}
-        return {"trading_state": str(self.engine.trading_state), "reason": result.reason,
-                "confirmed": result.confirmed, "already": result.already, "cancelled": result.cancelled,
-                "open_orders": result.open_orders, "position": result.position, "flattened": result.flattened,
-                "errors": list(result.errors), "elapsed_ms": round((time.perf_counter() - t0) * 1000, 1)}
+        from autotrader.kill_cmd import result_json
+
+        out = result_json(result, str(self.engine.trading_state), (time.perf_counter() - t0) * 1000,
+                          "the running instance")
+        venue = self.trading.async_venue
+        if venue is not None:
+            for o in out["cancelled_orders"]:
+                o["cancel_signature"] = venue.cancel_signature(str(o["order_id"]))
+        return out
 
     async def intent(self, args: dict[str, Any]) -> Any:
         e = self.engine

@@ -37,9 +37,9 @@ if TYPE_CHECKING:
     from autotrader.control_handlers import ControlHandlers
     from core.intents import Intent
     from core.venue import OrderRequest
-    from execution.drift.rpc import RpcClient
     from execution.signers.base import Signer
     from execution.signers.keystore import KeyStore
+    from execution.solana_send.rpc import RpcClient
     from storage.state_store import StateStore
 
 NOT_DRIFT = "the paper venue has no delegation: nothing is signed"
@@ -89,8 +89,15 @@ class DelegationControl:
             return {**self._mode(), "text": NOT_DRIFT}
         from autotrader.delegation_ops import delegate_action
 
-        st = await delegate_action(self.cfg, "status", None, self.data_dir, rpc=self._rpc())
+        st = await delegate_action(self.cfg, "status", None, self.data_dir, rpc=self._rpc(),
+                                   session=self._session())
         return {**st, **self._mode()}
+
+    def _session(self) -> tuple[str, int] | None:
+        """The instance's delegate session (issue 14's watch: its TTL counts from it), if it has one."""
+        watch = getattr(self.handlers.trading, "delegation", None)
+        rec = watch.session() if watch is not None else None
+        return rec if isinstance(rec, tuple) else None
 
     def _rpc(self) -> RpcClient | None:
         """The instance's own RPC client (one HTTP session per app), once its venue is built."""
@@ -128,7 +135,8 @@ class DelegationControl:
             self.handlers.manual_sign = True  # the delegate cannot sign any more
             self._keep_mode()
         owner = await self._owner(args.get("passphrase"))
-        st = await delegate_action(self.cfg, "revoke", None, self.data_dir, owner=owner, rpc=self._rpc())
+        st = await delegate_action(self.cfg, "revoke", None, self.data_dir, owner=owner, rpc=self._rpc(),
+                                   session=self._session())
         return {**st, **self._mode()}
 
     async def manual_sign(self, args: dict[str, Any]) -> Any:
@@ -163,10 +171,11 @@ class DelegationControl:
     async def summary(self, args: dict[str, Any]) -> Any:
         """What the owner will sign: every order of the transaction as the venue rounds it."""
         from execution.drift.manual import summarize
+        from execution.drift.venue import DriftVenue
 
         self._need_drift()
         venue = self.handlers.trading.async_venue
-        if venue is None:
+        if not isinstance(venue, DriftVenue):
             raise ValueError("the Drift venue is not connected")
         _, reqs = self._requests(args)
         owner = self.cfg.venues.drift.authority

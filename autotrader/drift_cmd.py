@@ -17,15 +17,30 @@ PassFileOpt = Annotated[
     Path | None, typer.Option("--passphrase-file", help="Read the key-file passphrase from this file.")
 ]
 
-venue_app = typer.Typer(help="The Drift venue's state.", no_args_is_help=True)
-delegate_app = typer.Typer(help="The Drift account's delegate (owner-signed).", no_args_is_help=True)
+venue_app = typer.Typer(help="The on-chain venue's state (Drift or Velocity).", no_args_is_help=True)
+delegate_app = typer.Typer(help="The account's delegate (owner-signed): Drift, or Velocity when "
+                           "engine.venue = velocity.", no_args_is_help=True)
 keys_app = typer.Typer(
     help="Keys in the OS keyring or the encrypted key file (secrets are never printed).", no_args_is_help=True
 )
 
 
 def _cfg(config: Path | None, set_: list[str] | None, mainnet: bool = False):  # type: ignore[no-untyped-def]
-    return get_config(config, set_, {"venues.drift.allow_mainnet": True} if mainnet else None)
+    opt_in = {"venues.drift.allow_mainnet": True, "venues.velocity.allow_mainnet": True}
+    return get_config(config, set_, opt_in if mainnet else None)
+
+
+def _which(cfg, venue: str | None) -> str:  # type: ignore[no-untyped-def]
+    """``--venue``, else ``engine.venue`` when it is an on-chain venue, else drift."""
+    which = venue or (cfg.engine.venue if cfg.engine.venue in ("drift", "velocity") else "drift")
+    if which not in ("drift", "velocity"):
+        fail(f"--venue must be drift or velocity, got {which!r}")
+    return str(which)
+
+
+VenueOpt = Annotated[
+    str | None, typer.Option("--venue", help="drift or velocity (default: engine.venue, else drift).")
+]
 
 
 def _data_dir() -> Path:
@@ -47,20 +62,27 @@ def _echo(obj: Any, json_out: bool, text: str) -> None:
 @venue_app.command("status")
 def venue_status(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    venue: VenueOpt = None,
     mainnet: MainnetOpt = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Decoded Drift State/PerpMarket pause state (exchange_status bits, market status, paused_operations)."""
+    """Decoded venue state: State/PerpMarket pause bits, market status; Velocity: also the program
+    check; Drift: also whether the program still accepts orders."""
+    cfg = _cfg(config, set_, mainnet)
+    if _which(cfg, venue) == "velocity":
+        _velocity_status(cfg, json_out)
+        return
+    from solders.instruction import AccountMeta
     from solders.pubkey import Pubkey
 
     from core.cluster import ClusterMismatch
+    from execution.anchor_idl.codec import discriminator
+    from execution.anchor_idl.probe import probe_instruction
     from execution.drift.factory import DriftSetupError, build_chain
     from execution.drift.genesis import verify_cluster
-    from execution.drift.rpc import RpcClient, RpcError
     from execution.drift.status import render_text
-
-    cfg = _cfg(config, set_, mainnet)
+    from execution.solana_send.rpc import RpcClient, RpcError
 
     async def main() -> dict[str, Any]:
         rpc = RpcClient(cfg.venues.drift.rpc_url, timeout_s=cfg.venues.drift.rpc_timeout_s)
@@ -68,7 +90,17 @@ def venue_status(
             await verify_cluster(rpc, cfg.venues.drift.cluster)
             chain = build_chain(cfg, rpc, Pubkey.default())
             await chain.refresh(0.0)
-            return chain.status().to_json()
+            out = chain.status().to_json()
+            # since protocol-v2 v2.162.0 the program has no instructions left: ask the cluster
+            metas = [AccountMeta(chain.state_pubkey, False, False),
+                     AccountMeta(chain.user_pubkey, False, True), AccountMeta(chain.authority, True, False)]
+            place = discriminator("global", "place_perp_order")
+            probe = await probe_instruction(rpc, chain.program_id, place, metas, chain.authority)
+            out["accepts_orders"], out["orders_probe"] = probe.dispatched, probe.detail
+            if probe.dispatched is False:
+                why = f"the Drift program no longer accepts orders: {probe.detail}"
+                out["state"], out["reason"] = "paused", why + (f"; {out['reason']}" if out["reason"] else "")
+            return out
         finally:
             await rpc.close()
 
@@ -91,7 +123,59 @@ def venue_status(
             st["slot"],
         )
     )
+    if st.get("accepts_orders") is False:
+        text = f"venue: drift  state: paused  ({st['reason']})\n" + text.split("\n", 1)[1]
+    text += f"\naccepts orders: {st.get('accepts_orders')} ({st.get('orders_probe')})"
     _echo(st, json_out, text)
+
+
+def _velocity_status(cfg: Any, json_out: bool) -> None:
+    import asyncio
+
+    from autotrader.velocity_cmd import read_status
+    from core.cluster import ClusterMismatch
+    from execution.velocity.factory import VelocitySetupError
+    from execution.velocity.status import render_text
+
+    try:
+        st = asyncio.run(read_status(cfg))
+    except (VelocitySetupError, ClusterMismatch) as e:
+        fail(str(e))
+    except Exception as e:  # unreachable RPC, missing accounts, undecodable layout
+        fail(f"cannot read the Velocity accounts: {e}", 1)
+    _echo(st, json_out, render_text(st))
+
+
+@venue_app.command("reconcile")
+def venue_reconcile(
+    passphrase_file: PassFileOpt = None,
+    mainnet: MainnetOpt = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Follow the transactions the journal holds unresolved (a crash or a stop mid-send) until the
+    chain says whether each landed, and record it; exit 0 once all are resolved. A running instance
+    does this at its start; do not run it while one runs."""
+    from autotrader.drift_stack import StateBusy, report_resolved, trading_signer, with_journaled_venue
+
+    cfg = _cfg(config, set_, mainnet)
+
+    async def body(venue: Any, journal: Any, resumed: int) -> list[str]:
+        if not resumed:
+            return ["nothing unresolved in the journal"]
+        typer.echo(f"following {resumed} transaction(s); waiting for the chain", err=True)
+        await venue.wait_idle()
+        return report_resolved(venue, journal)
+
+    try:
+        signer = trading_signer(cfg, _data_dir(), passphrase_file)
+        lines: list[str] = with_journaled_venue(cfg, signer, body, mainnet_flag=mainnet)
+    except StateBusy as exc:
+        fail(f"venue reconcile: {exc} (a running instance reconciles by itself)", 1)
+    except Exception as e:  # unreachable RPC, missing keys or accounts: one line, no traceback
+        fail(f"venue reconcile: {type(e).__name__}: {e}", 1)
+    for line in lines:
+        typer.echo(line)
 
 
 # ---------------------------------------------------------------------------- delegate
@@ -106,8 +190,13 @@ def _delegate_cmd(
 
     cfg = _cfg(config, set_, mainnet)
     try:
-        store = None if action == "status" else _store(cfg, pf)
-        st = asyncio.run(delegate_action(cfg, action, store, _data_dir()))
+        if cfg.engine.venue == "velocity":  # the Velocity User account (issue 17)
+            from autotrader.velocity_cmd import delegate
+
+            st = delegate(cfg, action, pf)
+        else:
+            store = None if action == "status" else _store(cfg, pf)
+            st = asyncio.run(delegate_action(cfg, action, store, _data_dir()))
     except ClusterMismatch as e:
         fail(f"delegate {action}: {e}")
     except Exception as e:

@@ -1,6 +1,7 @@
 """Commands that talk to a running instance over its control socket: ``status``, ``kill``,
 ``intent``, ``automation``, ``resume``. Exit codes: 0 done, 1 no running instance (or a kill the
-venue has not confirmed yet), 2 bad input (also when the daemon refuses it)."""
+venue has not confirmed yet), 2 bad input (also when the daemon refuses it). ``kill`` also works
+without an instance (:mod:`autotrader.kill_cmd`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import orjson
 import typer
 
 from autotrader.cli_common import ConfigOpt, JsonOpt, SetOpt, fail, get_config
+
+KILL_WAIT_S = 60.0  # the instance answers once the venue confirmed, or after this long
 
 
 def _request(cfg_path: Path | None, sets: list[str] | None, cmd: str, args: dict[str, Any],
@@ -47,14 +50,19 @@ def _manual(config: Path | None, sets: list[str] | None, side: str, size: float,
     """``intent --manual``: entry, stop and TPs signed together by the owner (see manual_cmd)."""
     import time
 
-    from autotrader.drift_cmd import _store
+    from autotrader.drift_cmd import _data_dir
     from autotrader.manual_cmd import protected_requests, run_manual_orders
     from core.manual import ManualIntentError, build_manual_intent
-    from execution.drift.factory import owner_signer
+    from execution.signers.keystore import passphrase_source
 
     if price is None:
         fail("--manual needs --price (this command has no market data to take the touch from)")
-    cfg = get_config(config, sets, {"venues.drift.allow_mainnet": True} if mainnet else None)
+    opt_in = {"venues.drift.allow_mainnet": True, "venues.velocity.allow_mainnet": True}
+    cfg = get_config(config, sets, opt_in if mainnet else None)
+    if cfg.engine.venue == "velocity":  # issue 17: no driftpy for the Velocity venue
+        from execution.velocity.factory import key_store, owner_signer
+    else:
+        from execution.drift.factory import key_store, owner_signer
     try:
         now = int(time.time() * 1000)
         intent = build_manual_intent(
@@ -65,11 +73,38 @@ def _manual(config: Path | None, sets: list[str] | None, side: str, size: float,
     except ManualIntentError as exc:
         fail(str(exc))
     try:
-        signer = owner_signer(cfg, _store(cfg, passphrase_file))
+        signer = owner_signer(cfg, key_store(cfg, passphrase_source(passphrase_file), _data_dir()))
     except Exception as exc:
         fail(f"signer: {exc}", 1)
     return run_manual_orders(cfg, protected_requests(intent, cfg.signal.market), signer, yes=yes,
-                             mainnet_flag=mainnet)
+                             mainnet_flag=mainnet, intent=intent)
+
+
+def _dry_run(config: Path | None, sets: list[str] | None, side: str, size: float, sl: float,
+             price: float | None, tps: list[tuple[float, float | None]], json_out: bool,
+             mainnet: bool) -> int:
+    """``intent --dry-run``: what ``--manual`` would sign, printed, not sent (autotrader.dry_run)."""
+    from autotrader.dry_run import dry_run, render_text, requests_for
+    from core.manual import ManualIntentError
+
+    if price is None:
+        fail("--dry-run needs --price (this command has no market data to take the touch from)")
+    opt_in = {"venues.drift.allow_mainnet": True, "venues.velocity.allow_mainnet": True}
+    cfg = get_config(config, sets, opt_in if mainnet else None)
+    try:
+        reqs = requests_for(cfg, side, size, sl, price, tps)
+    except ManualIntentError as exc:
+        fail(str(exc))
+    from core.cluster import ClusterMismatch
+
+    try:
+        out = dry_run(cfg, reqs)
+    except ClusterMismatch as exc:  # the RPC serves another cluster than the config says
+        fail(f"dry run: {exc}")
+    except Exception as exc:  # unreachable RPC, missing accounts, bad config keys
+        fail(f"dry run: {exc}", 1)
+    typer.echo(orjson.dumps(out).decode() if json_out else render_text(out))
+    return 1 if "refused" in out else 0
 
 
 def register(app: typer.Typer) -> None:
@@ -92,30 +127,50 @@ def register(app: typer.Typer) -> None:
         flatten: Annotated[
             bool | None,
             typer.Option("--flatten/--no-flatten",
-                         help="Also close the position (default: engine.flatten_on_kill)."),
+                         help="Also close the position with a reduce-only market order "
+                              "(default: engine.flatten_on_kill)."),
         ] = None,
+        cancel_all: Annotated[
+            bool,
+            typer.Option("--cancel-all", help="Also cancel the stop (the position keeps no protection)."),
+        ] = False,
         json_out: JsonOpt = False,
         config: ConfigOpt = None,
         set_: SetOpt = None,
     ) -> None:
-        """Kill switch on the running instance: cancel every open order, automation off, HALTED."""
+        """Kill switch: cancel entries and take-profits, keep the stop on an open position, automation
+        off, HALTED. With no running instance it is done here, on the venue (Drift: on chain)."""
+        from autotrader.config import control_socket_path
+        from autotrader.control import ControlError, NoInstance, RemoteError, request_sync
+        from autotrader.kill_cmd import kill_text
+
         if not reason.strip():
             fail("--reason must not be empty")
-        result = _request(config, set_, "kill", {"reason": reason, "flatten": flatten}, timeout=10.0)
+        cfg = get_config(config, set_)
+        args = {"reason": reason, "flatten": flatten, "cancel_all": cancel_all, "wait_s": KILL_WAIT_S}
+        try:
+            result = request_sync(control_socket_path(cfg), "kill", args, timeout=KILL_WAIT_S + 5)
+        except RemoteError as exc:
+            fail(str(exc), 2)
+        except NoInstance:
+            typer.echo("no running instance: killing on the venue from here", err=True)
+            from autotrader.kill_cmd import run_offline  # the venue's stack: heavy, only here
+            from autotrader.trading import VenueUnavailable
+
+            try:
+                result = run_offline(cfg, reason, flatten, cancel_all)
+            except VenueUnavailable as exc:
+                fail(str(exc), 1)
+            except TimeoutError:
+                fail("the venue did not confirm in time; run the kill again", 1)
+            except Exception as exc:  # a clear line, never a traceback
+                fail(f"kill failed: {type(exc).__name__}: {exc}", 1)
+        except ControlError as exc:  # an instance is there but does not answer: it must be stopped first
+            fail(f"{exc}: if it is hung, stop it (SIGTERM/SIGKILL) and run the kill again", 1)
         if json_out:
             _echo_json(result)
         else:
-            conf = "confirmed by the venue" if result.get("confirmed") else "NOT yet confirmed (retrying)"
-            n, ms = result.get("cancelled", 0), result.get("elapsed_ms")
-            head = str(result.get("trading_state")).upper()
-            if result.get("already"):  # the wording of issue 14's kill_text
-                typer.echo(f"trading was already {head} ({result.get('reason')}): this kill cancelled "
-                           f"{n} order(s), {conf}")
-            else:
-                typer.echo(f"{head}: {result.get('reason')} — {n} order(s) cancelled, {conf} in {ms} ms")
-            pos = result.get("position")
-            if pos:
-                typer.echo(f"position left open: {pos:+g} (use --flatten to close it)")
+            typer.echo(kill_text(result))
         raise typer.Exit(0 if result.get("confirmed") else 1)
 
     @app.command()
@@ -143,6 +198,9 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--passphrase-file", help="With --manual: the key file's passphrase.")
         ] = None,
         mainnet: Annotated[bool, typer.Option("--mainnet", help="With --manual: allow mainnet.")] = False,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Print what would be signed (any venue); send nothing.")
+        ] = False,
         json_out: JsonOpt = False,
         config: ConfigOpt = None,
         set_: SetOpt = None,
@@ -155,6 +213,8 @@ def register(app: typer.Typer) -> None:
             tps = [parse_tp(t) for t in (tp or [])]
         except ValueError as exc:
             fail(str(exc))
+        if dry_run:
+            raise typer.Exit(_dry_run(config, set_, side, size, sl, price, tps, json_out, mainnet))
         if manual:
             raise typer.Exit(_manual(config, set_, side, size, sl, price, tps, yes, passphrase_file, mainnet))
         if replay is not None:

@@ -39,6 +39,10 @@ def helius_dir(cfg: Config) -> Path:
 def scan_target(cfg: Config) -> tuple[ScanConfig | None, str]:
     """What the scanner scans: the engine's venue and cluster by default (``liqmap.source``), or
     ``(None, why not)``."""
+    if cfg.liqmap.source == "engine" and cfg.engine.venue == "velocity":  # issue 17: Velocity's Users
+        from autotrader.velocity_liqmap import velocity_scan_config
+
+        return velocity_scan_config(cfg), ""
     if cfg.liqmap.source == "engine" and cfg.engine.venue != "drift":
         venue = cfg.engine.venue
         why = ("the paper venue trades on no chain" if venue == "paper"
@@ -72,7 +76,13 @@ async def scan_and_store(cfg: Config, progress: Progress | None = None) -> LiqMa
     target, why = scan_target(cfg)
     if target is None:
         raise ScanError(f"nothing to scan: {why}")
-    scanner = LiqMapScanner(target, progress)
+    scanner: LiqMapScanner
+    if cfg.liqmap.source == "engine" and cfg.engine.venue == "velocity":  # issue 17: Velocity's Users
+        from autotrader.velocity_liqmap import VelocityLiqMapScanner
+
+        scanner = VelocityLiqMapScanner(target, cfg.venues.velocity.market, progress)
+    else:
+        scanner = LiqMapScanner(target, progress)
     try:
         m = await scanner.scan_once()
     finally:

@@ -13,7 +13,7 @@ for hand-signed orders; reduce-only keeps the leftovers harmless (they cannot op
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -61,54 +61,83 @@ def run_manual_orders(
     mainnet_flag: bool = False,
     echo: Callable[[str], None] = typer.echo,
     confirm: Callable[[str], bool] = typer.confirm,
+    intent: Intent | None = None,
 ) -> int:
-    """Summarize ``reqs``, ask, sign them in ONE transaction, send and follow it through the
-    confirmation schedule. 0 = on chain, 1 = failed, 2 = refused (cluster mismatch, or
-    the user declined)."""
-    import asyncio
+    """Summarize ``reqs``, ask, sign them in ONE transaction, send and follow it until the chain
+    decides. Journaled in the live state database like the engine's orders (the intent and its
+    orders with their user order ids before signing, the signed transaction before its broadcast);
+    transactions an earlier run left unresolved are followed first, and nothing new is signed while
+    one is unknown. 0 = on chain, 1 = failed, 2 = refused (cluster mismatch, another process holds
+    the state, or the user declined)."""
+    import msgspec
 
-    from core.clock import WallClock
+    from autotrader.drift_stack import StateBusy, report_resolved, with_journaled_venue
     from core.cluster import ClusterMismatch
-    from core.venue import OrderStatus, OrderUpdate
-    from execution.drift.factory import build_drift_venue
-    from execution.drift.genesis import verify_cluster
-    from execution.drift.manual import summarize
+    from core.venue import OrderStatus
 
-    async def main() -> int:
-        venue = build_drift_venue(cfg, WallClock(), signer, mainnet_flag=mainnet_flag)
+    velocity = cfg.engine.venue == "velocity"
+
+    async def text_of(venue: Any, r: OrderRequest) -> str:
+        if velocity:  # issue 17: the same flow on the Velocity program
+            from execution.velocity.manual import summarize as summarize_velocity
+
+            return summarize_velocity(venue, r)
+        from execution.drift.manual import summarize
+
+        return (await summarize(venue, r)).text()
+
+    async def body(venue: Any, journal: Any, resumed: int) -> int:
         try:
-            await verify_cluster(venue.chain.rpc, cfg.venues.drift.cluster)  # before anything is signed
-            await venue.start(poll=False)
+            if resumed:
+                echo(f"following {resumed} transaction(s) an earlier run left unresolved; "
+                     "waiting for the chain")
+                await venue.wait_idle()
+                for line in report_resolved(venue, journal):
+                    echo(line)
             st = await venue.status()
             for r in reqs:
                 echo(f"[{r.client_tag}]")
-                echo((await summarize(venue, r)).text())
+                echo(await text_of(venue, r))
             echo(f"venue: {st.state}" + (f" ({st.reason})" if st.reason else ""))
             if not yes and not confirm(f"sign and send these {len(reqs)} order(s) in one transaction?"):
                 return 2  # declined: refused (autotrader.exit_codes)
+            iid = intent.id if intent is not None else reqs[0].client_tag.rsplit(":", 1)[0]
+            # bookkeeping only: a hand-signed intent is never managed by the engine
+            payload = {"manual": True, **({"intent": msgspec.to_builtins(intent)} if intent else {})}
+            journal.begin_intent(iid, payload, state="done")
+            for r in reqs:
+                kind = r.client_tag.rsplit(":", 1)[-1].rstrip("0123456789")
+                role = {"e": "entry", "sl": "sl", "tp": "tp"}.get(kind, "entry")
+                journal.record_order(iid, role, r.client_tag, None, "submitting",
+                                     request=msgspec.to_builtins(r))
             orders = await venue.cancel_and_place([], list(reqs))
             sent = ", ".join(f"{o.order_id} (user order id {o.request.user_order_id})" for o in orders)
-            echo(f"sent {sent}; waiting for confirmation")
+            sigs = ", ".join(dict.fromkeys(s for o in orders for s in o.signatures))
+            echo(f"sent {sent}; signature {sigs}; waiting for the chain")
             await venue.wait_idle()
+            for line in report_resolved(venue, journal):
+                echo(line)
             ids = {o.order_id for o in orders}
-            for ev in venue.events():
-                if (isinstance(ev, OrderUpdate) and ev.order.order_id in ids
-                        and ev.order.status == OrderStatus.REJECTED):
-                    echo(f"failed: {ev.reason}")
-                    return 1
+            if any(venue._by_tag[i].status == OrderStatus.REJECTED for i in ids if i in venue._by_tag):
+                return 1
             echo("on chain: " + ", ".join(f"{o.order_id} {o.status}" for o in await venue.open_orders()))
             return 0
-        except ClusterMismatch as e:
-            echo(f"refused: {e}")
-            return 2
         except Exception as e:
             echo(f"refused: {e}")
             return 1
-        finally:
-            await venue.close()
-            await venue.chain.rpc.close()
 
-    return asyncio.run(main())
+    try:
+        code: int = with_journaled_venue(cfg, signer, body, mainnet_flag=mainnet_flag)
+    except StateBusy as exc:
+        echo(f"refused: {exc} (hand-signed orders share its journal: stop it first)")
+        return 2
+    except ClusterMismatch as e:  # checked before anything is signed or sent again
+        echo(f"refused: {e}")
+        return 2
+    except Exception as e:  # the venue could not be built or read: one line, never a traceback
+        echo(f"refused: {type(e).__name__}: {e}")
+        return 1
+    return code
 
 
 def run_manual_order(

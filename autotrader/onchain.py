@@ -76,8 +76,8 @@ class OnchainServices:
         (ValueError); an RPC that does not answer yet is left to the scans (each one checks)."""
         import dataclasses
 
-        cfg = dataclasses.replace(scan_config(self.cfg), retries=0,
-                                  timeout_s=min(10.0, self.cfg.liqmap.timeout_s))
+        target = scan_target(self.cfg)[0] or scan_config(self.cfg)  # the engine's venue (Velocity too)
+        cfg = dataclasses.replace(target, retries=0, timeout_s=min(10.0, self.cfg.liqmap.timeout_s))
         scanner = LiqMapScanner(cfg)
         try:
             await scanner.verify_cluster()

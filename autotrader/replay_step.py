@@ -43,7 +43,7 @@ class EventStepper:
             await self.engine.step()
         except Exception as e:
             log.exception("engine step failed")
-            self.engine.record_error("step", repr(e))
+            self.engine.record("error", stage="step", reason=repr(e))
 
     async def wait(self, seconds: float, stop: asyncio.Event, now_ms: int) -> None:
         """Sleep until the next frame is due (or ``stop``); step at once for a queued command."""

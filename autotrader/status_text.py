@@ -50,6 +50,17 @@ def render_status(d: dict[str, Any]) -> str:
     pnl = e.get("day_pnl_pct")
     lines.append(f"  venue      {vtxt}   equity {_num(e.get('equity'))} USD   day PnL "
                  + (f"{pnl:+.2f} %" if isinstance(pnl, int | float) else "unknown"))
+    if e.get("equity_source"):
+        lines.append(f"  equity     {e['equity_source']}")
+    dg = e.get("delegation")
+    if isinstance(dg, dict):
+        lines.append(f"  delegate   {dg.get('delegate') or 'none'} [{dg.get('badge')}]"
+                     + (f"  {dg['reason']}" if dg.get("reason") else ""))
+    for u in e.get("unknown_orders") or []:
+        sigs = ", ".join(u.get("signatures") or []) or "-"
+        lines.append(f"  UNKNOWN    {u.get('tag') or u.get('order_id')}: {u.get('side')} {u.get('type')} "
+                     f"{u.get('size'):g} — signature {sigs}; no new risk until the chain says whether "
+                     "it landed")
     pos = e.get("position") or {}
     size = pos.get("size")
     if isinstance(size, int | float) and size:

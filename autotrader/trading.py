@@ -37,9 +37,11 @@ from storage.write_buffer import ActivityBuffer, StateBuffer
 M = TypeVar("M")
 if TYPE_CHECKING:
     from execution.drift.venue import DriftVenue  # driftpy is imported only when Drift is used
+    from execution.velocity.venue import VelocityVenue
 
 PAPER_KEY = "paper.account"
 CONTROL_KEY = "engine.control"
+DAY_KEY = "engine.day_start"  # the start-of-day equity, per UTC day
 _CONTROL_KINDS = frozenset({"kill_switch", "automation", "trading_state"})
 
 
@@ -106,7 +108,8 @@ class TradingStack:
             self.kill_marker = KillMarker(state_db, runtime_dir)
         self.journal = journal
         self._wake: Callable[[], None] = lambda: None  # the engine's, once it exists
-        self.async_venue: DriftVenue | None = None
+        self.async_venue: DriftVenue | VelocityVenue | None = None
+        self.delegation: Any = None  # autotrader.drift_stack.DelegationWatch on Drift with a delegate
         self.venue: Venue = self._build_venue(clock)
         ecfg = engine_config(cfg)
         self.engine = Engine(
@@ -115,7 +118,8 @@ class TradingStack:
             clock,
             ecfg,
             self._on_event,
-            equity=self.equity,
+            equity=self.venue_equity if self.async_venue is not None else self.equity,
+            equity_from_venue=self.async_venue is not None,
             priority_fee=self.priority_fee,
             journal=journal,
             guard_now=guard_now,
@@ -128,6 +132,15 @@ class TradingStack:
             saved = self.store.get_json(CONTROL_KEY)
             if isinstance(saved, dict):
                 self.engine.restore_control(saved)
+            day = self.store.get_json(DAY_KEY)
+            if isinstance(day, dict) and isinstance(day.get("day"), int):
+                self.engine.pnl.restore(int(day["day"]), float(day.get("equity") or 0.0))
+            st = self.store
+
+            def on_roll(day: int, equity: float) -> None:
+                st.put_json(DAY_KEY, {"day": day, "equity": equity})  # kept in memory if the disk fails
+
+            self.engine.pnl.on_roll = on_roll
         self._restore_marked_kill()
 
     def _restore_marked_kill(self) -> None:
@@ -151,6 +164,8 @@ class TradingStack:
     def _build_venue(self, clock: Clock) -> Venue:
         if self.cfg.engine.venue == "drift":
             return self._build_drift(clock)
+        if self.cfg.engine.venue == "velocity":
+            return self._build_velocity(clock)
         return self._build_paper(clock)
 
     def _build_paper(self, clock: Clock) -> PaperVenue:
@@ -181,62 +196,109 @@ class TradingStack:
         from ``AUTOTRADER_PASSPHRASE``). Bindings of client tags to user order ids are restored from
         the journal so open orders are recognised after a restart."""
         from autotrader.config import default_data_dir
-        from execution.drift.factory import DriftSetupError, build_drift_venue, key_store, owner_signer
-        from execution.drift.venue import TagBinding
-        from execution.signers.base import KeypairSigner, Signer
-        from execution.signers.keystore import KeyStoreError, passphrase_source
+        from autotrader.drift_stack import build_drift
+        from execution.drift.factory import DriftSetupError
+        from execution.signers.keystore import KeyStoreError
 
-        cfg = self.cfg
         try:
-            keys = key_store(cfg, passphrase_source(None), default_data_dir())
-            signer: Signer
-            if cfg.venues.drift.use_delegate:
-                signer = KeypairSigner(keys.load(cfg.keys.delegate_name), "delegate")
-            else:
-                signer = owner_signer(cfg, keys)
-            journal = self.journal
-            restore = [TagBinding(o.client_tag, o.user_order_id, o.order_id or o.client_tag)
-                       for o in (journal.open_orders() if journal is not None else []) if o.user_order_id]
-
-            def on_bind(b: TagBinding) -> None:
-                if journal is not None and journal.find_order(client_tag=b.client_tag) is not None:
-                    journal.update_order(b.client_tag, order_id=b.order_id, user_order_id=b.user_order_id)
-
-            venue = build_drift_venue(cfg, clock, signer, on_bind=on_bind, restore=restore)
+            venue = build_drift(self.cfg, clock, self._drift_journal(), default_data_dir())
         except (DriftSetupError, KeyStoreError) as e:
             raise VenueUnavailable(f"Drift venue: {e}") from e
         self.async_venue = venue
         return venue
 
+    def _build_velocity(self, clock: Clock) -> Venue:
+        """VelocityVenue (docs/VELOCITY_VENUE.md): keys, journal bindings and the journaled send
+        path as for Drift."""
+        from autotrader.config import default_data_dir
+        from autotrader.drift_stack import journal_bindings
+        from execution.signers.base import KeypairSigner, Signer
+        from execution.signers.keystore import KeyStoreError, passphrase_source
+        from execution.velocity.factory import (
+            VelocitySetupError,
+            build_velocity_venue,
+            key_store,
+            owner_signer,
+        )
+
+        cfg = self.cfg
+        try:
+            keys = key_store(cfg, passphrase_source(None), default_data_dir())
+            signer: Signer = (KeypairSigner(keys.load(cfg.keys.delegate_name), "delegate")
+                              if cfg.venues.velocity.use_delegate else owner_signer(cfg, keys))
+            journal = self._drift_journal()
+            restore, on_bind = journal_bindings(journal)
+            venue = build_velocity_venue(cfg, clock, signer, on_bind=on_bind, restore=restore,
+                                         journal=journal)
+        except (VelocitySetupError, KeyStoreError) as e:
+            raise VenueUnavailable(f"Velocity venue: {e}") from e
+        self.async_venue = venue
+        return venue
+
+    def _drift_journal(self) -> JournalBuffer | Journal | None:
+        """The journal as the on-chain venues need it (orders and signed transactions)."""
+        j = self.journal
+        return j if isinstance(j, JournalBuffer | Journal) else None
+
     async def start(self) -> None:
-        """Connect a venue that needs it (Drift: first account read, then polling)."""
+        """Connect a venue that needs it (Drift, Velocity: transactions the journal holds unresolved
+        are followed again, first account read, then polling; Drift: the delegate session watch)."""
         if self.async_venue is not None:
+            from autotrader.drift_stack import resume_sends
             from core.cluster import ClusterMismatch
             from core.secrets import redact_url
             from execution.drift.genesis import verify_cluster
 
+            v = self.async_venue
+            name = self.cfg.engine.venue
+            chain_cfg = self.cfg.venues.velocity if name == "velocity" else self.cfg.venues.drift
             try:
-                await verify_cluster(self.async_venue.chain.rpc, self.cfg.venues.drift.cluster)
+                await verify_cluster(v.chain.rpc, chain_cfg.cluster)
             except ClusterMismatch as e:
-                raise VenueUnavailable(f"Drift venue: {e}") from e
+                raise VenueUnavailable(f"{name.capitalize()} venue: {e}") from e
             try:
-                await self.async_venue.start()
+                n = resume_sends(v, self._drift_journal())  # type: ignore[arg-type]  # Velocity: same shape
+                await v.start()
             except Exception as e:
-                raise VenueUnavailable(f"Drift venue: cannot read the accounts at "
-                                       f"{redact_url(self.cfg.venues.drift.rpc_url)}: {e}") from e
+                raise VenueUnavailable(f"{name.capitalize()} venue: cannot read the accounts at "
+                                       f"{redact_url(chain_cfg.rpc_url)}: {e}") from e
             self._check_market_leverage()
+            if n and self.log is not None:
+                log_event(self.log, "unresolved transactions followed again", count=n)
+            if chain_cfg.use_delegate:
+                self._watch_delegation(v)  # type: ignore[arg-type]
 
     def _check_market_leverage(self) -> None:
         """guards.max_leverage above the market's own maximum would lie: refuse to start."""
         from core.guard_config import market_max_leverage
 
-        pm = self.async_venue.chain.view.perp_market if self.async_venue is not None else None
+        chain = self.async_venue.chain if self.async_venue is not None else None
+        pm = getattr(chain.view, "perp_market", None) if chain is not None else None
+        if chain is not None and pm is None and hasattr(chain.view, "perp"):  # Velocity: by index
+            pm = chain.view.perp.get(chain.market_index or 0)
         cap = market_max_leverage(int(getattr(pm, "margin_ratio_initial", 0) or 0))
         if cap is not None and self.cfg.guards.max_leverage > cap + 1e-9:
             raise VenueUnavailable(f"guards.max_leverage {self.cfg.guards.max_leverage:g} is above the "
                                    f"market's maximum {cap:g}x (initial margin {100 / cap:g} %)")
 
+    def _watch_delegation(self, v: DriftVenue) -> None:
+        from autotrader.config import default_data_dir
+        from autotrader.drift_stack import DelegationWatch, owner_at_hand
+
+        cfg = self.cfg
+        watch: Any = DelegationWatch
+        if cfg.engine.venue == "velocity":  # issue 17: the same watch on the Velocity program
+            from autotrader.velocity_stack import VelocityDelegationWatch as watch
+        self.delegation = watch(cfg, v, self.engine, self.store, self.engine.clock.now_ms,
+                                lambda: owner_at_hand(cfg, default_data_dir()))
+        u = v.chain.view.user
+        if u is not None:
+            self.delegation.check(getattr(u, "snapshot", u).delegate)
+        self.delegation.start()
+
     async def aclose(self) -> None:
+        if self.delegation is not None:
+            await self.delegation.close()
         if self.async_venue is not None:
             await self.async_venue.close()
             await self.async_venue.chain.rpc.close()  # its own HTTP session (the genesis check opens it)
@@ -244,8 +306,13 @@ class TradingStack:
     def priority_fee(self) -> float | None:
         """The network's recent priority fee (before the cap) for the engine's preflight."""
         v = self.async_venue
-        est = v.sender.last_estimate if v is not None else None
+        est = v.builder.last_estimate if v is not None else None
         return None if est is None else float(est)
+
+    def venue_equity(self) -> float | None:
+        """Drift: the account's total collateral (None when it cannot be read: fail closed)."""
+        v = self.async_venue
+        return None if v is None else v.equity()
 
     def _woken(self, venue: PaperVenue, handler: Callable[[M], None]) -> Callable[[M], None]:
         """Market input to the paper venue; a fill or trigger wakes the engine at once."""
@@ -258,8 +325,14 @@ class TradingStack:
         return on_input
 
     def equity(self) -> float:
+        """For sizing: the paper account, or the Drift account's total collateral (0 when unknown:
+        nothing is sized on an unknown equity)."""
         v = self.venue
-        return v.equity() if isinstance(v, PaperVenue) else self.cfg.paper.equity_usd
+        if isinstance(v, PaperVenue):
+            return v.equity()
+        if self.async_venue is not None:
+            return self.venue_equity() or 0.0
+        return self.cfg.paper.equity_usd
 
     def _on_event(self, ev: EngineEvent) -> None:
         if self.activity is not None:
@@ -321,13 +394,48 @@ class TradingStack:
                 for o in orders
             ]
             out["venue"] = {"name": v.name, "state": str(vs.state), "reason": vs.reason}
+            chain_status = getattr(v, "velocity_status", getattr(v, "drift_status", None))
+            decoded = chain_status() if callable(chain_status) else None
+            if decoded is not None:  # a paused venue may still take cancels (the kill's)
+                out["venue"]["cancels_allowed"] = bool(decoded.cancels_allowed)
         except Exception as e:  # the venue may be down: say so, never invent numbers
             out["venue_error"] = str(e)
         if isinstance(v, PaperVenue):
             out["equity"] = v.equity()
+            out["equity_source"] = "paper account"
             out["unrealized_pnl"] = v.unrealized_pnl()
+        if self.async_venue is not None:
+            out.update(self.async_venue_status())
         out["state_db"] = str(self.state_db) if self.state_db is not None else None
         out["storage"] = self.health.as_dict()
+        return out
+
+    def async_venue_status(self) -> dict[str, Any]:
+        """Drift: equity and its source, the delegate session, the liquidation price."""
+        v = self.async_venue
+        assert v is not None
+        if self.cfg.engine.venue == "velocity":  # issue 17: no liquidation price from the chain here
+            view: Any = v.chain.view
+            return {
+                "equity": v.equity(),
+                "equity_source": "velocity: spot collateral + perp PnL at oracle prices, in USDT",
+                "liq_price": None,
+                "oracle_price": view.oracle_price / 1e6 if getattr(view, "oracle_live", False) else None,
+                "delegation": self.delegation.verdict.to_json() if self.delegation is not None
+                else {"badge": "OWNER KEY", "delegate": v.delegate(), "ok": True},
+            }
+        err = v.chain.view.equity_error  # type: ignore[union-attr]
+        out: dict[str, Any] = {
+            "equity": v.equity(),
+            "equity_source": "drift: total collateral (initial weights, all markets)"
+            + (f" — unknown: {err}" if err else ""),
+            "liq_price": v.chain.liq_price(),  # type: ignore[union-attr]
+            "oracle_price": v.chain.oracle_price(),  # type: ignore[union-attr]
+        }
+        if self.delegation is not None:
+            out["delegation"] = self.delegation.verdict.to_json()
+        else:
+            out["delegation"] = {"badge": "OWNER KEY", "delegate": v.delegate(), "ok": True}
         return out
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from core.config_schema import Config
+from core.config_schema import Config, DriftConfig, VelocityConfig
 from core.engine_types import EVENT_KINDS, EngineEvent
 from core.guards import GuardReport
 from core.manual import ManualIntentError, build_manual_intent
@@ -65,9 +65,11 @@ def load_saved_settings(cfg: Config, store: StateStore | None) -> tuple[Config, 
 
 
 def ui_info(cfg: Config, label: str, chapters: Sequence[tuple[int, str]] = ()) -> UiInfo:
-    drift = cfg.engine.venue == "drift"
-    return UiInfo(venue=cfg.engine.venue, cluster=cfg.venues.drift.cluster if drift else "paper",
-                  delegate=cfg.venues.drift.use_delegate if drift else None, label=label,
+    chain: DriftConfig | VelocityConfig | None = (
+        cfg.venues.drift if cfg.engine.venue == "drift"
+        else cfg.venues.velocity if cfg.engine.venue == "velocity" else None)
+    return UiInfo(venue=cfg.engine.venue, cluster=chain.cluster if chain else "paper",
+                  delegate=chain.use_delegate if chain else None, label=label,
                   market=cfg.signal.market, on_exit=cfg.engine.on_exit, chapters=tuple(chapters))
 
 

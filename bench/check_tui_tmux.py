@@ -3,7 +3,8 @@
     python bench/check_tui_tmux.py [--size 120x40] [--wait 20] [--speed 1]
 
 After ``--wait`` seconds the pane is captured and every panel must show data; then ``ctrl+k`` is
-sent and the pane must show HALTED and zero open orders within 2 s. Prints both captures (the
+sent and the pane must show HALTED and at most the stop of the position (the kill cancels entries
+and take-profits and keeps the stop) within 2 s. Prints both captures (the
 README's text capture comes from here) and the kill latency; exits 1 if a check fails. The
 config, data, state and control socket live in a temporary directory (the demo recording is
 cached in the user's cache dir as usual)."""
@@ -86,15 +87,15 @@ def main() -> int:
         halted = None
         while time.monotonic() - t0 < 5.0:
             screen = capture(session)
-            if "HALTED" in screen and "open orders · 0" in screen and "KILLED" in screen:
+            if "HALTED" in screen and re.search(r"open orders · [01]\b", screen) and "KILLED" in screen:
                 halted = time.monotonic() - t0
                 break
             time.sleep(0.05)
         took = f"{halted:.2f} s" if halted is not None else "not within 5 s"
-        print(f"--- after ctrl+k: HALTED and 0 open orders shown in {took}")
+        print(f"--- after ctrl+k: HALTED, entries and TPs gone (the stop stays) shown in {took}")
         print(screen.rstrip())
         if halted is None or halted > 2.0:
-            failures.append(f"ctrl+k: HALTED and 0 open orders not shown within 2 s ({halted})")
+            failures.append(f"ctrl+k: HALTED without entries/TPs not shown within 2 s ({halted})")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)

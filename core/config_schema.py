@@ -63,8 +63,14 @@ class DriftConfig(_Section):
     # the cap itself is engine.priority_fee_cap (one setting: the sender's ceiling and the preflight check)
     priority_fee_percentile: Annotated[float, msgspec.Meta(ge=0, le=100)] = 75.0
     compute_unit_limit: Annotated[int, msgspec.Meta(ge=10_000, le=1_400_000)] = 400_000
-    confirm_schedule_s: list[Seconds] = msgspec.field(default_factory=lambda: [30.0, 45.0, 60.0, 90.0])
-    confirm_poll_s: Seconds = 1.0
+    # --- issue 14: the send path (execution/solana_send; docs/DRIFT_VENUE.md "Order states")
+    confirm_poll_s: Seconds = 1.0  # signature statuses while a transaction is followed
+    rebroadcast_s: Seconds = 2.0  # the same signed bytes again until confirmed or expired
+    ack_wait_s: Seconds = 2.0  # a call waits this long for sendTransaction's answer, then: unknown
+    unknown_after_s: Seconds = 10.0  # sent but unconfirmed this long: reported unknown
+    max_resigns: Annotated[int, msgspec.Meta(ge=0, le=10)] = 1  # only after a copy provably cannot land
+    session_ttl_h: Annotated[float, msgspec.Meta(gt=0, le=24 * 365)] = 24.0  # delegate session length
+    delegation_check_s: Annotated[float, msgspec.Meta(gt=0, le=30)] = 30.0  # delegate re-read period
     account_poll_s: Seconds = 1.0
     max_account_age_s: Seconds = 15.0  # older User/State data: the venue reports itself down
     rpc_timeout_s: Seconds = 10.0
@@ -76,8 +82,42 @@ class DriftConfig(_Section):
                 "allow_mainnet: cluster = \"mainnet\" needs an explicit opt-in "
                 "(venues.drift.allow_mainnet = true or --mainnet)"
             )
-        if not self.confirm_schedule_s:
-            raise ValueError("confirm_schedule_s: must list at least one wait, e.g. [30, 45, 60, 90]")
+
+
+MarketName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z0-9]{1,16}-PERP$")]
+
+
+class VelocityConfig(_Section):
+    """The Velocity venue (issue 17; docs/VELOCITY_VENUE.md): Drift's successor program."""
+
+    cluster: Literal["devnet", "mainnet"] = "devnet"
+    rpc_url: Url = "https://api.devnet.solana.com"
+    program_id: Base58Key = "vELoC1audYbSYVRXn1vPaV8Axoa9oU6BYmNGZZBDZ1P"  # devnet and mainnet
+    authority: Base58Key = ""  # the owner wallet's public key (the User account's PDA seed)
+    sub_account: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    allow_mainnet: bool = False
+    market: MarketName = "SOL-PERP"  # the perp market's index is read from the chain by this name
+    use_delegate: bool = True  # sign as the app's delegate key (keys.delegate_name)
+    priority_fee_percentile: Annotated[float, msgspec.Meta(ge=0, le=100)] = 75.0
+    compute_unit_limit: Annotated[int, msgspec.Meta(ge=10_000, le=1_400_000)] = 400_000
+    # the send path is Drift's (execution/solana_send; docs/DRIFT_VENUE.md "Order states")
+    confirm_poll_s: Seconds = 1.0  # signature statuses while a transaction is followed
+    rebroadcast_s: Seconds = 2.0  # the same signed bytes again until confirmed or expired
+    ack_wait_s: Seconds = 2.0  # a call waits this long for sendTransaction's answer, then: unknown
+    unknown_after_s: Seconds = 10.0  # sent but unconfirmed this long: reported unknown
+    max_resigns: Annotated[int, msgspec.Meta(ge=0, le=10)] = 1  # only after a copy provably cannot land
+    session_ttl_h: Annotated[float, msgspec.Meta(gt=0, le=24 * 365)] = 24.0  # delegate session length
+    delegation_check_s: Annotated[float, msgspec.Meta(gt=0, le=30)] = 30.0  # delegate re-read period
+    account_poll_s: Seconds = 1.0
+    max_account_age_s: Seconds = 15.0
+    rpc_timeout_s: Seconds = 10.0
+
+    def __post_init__(self) -> None:
+        if self.cluster == "mainnet" and not self.allow_mainnet:
+            raise ValueError(
+                "allow_mainnet: cluster = \"mainnet\" needs an explicit opt-in "
+                "(venues.velocity.allow_mainnet = true or --mainnet)"
+            )
 
 
 class KeysConfig(_Section):
@@ -159,6 +199,7 @@ class VenuesConfig(_Section):
     bybit: BybitConfig = msgspec.field(default_factory=BybitConfig)
     okx: OkxConfig = msgspec.field(default_factory=OkxConfig)
     drift: DriftConfig = msgspec.field(default_factory=DriftConfig)
+    velocity: VelocityConfig = msgspec.field(default_factory=VelocityConfig)
     helius: HeliusConfig = msgspec.field(default_factory=HeliusConfig)
 
 

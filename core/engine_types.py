@@ -41,7 +41,7 @@ _Count = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
 class EngineConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Execution engine settings (the ``engine`` config section; see :data:`OWNED_ELSEWHERE`)."""
 
-    venue: Literal["paper", "drift"] = "paper"
+    venue: Literal["paper", "drift", "velocity"] = "paper"
     #: automation (signal intents) at start: ``auto`` = on for the paper venue, off for Drift
     automation: Literal["on", "off", "auto"] = "auto"
     #: venue orders no journal entry explains, found at start: left alone (and reported) or cancelled
@@ -125,7 +125,7 @@ EVENT_KINDS = (
     "sl_placed", "tp_placed", "sl_moved", "trail_moved", "tp_hit", "sl_hit",
     "guard_block", "flatten", "halt", "kill_switch", "automation", "trading_state", "error",
     "reconcile", "orphan_adopted", "orphan_cancelled", "order_missing", "venue_status",
-    "signal_vetoed",
+    "signal_vetoed", "order_unknown", "order_resolved", "delegation",
 )
 ENGINE_EVENTS = Topic("engine:events", EngineEvent)
 

@@ -56,10 +56,23 @@ def describe(ev: EngineEvent) -> str:
         stage = g("stage")
         if stage == "engaged":
             return f"KILL SWITCH: {g('reason')}"
-        return f"kill switch {stage}: {g('cancelled', 0)} cancelled" + (
-            f", position {_n(g('position'))}" if g("position") else "")
+        head = "kill again (trading was already halted)" if g("already") else "kill switch"
+        kept = g("kept") or []
+        return f"{head} {stage}: {g('cancelled', 0)} cancelled" + (
+            f", position {_n(g('position'))}" if g("position") else "") + (
+            f", stop kept ({', '.join(str(x) for x in kept)})" if kept else "") + (
+            ", position WITHOUT a stop" if g("unprotected") else "")
+    if k == "order_unknown":
+        sigs = ", ".join(str(x) for x in g("signatures") or []) or "-"
+        return (f"{g('role', '')} order {g('order_id')} UNKNOWN (signature {sigs}): no new risk until the "
+                "chain says whether it landed").strip()
+    if k == "order_resolved":
+        return f"order {g('order_id')} resolved: {g('status')}" + (f" ({g('reason')})" if g("reason") else "")
+    if k == "delegation":
+        return f"delegation {g('stage')}: {g('reason', '')}"
     if k == "automation":
-        return "automation on" if g("on") else "automation off"
+        word = "automation on" if g("on") else "automation off"
+        return word + (f": {g('reason')}" if g("reason") else "")
     if k == "trading_state":
         return f"trading {g('from')} -> {g('to')}" + (f": {g('reason')}" if g("reason") else "")
     if k == "venue_status":

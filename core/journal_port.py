@@ -5,6 +5,12 @@ Write-ahead protocol (see :mod:`storage.journal`): ``begin_intent`` before anyth
 (``False`` = already journaled: never submit it again); ``record_order(..., "submitting")``
 *before* the venue call (``False`` = this client tag was used already: do not place it again);
 ``update_order`` with the venue id and state after it.
+
+On-chain venues also journal every signed transaction (:class:`SendJournal`): the row — its
+signature, blockhash and ``last_valid_block_height``, the signed bytes, the orders it concerns —
+is written *before* the first broadcast, so a restart can tell whether it may still land (see
+:mod:`execution.solana_send`). Order references are strings (``venue_ref``): a u8 user order id on
+Drift (``uid:17``), a CLOB reference elsewhere.
 """
 
 from __future__ import annotations
@@ -24,6 +30,50 @@ from core.reconcile import (
 
 class JournalError(Exception):
     """The journal refused a write (unknown id, bad state) or could not be opened."""
+
+
+#: States of a journaled transaction. ``signed``: written before the first broadcast; ``sent``: an
+#: RPC accepted it; ``unknown``: maybe landed (no answer, an HTTP error, statuses unavailable);
+#: ``landed``/``failed`` (landed with an error)/``not_landed`` (blockhash expired and the signature
+#: absent from the chain's history)/``refused`` (the node answered with an error: never forwarded).
+SEND_STATES: frozenset[str] = frozenset(
+    {"signed", "sent", "unknown", "landed", "failed", "not_landed", "refused"}
+)
+TERMINAL_SEND_STATES: frozenset[str] = frozenset({"landed", "failed", "not_landed", "refused"})
+
+
+class JournaledSend(msgspec.Struct, frozen=True, kw_only=True):
+    """One signed transaction as the journal keeps it (the signed bytes are public once sent)."""
+
+    signature: str
+    kind: str  # place | cancel | modify | cancel_and_place | cancel_all | delegate | ...
+    venue: str
+    market: str
+    refs: list[str] = msgspec.field(default_factory=list)  # client tags / order ids it concerns
+    blockhash: str
+    last_valid_block_height: int
+    min_slot: int = 0  # the chain's slot when it was signed: it cannot be in an earlier block
+    raw: str = ""  # base64 of the signed transaction
+    state: str = "signed"
+    detail: str = ""
+    created_ms: int = 0
+    updated_ms: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.state not in TERMINAL_SEND_STATES
+
+
+class SendJournal(Protocol):
+    def record_send(self, send: JournaledSend) -> None: ...
+
+    def update_send(
+        self, signature: str, state: str, *, detail: str = "", ts_ms: int | None = None
+    ) -> None: ...
+
+    def open_sends(self) -> list[JournaledSend]: ...
+
+    def get_send(self, signature: str) -> JournaledSend | None: ...
 
 
 class JournaledIntent(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,6 +111,7 @@ class OrderJournal(Protocol):
         user_order_id: int = 0,
         request: dict[str, Any] | None = None,
         ts_ms: int | None = None,
+        venue_ref: str = "",
     ) -> bool: ...
 
     def update_order(
@@ -71,6 +122,7 @@ class OrderJournal(Protocol):
         *,
         user_order_id: int | None = None,
         ts_ms: int | None = None,
+        venue_ref: str | None = None,
     ) -> None: ...
 
     def orders_for(self, intent_id: str) -> list[JournaledOrder]: ...
@@ -95,7 +147,29 @@ class MemoryJournal:
     def __init__(self) -> None:
         self.intents: dict[str, JournaledIntent] = {}
         self.orders: dict[str, JournaledOrder] = {}
+        self.sends: dict[str, JournaledSend] = {}
         self.plans: dict[str, dict[str, Any]] = {}
+
+    # --- sends (SendJournal) -------------------------------------------------------------------
+    def record_send(self, send: JournaledSend) -> None:
+        check_state(send.state, SEND_STATES, "send")
+        if send.signature in self.sends:
+            raise JournalError(f"transaction {send.signature} is journaled already")
+        self.sends[send.signature] = send
+
+    def update_send(self, signature: str, state: str, *, detail: str = "", ts_ms: int | None = None) -> None:
+        check_state(state, SEND_STATES, "send")
+        old = self.sends.get(signature)
+        if old is None:
+            raise JournalError(f"unknown transaction {signature}")
+        self.sends[signature] = msgspec.structs.replace(
+            old, state=state, detail=detail or old.detail, updated_ms=ts_ms or old.updated_ms)
+
+    def open_sends(self) -> list[JournaledSend]:
+        return [x for x in self.sends.values() if x.open]
+
+    def get_send(self, signature: str) -> JournaledSend | None:
+        return self.sends.get(signature)
 
     def set_protection(self, intent_id: str, plan: dict[str, Any], *, ts_ms: int | None = None) -> None:
         if intent_id not in self.intents:
@@ -143,6 +217,7 @@ class MemoryJournal:
         user_order_id: int = 0,
         request: dict[str, Any] | None = None,
         ts_ms: int | None = None,
+        venue_ref: str = "",
     ) -> bool:
         if not client_tag or not role:
             raise JournalError("client_tag and role must not be empty")
@@ -155,6 +230,7 @@ class MemoryJournal:
         self.orders[client_tag] = JournaledOrder(
             client_tag=client_tag, intent_id=intent_id, role=role, state=state, order_id=order_id,
             user_order_id=user_order_id, request=dict(request or {}), created_ms=now, updated_ms=now,
+            venue_ref=venue_ref or (f"uid:{user_order_id}" if user_order_id else ""),
         )
         return True
 
@@ -166,6 +242,7 @@ class MemoryJournal:
         *,
         user_order_id: int | None = None,
         ts_ms: int | None = None,
+        venue_ref: str | None = None,
     ) -> None:
         if state is not None:
             check_state(state, ORDER_STATES, "order")
@@ -176,6 +253,8 @@ class MemoryJournal:
             o, order_id=order_id if order_id is not None else o.order_id,
             state=state if state is not None else o.state, updated_ms=ts_ms or o.updated_ms,
             user_order_id=user_order_id if user_order_id is not None else o.user_order_id,
+            venue_ref=venue_ref if venue_ref is not None else (
+                f"uid:{user_order_id}" if user_order_id else o.venue_ref),
         )
 
     def orders_for(self, intent_id: str) -> list[JournaledOrder]:

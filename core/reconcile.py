@@ -28,8 +28,10 @@ import msgspec
 from core.venue import Order
 
 #: Order states of the journal. ``submitting`` is written (committed) before the venue call.
+#: ``unknown``: its transaction may have landed; nothing is decided until the chain says so.
 ORDER_STATES: frozenset[str] = frozenset(
-    {"submitting", "open", "partially_filled", "triggered", "filled", "cancelled", "rejected", "failed"}
+    {"submitting", "unknown", "open", "partially_filled", "triggered", "filled", "cancelled", "rejected",
+     "failed"}
 )
 TERMINAL_ORDER_STATES: frozenset[str] = frozenset({"filled", "cancelled", "rejected", "failed"})
 
@@ -53,6 +55,8 @@ class JournaledOrder(msgspec.Struct, frozen=True, kw_only=True):
     request: dict[str, object] = msgspec.field(default_factory=dict)
     created_ms: int = 0
     updated_ms: int = 0
+    #: the venue's own reference of the order: ``uid:<u8>`` on Drift, a CLOB reference elsewhere
+    venue_ref: str = ""
 
     @property
     def live(self) -> bool:

@@ -12,6 +12,9 @@ Shaped on Drift's order semantics so a Drift venue fits without adapters:
 
 Everything a venue reports after a call comes as :class:`VenueEvent` values (the call results
 are only the immediate acceptance), so fills and cancels are handled in one place.
+
+An on-chain venue may answer a call with an order in status ``unknown``: its transaction may or
+may not land (see :mod:`execution.solana_send`); an ``OrderUpdate`` follows once the chain says.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ class TriggerCondition(StrEnum):
 
 
 class OrderStatus(StrEnum):
+    #: its transaction may have landed or not (no answer, an HTTP error, statuses unavailable): the
+    #: venue follows it until the chain says; nothing new that adds risk is sent in its market
+    UNKNOWN = "unknown"
     OPEN = "open"
     TRIGGERED = "triggered"  # a trigger order that fired and is now working
     FILLED = "filled"
@@ -97,6 +103,8 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
     filled: float = 0.0
     avg_price: float = 0.0
     ts: int = 0
+    #: on-chain venues: the signatures of the transactions that placed / changed / cancelled it
+    signatures: tuple[str, ...] = ()
 
     @property
     def remaining(self) -> float:

@@ -9,6 +9,10 @@ published on ``engine:events``.
 Trading states: ``active`` (entries allowed), ``reducing`` (reduce-only orders only: new intents are
 rejected, exits keep working), ``halted`` (after the kill switch: nothing is placed).
 
+UNKNOWN orders (an on-chain send that may or may not have landed): while one is unknown in the
+market, no new risk goes out there — new intents are rejected and only reduce-only orders are
+placed — and ``order_unknown`` / ``order_resolved`` events say so, with the signatures.
+
 Every venue call goes through :class:`execution.order_gateway.OrderGateway` (retries, ambiguous
 outcomes, u8 user order ids, the write-ahead order journal). With a durable journal the engine
 reconciles with the venue before it trades (:meth:`Engine.recover`, see :mod:`core.recovery`).
@@ -107,7 +111,8 @@ class Engine:
         cfg: EngineConfig | None = None,
         on_event: Callable[[EngineEvent], None] | None = None,
         *,
-        equity: Callable[[], float] | None = None,
+        equity: Callable[[], float | None] | None = None,
+        equity_from_venue: bool = False,
         priority_fee: Callable[[], float | None] | None = None,
         sleep: Sleep = asyncio.sleep,
         journal: OrderJournal | None = None,
@@ -151,7 +156,14 @@ class Engine:
         self.bid: float | None = None
         self.ask: float | None = None
         self.atr: float | None = None
-        self.pnl = DayPnl(cfg.equity_usd, equity)
+        self.equity_fn = equity
+        #: the venue values the account (Drift): sizing, the leverage cap and the daily stop use it
+        self.equity_from_venue = equity_from_venue
+        self.equity_now: float | None = cfg.equity_usd if not equity_from_venue else None
+        self.pnl = DayPnl(cfg.equity_usd, equity, from_equity=equity_from_venue)
+        #: orders whose transaction may or may not have landed, by order id
+        self.unknown: dict[str, Order] = {}
+        self.automation_block = ""
         self._new_bar = False
         self._resampler = Resampler(cfg.atr_bar_minutes)
         self._atr = Atr(cfg.atr_period)
@@ -226,10 +238,6 @@ class Engine:
     def _engine_event(self, kind: str, **data: Any) -> None:
         self._emit(EngineEvent(kind=kind, intent_id="", ts=self.clock.now_ms(), data=data))
 
-    def record_error(self, stage: str, reason: str) -> None:
-        """An error outside a step's own handling (the replay's stepping): recorded, never raised."""
-        self._engine_event("error", stage=stage, reason=reason)
-
     def record_veto(self, veto: SignalVeto) -> None:
         """A setup the signal detected and did not trade (a guard, the warm-up, the book): recorded
         like the engine's own events (activity log, then the bus), with each guard's value and
@@ -238,10 +246,24 @@ class Engine:
             "side": veto.side, "bar_ts": veto.bar_ts, "by_guards": veto.guard_vetoed,
             "vetoes": [msgspec.to_builtins(v) for v in veto.vetoes]}))
 
+    def record(self, kind: str, **data: Any) -> None:
+        """An engine-level event (activity log first, then the bus)."""
+        self._engine_event(kind, **data)
+
+    def block_automation(self, reason: str) -> None:
+        """Automation cannot be on while ``reason`` holds (e.g. the delegate was revoked); '' lifts it
+        (automation stays as it is: the operator turns it on)."""
+        self.automation_block = reason
+        if reason and self.automation_on:
+            self.automation_on = False
+            self._engine_event("automation", on=False, reason=reason)
+
     def set_automation(self, on: bool) -> None:
         if on and self.trading_state == TradingState.HALTED:
             raise RuntimeError("the kill switch is engaged: resume trading first (r in the kill panel, "
                                "or `autotrader resume`)")
+        if on and self.automation_block:
+            raise RuntimeError(f"automation cannot be turned on: {self.automation_block}")
         if on != self.automation_on:
             self.automation_on = on
             self._engine_event("automation", on=on)
@@ -303,9 +325,10 @@ class Engine:
     def active(self) -> list[IntentLifecycle]:
         return [lc for lc in self.lifecycles.values() if not lc.terminal]
 
-    async def kill(self, reason: str, flatten: bool | None = None) -> KillResult:
-        """Cancel every open order, disable automation, optionally flatten, record and broadcast why;
-        retries until the venue confirms. Idempotent."""
+    async def kill(self, reason: str, flatten: bool | None = None, cancel_all: bool = False) -> KillResult:
+        """Cancel entries and take-profits (the stop on an open position stays unless ``cancel_all``),
+        disable automation, optionally flatten, record and broadcast why; retries until the venue
+        confirms (:mod:`execution.killswitch`). Again: says what it cancelled this time."""
         flat = self.cfg.flatten_on_kill if flatten is None else flatten
         now = self.clock.now_ms()
         first = not self.killswitch.engaged
@@ -316,31 +339,40 @@ class Engine:
             self.killswitch.restore(reason)  # engaged now: a concurrent kill() is not a first one
             steps = [lc.on(Kill(ts=now, reason=reason)) for lc in list(self.lifecycles.values())]
             # the cancels go out first; recording the kill (storage) never delays nor blocks them
-            engaging = asyncio.ensure_future(self.killswitch.engage(reason, flat))
+            engaging = asyncio.ensure_future(self.killswitch.engage(reason, flat, cancel_all))
             await asyncio.sleep(0)
             self._engine_event("kill_switch", stage="engaged", reason=reason, flatten=flat)
             for st in steps:
                 self._emit_step(st)
             result = await engaging
         else:
-            result = await self.killswitch.engage(reason, flat)
+            result = await self.killswitch.engage(reason, flat, cancel_all)
+        result = msgspec.structs.replace(result, already=not first)
         waited = 0.0
         limit = self.cfg.call_timeout_s * max(1, self.cfg.call_retries)
         while self.gateway.inflight and waited < limit:  # a call in flight may land after the cancel
             await asyncio.sleep(0.01)
             waited += 0.01
-        if not result.already or waited:
-            result = await self.killswitch.engage(reason, flat) if waited else result
-            self._engine_event(
-                "kill_switch",
-                stage="confirmed" if result.confirmed else "unconfirmed",
-                reason=result.reason,
-                cancelled=result.cancelled,
-                attempts=result.attempts,
-                flattened=result.flattened,
-                position=result.position,
-                errors=list(result.errors),
-            )
+        if waited:
+            again = await self.killswitch.engage(reason, flat, cancel_all)
+            result = msgspec.structs.replace(
+                again, cancelled=again.cancelled + result.cancelled, already=result.already,
+                cancelled_orders=result.cancelled_orders + again.cancelled_orders)
+        self._engine_event(
+            "kill_switch",
+            stage="confirmed" if result.confirmed else "unconfirmed",
+            reason=result.reason,
+            cancelled=result.cancelled,
+            attempts=result.attempts,
+            flattened=result.flattened,
+            position=result.position,
+            errors=list(result.errors),
+            already=result.already,
+            cancel_all=cancel_all,
+            kept=[o["order_id"] for o in result.kept],
+            unknown=result.unknown_orders,
+            **({"unprotected": True} if result.unprotected else {}),
+        )
         return result
 
     async def _place_kill_order(self, req: OrderRequest) -> Order:
@@ -370,9 +402,11 @@ class Engine:
         self._check_storage()
         if not self.recovered:
             await recover(self)
+        if self.equity_from_venue and self.equity_fn is not None:
+            self.equity_now = self.equity_fn()
         ks = self.killswitch
         if ks.engaged and ks.result is not None and not ks.result.confirmed:
-            await self.kill(ks.reason)
+            await self.kill(ks.reason, ks.last_flatten, ks.last_cancel_all)
         await self._pump_venue()
         pending, self._pending = self._pending, []
         for lc, st in pending:
@@ -415,12 +449,20 @@ class Engine:
             why.append(f"venue is {self.venue_state}{detail}")
         if self.active():
             why.append("another intent is in progress")
+        unknown = self.unknown_note()
+        if unknown:
+            why.append(unknown)
+        equity = self.start_equity
+        if self.equity_from_venue:
+            equity = self.equity_now if self.equity_now is not None else 0.0
+            if self.equity_now is None:
+                why.append("equity unknown (the venue's account value cannot be read)")
         if why:
             self._reject(intent, why)
             return
         await self._refresh_pnl(now, force=True)
         fee = self.priority_fee_fn() if self.priority_fee_fn is not None else None
-        ctx = PreflightContext(now_ms=now, guard=self.guard, equity_usd=self.start_equity,
+        ctx = PreflightContext(now_ms=now, guard=self.guard, equity_usd=equity,
                                day_pnl_pct=self.day_pnl, priority_fee=fee)
         lc = IntentLifecycle(intent, self.cfg)
         lc.last = Tick(ts=now, bid=self.bid, ask=self.ask, guard=self.guard)
@@ -497,8 +539,10 @@ class Engine:
                 inp: Input
                 if isinstance(ev, OrderUpdate):
                     self.gateway.track(ev.order)
+                    self.note_order(ev.order, ev.reason)
                     tag = ev.order.request.client_tag
-                    self.gateway.confirmed(tag, rejected=ev.order.status == OrderStatus.REJECTED)
+                    if ev.order.status != OrderStatus.UNKNOWN:  # maybe landed is no confirmation
+                        self.gateway.confirmed(tag, rejected=ev.order.status == OrderStatus.REJECTED)
                     inp = OrderChanged(ts=now, order=ev.order, reason=ev.reason)
                 elif isinstance(ev, FillEvent):
                     tag = ev.fill.client_tag
@@ -549,7 +593,39 @@ class Engine:
             return self.storage.reason
         if self.leaving and not req.reduce_only:
             return "leaving: no new risk"
+        if not req.reduce_only and self.unknown:
+            return self.unknown_note()
         return ""
+
+    # ------------------------------------------------------------------ unknown orders
+    def note_order(self, o: Order, reason: str = "") -> None:
+        """Follow an order's status: entering / leaving UNKNOWN is recorded (with the signatures)."""
+        if o.status == OrderStatus.UNKNOWN:
+            if o.order_id not in self.unknown:
+                self.unknown[o.order_id] = o
+                tag = o.request.client_tag
+                self._emit(EngineEvent(kind="order_unknown", intent_id=intent_of(tag), ts=self.clock.now_ms(),
+                                       data={"order_id": o.order_id,
+                                             "role": tag.rsplit(":", 1)[-1] if tag else "",
+                                             "signatures": list(o.signatures), "reason": reason,
+                                             "market": o.request.market}))
+            else:
+                self.unknown[o.order_id] = o
+        elif o.order_id in self.unknown:
+            del self.unknown[o.order_id]
+            tag = o.request.client_tag
+            self._emit(EngineEvent(kind="order_resolved", intent_id=intent_of(tag), ts=self.clock.now_ms(),
+                                   data={"order_id": o.order_id, "status": str(o.status),
+                                         "signatures": list(o.signatures), "reason": reason}))
+
+    def unknown_note(self) -> str:
+        if not self.unknown:
+            return ""
+        o = next(iter(self.unknown.values()))
+        sig = o.signatures[-1] if o.signatures else "?"
+        more = f" (+{len(self.unknown) - 1} more)" if len(self.unknown) > 1 else ""
+        return (f"order {o.order_id} is UNKNOWN (signature {sig}){more}: no new risk in {o.request.market} "
+                "until the chain says whether it landed")
 
     async def _execute(self, lc: IntentLifecycle, a: Action) -> list[Input]:
         now = self.clock.now_ms
@@ -564,6 +640,7 @@ class Engine:
                 order = await gw.place(req, lc.intent.id, slot.role if slot else "entry")
             except Exception as e:
                 return [PlaceFailed(ts=now(), tag=req.client_tag, reason=str(e) or repr(e))]
+            self.note_order(order, "sent; its landing is not known yet")
             return [Accepted(ts=now(), tag=req.client_tag, order=order)]
         if isinstance(a, Cancel):
             if lc.phase == Phase.KILLED:
@@ -593,6 +670,8 @@ class Engine:
                 orders = await gw.cancel_and_place(a.cancel_ids, a.reqs, lc.intent.id, roles)
             except Exception as e:
                 return [PlaceFailed(ts=now(), tag=r.client_tag, reason=str(e)) for r in a.reqs]
+            for o in orders:
+                self.note_order(o, "sent; its landing is not known yet")
             return [Accepted(ts=now(), tag=o.request.client_tag, order=o) for o in orders]
         if isinstance(a, Flatten):
             ok, why = await self._flatten(a)
@@ -661,6 +740,12 @@ class Engine:
             "recovered": self.recovered,
             "day_pnl_pct": self.day_pnl,
             "start_equity": self.start_equity,
+            "unknown_orders": [
+                {"order_id": o.order_id, "tag": o.request.client_tag, "side": o.request.side,
+                 "type": str(o.request.type), "size": o.request.size, "reduce_only": o.request.reduce_only,
+                 "signatures": list(o.signatures)}
+                for o in self.unknown.values()
+            ],
             "kill": None if not self.killswitch.engaged else {
                 "reason": self.killswitch.reason,
                 "confirmed": None if res is None else res.confirmed,

@@ -45,6 +45,7 @@ async def recover(engine: Engine) -> None:
     res = reconcile(j.open_orders(), venue_open)
     for a in res.adopted:
         gw.track(a.venue)
+        engine.note_order(a.venue, "its transaction was unresolved at the restart")
     for miss in res.missing_on_venue:
         q = sum(f.size for f in fills if f.client_tag == miss.client_tag)
         size = float(str(miss.request.get("size", 0) or 0))

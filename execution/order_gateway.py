@@ -31,6 +31,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 #: journal order state of a venue order
 JOURNAL_STATE = {
+    OrderStatus.UNKNOWN: "unknown",
     OrderStatus.OPEN: "open",
     OrderStatus.TRIGGERED: "triggered",
     OrderStatus.FILLED: "filled",

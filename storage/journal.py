@@ -20,6 +20,9 @@ orders are touched; recovery completes whatever the plan says and the venue does
 A crash between 2 and 3 leaves an order in ``submitting``; on restart
 :func:`core.reconcile.reconcile` matches it by client tag (or user order id) if the venue has it,
 otherwise reports it missing. Every write is committed before the method returns.
+
+Table ``sends`` (:class:`core.journal_port.SendJournal`): every signed transaction of an on-chain
+venue, written before its first broadcast (see :mod:`execution.solana_send`).
 """
 
 from __future__ import annotations
@@ -32,7 +35,13 @@ from typing import Any
 
 import msgspec
 
-from core.journal_port import JournaledIntent, JournalError
+from core.journal_port import (
+    SEND_STATES,
+    TERMINAL_SEND_STATES,
+    JournaledIntent,
+    JournaledSend,
+    JournalError,
+)
 from core.journal_port import check_state as _check
 from core.reconcile import (
     INTENT_STATES,
@@ -63,6 +72,22 @@ CREATE TABLE IF NOT EXISTS orders (
     created_ms    INTEGER NOT NULL,
     updated_ms    INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sends (
+    signature  TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    venue      TEXT NOT NULL,
+    market     TEXT NOT NULL,
+    refs       TEXT NOT NULL DEFAULT '[]',
+    blockhash  TEXT NOT NULL,
+    last_valid_block_height INTEGER NOT NULL,
+    min_slot   INTEGER NOT NULL DEFAULT 0,
+    raw        TEXT NOT NULL DEFAULT '',
+    state      TEXT NOT NULL,
+    detail     TEXT NOT NULL DEFAULT '',
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sends_state ON sends (state);
 CREATE TABLE IF NOT EXISTS protection (
     intent_id  TEXT PRIMARY KEY REFERENCES intents (intent_id),
     plan       TEXT NOT NULL,
@@ -73,7 +98,13 @@ CREATE INDEX IF NOT EXISTS orders_order_id ON orders (order_id);
 CREATE INDEX IF NOT EXISTS intents_state ON intents (state);
 """
 
-_ORDER_COLS = "client_tag, intent_id, role, state, order_id, user_order_id, request, created_ms, updated_ms"
+_ORDER_COLS = (
+    "client_tag, intent_id, role, state, order_id, user_order_id, request, created_ms, updated_ms, venue_ref"
+)
+_SEND_COLS = (
+    "signature, kind, venue, market, refs, blockhash, last_valid_block_height, min_slot, raw, state, "
+    "detail, created_ms, updated_ms"
+)
 
 
 def _now_ms() -> int:
@@ -90,6 +121,9 @@ class Journal:
             self._conn: sqlite3.Connection | None = open_db(self.path)
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(_SCHEMA)
+            cols = {r[1] for r in self._conn.execute("PRAGMA table_info(orders)")}
+            if "venue_ref" not in cols:  # a journal written before order references were strings
+                self._conn.execute("ALTER TABLE orders ADD COLUMN venue_ref TEXT NOT NULL DEFAULT ''")
         except (sqlite3.Error, OSError, ActivityLogError) as exc:
             raise JournalError(f"cannot open journal {self.path}: {exc}") from exc
 
@@ -172,6 +206,7 @@ class Journal:
         user_order_id: int = 0,
         request: dict[str, Any] | None = None,
         ts_ms: int | None = None,
+        venue_ref: str = "",
     ) -> bool:
         """Journal an order of ``intent_id`` (before the venue call: ``state="submitting"``).
 
@@ -187,10 +222,11 @@ class Journal:
             db = self._db()
             if db.execute("SELECT 1 FROM intents WHERE intent_id = ?", (intent_id,)).fetchone() is None:
                 raise JournalError(f"unknown intent {intent_id!r}: begin_intent first")
+            ref = venue_ref or (f"uid:{int(user_order_id)}" if user_order_id else "")
             before_write("journal", "record_order")
             cur = db.execute(
-                f"INSERT OR IGNORE INTO orders ({_ORDER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (client_tag, intent_id, role, state, order_id, int(user_order_id), text, now, now),
+                f"INSERT OR IGNORE INTO orders ({_ORDER_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (client_tag, intent_id, role, state, order_id, int(user_order_id), text, now, now, ref),
             )
             return cur.rowcount == 1
 
@@ -202,17 +238,21 @@ class Journal:
         *,
         user_order_id: int | None = None,
         ts_ms: int | None = None,
+        venue_ref: str | None = None,
     ) -> None:
         """Set the venue order id, state and/or user order id of a journaled order (``None`` keeps it)."""
         if state is not None:
             _check(state, ORDER_STATES, "order")
         now = _now_ms() if ts_ms is None else ts_ms
+        if venue_ref is None and user_order_id:
+            venue_ref = f"uid:{int(user_order_id)}"
         with self._lock:
             before_write("journal", "update_order")
             cur = self._db().execute(
                 "UPDATE orders SET order_id = COALESCE(?, order_id), state = COALESCE(?, state), "
-                "user_order_id = COALESCE(?, user_order_id), updated_ms = ? WHERE client_tag = ?",
-                (order_id, state, user_order_id, now, client_tag),
+                "user_order_id = COALESCE(?, user_order_id), venue_ref = COALESCE(?, venue_ref), "
+                "updated_ms = ? WHERE client_tag = ?",
+                (order_id, state, user_order_id, venue_ref, now, client_tag),
             )
         if cur.rowcount != 1:
             raise JournalError(f"unknown order client_tag {client_tag!r}")
@@ -284,7 +324,65 @@ class Journal:
     def _order(r: tuple[Any, ...]) -> JournaledOrder:
         return JournaledOrder(
             client_tag=r[0], intent_id=r[1], role=r[2], state=r[3], order_id=r[4], user_order_id=r[5],
-            request=msgspec.json.decode(r[6]), created_ms=r[7], updated_ms=r[8],
+            request=msgspec.json.decode(r[6]), created_ms=r[7], updated_ms=r[8], venue_ref=r[9] or "",
+        )
+
+    # --- sends (signed transactions of on-chain venues) -----------------------------------------
+
+    def record_send(self, send: JournaledSend) -> None:
+        """Journal a signed transaction before its first broadcast (committed on return)."""
+        _check(send.state, SEND_STATES, "send")
+        now = send.created_ms or _now_ms()
+        with self._lock:
+            before_write("journal", "record_send")
+            try:
+                self._db().execute(
+                    f"INSERT INTO sends ({_SEND_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (send.signature, send.kind, send.venue, send.market,
+                     msgspec.json.encode(send.refs).decode(),
+                     send.blockhash, int(send.last_valid_block_height), int(send.min_slot), send.raw,
+                     send.state, send.detail, now, send.updated_ms or now),
+                )
+            except sqlite3.IntegrityError:
+                raise JournalError(f"transaction {send.signature} is journaled already") from None
+
+    def update_send(self, signature: str, state: str, *, detail: str = "", ts_ms: int | None = None) -> None:
+        _check(state, SEND_STATES, "send")
+        now = _now_ms() if ts_ms is None else ts_ms
+        with self._lock:
+            before_write("journal", "update_send")
+            cur = self._db().execute(
+                "UPDATE sends SET state = ?, detail = CASE WHEN ? = '' THEN detail ELSE ? END, "
+                "updated_ms = ? WHERE signature = ?",
+                (state, detail, detail, now, signature),
+            )
+        if cur.rowcount != 1:
+            raise JournalError(f"unknown transaction {signature}")
+
+    def open_sends(self) -> list[JournaledSend]:
+        """Transactions not known to have landed or not (oldest first): a restart resolves them."""
+        terminal = sorted(TERMINAL_SEND_STATES)
+        with self._lock:
+            rows = self._db().execute(
+                f"SELECT {_SEND_COLS} FROM sends WHERE state NOT IN ({', '.join('?' * len(terminal))}) "
+                "ORDER BY created_ms, rowid",
+                terminal,
+            ).fetchall()
+        return [self._send(r) for r in rows]
+
+    def get_send(self, signature: str) -> JournaledSend | None:
+        with self._lock:
+            row = self._db().execute(
+                f"SELECT {_SEND_COLS} FROM sends WHERE signature = ?", (signature,)
+            ).fetchone()
+        return None if row is None else self._send(row)
+
+    @staticmethod
+    def _send(r: tuple[Any, ...]) -> JournaledSend:
+        return JournaledSend(
+            signature=r[0], kind=r[1], venue=r[2], market=r[3], refs=list(msgspec.json.decode(r[4])),
+            blockhash=r[5], last_valid_block_height=int(r[6]), min_slot=int(r[7]), raw=r[8], state=r[9],
+            detail=r[10], created_ms=int(r[11]), updated_ms=int(r[12]),
         )
 
     def close(self) -> None:

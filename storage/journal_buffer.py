@@ -19,7 +19,13 @@ from typing import Any
 
 import msgspec
 
-from core.journal_port import JournaledIntent, JournalError, check_state
+from core.journal_port import (
+    SEND_STATES,
+    JournaledIntent,
+    JournaledSend,
+    JournalError,
+    check_state,
+)
 from core.reconcile import (
     INTENT_STATES,
     ORDER_STATES,
@@ -51,6 +57,7 @@ class JournalBuffer:
         self._intents: dict[str, JournaledIntent] = {}
         self._orders: dict[str, JournaledOrder] = {}
         self._plans: dict[str, dict[str, Any]] = {}
+        self._sends: dict[str, JournaledSend] = {}
 
     @property
     def path(self) -> Any:
@@ -110,14 +117,15 @@ class JournalBuffer:
 
     def record_order(self, intent_id: str, role: str, client_tag: str, order_id: str | None,
                      state: str = "submitting", *, user_order_id: int = 0,
-                     request: dict[str, Any] | None = None, ts_ms: int | None = None) -> bool:
+                     request: dict[str, Any] | None = None, ts_ms: int | None = None,
+                     venue_ref: str = "") -> bool:
         if not client_tag:
             raise JournalError("client_tag must not be empty")
         if not role:
             raise JournalError("role must not be empty")
         check_state(state, ORDER_STATES, "order")
         now = _now_ms() if ts_ms is None else ts_ms
-        kw = {"user_order_id": user_order_id, "request": request, "ts_ms": now}
+        kw = {"user_order_id": user_order_id, "request": request, "ts_ms": now, "venue_ref": venue_ref}
         done, result = self._direct("record_order", intent_id, role, client_tag, order_id, state, **kw)
         if done:
             return bool(result)
@@ -127,27 +135,71 @@ class JournalBuffer:
             return False
         self._orders[client_tag] = JournaledOrder(
             client_tag=client_tag, intent_id=intent_id, role=role, state=state, order_id=order_id,
-            user_order_id=int(user_order_id), request=dict(request or {}), created_ms=now, updated_ms=now)
+            user_order_id=int(user_order_id), request=dict(request or {}), created_ms=now, updated_ms=now,
+            venue_ref=venue_ref or (f"uid:{int(user_order_id)}" if user_order_id else ""))
         self._queue("record_order", (intent_id, role, client_tag, order_id, state), kw)
         return True
 
     def update_order(self, client_tag: str, order_id: str | None = None, state: str | None = None, *,
-                     user_order_id: int | None = None, ts_ms: int | None = None) -> None:
+                     user_order_id: int | None = None, ts_ms: int | None = None,
+                     venue_ref: str | None = None) -> None:
         if state is not None:
             check_state(state, ORDER_STATES, "order")
         now = _now_ms() if ts_ms is None else ts_ms
         base = self.find_order(client_tag=client_tag)
         if base is None:
             raise JournalError(f"unknown order client_tag {client_tag!r}")
-        kw = {"order_id": order_id, "state": state, "user_order_id": user_order_id, "ts_ms": now}
+        kw = {"order_id": order_id, "state": state, "user_order_id": user_order_id, "ts_ms": now,
+              "venue_ref": venue_ref}
         done, _ = self._direct("update_order", client_tag, **kw)
         if done:
             return
         self._orders[client_tag] = msgspec.structs.replace(
             base, order_id=order_id if order_id is not None else base.order_id,
             state=state if state is not None else base.state, updated_ms=now,
-            user_order_id=user_order_id if user_order_id is not None else base.user_order_id)
+            user_order_id=user_order_id if user_order_id is not None else base.user_order_id,
+            venue_ref=venue_ref if venue_ref is not None else (
+                f"uid:{user_order_id}" if user_order_id else base.venue_ref))
         self._queue("update_order", (client_tag,), kw)
+
+    # ------------------------------------------------------------------ sends (SendJournal)
+    def record_send(self, send: JournaledSend) -> None:
+        """A signed transaction, before its first broadcast. When the storage refuses it, it is kept
+        here and queued (the engine is then REDUCING: only reduce-only orders and cancels go out, so a
+        send that is not yet durable never adds risk)."""
+        check_state(send.state, SEND_STATES, "send")
+        if self.get_send(send.signature) is not None:
+            raise JournalError(f"transaction {send.signature} is journaled already")
+        done, _ = self._direct("record_send", send)
+        if done:
+            return
+        self._sends[send.signature] = send
+        self._queue("record_send", (send,), {})
+
+    def update_send(self, signature: str, state: str, *, detail: str = "", ts_ms: int | None = None) -> None:
+        check_state(state, SEND_STATES, "send")
+        now = _now_ms() if ts_ms is None else ts_ms
+        base = self.get_send(signature)
+        if base is None:
+            raise JournalError(f"unknown transaction {signature}")
+        done, _ = self._direct("update_send", signature, state, detail=detail, ts_ms=now)
+        if done:
+            return
+        self._sends[signature] = msgspec.structs.replace(base, state=state, detail=detail or base.detail,
+                                                         updated_ms=now)
+        self._queue("update_send", (signature, state), {"detail": detail, "ts_ms": now})
+
+    def get_send(self, signature: str) -> JournaledSend | None:
+        return self._sends.get(signature) or self.journal.get_send(signature)
+
+    def open_sends(self) -> list[JournaledSend]:
+        out = {x.signature: x for x in self.journal.open_sends()}
+        for sig, x in self._sends.items():
+            if x.open:
+                out[sig] = x
+            else:
+                out.pop(sig, None)
+        return sorted(out.values(), key=lambda x: x.created_ms)
 
     def set_protection(self, intent_id: str, plan: dict[str, Any], *, ts_ms: int | None = None) -> None:
         now = _now_ms() if ts_ms is None else ts_ms
@@ -178,6 +230,7 @@ class JournalBuffer:
         self._intents.clear()
         self._orders.clear()
         self._plans.clear()
+        self._sends.clear()
         self.health.recovered(self.STORE)
         return True
 

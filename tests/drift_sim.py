@@ -5,6 +5,7 @@ the User account and simulates fills by rewriting it. Not a test module."""
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
 from typing import Any
 
 from anchorpy.coder.coder import Coder
@@ -20,6 +21,7 @@ from driftpy.types import (
     OracleSource,
     OrderStatus,
     OrderTriggerCondition,
+    SpotBalanceType,
 )
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
@@ -30,6 +32,34 @@ from tests.solana_rpc import LocalSolanaRpc, SentTransaction
 
 CODER = Coder(drift_idl())
 ORACLE_PRICE = 150_000_000
+INTEREST = 10_000_000_000  # SPOT_CUMULATIVE_INTEREST_PRECISION: scaled balance = tokens
+
+
+@dataclass
+class PerpSpec:
+    index: int
+    price: int  # oracle price, 1e6
+    name: str
+    oracle: Pubkey = field(default_factory=Pubkey.new_unique)
+    margin_ratio_initial: int = 1000
+    margin_ratio_maintenance: int = 500
+    funding_long: int = 0
+    funding_short: int = 0
+
+
+@dataclass
+class SpotSpec:
+    index: int
+    price: int  # 1e6
+    decimals: int
+    oracle: Pubkey = field(default_factory=Pubkey.new_unique)
+    quote: bool = False  # the quote asset (USDC): QuoteAsset oracle
+    initial_asset_weight: int = 10_000
+    maintenance_asset_weight: int = 10_000
+    initial_liability_weight: int = 10_000
+    maintenance_liability_weight: int = 10_000
+    deposit_interest: int = INTEREST
+    borrow_interest: int = INTEREST
 
 
 def zero(name: str) -> Any:
@@ -47,23 +77,31 @@ def rep(obj: Any, **kw: Any) -> Any:
 class DriftSim:
     """Accounts of one Drift deployment (program id of the test's choosing) in a LocalSolanaRpc."""
 
-    def __init__(self, rpc: LocalSolanaRpc, program_id: Pubkey, owner: Pubkey, delegate: Pubkey) -> None:
+    def __init__(
+        self, rpc: LocalSolanaRpc, program_id: Pubkey, owner: Pubkey, delegate: Pubkey, usdc: float = 10_000.0
+    ) -> None:
         self.rpc, self.pid, self.owner = rpc, program_id, owner
         self.state_pk = get_state_public_key(program_id)
         self.perp_pk = get_perp_market_public_key(program_id, 0)
         self.spot_pk = get_spot_market_public_key(program_id, 0)
         self.user_pk = get_user_account_public_key(program_id, owner, 0)
-        self.oracle_pk = Pubkey.new_unique()
-        self.usdc_oracle_pk = Pubkey.new_unique()
+        self.perps: dict[int, PerpSpec] = {0: PerpSpec(0, ORACLE_PRICE, "SOL-PERP")}
+        self.spots: dict[int, SpotSpec] = {0: SpotSpec(0, 1_000_000, 6, quote=True)}
+        self.oracle_pk = self.perps[0].oracle
+        self.usdc_oracle_pk = self.spots[0].oracle
         self.applied: set[str] = set()
         self.rejected: list[tuple[str, str]] = []
         self.land = True
+        self.auto_fill = False
         self.exchange_status = 0
         self.market_status = 1
         self.paused_operations = 0
         self.margin_ratio_initial = 0  # 0: not set (the venue cannot tell the market maximum)
         self.user = rep(zero("User"), authority=owner, delegate=delegate, next_order_id=1)
+        if usdc:
+            self.set_balance(0, usdc, write=False)
         self.write_all()
+        rpc.auto_land = False  # a transaction lands when this simulator applied it
         rpc.on_send.append(self.on_send)
 
     # ------------------------------------------------------------------ accounts
@@ -85,14 +123,23 @@ class DriftSim:
             perp_fee_structure=rep(st.perp_fee_structure, fee_tiers=tiers),
         )
         self.rpc.set_account(str(self.state_pk), str(self.pid), encode("State", st))
+        for spec in self.perps.values():
+            self._write_perp(spec)
+        for sp in self.spots.values():
+            self._write_spot(sp)
+        self.write_user()
+
+    def _write_perp(self, spec: PerpSpec) -> None:
         pm = zero("PerpMarket")
         amm = rep(
             pm.amm,
-            oracle=self.oracle_pk,
+            oracle=spec.oracle,
             oracle_source=OracleSource.Prelaunch(),
             order_tick_size=100,
             order_step_size=1_000_000,
             min_order_size=10_000_000,
+            cumulative_funding_rate_long=spec.funding_long,
+            cumulative_funding_rate_short=spec.funding_short,
         )
         status = [
             MarketStatus.Initialized,
@@ -104,33 +151,94 @@ class DriftSim:
             MarketStatus.ReduceOnly,
             MarketStatus.Settlement,
             MarketStatus.Delisted,
-        ][self.market_status]()
+        ][self.market_status if spec.index == 0 else 1]()
+        key = get_perp_market_public_key(self.pid, spec.index)
         pm = rep(
             pm,
-            pubkey=self.perp_pk,
+            pubkey=key,
             amm=amm,
-            market_index=0,
+            market_index=spec.index,
             status=status,
-            paused_operations=self.paused_operations,
+            paused_operations=self.paused_operations if spec.index == 0 else 0,
             quote_spot_market_index=0,
-            name=list(b"SOL-PERP".ljust(32)),
-            margin_ratio_initial=self.margin_ratio_initial,
+            margin_ratio_initial=(self.margin_ratio_initial if spec.index == 0 and self.margin_ratio_initial
+                                  else spec.margin_ratio_initial),
+            margin_ratio_maintenance=spec.margin_ratio_maintenance,
+            unrealized_pnl_initial_asset_weight=10_000,
+            unrealized_pnl_maintenance_asset_weight=10_000,
+            name=list(spec.name.encode().ljust(32)),
         )
-        self.rpc.set_account(str(self.perp_pk), str(self.pid), encode("PerpMarket", pm))
-        sm = zero("SpotMarket")
-        sm = rep(
-            sm,
-            pubkey=self.spot_pk,
-            oracle=self.usdc_oracle_pk,
-            oracle_source=OracleSource.QuoteAsset(),
-            market_index=0,
-            decimals=6,
-            status=MarketStatus.Active(),
-        )
-        self.rpc.set_account(str(self.spot_pk), str(self.pid), encode("SpotMarket", sm))
+        self.rpc.set_account(str(key), str(self.pid), encode("PerpMarket", pm))
         orc = zero("PrelaunchOracle")
-        orc = rep(orc, price=ORACLE_PRICE, max_price=ORACLE_PRICE * 2, perp_market_index=0)
-        self.rpc.set_account(str(self.oracle_pk), str(self.pid), encode("PrelaunchOracle", orc))
+        orc = rep(orc, price=spec.price, max_price=spec.price * 2, perp_market_index=spec.index)
+        self.rpc.set_account(str(spec.oracle), str(self.pid), encode("PrelaunchOracle", orc))
+
+    def _write_spot(self, sp: SpotSpec) -> None:
+        key = get_spot_market_public_key(self.pid, sp.index)
+        sm = rep(
+            zero("SpotMarket"),
+            pubkey=key,
+            oracle=sp.oracle,
+            oracle_source=OracleSource.QuoteAsset() if sp.quote else OracleSource.Prelaunch(),
+            market_index=sp.index,
+            decimals=sp.decimals,
+            status=MarketStatus.Active(),
+            cumulative_deposit_interest=sp.deposit_interest,
+            cumulative_borrow_interest=sp.borrow_interest,
+            initial_asset_weight=sp.initial_asset_weight,
+            maintenance_asset_weight=sp.maintenance_asset_weight,
+            initial_liability_weight=sp.initial_liability_weight,
+            maintenance_liability_weight=sp.maintenance_liability_weight,
+        )
+        self.rpc.set_account(str(key), str(self.pid), encode("SpotMarket", sm))
+        if not sp.quote and not any(p.oracle == sp.oracle for p in self.perps.values()):
+            orc = rep(zero("PrelaunchOracle"), price=sp.price, max_price=sp.price * 2, perp_market_index=0)
+            self.rpc.set_account(str(sp.oracle), str(self.pid), encode("PrelaunchOracle", orc))
+
+    # ------------------------------------------------------------------ fixtures
+    def add_perp(self, spec: PerpSpec) -> None:
+        self.perps[spec.index] = spec
+        self.write_all()
+
+    def add_spot(self, spec: SpotSpec) -> None:
+        self.spots[spec.index] = spec
+        self.write_all()
+
+    def set_balance(self, index: int, tokens: float, *, borrow: bool = False, write: bool = True) -> None:
+        """A spot balance of ``tokens`` whole tokens in market ``index`` (interest at precision)."""
+        sp = self.spots[index]
+        scaled = round(tokens * 10**sp.decimals) * 10 ** (19 - sp.decimals) // sp.deposit_interest
+        spots = list(self.user.spot_positions)
+        k = next((k for k, x in enumerate(spots) if x.market_index == index and x.scaled_balance), None)
+        if k is None:
+            k = next(k for k, x in enumerate(spots) if not x.scaled_balance)
+        spots[k] = rep(spots[k], market_index=index, scaled_balance=scaled,
+                       balance_type=SpotBalanceType.Borrow() if borrow else SpotBalanceType.Deposit())
+        self.user = rep(self.user, spot_positions=spots)
+        if write:
+            self.write_user()
+
+    def set_position(self, market_index: int, base: float, entry: float, quote_extra: int = 0) -> None:
+        """An open perp position of ``base`` (signed, whole units) entered at ``entry`` USD."""
+        b = round(base * 1e9)
+        qe = -b * round(entry * 1e6) // 1_000_000_000
+        pos = list(self.user.perp_positions)
+        k = next(k for k, p in enumerate(pos) if not (p.base_asset_amount or p.quote_asset_amount))
+        pos[k] = rep(pos[k], market_index=market_index, base_asset_amount=b, quote_entry_amount=qe,
+                     quote_break_even_amount=qe, quote_asset_amount=qe + quote_extra)
+        self.user = rep(self.user, perp_positions=pos)
+        self.write_user()
+
+    def place_foreign(self, market_index: int, uid: int, price: int, base: int) -> None:
+        """An order the app did not place (another market, or the user's own)."""
+        from driftpy.types import MarketType, OrderParams, OrderType, PositionDirection, PostOnlyParams
+
+        p = OrderParams(order_type=OrderType.Limit(), market_type=MarketType.Perp(),
+                        direction=PositionDirection.Long(), user_order_id=uid, base_asset_amount=base,
+                        price=price, market_index=market_index, reduce_only=False,
+                        post_only=PostOnlyParams.MustPostOnly(),
+                        trigger_condition=OrderTriggerCondition.Above())
+        self.user = self._place(self.user, p)
         self.write_user()
 
     def write_user(self) -> None:
@@ -160,20 +268,35 @@ class DriftSim:
         if not self.rpc._blockhash_ok(str(tx.message.recent_blockhash)):
             self.rejected.append((sent.signature, "blockhash expired"))
             return
-        signer = tx.message.account_keys[0]
         self.applied.add(sent.signature)
+        keys = [str(k) for k in tx.message.account_keys]
+        before = self.user.next_order_id
+        try:
+            self.apply(tx.message.account_keys[0], ixs)
+            if self.auto_fill:  # new entries fill at once (a taker, or a maker hit right away)
+                for o in [o for o in self.open_orders() if o.order_id >= before and not o.reduce_only]:
+                    if type(o.order_type).__name__ in ("Limit", "Market"):
+                        self.fill(o.user_order_id)
+        except ValueError as e:  # the program refused it: it lands as a failed transaction
+            self.rejected.append((sent.signature, str(e)))
+            err = {"InstructionError": [2, {"Custom": 6000}], "why": str(e)}
+            self.rpc.mark_landed(sent.signature, keys, err)
+            return
+        self.rpc.mark_landed(sent.signature, keys)
+
+    def apply(self, signer: Pubkey, ixs: list[tuple[str, Any, list[Pubkey]]]) -> None:
+        """Apply the Drift instructions of one transaction, all or nothing."""
         user = self.user
         for name, data, _accs in ixs:
             if name == "update_user_delegate":
                 if signer != user.authority:
-                    self.rejected.append((sent.signature, "delegate change not signed by the owner"))
-                    self.user = user
-                    return
+                    raise ValueError("delegate change not signed by the owner")
                 user = rep(user, delegate=data.delegate)
                 continue
             if signer not in (user.authority, user.delegate):
-                self.rejected.append((sent.signature, "signer is neither authority nor delegate"))
-                return
+                raise ValueError("signer is neither authority nor delegate")
+            if self.exchange_status == 0xFF:
+                raise ValueError("ExchangePaused")
             if name == "place_perp_order":
                 user = self._place(user, data.params)
             elif name == "place_orders":
@@ -255,26 +378,10 @@ class DriftSim:
         o = orders[i]
         rem = o.base_asset_amount - o.base_asset_amount_filled
         q = rem if size is None else min(size, rem)
-        px = price if price is not None else (o.price or o.trigger_price)
+        px = price if price is not None else (o.price or o.trigger_price or self.perps[o.market_index].price)
         quote = q * px // 1_000_000_000
         long = type(o.direction).__name__ == "Long"
-        pos = list(self.user.perp_positions)
-        p = pos[0]
-        sign = 1 if long else -1
-        new_base = p.base_asset_amount + sign * q
-        qe = (
-            p.quote_entry_amount - sign * quote
-            if abs(new_base) > abs(p.base_asset_amount)
-            else (p.quote_entry_amount * new_base // p.base_asset_amount if p.base_asset_amount else 0)
-        )
-        pos[0] = rep(
-            p,
-            market_index=0,
-            base_asset_amount=new_base,
-            quote_entry_amount=qe,
-            quote_asset_amount=p.quote_asset_amount - sign * quote,
-            max_margin_ratio=7,
-        )
+        self.move_position(o.market_index, (1 if long else -1) * q, quote)
         if q >= rem:
             orders[i] = zero_order(o)
         else:
@@ -283,7 +390,36 @@ class DriftSim:
                 base_asset_amount_filled=o.base_asset_amount_filled + q,
                 quote_asset_amount_filled=o.quote_asset_amount_filled + quote,
             )
-        self.user = rep(self.user, orders=orders, perp_positions=pos)
+        self.user = rep(self.user, orders=orders)
+        self.write_user()
+
+    def move_position(self, market_index: int, signed_base: int, quote: int) -> None:
+        """The perp position in ``market_index`` changes by ``signed_base`` at ``quote`` (unsigned)."""
+        pos = list(self.user.perp_positions)
+        k = next((k for k, p in enumerate(pos) if p.market_index == market_index
+                  and (p.base_asset_amount or p.quote_asset_amount or p.open_orders)), None)
+        if k is None:
+            k = next(k for k, p in enumerate(pos) if not (p.base_asset_amount or p.quote_asset_amount
+                                                          or p.open_orders))
+        p = pos[k]
+        sign = 1 if signed_base > 0 else -1
+        q = abs(signed_base)
+        new_base = p.base_asset_amount + signed_base
+        qe = (
+            p.quote_entry_amount - sign * quote
+            if abs(new_base) > abs(p.base_asset_amount)
+            else (p.quote_entry_amount * new_base // p.base_asset_amount if p.base_asset_amount else 0)
+        )
+        pos[k] = rep(
+            p,
+            market_index=market_index,
+            base_asset_amount=new_base,
+            quote_entry_amount=qe,
+            quote_asset_amount=p.quote_asset_amount - sign * quote,
+            max_margin_ratio=7,
+        )
+        assert q > 0
+        self.user = rep(self.user, perp_positions=pos)
         self.write_user()
 
     def trigger(self, uid: int) -> None:

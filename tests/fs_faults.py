@@ -30,11 +30,10 @@ def small_tmpfs(mnt: Path, size: str = "4m") -> Iterator[Path]:
 def fill(fs: Path) -> Path:
     """Write a file until the file system is full; returns it (unlink it to free the space)."""
     filler = fs / "filler"
-    with filler.open("wb") as f:
+    with filler.open("wb", buffering=0) as f:  # unbuffered: close() has nothing left to flush
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError:
             pass
     return filler

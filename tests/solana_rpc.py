@@ -8,19 +8,31 @@ Methods: getAccountInfo, getMultipleAccounts, getProgramAccounts (``memcmp`` and
 filters, ``dataSlice``), getLatestBlockhash, isBlockhashValid, sendTransaction,
 getSignatureStatuses, getSlot, getBlockHeight, getRecentPrioritizationFees,
 getMinimumBalanceForRentExemption, getHealth, getVersion, getGenesisHash, getEpochInfo,
-simulateTransaction, getBalance. Batch requests are answered as a list. More can be registered
-in :attr:`LocalSolanaRpc.methods`.
+simulateTransaction, getBalance, getSignaturesForAddress. Batch requests are answered as a list.
+More can be registered in :attr:`LocalSolanaRpc.methods`.
 
-Faults (:meth:`LocalSolanaRpc.fault`), consumed one per matching request, in order:
-``("http", 429)`` an HTTP status with no JSON body; ``("error", code, message)`` a JSON-RPC
-error; ``("delay", seconds)`` answer late (a client timeout); ``("drop",)`` close the
-connection without answering.
+Faults (:meth:`LocalSolanaRpc.fault`, :meth:`LocalSolanaRpc.burst`), consumed one per matching
+request, in order: ``("http", 429)`` an HTTP status with no JSON body (nothing processed);
+``("error", code, message)`` a JSON-RPC error; ``("delay", seconds)`` wait, then process and
+answer (a client timeout: nothing happened yet when the client gave up); ``("slow", seconds)``
+process at once, answer late (the transaction is forwarded, the answer is slow);
+``("accept_then_http", 502)`` process, then answer with an HTTP error; ``("accept_then_drop",)``
+process, then close the connection; ``("drop",)`` close the connection without processing.
 
-Signatures: :meth:`LocalSolanaRpc.send_transaction` keeps the raw transaction and its first
-signature; :attr:`LocalSolanaRpc.confirm` decides how ``getSignatureStatuses`` reports it
-(``"processed"``/``"confirmed"``/``"finalized"`` at once, ``"never"`` = unknown forever, or a
-callable ``(signature, polls) -> status | None``). ``on_send`` hooks let a test react to a sent
-transaction, e.g. rewrite a User account to simulate a fill.
+The chain: a sent transaction *lands* (see :attr:`LocalSolanaRpc.landed`) when its blockhash is
+still valid — at once with ``auto_land`` (the default), or when a simulator calls
+:meth:`LocalSolanaRpc.mark_landed` (``tests/drift_sim.py`` does, after applying it). The same
+signature lands at most once. Block height = slot − 20 000 000; a blockhash is valid for
+``blockhash_valid_slots`` slots and ``lastValidBlockHeight`` says so; ``height_step`` slots pass
+on every ``getBlockHeight`` call (a chain that moves while the client waits).
+
+Statuses: ``getSignatureStatuses`` reports landed signatures only, as
+:attr:`LocalSolanaRpc.confirm` says (``"processed"``/``"confirmed"``/``"finalized"``, ``"never"``
+= null forever, or a callable ``(signature, polls) -> status | None``); :attr:`statuses` breaks it
+like real nodes do: ``"null"`` = null for everything (history search too), ``"null_recent"`` =
+null unless ``searchTransactionHistory`` is asked. ``getSignaturesForAddress`` lists landed
+transactions touching an account, newest first (``sig_list = False``: the method fails).
+``on_send`` hooks let a test react to a sent transaction, e.g. rewrite a User account.
 """
 
 from __future__ import annotations
@@ -72,6 +84,14 @@ class SentTransaction:
     raw: bytes
     opts: dict[str, Any]
     slot: int
+
+
+@dataclass
+class LandedTransaction:
+    signature: str
+    slot: int
+    accounts: list[str]
+    err: Any = None
 
 
 class RpcError(Exception):
@@ -129,6 +149,11 @@ class LocalSolanaRpc:
     calls: list[tuple[str, list[Any]]] = field(default_factory=list)
     on_send: list[Callable[[SentTransaction], None]] = field(default_factory=list)
     blockhash_valid_slots: int = 150
+    auto_land: bool = True
+    statuses: str = "ok"  # "ok" | "null" | "null_recent"
+    sig_list: bool = True
+    height_step: int = 0
+    landed: dict[str, LandedTransaction] = field(default_factory=dict)
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -141,7 +166,8 @@ class LocalSolanaRpc:
             "sendTransaction": self._send_transaction,
             "getSignatureStatuses": self._get_signature_statuses,
             "getSlot": lambda p: self.slot,
-            "getBlockHeight": lambda p: self.slot - 20_000_000,
+            "getBlockHeight": self._get_block_height,
+            "getSignaturesForAddress": self._get_signatures_for_address,
             "getRecentPrioritizationFees": self._get_prioritization_fees,
             "getMinimumBalanceForRentExemption": lambda p: 890_880 + 6_960 * int(p[0] if p else 0),
             "getHealth": lambda p: "ok",
@@ -190,6 +216,28 @@ class LocalSolanaRpc:
         """Queue a fault for the next request (of ``method`` when given); see the module docstring."""
         self._faults.append((method, spec))
 
+    def burst(self, n: int, *spec: Any, method: str | None = None) -> None:
+        """``n`` faults in a row (e.g. a burst of HTTP 429)."""
+        for _ in range(n):
+            self.fault(*spec, method=method)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    @property
+    def block_height(self) -> int:
+        return self.slot - 20_000_000
+
+    def mark_landed(self, signature: str, accounts: list[str], err: Any = None) -> bool:
+        """The transaction is in a block (once: False when it already was)."""
+        if signature in self.landed:
+            return False
+        self.landed[signature] = LandedTransaction(signature, self.slot, list(accounts), err)
+        return True
+
+    def landings(self) -> int:
+        return len(self.landed)
+
     def advance(self, slots: int = 1) -> None:
         self.slot += slots
 
@@ -202,6 +250,12 @@ class LocalSolanaRpc:
         self.sent.append(tx)
         for hook in self.on_send:
             hook(tx)
+        if self.auto_land and sig not in self.landed:
+            from solders.transaction import VersionedTransaction
+
+            msg = VersionedTransaction.from_bytes(raw).message
+            if self._blockhash_ok(str(msg.recent_blockhash)):
+                self.mark_landed(sig, [str(k) for k in msg.account_keys])
         return sig
 
     # ------------------------------------------------------------------ HTTP
@@ -222,23 +276,33 @@ class LocalSolanaRpc:
         reqs = body if batch else [body]
         first = str(reqs[0].get("method", "")) if reqs and isinstance(reqs[0], dict) else ""
         spec = self._take_fault(first)
+        kind = spec[0] if spec is not None else ""
         if spec is not None:
-            kind = spec[0]
             if kind == "http":
                 return web.Response(status=int(spec[1]), text=f"HTTP {spec[1]}")
             if kind == "delay":
                 await asyncio.sleep(float(spec[1]))
             elif kind == "drop":
-                transport = request.transport
-                if transport is not None:
-                    transport.close()
-                return web.Response(status=500)
+                return self._drop(request)
             elif kind == "error":
                 out = [{"jsonrpc": "2.0", "id": r.get("id"),
                         "error": {"code": int(spec[1]), "message": str(spec[2])}} for r in reqs]
                 return web.json_response(out if batch else out[0])
         answers = [self._answer(r) for r in reqs]
+        if kind == "slow":
+            await asyncio.sleep(float(spec[1]))  # type: ignore[index]
+        elif kind == "accept_then_http":
+            return web.Response(status=int(spec[1]), text=f"HTTP {spec[1]}")  # type: ignore[index]
+        elif kind == "accept_then_drop":
+            return self._drop(request)
         return web.json_response(answers if batch else answers[0])
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.StreamResponse:
+        transport = request.transport
+        if transport is not None:
+            transport.close()
+        return web.Response(status=500)
 
     def _answer(self, req: Any) -> dict[str, Any]:
         rid = req.get("id") if isinstance(req, dict) else None
@@ -314,8 +378,10 @@ class LocalSolanaRpc:
         return self._ctx({"err": None, "logs": [], "accounts": None, "unitsConsumed": 20_000,
                           "returnData": None})
 
-    def _status(self, sig: str) -> str | None:
-        if not any(t.signature == sig for t in self.sent):
+    def _status(self, sig: str, history: bool) -> str | None:
+        if sig not in self.landed or self.statuses == "null":
+            return None
+        if self.statuses == "null_recent" and not history:
             return None
         polls = self._polls[sig] = self._polls.get(sig, 0) + 1
         if callable(self.confirm):
@@ -323,13 +389,30 @@ class LocalSolanaRpc:
         return None if self.confirm == "never" else self.confirm
 
     def _get_signature_statuses(self, params: list[Any]) -> Any:
+        history = bool(self._opts(params, 1).get("searchTransactionHistory"))
         out: list[Any] = []
         for sig in params[0]:
-            st = self._status(str(sig))
-            out.append(None if st is None else {
-                "slot": self.slot, "confirmations": None if st == "finalized" else 1, "err": None,
-                "status": {"Ok": None}, "confirmationStatus": st})
+            st = self._status(str(sig), history)
+            lt = self.landed.get(str(sig))
+            err = lt.err if lt is not None else None
+            out.append(None if st is None or lt is None else {
+                "slot": lt.slot, "confirmations": None if st == "finalized" else 1, "err": err,
+                "status": {"Err": err} if err is not None else {"Ok": None}, "confirmationStatus": st})
         return self._ctx(out)
+
+    def _get_block_height(self, params: list[Any]) -> Any:
+        self.slot += self.height_step
+        return self.block_height
+
+    def _get_signatures_for_address(self, params: list[Any]) -> Any:
+        if not self.sig_list:
+            raise RpcError(-32011, "Transaction history is not available from this node")
+        addr = str(params[0])
+        limit = int(self._opts(params, 1).get("limit", 1000))
+        hits = [t for t in self.landed.values() if addr in t.accounts]
+        hits.sort(key=lambda t: t.slot, reverse=True)
+        return [{"signature": t.signature, "slot": t.slot, "err": t.err, "memo": None, "blockTime": None,
+                 "confirmationStatus": "finalized"} for t in hits[:limit]]
 
     def _get_prioritization_fees(self, params: list[Any]) -> Any:
         n = len(self.prioritization_fees)

@@ -65,7 +65,10 @@ async def test_revoke_and_manual_sign_on_the_local_chain(
         st = await asyncio.wait_for(ctl.status({}), 30)
         assert st["applicable"] and st["delegate"] == delegate and st["authority"] == str(env.owner.pubkey())
         assert st["signs_as"] == "delegate" and st["manual_sign"] is False
-        assert st["set_at_ms"] is None and "until the owner revokes" in st["ttl"]
+        # the TTL is issue 14's delegate session: the instance's watch started it when it first saw the key
+        ttl_ms = int(cfg.venues.drift.session_ttl_h * 3.6e6)
+        assert st["set_at_ms"] == T0 and st["expires_at_ms"] == T0 + ttl_ms
+        assert st["ttl"].startswith(f"{cfg.venues.drift.session_ttl_h:g} h session, ends 20")
 
         stack.engine.automation_on = True
         sent = len(env.rpc.sent)

@@ -21,9 +21,9 @@ from core.venue import (
 )
 from core.venue import VenueState as VS
 from execution.drift.delegation import NO_DELEGATE, delegate_status, revoke_delegate, set_delegate
-from execution.drift.sender import TxSender
 from execution.drift.venue import DriftVenue
 from execution.signers.base import KeypairSigner
+from execution.solana_send.sender import TxSender
 from tests.drift_harness import FAST, drift_env
 from tests.drift_sim import encode
 
@@ -229,35 +229,46 @@ async def test_fills_from_user_account_partial_then_complete() -> None:
         await env.close()
 
 
-async def test_paused_exchange_refuses_every_order() -> None:
+async def test_pause_semantics_as_the_program_has_them() -> None:
     env = await drift_env()
     v = env.venue
     try:
-        env.sim.set_status(exchange=0x08)  # FillPaused alone already stops fills and triggers
+        await v.place(stop("i0:sl1"))
+        await v.wait_idle()
+        v.events()
+        n = len(env.rpc.sent)
+        env.sim.set_status(exchange=0x08)  # FillPaused: entries refused; reduce-only and cancels go out
         await v.refresh()
         st = await v.status()
-        assert st.state == VS.PAUSED and "fills paused" in st.reason
-        with pytest.raises(VenueError, match="Drift is paused, order refused: exchange fills paused"):
+        assert st.state == VS.REDUCE_ONLY and "fills paused" in st.reason and "cancels" in st.reason
+        with pytest.raises(VenueError, match="reduce-only orders only, order refused: exchange fills paused"):
             await v.place(limit("i1:e1"))
-        env.sim.set_status(exchange=0xFF)
+        assert len(env.rpc.sent) == n
+        await v.place(stop("i1:sl1"))  # a reduce-only stop is allowed
+        await v.cancel("i0:sl1")  # and a cancel
+        await v.wait_idle()
+        assert [o.user_order_id for o in env.sim.open_orders()] == [2]
+        env.sim.set_status(exchange=0x04)  # AmmPaused: the same
         await v.refresh()
-        assert "fully paused" in (await v.status()).reason
+        assert (await v.status()).state == VS.REDUCE_ONLY
+        env.sim.set_status(ops=0x04 | 0x01 | 0x80)  # market fills paused + funding + SettleRevPool
+        await v.refresh()
+        st = await v.status()
+        assert st.state == VS.REDUCE_ONLY and "perp market 0 fills paused" in st.reason
+        assert "UpdateFunding" in st.reason and "SettleRevPool" in st.reason
+        env.sim.set_status(exchange=0xFF)  # fully paused: everything refused, even cancels
+        await v.refresh()
+        st = await v.status()
+        assert st.state == VS.PAUSED and "even cancels cannot be sent" in st.reason
         with pytest.raises(VenueError, match="paused"):
-            await v.place(stop("i1:sl1"))
+            await v.place(stop("i2:sl1"))
+        with pytest.raises(VenueError, match="fully paused, cancel refused"):
+            await v.cancel("i1:sl1")
         env.sim.set_status(market=6)
         await v.refresh()
         assert (await v.status()).state == VS.REDUCE_ONLY
         with pytest.raises(VenueError, match="reduce-only"):
             await v.place(limit("i2:e1"))
-        env.sim.set_status(ops=0x04 | 0x01)
-        await v.refresh()
-        st = await v.status()
-        assert (
-            st.state == VS.PAUSED
-            and "perp market 0 fills paused" in st.reason
-            and "UpdateFunding" in st.reason
-        )
-        assert env.rpc.sent == []
         env.sim.set_status()
         await v.refresh()
         assert (await v.status()).state == VS.ACTIVE
@@ -266,7 +277,7 @@ async def test_paused_exchange_refuses_every_order() -> None:
         await env.close()
 
 
-async def test_send_errors_and_rate_limit_leave_nothing_behind() -> None:
+async def test_refusal_leaves_nothing_behind_and_429_is_unknown_then_lands_once() -> None:
     env = await drift_env()
     v = env.venue
     try:
@@ -274,40 +285,39 @@ async def test_send_errors_and_rate_limit_leave_nothing_behind() -> None:
         with pytest.raises(VenueError, match="sendTransaction refused") as ei:
             await v.place(limit("i1:e1"))
         assert not ei.value.retryable and await v.open_orders() == []
-        env.rpc.fault("http", 429, method="sendTransaction")
-        with pytest.raises(VenueError, match="429") as ei:
-            await v.place(limit("i1:e1"))
-        assert ei.value.retryable
+        # HTTP 429 after the request left: maybe forwarded -> unknown, the same bytes again, one landing
+        env.rpc.burst(3, "http", 429, method="sendTransaction")
+        o = await v.place(limit("i1:e1"))
+        assert o.status == OrderStatus.UNKNOWN and o.signatures
+        assert [x.status for x in await v.open_orders()] == [OrderStatus.UNKNOWN]
+        await v.wait_idle()
+        assert len(env.sim.open_orders()) == 1 and len(env.rpc.landed) == 1
+        assert [x.status for x in await v.open_orders()] == [OrderStatus.OPEN]
         env.rpc.fault("http", 429, method="getMultipleAccounts")
         with pytest.raises(Exception, match="429"):
             await v.refresh()
-        o = await v.place(limit("i1:e1"))  # the retry goes through, once
-        await v.wait_idle()
-        assert o.order_id == "i1:e1" and len(env.sim.open_orders()) == 1
     finally:
         await env.close()
 
 
-async def test_never_confirming_follows_schedule_then_fails_without_duplicate() -> None:
+async def test_never_landing_is_unknown_then_rejected_after_expiry_without_duplicate() -> None:
     env = await drift_env()
     v = env.venue
     try:
         env.sim.land = False
-        env.rpc.confirm = "never"
-        env.rpc.blockhash_valid_slots = 10**6  # the blockhash stays valid: only re-broadcasts
-        env.rpc.on_send.append(lambda tx: None)
-        v.sender.cfg = type(FAST)(**{**FAST.__dict__, "expiry_wait_s": 0.05})
-        await v.place(limit("i1:e1"))
+        v.sender.cfg = type(FAST)(**{**FAST.__dict__, "max_resigns": 0})
+        o = await v.place(limit("i1:e1"))
+        assert o.status == OrderStatus.OPEN  # sent; not yet confirmed
         await v.wait_idle()
         sigs = [t.signature for t in env.rpc.sent]
-        assert len(sigs) == 4 and len(set(sigs)) == 1  # 1 send + 3 re-broadcasts of the same bytes
+        assert len(sigs) >= 2 and len(set(sigs)) == 1  # rebroadcast of the same bytes only
         evs = [e for e in v.events() if isinstance(e, OrderUpdate)]
-        assert (
-            evs[-1].order.status == OrderStatus.REJECTED and "not confirmed after 4 send(s)" in evs[-1].reason
-        )
+        assert [e.order.status for e in evs] == [OrderStatus.REJECTED]  # expired before it turned unknown
+        why = evs[0].reason
+        assert sigs[0] in why and "not_landed" in why and "blockhash expired" in why
         with pytest.raises(VenueError, match="never placed twice"):
             await v.place(limit("i1:e1"))
-        assert len(env.rpc.sent) == 4
+        assert len(set(t.signature for t in env.rpc.sent)) == 1 and env.rpc.landed == {}
     finally:
         await env.close()
 
@@ -316,13 +326,6 @@ async def test_blockhash_expiry_resigns_once_and_lands_once() -> None:
     env = await drift_env()
     v = env.venue
     try:
-        env.rpc.blockhash_valid_slots = 5
-        env.sim.land = False
-
-        def confirm(sig: str, polls: int) -> str | None:
-            env.rpc.advance(2)  # slots pass while we wait: the first blockhash expires
-            return None
-
         seen: list[str] = []
 
         def lands_when_resigned(tx) -> None:  # type: ignore[no-untyped-def]
@@ -330,16 +333,16 @@ async def test_blockhash_expiry_resigns_once_and_lands_once() -> None:
             env.sim.land = len(set(seen)) > 1  # the first copy never lands; the re-signed one does
 
         env.rpc.on_send.insert(0, lands_when_resigned)
-        env.rpc.confirm = confirm
         await v.place(limit("i1:e1"))
         await v.wait_idle()
         sigs = [t.signature for t in env.rpc.sent]
-        assert len(set(sigs)) == 2  # re-signed exactly once, after expiry
+        assert len(set(sigs)) == 2  # re-signed exactly once, after expiry and proof
         b1 = env.sim.parse(env.rpc.sent[0].raw)[0].message.recent_blockhash
         b2 = env.sim.parse(env.rpc.sent[-1].raw)[0].message.recent_blockhash
         assert b1 != b2
-        assert len(env.sim.open_orders()) == 1
-        assert [e.order.status for e in v.events() if isinstance(e, OrderUpdate)] == [OrderStatus.OPEN]
+        assert len(env.sim.open_orders()) == 1 and len(env.rpc.landed) == 1
+        statuses = [e.order.status for e in v.events() if isinstance(e, OrderUpdate)]
+        assert statuses[-1] == OrderStatus.OPEN and OrderStatus.REJECTED not in statuses
     finally:
         await env.close()
 
@@ -400,3 +403,31 @@ def test_decode_user_misreads_perp_position_bytes_88_91_our_decoder_does_not() -
     assert theirs.remainder_base_asset_amount == 500 << 16  # padding + max_margin_ratio read as an i32
     ours = CODER.accounts.decode(raw).perp_positions[0]
     assert ours.max_margin_ratio == 500 and ours.base_asset_amount == 3_000_000_000
+
+
+async def test_a_fill_is_credited_only_to_an_order_proven_landed() -> None:
+    """Two entries in flight; the first copy of the first never lands, the second lands and fills at
+    once (never open on the account). The fill belongs to the second, not to the first in line
+    (found by tests/test_send_properties.py)."""
+    env = await drift_env(type(FAST)(**{**FAST.__dict__, "max_resigns": 0}))
+    v = env.venue
+    try:
+        copies: list[str] = []
+
+        def first_dropped(tx) -> None:  # type: ignore[no-untyped-def]
+            if tx.signature not in copies:
+                copies.append(tx.signature)
+            env.sim.land = copies.index(tx.signature) > 0
+
+        env.rpc.on_send.insert(0, first_dropped)
+        env.sim.auto_fill = True
+        await v.place(limit("a:e1", size=1.0, price=150.0))
+        await v.place(limit("b:e1", size=1.0, price=150.0))
+        await v.wait_idle()
+        await v.refresh()
+        assert v._by_tag["a:e1"].status == OrderStatus.REJECTED and v._by_tag["a:e1"].filled == 0
+        b = v._by_tag["b:e1"]
+        assert b.status == OrderStatus.FILLED and b.filled == pytest.approx(1.0)
+        assert [f.client_tag for f in await v.fills()] == ["b:e1"]
+    finally:
+        await env.close()

@@ -21,9 +21,11 @@ from core.guards import GUARDS
 from core.intents import INTENTS
 from core.manual import build_manual_intent
 from core.models import BookTop
+from execution.drift.venue import DriftVenue
 from execution.signers.keystore import EncryptedFileStore, passphrase_source
+from storage.journal import Journal
 from tests.conftest import REPO_ROOT
-from tests.drift_harness import T0, drift_env
+from tests.drift_harness import T0, DriftEnv, communicate, drift_env
 from tests.test_engine import report
 
 PASS = "correct horse battery staple"
@@ -34,7 +36,7 @@ def _tree(env_url: str, pid: str, owner: str, keyfile: Path) -> dict[str, object
         "engine": {"venue": "drift", "retry_backoff_s": 0.0, "call_timeout_s": 2.0,
                    "kill_backoff_s": 0.0},
         "venues": {"drift": {"rpc_url": env_url, "program_id": pid, "authority": owner,
-                             "confirm_schedule_s": [0.05, 0.05, 0.05, 0.05], "confirm_poll_s": 0.01,
+                             "rebroadcast_s": 0.05, "confirm_poll_s": 0.01, "ack_wait_s": 0.5,
                              "account_poll_s": 0.05}},
         "keys": {"backend": "file", "encrypted_file": str(keyfile)},
     }
@@ -75,6 +77,11 @@ async def test_trading_stack_on_drift_places_and_kills(
         r = await engine.kill("drift wiring test")
         assert r.confirmed, r
         assert not await stack.venue.open_orders()
+        # equity from the venue, with its source: what the engine sizes with and status --json shows
+        assert engine.equity_from_venue and engine.equity_now == pytest.approx(10_000.0, abs=1.0)
+        st = await stack.status()
+        assert st["equity"] == pytest.approx(10_000.0, abs=1.0)
+        assert str(st["equity_source"]).startswith("drift: total collateral")
         await stack.aclose()
         stack.close()
     finally:
@@ -101,7 +108,7 @@ async def test_venue_status_command_against_the_local_rpc() -> None:
             proc = await asyncio.create_subprocess_exec(*cmd, cwd=REPO_ROOT, env=dict(os.environ),
                                                         stdout=asyncio.subprocess.PIPE,
                                                         stderr=asyncio.subprocess.PIPE)
-            out, err = await asyncio.wait_for(proc.communicate(), 60)
+            out, err = await communicate(proc, 60)
             assert proc.returncode == 0, err.decode()
             result: dict[str, object] = json.loads(out)
             return result
@@ -129,7 +136,8 @@ async def test_intent_manual_signs_entry_stop_and_tps_in_one_transaction(tmp_pat
                "--set", f'venues.drift.program_id="{env.program_id}"',
                "--set", f'venues.drift.authority="{env.owner.pubkey()}"',
                "--set", 'keys.backend="file"', "--set", f'keys.encrypted_file="{keyfile}"',
-               "--set", "venues.drift.confirm_schedule_s=[0.2, 0.2, 0.2, 0.2]"]
+               "--set", "venues.drift.confirm_poll_s=0.02",
+               "--set", f'storage.state_db="{tmp_path / "state.sqlite3"}"']
         proc = await asyncio.create_subprocess_exec(*cmd, cwd=REPO_ROOT, env=dict(os.environ),
                                                     stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.PIPE)
@@ -164,7 +172,7 @@ async def test_keys_and_delegation_from_the_command_line(tmp_path: Path) -> None
                 "--set", f'venues.drift.program_id="{env.program_id}"',
                 "--set", f'venues.drift.authority="{env.owner.pubkey()}"',
                 "--set", 'keys.backend="file"', "--set", f'keys.encrypted_file="{keyfile}"',
-                "--set", "venues.drift.confirm_schedule_s=[0.2, 0.2, 0.2, 0.2]"]
+                "--set", "venues.drift.confirm_poll_s=0.02"]
 
         async def cli(*args: str) -> tuple[int, str]:
             proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "autotrader", *args, *sets,
@@ -194,5 +202,103 @@ async def test_keys_and_delegation_from_the_command_line(tmp_path: Path) -> None
         assert code == 0, out
         code, out = await cli("delegate", "status", "--json")
         assert json.loads(out)["delegate"] != delegate_pk
+    finally:
+        await env.close()
+
+
+async def stack_with_stop_and_tp(
+    env: DriftEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[TradingStack, DriftVenue]:
+    """The app's stack on Drift (delegate key from the key store) with a long of 1 on the account,
+    its stop ``k:sl1`` and a take-profit ``k:tp1`` on chain."""
+    from core.venue import OrderRequest, OrderType, TriggerCondition
+
+    keyfile = tmp_path / "keys.enc"
+    monkeypatch.setenv("AUTOTRADER_PASSPHRASE", PASS)
+    store = EncryptedFileStore(keyfile, passphrase_source(None), scrypt_n=2**12)
+    store.save("drift-delegate", env.delegate)
+    cfg = validate(_tree(env.rpc.url, str(env.program_id), str(env.owner.pubkey()), keyfile))
+    stack = TradingStack(cfg, Bus(), EventClock(T0), state_db=tmp_path / "state.sqlite3")
+    await stack.start()
+    v = stack.async_venue
+    assert v is not None
+    env.sim.set_position(0, 1.0, 150.0)
+    await v.place(OrderRequest(market="SOL-PERP", side="sell", type=OrderType.TRIGGER_MARKET, size=1.0,
+                               trigger_price=140.0, trigger_condition=TriggerCondition.BELOW,
+                               reduce_only=True, client_tag="k:sl1"))
+    await v.place(OrderRequest(market="SOL-PERP", side="sell", type=OrderType.LIMIT, size=1.0,
+                               price=160.0, reduce_only=True, client_tag="k:tp1"))
+    await v.wait_idle()
+    return stack, v
+
+
+async def test_a_full_disk_never_holds_a_kill_on_drift(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every write of the state database fails: the kill's cancels still go out on chain (their
+    send rows wait in memory and are written once the disk takes writes again)."""
+    import sqlite3
+
+    from storage.faults import set_write_hook
+
+    env = await drift_env(start=False)
+    try:
+        stack, v = await stack_with_stop_and_tp(env, tmp_path, monkeypatch)
+
+        def disk_full(store: str, op: str) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        prev = set_write_hook(disk_full)
+        try:
+            r = await stack.engine.kill("disk full test")
+            assert r.confirmed and r.cancelled == 1
+            assert [o.user_order_id for o in env.sim.open_orders()] == [1], "the TP went, the stop stays"
+            j = stack.journal
+            assert j is not None and getattr(j, "pending", 0) > 0, "the writes wait in memory"
+            await v.wait_idle()  # the cancel's transaction is followed to its end, disk or not
+        finally:
+            set_write_hook(prev)
+        assert stack.flush_storage()
+        sig = v.cancel_signature("k:tp1")
+        assert sig is not None
+        with Journal(tmp_path / "state.sqlite3") as jr:
+            row = jr.get_send(sig)
+            assert row is not None and row.state == "landed" and row.kind == "cancel", "written later"
+        await stack.aclose()
+        stack.close()
+    finally:
+        await env.close()
+
+
+async def test_kill_through_the_running_instance_answers_with_each_cancel_signature(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``autotrader kill`` against a running instance: the instance's control handler waits for the
+    chain, answers with each cancellation's signature (as landed) and the stop that stays."""
+    from autotrader.control_handlers import ControlHandlers
+    from autotrader.kill_cmd import kill_text
+
+    env = await drift_env(start=False)
+    try:
+        stack, _v = await stack_with_stop_and_tp(env, tmp_path, monkeypatch)
+        tasks: list[asyncio.Task[object]] = []
+
+        def spawn(coro, name):  # type: ignore[no-untyped-def]
+            tasks.append(asyncio.ensure_future(coro))
+            return tasks[-1]
+
+        handlers = ControlHandlers(stack, None, None, dict, spawn, wait_s=30.0)  # type: ignore[arg-type]
+        out = await handlers.kill({"reason": "manual", "flatten": False, "cancel_all": False})
+        assert out["confirmed"] and out["by"] == "the running instance" and out["cancelled"] == 1, out
+        [cancelled] = out["cancelled_orders"]
+        sig = cancelled["cancel_signature"]
+        assert cancelled["tag"] == "k:tp1" and sig in env.rpc.landed
+        assert [o["tag"] for o in out["kept"]] == ["k:sl1"]
+        text = kill_text(out)
+        assert f"signature {sig}" in text and "stays on the venue: k:sl1" in text
+        assert [o.user_order_id for o in env.sim.open_orders()] == [1]
+        await asyncio.gather(*tasks)
+        await stack.aclose()
+        stack.close()
     finally:
         await env.close()

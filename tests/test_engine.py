@@ -271,22 +271,48 @@ async def test_last_tp_cancels_stop() -> None:
     assert h.engine.lifecycles["i1"].phase == Phase.DONE
 
 
-async def test_kill_mid_lifecycle_leaves_no_open_orders_and_is_idempotent() -> None:
+async def test_kill_with_flatten_leaves_nothing_and_a_second_kill_says_what_it_did() -> None:
     h = Harness()
     await filled_long(h)
     r = await h.engine.kill("operator", flatten=True)
     assert r.confirmed and r.flattened and not r.already
-    assert await h.open_orders() == [] and await h.position() == 0.0
+    assert await h.open_orders() == [] and await h.position() == 0.0  # flat: the stop went too
     assert h.engine.trading_state == TradingState.HALTED and not h.engine.automation_on
     r2 = await h.engine.kill("again")
-    assert r2.already and r2.reason == "operator"
+    assert r2.already and r2.reason == "operator" and r2.cancelled == 0 and r2.confirmed
     h.at(5)
     h.book(100.0, 100.1)
     h.intent("i2")
     await h.engine.step()
     assert h.events[-1].kind == "intent_rejected"
     assert await h.open_orders() == []
-    assert [e.data.get("stage") for e in h.events if e.kind == "kill_switch"] == ["engaged", "confirmed"]
+    kills = [e.data for e in h.events if e.kind == "kill_switch"]
+    assert [k["stage"] for k in kills] == ["engaged", "confirmed", "confirmed"]
+    assert kills[1]["already"] is False and kills[2]["already"] is True and kills[2]["cancelled"] == 0
+
+
+async def test_kill_cancels_entries_and_tps_and_keeps_the_stop_on_the_position() -> None:
+    h = Harness()
+    await filled_long(h)
+    r = await h.engine.kill("operator")
+    assert r.confirmed and not r.flatten and r.cancelled == 3 and not r.unprotected
+    assert await h.position() == pytest.approx(10.0)
+    assert await h.open_orders() == [("i1:sl1", OrderType.TRIGGER_MARKET, 10.0, 99.0)]
+    assert [o["tag"] for o in r.kept] == ["i1:sl1"]
+    assert sorted(str(o["tag"]) for o in r.cancelled_orders) == ["i1:tp1", "i1:tp2", "i1:tp3"]
+    assert h.engine.trading_state == TradingState.HALTED and not h.engine.automation_on
+    r2 = await h.engine.kill("again", cancel_all=True)  # --cancel-all: the stop goes too
+    assert r2.already and r2.cancelled == 1 and r2.unprotected and await h.open_orders() == []
+
+
+async def test_kill_cancels_a_resting_entry() -> None:
+    h = Harness()
+    h.book(100.0, 100.1)
+    h.intent()
+    await h.engine.step()
+    assert [o[0] for o in await h.open_orders()] == ["i1:e1"]
+    r = await h.engine.kill("operator")
+    assert r.confirmed and r.cancelled == 1 and r.kept == () and await h.open_orders() == []
 
 
 async def test_kill_retries_through_venue_errors() -> None:
@@ -295,7 +321,7 @@ async def test_kill_retries_through_venue_errors() -> None:
     h.venue.inject_fault("error", 3)
     r = await h.engine.kill("operator")
     assert r.confirmed and r.attempts >= 2
-    assert await h.open_orders() == []
+    assert [o[0] for o in await h.open_orders()] == ["i1:sl1"]
 
 
 async def test_stop_cannot_be_placed_flattens_and_halts() -> None:
@@ -341,7 +367,7 @@ async def test_daily_stop_kills() -> None:
     await h.engine.step()
     ks = [e for e in h.events if e.kind == "kill_switch"]
     assert ks and "daily stop" in ks[0].data["reason"]
-    assert await h.open_orders() == []
+    assert [o[0] for o in await h.open_orders()] == ["i1:sl1"]  # TPs gone, the stop protects the position
 
 
 async def test_reducing_rejects_intents_keeps_exits() -> None:

@@ -6,8 +6,9 @@ kill switch) and after every engine step:
 
 * at most ``max_attempts`` entry orders per intent reach the venue (one market convert at most);
 * a position is never left without a live stop for more than one engine step (unless the kill
-  switch was engaged, which cancels every order by design, or the engine is flattening);
-* after a kill: zero open orders on the venue and automation off;
+  switch was engaged with a flatten in progress, or the engine is flattening);
+* after a kill: no entry and no take-profit on the venue — only the reduce-only stop protecting an
+  open position — and automation off;
 * every order the venue knows is in the activity log (an event carrying its order id).
 """
 
@@ -29,6 +30,7 @@ from core.journal_port import MemoryJournal
 from core.models import BookTop, Side, Trade
 from core.venue import OrderType
 from execution.engine import Engine, TradingState
+from execution.killswitch import is_protective_stop
 from execution.paper import PaperVenue
 from tests.test_engine import report
 
@@ -95,7 +97,7 @@ class World:
         else:
             self.unprotected_steps = 0
         if e.killswitch.engaged and e.killswitch.result is not None and e.killswitch.result.confirmed:
-            assert not orders, orders
+            assert all(is_protective_stop(o, pos) for o in orders), orders
             assert not e.automation_on
         known = {str(ev.data.get("order_id")) for ev in self.events if ev.data.get("order_id")}
         for o in self._all_orders():
@@ -165,6 +167,9 @@ async def test_kill_after_random_run_leaves_nothing_open() -> None:
     assert await w.venue.open_orders(), "stop and TPs after the fill"
     w.venue.inject_fault("error", 2)  # the kill retries through venue errors
     r = await w.engine.kill("test")
-    assert r.confirmed and not await w.venue.open_orders()
+    pos = (await w.venue.position("SOL-PERP")).size
+    left = await w.venue.open_orders()
+    assert r.confirmed and pos > 0 and [o.request.client_tag for o in left] == ["i1:sl1"]
+    assert all(is_protective_stop(o, pos) for o in left)
     assert not w.engine.automation_on
     await w.check()

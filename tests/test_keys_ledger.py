@@ -205,3 +205,51 @@ async def test_ledger_rejection_is_a_clear_error() -> None:
     signer = LedgerSigner(TcpTransport("127.0.0.1", sp.port, timeout_s=5))
     with pytest.raises(SignerError, match="0x6985: rejected on the device"):
         await signer.sign_message(b"\x80" + bytes(10))
+
+
+def test_key_file_is_0600_from_the_first_byte_fsynced_then_renamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    f = tmp_path / "keys.enc"
+    f.write_text('{"version": 1, "entries": {}}')
+    f.chmod(0o644)  # an older, too open file is replaced, never written through
+    opened: list[tuple[str, int, int]] = []
+    synced: list[int] = []
+    real_open, real_fsync = os.open, os.fsync
+
+    def spy_open(path, flags, mode=0o777, *a, **kw):  # type: ignore[no-untyped-def]
+        opened.append((str(path), flags, mode))
+        return real_open(path, flags, mode, *a, **kw)
+
+    def spy_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "open", spy_open)
+    monkeypatch.setattr(os, "fsync", spy_fsync)
+    old = os.umask(0)  # the most permissive umask: the mode must not depend on it
+    try:
+        pw = passphrase_source(environ={"AUTOTRADER_PASSPHRASE": "pw"})
+        EncryptedFileStore(f, pw, scrypt_n=2**12).save("k", Keypair())
+    finally:
+        os.umask(old)
+    [(tmp, flags, mode)] = [o for o in opened if o[0].endswith(".tmp")]
+    assert flags & os.O_CREAT and flags & os.O_EXCL and mode == 0o600, "created 0600, never an existing file"
+    assert len(synced) >= 2, "the file and its directory are fsynced"
+    assert (f.stat().st_mode & 0o777) == 0o600 and not Path(tmp).exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["keys.enc"]
+
+
+def test_an_empty_passphrase_is_refused_from_every_source(tmp_path: Path) -> None:
+    with pytest.raises(KeyStoreError, match="empty"):
+        passphrase_source(environ={"AUTOTRADER_PASSPHRASE": ""})(True)
+    pw = tmp_path / "pw"
+    pw.write_text("\n")
+    with pytest.raises(KeyStoreError, match="empty"):
+        passphrase_source(pw)(True)
+    f = tmp_path / "keys.enc"
+    with pytest.raises(KeyStoreError, match="empty"):
+        EncryptedFileStore(f, passphrase_source(pw), scrypt_n=2**12).save("k", Keypair())
+    assert not f.exists()

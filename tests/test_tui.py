@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
 
@@ -92,6 +93,7 @@ async def test_kill_switch_ctrl_k_no_confirmation() -> None:
         assert "KILLED: 1 order(s) cancelled, confirmed" in text(app, "#guardline")
         orders = app.query_one("#orders", DataTable)
         assert orders.row_count == 1 and orders.get_row_at(0)[0] == "sl1"  # the stop stays
+        assert "open orders · 1" in str(orders.border_title)
         assert isinstance(app.screen, KillScreen)
         panel = text(app, "#kill-venue")
         assert "Position +8.5 SOL @ 149.14 USD" in panel and "sl1 sell trigger_market 8.5 @ 143.29" in panel
@@ -471,6 +473,32 @@ async def test_no_color_keeps_levels_readable(monkeypatch: Any) -> None:
         assert "HALTED" in text(app, "#topbar")
 
 
+async def test_unknown_orders_and_the_delegate_from_the_chain_are_shown() -> None:
+    app, _, fake = make()
+    sig = "5" * 88
+    fake.orders.append({"order_id": "i9:e1", "tag": "i9:e1", "side": "buy", "type": "limit", "size": 1.0,
+                        "price": 149.0, "trigger_price": None, "reduce_only": False, "status": "unknown"})
+    base = fake.trading_status
+
+    async def status() -> dict[str, Any]:
+        d = await base()
+        d["unknown_orders"] = [{"order_id": "i9:e1", "tag": "i9:e1", "signatures": [sig]}]
+        d["delegation"] = {"badge": "DELEGATE REVOKED", "ok": False, "delegate": None}
+        d["equity"], d["equity_source"] = 9_876.5, "drift: total collateral (initial weights, all markets)"
+        return d
+
+    fake.trading_status = status  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, 6)
+        top = text(app, "#topbar")
+        assert "UNKNOWN 1" in top and "DELEGATE REVOKED" in top
+        table = app.query_one("#orders", DataTable)
+        cells = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert "e1 UNKNOWN" in cells
+        title = str(app.query_one("#positions", DataTable).border_title)  # shortened to fit its panel
+        assert "9,876" in title and "(venue)" in title
+
+
 async def test_top_bar_says_why_trading_is_reducing() -> None:
     app, _, cmds = make()
 
@@ -487,3 +515,26 @@ async def test_top_bar_says_why_trading_is_reducing() -> None:
         await settle(pilot)
         bar = text(app, "#topbar")
         assert "REDUCING" in bar and "disk is full" in bar
+
+
+@pytest.mark.parametrize(
+    ("state", "want"),
+    [("paused", "VENUE PAUSED: not even cancels can be sent"), ("reduce_only", "VENUE REDUCE-ONLY")],
+)
+async def test_top_bar_says_when_the_venue_refuses_orders(state: str, want: str) -> None:
+    app, _, cmds = make()
+    base = cmds.trading_status
+
+    async def status() -> dict[str, Any]:
+        d = await base()
+        d["venue"] = {"name": "drift", "state": state, "reason": "exchange fully paused (0xFF)"}
+        return d
+
+    cmds.trading_status = status  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(400):  # bounded: the status poll runs on a timer
+            if (app.status.get("venue") or {}).get("state") == state:
+                break
+            await pilot.pause(0.05)
+        await settle(pilot)
+        assert want in text(app, "#topbar")

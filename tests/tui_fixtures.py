@@ -40,7 +40,8 @@ class FakeCommands:
         """The kill's one meaning: entries and take-profits cancelled, the stop of the position kept."""
         self.calls.append(("kill", reason))
         already = self.halted
-        kept = [o for o in self.orders if o["type"] == "trigger_market" and self.position]
+        kept = [o for o in self.orders
+                if o["reduce_only"] and o["type"].startswith("trigger") and self.position]
         n = len(self.orders) - len(kept)
         self.orders = kept
         self.halted = True

@@ -27,6 +27,7 @@ from core.guard_config import GuardsConfig
 from core.ui_port import LinkState, OrderVerdict, UiCommands, UiInfo
 from tui import panels, render
 from tui.commands import CommandDone, CommandsApp
+from tui.panels import venue_badge
 from tui.state import MAX_EVENTS, BusFeed, UiFeed, UiModel
 from tui.widgets import Card, Chart, Panel
 
@@ -36,6 +37,8 @@ TOAST_KINDS = {
     "sl_hit": ("warning", "Stop"),
     "guard_block": ("warning", "Guard block"),
     "kill_switch": ("error", "Kill switch"),
+    "delegation": ("error", "Delegation"),
+    "order_unknown": ("warning", "Order UNKNOWN"),
     "intent_rejected": ("warning", "Rejected"),
     "halt": ("error", "Halt"),
 }
@@ -388,4 +391,4 @@ def _fill(table: DataTable[Any], names: Sequence[str], rows: Sequence[Sequence[s
         table.add_row(*r, key=str(i))
 
 
-__all__ = ["OrderVerdict", "TraderApp"]
+__all__ = ["OrderVerdict", "TraderApp", "venue_badge"]

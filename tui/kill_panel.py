@@ -38,7 +38,7 @@ def result_text(r: Mapping[str, Any] | None, error: str = "") -> str:
     if error:
         return f"The kill did NOT go through: {error}"
     if r is None:
-        return "Kill sent: cancelling entries and take-profits…"
+        return "Kill sent: cancelling entries and take-profits (the stop of a position stays)…"
     what = ("flatten" if r.get("flatten_asked") else "cancel everything" if r.get("cancel_all_asked")
             else "kill")
     if r.get("pending"):
@@ -54,6 +54,11 @@ def result_text(r: Mapping[str, Any] | None, error: str = "") -> str:
         lines.append("The position is closed (flat).")
     if r.get("unprotected"):
         lines.append("The position is left WITHOUT a stop.")
+    elif r.get("kept") and not r.get("flattened"):
+        lines.append("The stop of the position stays on the venue (c then y cancels it too).")
+    if r.get("unknown_orders"):
+        lines.append(f"{r['unknown_orders']} order(s) still UNKNOWN (their transaction may land): "
+                     "ctrl+k again retries.")
     for e in list(r.get("errors") or [])[-2:]:
         lines.append(f"venue error: {e}")
     return "\n".join(lines)

@@ -44,11 +44,23 @@ def topbar(info: UiInfo, link: LinkState | None, status: Mapping[str, Any], trad
         parts.append(Part(" LINK LOST ", "bold white on red"))
     parts.append(Part(f" {info.venue.upper()} {info.cluster} ",
                       "bold white on red" if info.cluster == "mainnet" else "bold reverse"))
+    dg = status.get("delegation")
+    if isinstance(dg, dict) and dg.get("badge") and not dg.get("ok"):  # what the chain holds: not tradable
+        parts.append(Part(f" {dg['badge']} ", "bold white on red"))
     if status.get("manual_sign"):
         parts.append(Part(" MANUAL SIGN ", "bold black on yellow", 1))
+    elif isinstance(dg, dict) and dg.get("badge"):
+        if dg.get("ok"):
+            parts.append(Part(f" {dg['badge']} ", "bold", 1))
     elif info.delegate is not None:
         parts.append(Part(" delegate " if info.delegate else " OWNER KEY ",
                           "bold" if info.delegate else "bold red", 1))
+    badge = venue_badge(status)
+    if badge:  # a paused venue refuses even cancels: said before anything else, never dropped
+        parts.append(Part(f" {badge} ", "bold white on red"))
+    unknown = status.get("unknown_orders") or []
+    if unknown:
+        parts.append(Part(f" UNKNOWN {len(unknown)} ", "bold black on yellow"))
     label = info.label or str(status.get("label") or "")
     if label:
         parts.append(Part(f" {label} ", "bold black on yellow", 1))
@@ -73,6 +85,21 @@ def topbar(info: UiInfo, link: LinkState | None, status: Mapping[str, Any], trad
     if sum(len(p.text) for p in line) > width:  # 80 columns: ages only where they matter
         line = [*parts, *(p for f in (feeds[k] for k in sorted(feeds)) for p in _feed(f, False)), *clock]
     return fit_line(line, width)
+
+
+def venue_badge(status: Mapping[str, Any]) -> str:
+    """The venue's state when it is not active: paused = nothing, not even a cancel, can be sent."""
+    v = status.get("venue")
+    state = str(v.get("state") if isinstance(v, dict) else status.get("venue_state") or "active")
+    if state == "paused":
+        if isinstance(v, dict) and v.get("cancels_allowed") is True:  # e.g. Velocity's program check
+            return "VENUE PAUSED: no new orders (cancels still go out)"
+        return "VENUE PAUSED: not even cancels can be sent"
+    if state == "reduce_only":
+        return "VENUE REDUCE-ONLY: no new entries"
+    if state == "down":
+        return "VENUE DOWN"
+    return ""
 
 
 def _feed(st: FeedStatus, with_age: bool) -> tuple[Part, Part]:
@@ -206,10 +233,14 @@ def position_title(status: Mapping[str, Any], width: int) -> str:
     pnl = status.get("day_pnl_pct")
     has_eq, has_pnl = isinstance(eq, int | float), isinstance(pnl, int | float)
     day = [f"day {pnl:+.2f} %"] if has_pnl else []
+    from_venue = str(status.get("equity_source") or "").startswith("drift")  # the account's collateral
+    unknown = ["equity UNKNOWN"] if from_venue and not has_eq else []
+    src = " (venue)" if from_venue else ""
     candidates = [
-        " · ".join(["position", *([f"equity {eq:,.2f} USD"] if has_eq else []), *day]),
-        " · ".join(["pos", *([f"eq {eq:,.0f}"] if has_eq else []), *(d.replace(" %", "%") for d in day)]),
-        " · ".join(["pos", *([f"eq {eq:,.0f}"] if has_eq else [])]),
+        " · ".join(["position", *([f"equity {eq:,.2f} USD{src}"] if has_eq else unknown), *day]),
+        " · ".join(["pos", *([f"eq {eq:,.0f}{src}"] if has_eq else unknown),
+                    *(d.replace(" %", "%") for d in day)]),
+        " · ".join(["pos", *([f"eq {eq:,.0f}"] if has_eq else ["eq ?"] if unknown else [])]),
     ]
     return next((c for c in candidates if len(c) + 6 <= width), candidates[-1])
 
@@ -224,5 +255,6 @@ def order_rows(status: Mapping[str, Any]) -> list[Row]:
         px = o.get("trigger_price") or o.get("price")
         tag = str(o.get("tag") or o.get("order_id") or "")
         kind = str(o.get("type", "")).replace("trigger_", "t-")
-        out.append((tag.rsplit(":", 1)[-1], str(o.get("side", "")), kind, f"{o.get('size', 0):g}", num(px)))
+        role = tag.rsplit(":", 1)[-1] + (" UNKNOWN" if o.get("status") == "unknown" else "")
+        out.append((role, str(o.get("side", "")), kind, f"{o.get('size', 0):g}", num(px)))
     return out

@@ -14,9 +14,12 @@ from anchorpy.program.context import Context
 from solders.pubkey import Pubkey
 
 from execution.drift.chain import DriftChain
-from execution.drift.sender import Outcome, SignedTx, TxSender
 from execution.drift.user_state import snapshot_from_decoded
 from execution.signers.base import Signer, SignerError
+from execution.solana_send.landing import Submission
+from execution.solana_send.rpc import RpcError
+from execution.solana_send.sender import TxSender
+from execution.solana_send.tx import SignedTx
 
 NO_DELEGATE = Pubkey.default()
 
@@ -72,27 +75,30 @@ def update_delegate_ix(chain: DriftChain, delegate: Pubkey):  # type: ignore[no-
     )
 
 
-async def set_delegate(chain: DriftChain, sender: TxSender, owner: Signer, delegate: Pubkey) -> Outcome:
-    """Send ``update_user_delegate`` signed by ``owner`` and follow it to confirmation."""
+async def set_delegate(chain: DriftChain, sender: TxSender, owner: Signer, delegate: Pubkey) -> Submission:
+    """Send ``update_user_delegate`` signed by ``owner`` and follow it until the chain decides
+    (``landed``, or provably not: never re-signed before)."""
     if owner.pubkey() != chain.authority:
         raise SignerError(
             f"the owner signer is {owner.pubkey()}, but the account's authority is "
             f"{chain.authority}: only the owner can change the delegate"
         )
     ix = update_delegate_ix(chain, delegate)
-    fee = await sender.priority_fee([chain.user_pubkey])
+    fee = await sender.builder.priority_fee([chain.user_pubkey])
 
-    async def build() -> SignedTx:
-        return await sender.build([ix], owner, fee)
+    async def sign() -> SignedTx:
+        return await sender.builder.build([ix], owner, fee)
 
-    tx = await build()
-    await sender.send(tx)
+    async def probe() -> bool | None:
+        try:
+            return (await delegate_status(chain)).delegate == str(delegate)
+        except (RpcError, DelegationError):
+            return None
 
-    async def landed() -> bool:
-        return (await delegate_status(chain)).delegate == str(delegate)
+    sub = sender.submit(await sign(), kind="delegate", market="-", refs=[str(delegate)], resign=sign,
+                        probe=probe, address=chain.user_pubkey)
+    return await sender.wait(sub)
 
-    return await sender.confirm(tx, build, landed)
 
-
-async def revoke_delegate(chain: DriftChain, sender: TxSender, owner: Signer) -> Outcome:
+async def revoke_delegate(chain: DriftChain, sender: TxSender, owner: Signer) -> Submission:
     return await set_delegate(chain, sender, owner, NO_DELEGATE)

@@ -10,12 +10,13 @@ from solders.pubkey import Pubkey
 
 from core.clock import Clock
 from core.config_schema import Config
+from core.journal_port import SendJournal
 from execution.drift.chain import DriftChain
-from execution.drift.rpc import RpcClient
-from execution.drift.sender import SendConfig, TxSender
 from execution.drift.venue import DriftVenue, TagBinding
 from execution.signers.base import KeypairSigner, Signer
 from execution.signers.keystore import KeyStore, Passphrase, open_store
+from execution.solana_send.rpc import RpcClient
+from execution.solana_send.sender import SendConfig, TxSender
 
 
 class DriftSetupError(Exception):
@@ -40,8 +41,11 @@ def pubkey_of(text: str, key: str) -> Pubkey:
 def send_config(cfg: Config) -> SendConfig:
     d = cfg.venues.drift
     return SendConfig(
-        schedule_s=tuple(d.confirm_schedule_s),
+        rebroadcast_s=d.rebroadcast_s,
         poll_s=d.confirm_poll_s,
+        unknown_after_s=d.unknown_after_s,
+        ack_wait_s=d.ack_wait_s,
+        max_resigns=d.max_resigns,
         priority_fee_cap=int(cfg.engine.priority_fee_cap),
         priority_fee_percentile=d.priority_fee_percentile,
         compute_unit_limit=d.compute_unit_limit,
@@ -89,6 +93,7 @@ def build_drift_venue(
     mainnet_flag: bool = False,
     on_bind: Callable[[TagBinding], None] | None = None,
     restore: list[TagBinding] | None = None,
+    journal: SendJournal | None = None,
 ) -> DriftVenue:
     """The DriftVenue for the composition root (call ``await venue.start()`` then hand it to the
     engine). ``signer`` is the delegate (``use_delegate``) or the owner's signer."""
@@ -103,7 +108,7 @@ def build_drift_venue(
     chain = build_chain(cfg, rpc, signer.pubkey())
     venue = DriftVenue(
         chain,
-        TxSender(rpc, send_config(cfg)),
+        TxSender(rpc, send_config(cfg), journal=journal, venue="drift", now_ms=clock.now_ms),
         signer,
         clock,
         poll_s=d.account_poll_s,

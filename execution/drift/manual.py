@@ -54,8 +54,8 @@ async def summarize(venue: DriftVenue, req: OrderRequest) -> OrderSummary:
     spec = chain.market_spec()
     params = to_order_params(req, spec, 1)
     r = rounded_request(req, params, 1)
-    cu_price = await venue.sender.priority_fee([chain.user_pubkey, chain.perp_market_pubkey])
-    limit = venue.sender.cfg.compute_unit_limit
+    cu_price = await venue.builder.priority_fee([chain.user_pubkey, chain.perp_market_pubkey])
+    limit = venue.builder.compute_unit_limit
     taker, rebate = chain.fee_rates()
     px = (params.price or params.trigger_price or 0) / PRICE_PRECISION
     notional = params.base_asset_amount / BASE_PRECISION * px

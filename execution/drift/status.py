@@ -4,15 +4,16 @@ The bit values are the program's (protocol-v2 ``state.rs`` / ``perp_market.rs``)
 ``math/exchange_status.py`` is NOT used: its ``ExchangeStatusValues`` start at ``Active = 1`` and
 are therefore shifted by one bit (its ``FillPaused = 16`` is the program's ``LiqPaused``).
 
-Policy (fail closed: the stop-loss must be able to trigger and fill):
+Policy — as the program has it (it refuses *everything* only at exchange status 0xFF):
 
-* ``PAUSED`` (every order refused): exchange status 0xFF (fully paused: place/cancel/modify
-  rejected by the program), any fill pause (exchange ``FillPaused``, market status ``FillPaused``,
-  market operation ``Fill``), AMM fills paused (exchange ``AmmPaused``, market status
-  ``AmmPaused``, operation ``AmmFill``), market status ``Initialized``/``Settlement``/``Delisted``;
-* ``REDUCE_ONLY``: market status ``ReduceOnly``;
+* ``PAUSED`` (every order refused, **even cancels cannot be sent**): exchange status 0xFF; market
+  status ``Initialized``/``Settlement``/``Delisted`` (no orders in that market);
+* ``REDUCE_ONLY`` (new entries refused; reduce-only orders — the stop, the take-profits, a
+  flatten — and cancels allowed): fills paused (exchange ``FillPaused``, market status
+  ``FillPaused``, market operation ``Fill``), the AMM paused (exchange ``AmmPaused``, market status
+  ``AmmPaused``, operation ``AmmFill``), market status ``ReduceOnly``;
 * ``ACTIVE`` otherwise; other paused bits (deposits, withdrawals, funding, liquidations, settle
-  PnL) are listed in the reason as notes, they do not stop order flow.
+  PnL, ``SettleRevPool``) are listed in the reason as notes, they do not stop order flow.
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ PERP_OPERATION_BITS: tuple[tuple[int, str], ...] = (
     (0x10, "SettlePnlWithPosition"),
     (0x20, "Liquidation"),
     (0x40, "AmmImmediateFill"),
+    (0x80, "SettleRevPool"),
 )
 
-_MARKET_PAUSING = {"Initialized", "AmmPaused", "FillPaused", "Settlement", "Delisted"}
+_MARKET_PAUSING = {"Initialized", "Settlement", "Delisted"}
+_MARKET_REDUCING = {"AmmPaused", "FillPaused", "ReduceOnly"}
 
 
 def decode_bits(value: int, table: tuple[tuple[int, str], ...]) -> list[str]:
@@ -121,35 +124,44 @@ class DriftStatus:
     def evaluate(self) -> tuple[VenueState, str]:
         """(state, reason in words) per the policy in the module docstring."""
         stops: list[str] = []
+        reducing: list[str] = []
         notes: list[str] = []
         ex = set(self.exchange_paused)
         ops = set(self.market_paused_operations)
         mname = self.market_status_name
+        mi = self.market_index
         if self.exchange_status == EXCHANGE_FULLY_PAUSED:
-            stops.append("exchange fully paused (0xFF: place, cancel and modify are rejected)")
+            stops.append("exchange fully paused (0xFF): every order refused, even cancels cannot be sent")
         else:
             if "FillPaused" in ex:
-                stops.append("exchange fills paused (no fills, no triggers)")
+                reducing.append("exchange fills paused")
             if "AmmPaused" in ex:
-                stops.append("exchange AMM paused")
+                reducing.append("exchange AMM paused")
         if mname in _MARKET_PAUSING or mname.startswith("Unknown"):
-            stops.append(f"perp market {self.market_index} status {mname}")
+            stops.append(f"perp market {mi} status {mname}: no orders")
+        elif mname in ("AmmPaused", "FillPaused"):
+            reducing.append(f"perp market {mi} status {mname}")
+        elif mname == "ReduceOnly":
+            reducing.append(f"perp market {mi} is reduce-only")
         if "Fill" in ops:
-            stops.append(f"perp market {self.market_index} fills paused")
+            reducing.append(f"perp market {mi} fills paused")
         if "AmmFill" in ops:
-            stops.append(f"perp market {self.market_index} AMM fills paused")
+            reducing.append(f"perp market {mi} AMM fills paused")
         if self.exchange_status != EXCHANGE_FULLY_PAUSED:
             notes += [f"exchange {n}" for n in self.exchange_paused if n not in ("FillPaused", "AmmPaused")]
         notes += [f"market {n} paused" for n in self.market_paused_operations if n not in ("Fill", "AmmFill")]
         if mname in ("FundingPaused", "WithdrawPaused"):
-            notes.append(f"perp market {self.market_index} status {mname}")
+            notes.append(f"perp market {mi} status {mname}")
         if stops:
-            return VenueState.PAUSED, "; ".join(stops + notes)
-        if mname == "ReduceOnly":
-            return VenueState.REDUCE_ONLY, "; ".join(
-                [f"perp market {self.market_index} is reduce-only", *notes]
-            )
+            return VenueState.PAUSED, "; ".join(stops + reducing + notes)
+        if reducing:
+            what = "new entries refused; reduce-only orders, cancels and a flatten allowed"
+            return VenueState.REDUCE_ONLY, "; ".join([*reducing, what, *notes])
         return VenueState.ACTIVE, "; ".join(notes)
+
+    @property
+    def entries_allowed(self) -> bool:
+        return self.evaluate()[0] == VenueState.ACTIVE
 
     def venue_status(self, venue: str, ts: int) -> VenueStatus:
         state, reason = self.evaluate()
@@ -174,6 +186,9 @@ class DriftStatus:
             "paused_operations": self.paused_operations,
             "paused_operations_hex": f"0x{self.paused_operations:02X}",
             "paused_operations_names": self.market_paused_operations,
+            "entries_allowed": state == VenueState.ACTIVE,
+            "reduce_only_allowed": state in (VenueState.ACTIVE, VenueState.REDUCE_ONLY),
+            "cancels_allowed": self.cancels_allowed,
         }
 
 

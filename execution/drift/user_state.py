@@ -52,6 +52,10 @@ class ChainOrder:
     reduce_only: bool
     post_only: bool
     slot: int = 0
+    market_type: str = "Perp"  # Perp | Spot
+
+    def in_perp(self, market_index: int) -> bool:
+        return self.market_type == "Perp" and self.market_index == market_index
 
     @property
     def side(self) -> str:
@@ -122,6 +126,7 @@ def snapshot_from_decoded(user: Any, slot: int) -> UserSnapshot:
             reduce_only=bool(o.reduce_only),
             post_only=bool(o.post_only),
             slot=int(o.slot),
+            market_type=_variant(o.market_type),
         )
     positions: dict[int, PerpPos] = {}
     for p in user.perp_positions:
@@ -145,6 +150,24 @@ def snapshot_from_decoded(user: Any, slot: int) -> UserSnapshot:
         positions=positions,
         next_order_id=int(user.next_order_id),
     )
+
+
+def referenced_markets(user: Any) -> tuple[set[int], set[int]]:
+    """(perp, spot) market indexes the decoded User account references: positions and balances in
+    use (driftpy's "not available") and open orders — what the program needs as remaining accounts
+    and what its margin maths values."""
+    perps: set[int] = set()
+    spots: set[int] = set()
+    for p in user.perp_positions:
+        if p.base_asset_amount or p.quote_asset_amount or p.open_orders or getattr(p, "lp_shares", 0):
+            perps.add(int(p.market_index))
+    for sp in user.spot_positions:
+        if sp.scaled_balance or sp.open_orders:
+            spots.add(int(sp.market_index))
+    for o in user.orders:
+        if _variant(o.status) == "Open":
+            (perps if _variant(o.market_type) == "Perp" else spots).add(int(o.market_index))
+    return perps, spots
 
 
 def decode_snapshot(data: bytes, slot: int, decode: Callable[[bytes], Any]) -> UserSnapshot:
@@ -172,6 +195,7 @@ class OrderChange:
 class Diff:
     fills: list[FillDelta] = field(default_factory=list)
     changes: list[OrderChange] = field(default_factory=list)
+    unexplained: int = 0  # position change (base units, signed) no order of ours accounts for
 
 
 def _is_maker(o: ChainOrder) -> bool:
@@ -187,20 +211,21 @@ def diff(
 ) -> Diff:
     """Fills and order changes between two snapshots for orders in ``ours`` (keyed by user order
     id, unique among open orders; a new on-chain id with the same user order id is Drift's
-    modify). ``extra_vanished``: orders sent but never seen (they may have landed and finished
-    between two snapshots). See the module docstring."""
+    modify). ``extra_vanished``: orders whose transaction is *proven* landed but never seen open
+    (they landed and finished between two snapshots); the change they do not take is returned as
+    ``unexplained``. See the module docstring."""
     out = Diff()
     explained = 0
     vanished: list[ChainOrder] = []
     old_by = {
         o.user_order_id: o
         for o in old.orders.values()
-        if o.market_index == market_index and o.user_order_id in ours
+        if o.in_perp(market_index) and o.user_order_id in ours
     }
     new_by = {
         o.user_order_id: o
         for o in new.orders.values()
-        if o.market_index == market_index and o.user_order_id in ours
+        if o.in_perp(market_index) and o.user_order_id in ours
     }
     for uid, o in old_by.items():
         n = new_by.get(uid)
@@ -278,6 +303,7 @@ def diff(
                 reason="filled" if status == OrderStatus.FILLED else "partially filled, rest cancelled",
             )
         )
+    out.unexplained = delta
     return out
 
 

@@ -1,20 +1,23 @@
 """DriftVenue: :class:`core.venue.Venue` on Drift v2 through driftpy (see docs/DRIFT_VENUE.md).
 
-* Calls return once the transaction is *sent* (the RPC accepted it); confirmation follows the
-  schedule in :mod:`execution.drift.sender` in a background task, and the outcome arrives as
-  events: the order shows up in the User account (``OrderUpdate`` open), or a failure
-  (``OrderUpdate`` rejected, "not confirmed ...") once nothing in flight can still land.
+* Sends go through the shared send path (:mod:`execution.solana_send`): the signed transaction
+  is journaled before its first broadcast, rebroadcast (same bytes) until it lands or its
+  blockhash expires, and never re-signed before the chain proves the previous copy cannot land.
+  A call returns once the first broadcast was answered (or ``ack_wait_s`` passed): an order whose
+  send timed out, failed after leaving, or stays unconfirmed is reported ``unknown`` (with its
+  signatures) until the chain decides; the outcome arrives as events (``OrderUpdate`` open /
+  filled / cancelled, or rejected "not landed ..."). A caller that times out or is cancelled
+  never stops a send that may be in flight: the sender owns it.
 * Order ids: the venue's ``order_id`` is stable across Drift's modify (which re-creates the
   order with a new on-chain id and the same user order id): it is the client tag when there is
   one, else ``chain:<on-chain id>``. The u8 ``user_order_id`` is allocated here; the
-  ``client_tag <-> user_order_id`` bindings are reported through ``on_bind`` (for the order
-  journal) and restored with :meth:`DriftVenue.restore` after a restart.
-* Never a duplicate: a second ``place`` with a client tag already in flight returns the same
-  order; an ambiguous send (timeout, dropped connection) is followed by the confirmation task
-  (re-broadcast of the same bytes, re-sign only after blockhash expiry), never re-placed.
-* Status: State/PerpMarket pause bits (:mod:`execution.drift.status`); a paused venue refuses
-  every order with a :class:`VenueError` saying why; account data older than ``max_age_s``
-  makes the venue ``down`` (refusals are retryable).
+  ``client_tag <-> user_order_id`` bindings are reported through ``on_bind`` (the journal holds
+  them before anything is signed) and restored with :meth:`DriftVenue.restore` after a restart;
+  :meth:`DriftVenue.resume` follows the transactions the journal holds unresolved.
+* Never a duplicate: a second ``place`` with a client tag it tracks returns the same order.
+* Status: pause bits (:mod:`execution.drift.status`); at 0xFF everything is refused (cancels
+  too), with fills or the AMM paused only reduce-only orders and cancels go out; account data
+  older than ``max_age_s`` makes the venue ``down`` (refusals are retryable).
 """
 
 from __future__ import annotations
@@ -22,427 +25,175 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 
 import msgspec
 from driftpy.types import MarketType, OrderParams
 
-from core.clock import Clock
-from core.venue import (
-    Fill,
-    FillEvent,
-    Order,
-    OrderRequest,
-    OrderStatus,
-    OrderUpdate,
-    Position,
-    VenueError,
-    VenueEvent,
-    VenueState,
-    VenueStatus,
-)
-from execution.drift.chain import ChainError, DriftChain
+from core.journal_port import JournaledSend
+from core.venue import Order, OrderRequest, OrderStatus, OrderUpdate, VenueError
+from execution.drift.book import DriftBook
+from execution.drift.chain import ChainError
 from execution.drift.orders import rounded_request, to_modify_params, to_order_params
-from execution.drift.rpc import RpcError
-from execution.drift.sender import Outcome, SignedTx, TxSender
-from execution.drift.status import DriftStatus
-from execution.drift.user_state import BASE, QUOTE, ChainOrder, UserSnapshot, diff, fill_price
-from execution.signers.base import Signer
+from execution.drift.tracking import TERMINAL, TagBinding, Tracked
+from execution.drift.user_state import BASE
+from execution.solana_send.landing import Landing, Probe, Submission
+from execution.solana_send.rpc import RpcError
+from execution.solana_send.tx import SignedTx
 
+__all__ = ["DriftVenue", "TagBinding"]
 log = logging.getLogger(__name__)
-TERMINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED)
 
 
-class TagBinding(msgspec.Struct, frozen=True):
-    """What the journal keeps to find an order again after a restart."""
+class DriftVenue(DriftBook):
+    """:class:`core.venue.Venue` on Drift: the book (:class:`execution.drift.book.DriftBook`) plus
+    the sends (module docstring)."""
 
-    client_tag: str
-    user_order_id: int
-    order_id: str
-
-
-@dataclass
-class Tracked:
-    order_id: str
-    tag: str
-    uid: int
-    request: OrderRequest
-    status: OrderStatus = OrderStatus.OPEN
-    chain_id: int | None = None
-    seen: bool = False  # visible in the User account at least once
-    in_flight: bool = True  # its placing transaction may still land
-    filled: float = 0.0
-    cost: float = 0.0
-    ts: int = 0
-
-    def snapshot(self) -> Order:
-        avg = self.cost / self.filled if self.filled > 0 else 0.0
-        return Order(
-            order_id=self.order_id,
-            request=self.request,
-            status=self.status,
-            filled=self.filled,
-            avg_price=avg,
-            ts=self.ts,
-        )
-
-
-class DriftVenue:
     confirms_async = True  # calls return once sent; the order shows up in events once on chain
 
-    def __init__(
-        self,
-        chain: DriftChain,
-        sender: TxSender,
-        signer: Signer,
-        clock: Clock,
-        *,
-        name: str = "drift",
-        poll_s: float = 1.0,
-        max_age_s: float = 15.0,
-        on_bind: Callable[[TagBinding], None] | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.name = name
-        self.chain = chain
-        self.sender = sender
-        self.signer = signer
-        self.clock = clock
-        self.poll_s = poll_s
-        self.max_age_s = max_age_s
-        self.on_bind = on_bind
-        self.monotonic = monotonic
-        self.market = chain.market_name
-        self._orders: dict[str, Tracked] = {}  # by venue order id
-        self._by_tag: dict[str, Tracked] = {}
-        self._restored: dict[int, TagBinding] = {}
-        self._fills: list[Fill] = []
-        self._events: list[VenueEvent] = []
-        self._status = VenueStatus(venue=name, state=VenueState.DOWN, reason="not started", ts=clock.now_ms())
-        self._drift_status: DriftStatus | None = None
-        self._next_uid = 1
-        self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._poller: asyncio.Task[None] | None = None
-        self._fees = 0.0
-        self.status_listeners: list[Callable[[VenueStatus, DriftStatus | None], None]] = []
-
-    # ------------------------------------------------------------------ lifecycle
-    async def start(self, poll: bool = True) -> None:
-        """First account read (fails loudly when the accounts are missing), then polling."""
-        await self.refresh()
-        if poll and self._poller is None:
-            self._poller = asyncio.create_task(self._poll_loop(), name="drift-venue-poll")
-
-    async def close(self) -> None:
-        tasks = [t for t in [self._poller, *self._tasks] if t is not None]
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        self._poller = None
-        self._tasks.clear()
-
-    async def _poll_loop(self) -> None:
-        delay = self.poll_s
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                await self.refresh()
-                delay = self.poll_s
-            except (RpcError, ChainError) as e:
-                log.warning("drift account poll failed: %s", e)
-                self._check_age()
-                delay = min(delay * 2, 30.0)
-
-    async def wait_idle(self) -> None:
-        """Wait for every confirmation task (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    # ------------------------------------------------------------------ status
-    def _set_status(self, st: VenueStatus) -> None:
-        if st.state != self._status.state or st.reason != self._status.reason:
-            self._status = st
-            self._events.append(st)
-            for fn in self.status_listeners:
-                try:
-                    fn(st, self._drift_status)
-                except Exception:
-                    log.exception("status listener failed")
-
-    def _check_age(self) -> None:
-        age = self.monotonic() - self.chain.view.fetched_at
-        if self.chain.view.fetched_at and age > self.max_age_s:
-            self._set_status(
-                VenueStatus(
-                    venue=self.name,
-                    state=VenueState.DOWN,
-                    reason=f"Drift account data is {age:.0f} s old",
-                    ts=self.clock.now_ms(),
-                )
+    # ------------------------------------------------------------------ restart
+    def resume(self, sends: Iterable[JournaledSend], requests: dict[str, OrderRequest]) -> list[Submission]:
+        """Follow the journal's unresolved transactions of this venue again (after a restart). The
+        orders they place are tracked as ``unknown`` (``requests``: by client tag, with the user
+        order id the journal holds) until the chain decides."""
+        out = []
+        for rec in sends:
+            if rec.venue != self.name or rec.market != self.market:
+                continue
+            placed = [t for tag in rec.refs if (t := self._resume_order(tag, requests)) is not None]
+            sub = self.sender.resume(
+                rec,
+                probe=self._probe_placed(placed) if placed else None,
+                address=self.chain.user_pubkey,
+                on_change=self._on_send,
             )
+            self._own(sub, rec.kind, placed)
+            out.append(sub)
+        return out
 
-    def drift_status(self) -> DriftStatus | None:
-        """The decoded pause state (for ``autotrader venue status`` and the UI top bar)."""
-        return self._drift_status
-
-    async def status(self) -> VenueStatus:
-        self._check_age()
-        return self._status
-
-    def _check_tradeable(self, reduce_only: bool) -> None:
-        self._check_age()
-        st = self._status
-        if st.state == VenueState.DOWN:
-            raise VenueError(f"Drift venue is down: {st.reason}", retryable=True)
-        if st.state == VenueState.PAUSED:
-            raise VenueError(f"Drift is paused, order refused: {st.reason}")
-        if st.state == VenueState.REDUCE_ONLY and not reduce_only:
-            raise VenueError(f"Drift market is reduce-only, order refused: {st.reason}")
-
-    # ------------------------------------------------------------------ account refresh
-    async def refresh(self) -> None:
-        """Read the accounts once; emit status, order and fill events."""
-        async with self._lock:
-            old = self.chain.view.user
-            view = await self.chain.refresh(self.monotonic())
-            self._drift_status = self.chain.status()
-            self._set_status(self._drift_status.venue_status(self.name, self.clock.now_ms()))
-            assert view.user is not None
-            self._adopt_restored(view.user)
-            if old is not None:
-                self._reconcile(old, view.user)
-            self._mark_seen(view.user)
-
-    def _ours(self) -> dict[int, Tracked]:
-        return {t.uid: t for t in self._orders.values() if t.status not in TERMINAL}
-
-    def _reconcile(self, old: UserSnapshot, new: UserSnapshot) -> None:
-        ours = self._ours()
-        extra = [self._synthetic(t) for t in ours.values() if not t.seen and t.in_flight]
-        d = diff(old, new, self.chain.market_index, ours, extra_vanished=extra)
-        now = self.clock.now_ms()
-        taker, rebate = self.chain.fee_rates()
-        for f in d.fills:
-            t = ours.get(f.order.user_order_id)
-            if t is None:
-                continue
-            size, px = f.size / BASE, fill_price(f)
-            fee = -rebate * size * px if f.maker else taker * size * px
-            t.filled += size
-            t.cost += size * px
-            t.seen = True
-            t.ts = now
-            self._fees += fee
-            fill = Fill(
-                order_id=t.order_id,
-                client_tag=t.tag,
-                market=self.market,
-                side=t.request.side,
-                price=px,
-                size=size,
-                fee=fee,
-                maker=f.maker,
-                ts=now,
-            )
-            self._fills.append(fill)
-            self._events.append(FillEvent(fill=fill))
-        for c in d.changes:
-            t = ours.get(c.order.user_order_id)
-            if t is None:
-                continue
-            if c.status == OrderStatus.FILLED:
-                t.filled = max(t.filled, t.request.size)
-            t.status, t.ts, t.seen = c.status, now, True
-            if c.status not in TERMINAL:
-                t.chain_id = c.order.order_id
-            else:
-                t.in_flight = False
-            self._events.append(OrderUpdate(order=t.snapshot(), reason=c.reason))
-
-    def _synthetic(self, t: Tracked) -> ChainOrder:
-        r = t.request
-        return ChainOrder(
-            order_id=-1,
-            user_order_id=t.uid,
-            market_index=self.chain.market_index,
-            order_type="Limit" if r.price else "Market",
-            direction="Long" if r.side == "buy" else "Short",
-            base=round(r.size * BASE),
-            filled=0,
-            quote_filled=0,
-            price=round((r.price or 0) * 1e6),
-            trigger_price=round((r.trigger_price or 0) * 1e6),
-            trigger_condition="Above",
-            reduce_only=r.reduce_only,
-            post_only=r.post_only != "none",
-        )
-
-    def _mark_seen(self, snap: UserSnapshot) -> None:
-        for t in self._ours().values():
-            o = snap.by_user_order_id(t.uid)
-            if o is not None and o.market_index == self.chain.market_index:
-                if not t.seen:
-                    t.seen, t.chain_id = True, o.order_id
-                    if o.filled == 0:
-                        self._events.append(OrderUpdate(order=t.snapshot(), reason="accepted"))
-                t.chain_id = o.order_id
-
-    # ------------------------------------------------------------------ restart bindings
-    def restore(self, bindings: Iterable[TagBinding]) -> None:
-        """Bindings from the journal (after a restart): open orders carrying these user order ids
-        are reported with their client tag and venue order id again."""
-        for b in bindings:
-            if b.user_order_id:
-                self._restored[b.user_order_id] = b
-
-    def bindings(self) -> list[TagBinding]:
-        return [TagBinding(t.tag, t.uid, t.order_id) for t in self._ours().values() if t.tag]
-
-    def user_order_id_of(self, client_tag: str) -> int:
-        t = self._by_tag.get(client_tag)
-        return t.uid if t is not None else 0
-
-    def _adopt_restored(self, snap: UserSnapshot) -> None:
-        ours = self._ours()
-        for o in snap.orders.values():
-            if o.market_index != self.chain.market_index or o.user_order_id in ours or not o.user_order_id:
-                continue
-            b = self._restored.pop(o.user_order_id, None)
-            if b is None:
-                continue
-            t = self._track_chain(o, b.client_tag, b.order_id)
-            log.info("re-bound %s to user order id %d (order %s)", t.tag, t.uid, t.order_id)
-
-    def _track_chain(self, o: ChainOrder, tag: str, order_id: str) -> Tracked:
-        req = self._request_of(o, tag)
-        t = Tracked(
-            order_id=order_id,
-            tag=tag,
-            uid=o.user_order_id,
-            request=req,
-            status=o.status,
-            chain_id=o.order_id,
-            seen=True,
-            in_flight=False,
-            filled=o.filled / BASE,
-            cost=o.quote_filled / QUOTE,
-            ts=self.clock.now_ms(),
-        )
-        self._orders[order_id] = t
-        if tag:
-            self._by_tag[tag] = t
-        return t
-
-    def _request_of(self, o: ChainOrder, tag: str) -> OrderRequest:
-        from core.venue import OrderType, PostOnly, TriggerCondition
-
-        kind = {
-            "Limit": OrderType.LIMIT,
-            "TriggerMarket": OrderType.TRIGGER_MARKET,
-            "TriggerLimit": OrderType.TRIGGER_LIMIT,
-        }.get(o.order_type, OrderType.MARKET)
-        trig = o.trigger_price / 1e6 if kind in (OrderType.TRIGGER_MARKET, OrderType.TRIGGER_LIMIT) else None
-        cond = None
-        if trig:
-            cond = TriggerCondition.ABOVE if o.trigger_condition.endswith("Above") else TriggerCondition.BELOW
-        return OrderRequest(
-            market=self.market,
-            side="buy" if o.direction == "Long" else "sell",
-            type=kind,
-            size=o.base / BASE,
-            price=(o.price / 1e6) or None,
-            trigger_price=trig,
-            trigger_condition=cond,
-            post_only=PostOnly.MUST if o.post_only else PostOnly.NONE,
-            reduce_only=o.reduce_only,
-            user_order_id=o.user_order_id,
-            client_tag=tag,
-        )
-
-    # ------------------------------------------------------------------ helpers
-    def _alloc_uid(self, wanted: int = 0) -> int:
-        """``wanted`` (the engine's choice, already journaled) when it is free, else the next free."""
-        used = {t.uid for t in self._orders.values() if t.status not in TERMINAL or t.in_flight}
-        snap = self.chain.view.user
-        if snap is not None:
-            used |= {o.user_order_id for o in snap.orders.values()}
-        used |= set(self._restored)
-        if wanted and wanted not in used:
-            return wanted
-        for _ in range(255):
-            uid = self._next_uid
-            self._next_uid = self._next_uid % 255 + 1
-            if uid not in used:
-                return uid
-        raise VenueError("no free user order id (255 orders in use)")
-
-    def _find(self, order_id: str) -> Tracked:
-        t = self._orders.get(order_id)
-        if t is None and order_id.startswith("chain:") and self.chain.view.user is not None:
-            o = self.chain.view.user.orders.get(int(order_id.split(":", 1)[1]))
-            if o is not None:
-                return self._track_chain(o, "", order_id)
-        if t is None:
-            raise VenueError(f"unknown order {order_id}")
-        if t.status in TERMINAL:
-            raise VenueError(f"order {order_id} is not open ({t.status})")
-        return t
-
-    async def _fee(self) -> int:
-        return await self.sender.priority_fee([self.chain.user_pubkey, self.chain.perp_market_pubkey])
-
-    async def _send(self, build: Callable[[], Awaitable[SignedTx]]) -> SignedTx:
-        """Build, sign, send. A refusal by the RPC raises VenueError (nothing was accepted);
-        an ambiguous failure (timeout, dropped) returns the tx: it may be in flight."""
+    # ------------------------------------------------------------------ sends
+    def _ix(self, build: Callable[[], object]) -> object:
         try:
-            tx = await build()
+            return build()
+        except (ValueError, KeyError, AttributeError) as e:  # driftpy: a market it has no data for
+            raise VenueError(f"cannot build the Drift instruction: {e}", retryable=True) from None
+
+    async def _submit(
+        self,
+        kind: str,
+        ixs: Sequence[object],
+        orders: list[Tracked],
+        refs: list[str],
+        probe: Probe | None,
+        *,
+        resign: bool = True,
+    ) -> Submission:
+        """Sign, journal, broadcast; returns once the first broadcast was answered. Raises
+        :class:`VenueError` when nothing was broadcast or the node refused it (never forwarded)."""
+
+        async def sign() -> SignedTx:
+            fee = await self.builder.priority_fee([self.chain.user_pubkey, self.chain.perp_market_pubkey])
+            return await self.builder.build(ixs, self.signer, fee)  # type: ignore[arg-type]
+
+        try:
+            tx = await sign()
         except RpcError as e:
             raise VenueError(f"cannot build the transaction: {e}", retryable=e.retryable) from None
         try:
-            await self.sender.send(tx)
-        except RpcError as e:
-            if e.code is None:  # no answer: it may have been forwarded
-                log.warning("send of %s ambiguous (%s): following it", tx.signature, e)
-                return tx
-            raise VenueError(f"sendTransaction refused: {e}", retryable=e.retryable) from None
-        return tx
+            sub = self.sender.submit(
+                tx,
+                kind=kind,
+                market=self.market,
+                refs=refs,
+                resign=sign if resign else None,
+                probe=probe,
+                address=self.chain.user_pubkey,
+                on_change=self._on_send,
+            )
+        except Exception as e:  # not journaled (storage): nothing was broadcast
+            raise VenueError(
+                f"cannot journal the signed transaction, not sent: {e}", retryable=True
+            ) from None
+        self._own(sub, kind, orders)
+        await self.sender.wait_ack(sub)
+        if sub.state == Landing.REFUSED:
+            raise VenueError(sub.reason, retryable=isinstance(sub.error, RpcError) and sub.error.retryable)
+        return sub
 
-    def _follow(
-        self,
-        tx: SignedTx,
-        rebuild: Callable[[], Awaitable[SignedTx]],
-        landed: Callable[[], Awaitable[bool]],
-        done: Callable[[Outcome], None],
-    ) -> None:
-        async def run() -> None:
-            out = await self.sender.confirm(tx, rebuild, landed)
+    def _own(self, sub: Submission, kind: str, orders: list[Tracked]) -> None:
+        self._owners[id(sub)] = (kind, orders)
+        for t in orders:
+            t.signatures.append(sub.current.signature)
+            if kind in ("place", "cancel_and_place"):
+                t.place = sub
+        self._spawn(self._after(sub), f"drift-{kind}-{sub.current.signature[:8]}")
+        if sub.state == Landing.UNKNOWN:  # resumed after a restart
+            self._on_send(sub)
+
+    def _on_send(self, sub: Submission) -> None:
+        """A send changed state (called from the sender's task): tell what it means for the orders."""
+        kind, orders = self._owners.get(id(sub), ("", []))
+        now = self.clock.now_ms()
+        for t in orders:
+            for s in sub.signatures:
+                if s not in t.signatures:
+                    t.signatures.append(s)
+        if kind not in ("place", "cancel_and_place"):
+            return
+        mine = [t for t in orders if t.place is sub and not t.seen and t.status not in TERMINAL]
+        sigs = ", ".join(sub.signatures)
+        if sub.state == Landing.UNKNOWN:
+            for t in mine:
+                t.ts, t.reported_unknown = now, True
+                self._events.append(
+                    OrderUpdate(
+                        order=t.snapshot(),
+                        reason=f"maybe landed ({sub.reason}); signature {sigs}; waiting for the chain",
+                    )
+                )
+        elif sub.state == Landing.LANDED:
+            for t in (t for t in mine if t.reported_unknown):
+                t.ts = now
+                self._events.append(OrderUpdate(order=t.snapshot(), reason=f"landed: {sub.signature}"))
+        elif sub.state.final and (sub.state != Landing.REFUSED or sub.acked.is_set()):
+            for t in mine:
+                t.status, t.in_flight, t.ts = OrderStatus.REJECTED, False, now
+                self._events.append(
+                    OrderUpdate(order=t.snapshot(), reason=f"{sub.state}: {sub.reason} [{sigs}]")
+                )
+
+    async def _after(self, sub: Submission) -> None:
+        """Once the chain decided: read the account (the order shows up, filled, cancelled...)."""
+        await self.sender.wait(sub)
+        kind, orders = self._owners.pop(id(sub), ("", []))
+        for _ in range(3):
             try:
                 await self.refresh()
+                break
             except (RpcError, ChainError) as e:
-                log.warning("refresh after confirmation failed: %s", e)
-            done(out)
+                log.warning("refresh after %s failed: %s", sub.describe(), e)
+                await asyncio.sleep(self.poll_s)
+        if kind == "cancel" and not sub.landed:
+            for t in orders:  # the order is still wanted gone: cancel it again
+                if t.want_cancel and t.status not in TERMINAL and t.cancel is sub:
+                    with contextlib.suppress(VenueError):
+                        await self._cancel(t)
 
-        task = asyncio.create_task(run(), name=f"drift-confirm-{tx.signature[:8]}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _probe_placed(self, ts: list[Tracked]) -> Probe:
+        uids = {t.uid for t in ts}
 
-    async def _on_chain(self, pred: Callable[[UserSnapshot], bool]) -> bool:
-        await self.refresh()
-        snap = self.chain.view.user
-        return snap is not None and pred(snap)
+        async def probe() -> bool | None:
+            try:
+                await self.refresh()
+            except (RpcError, ChainError):
+                return None
+            snap = self.chain.view.user
+            if snap is None:
+                return None
+            have = {o.user_order_id for o in snap.orders.values() if o.in_perp(self.chain.market_index)}
+            return bool(uids & have) or any(t.status in TERMINAL and t.seen for t in ts) or False
 
-    def _fail(self, ts: Sequence[Tracked], out: Outcome) -> None:
-        for t in ts:
-            if out.landed or t.seen or t.status in TERMINAL:
-                t.in_flight = False if t.seen else t.in_flight
-                continue
-            t.status, t.in_flight, t.ts = OrderStatus.REJECTED, False, self.clock.now_ms()
-            self._events.append(OrderUpdate(order=t.snapshot(), reason=out.reason or "not confirmed"))
+        return probe
 
     # ------------------------------------------------------------------ Venue calls
     def _prepare(self, req: OrderRequest) -> tuple[Tracked, OrderParams]:
@@ -461,6 +212,12 @@ class DriftVenue:
             if self.on_bind is not None:
                 self.on_bind(TagBinding(t.tag, t.uid, t.order_id))
 
+    def _unregister(self, ts: Iterable[Tracked]) -> None:
+        for t in ts:
+            self._orders.pop(t.order_id, None)
+            if t.tag and self._by_tag.get(t.tag) is t:
+                del self._by_tag[t.tag]
+
     def _existing(self, req: OrderRequest) -> Order | None:
         t = self._by_tag.get(req.client_tag) if req.client_tag else None
         if t is None:
@@ -477,75 +234,77 @@ class DriftVenue:
             return found
         self._check_tradeable(req.reduce_only)
         t, params = self._prepare(req)
-        fee = await self._fee()
-        ix = self.chain.client.get_place_perp_order_ix(params, self.chain.sub_account_id)
-
-        async def build() -> SignedTx:
-            return await self.sender.build([ix], self.signer, fee)
-
-        self._register(t)
-        try:
-            tx = await self._send(build)
-        except VenueError:
-            self._orders.pop(t.order_id, None)
-            self._by_tag.pop(t.tag, None)
-            raise
-        self._follow(
-            tx,
-            build,
-            lambda: self._on_chain(lambda s: s.by_user_order_id(t.uid) is not None),
-            lambda out: self._fail([t], out),
-        )
+        ix = self._ix(lambda: self.chain.client.get_place_perp_order_ix(params, self.chain.sub_account_id))
+        await self._send_new("place", [ix], [t])
         return t.snapshot()
+
+    async def _send_new(
+        self, kind: str, ixs: list[object], news: list[Tracked], refs: Sequence[str] = ()
+    ) -> None:
+        """Send a transaction that places ``news``: registered (their user order ids journaled) before
+        it is signed; unregistered again only when it provably was not broadcast."""
+        for t in news:
+            self._register(t)
+        sent = False
+        try:
+            await self._submit(
+                kind, ixs, news, [*(t.tag or t.order_id for t in news), *refs], self._probe_placed(news)
+            )
+            sent = True
+        finally:
+            if not sent and not any(t.place is not None and not t.place.final for t in news):
+                self._unregister(news)
 
     async def cancel(self, order_id: str) -> None:
         t = self._find(order_id)
-        st = self._drift_status
-        if st is not None and not st.cancels_allowed:
-            raise VenueError(f"Drift is fully paused, cancel refused: {self._status.reason}", retryable=True)
-        if t.chain_id is None or not t.seen:
-            raise VenueError(
-                f"order {order_id} is not on chain yet (its transaction is in flight)", retryable=True
-            )
-        chain_id = t.chain_id
-        fee = await self._fee()
-        ix = self.chain.client.get_cancel_order_ix(chain_id, self.chain.sub_account_id)
+        self._check_cancels()
+        self._on_chain_now(t)
+        t.want_cancel = True
+        if t.cancel is not None and not t.cancel.final:
+            return  # a cancel of it is in flight
+        await self._cancel(t)
 
-        async def build() -> SignedTx:
-            return await self.sender.build([ix], self.signer, fee)
+    async def _cancel(self, t: Tracked) -> None:
+        chain_id = self._on_chain_now(t)
+        ix = self._ix(lambda: self.chain.client.get_cancel_order_ix(chain_id, self.chain.sub_account_id))
 
-        tx = await self._send(build)
-        self._follow(tx, build, lambda: self._on_chain(lambda s: chain_id not in s.orders), lambda out: None)
+        async def gone() -> bool | None:
+            try:
+                await self.refresh()
+            except (RpcError, ChainError):
+                return None
+            snap = self.chain.view.user
+            return None if snap is None else chain_id not in snap.orders
+
+        t.cancel = await self._submit("cancel", [ix], [t], [t.order_id], gone)
 
     async def cancel_all(self, market: str | None = None) -> int:
         if market is not None and market != self.market:
             return 0
-        st = self._drift_status
-        if st is not None and not st.cancels_allowed:
-            raise VenueError(f"Drift is fully paused, cancel refused: {self._status.reason}", retryable=True)
+        self._check_cancels()
         snap = self.chain.view.user
         idx = self.chain.market_index
-        n = len([o for o in snap.orders.values() if o.market_index == idx]) if snap is not None else 0
+        n = len([o for o in snap.orders.values() if o.in_perp(idx)]) if snap is not None else 0
         if n == 0:
             return 0
-        fee = await self._fee()
-        ix = self.chain.client.get_cancel_orders_ix(
-            MarketType.Perp(),
-            idx,
-            None,  # type: ignore[arg-type]
-            self.chain.sub_account_id,
+        ix = self._ix(
+            lambda: self.chain.client.get_cancel_orders_ix(
+                MarketType.Perp(),
+                idx,
+                None,  # type: ignore[arg-type]
+                self.chain.sub_account_id,
+            )
         )
 
-        async def build() -> SignedTx:
-            return await self.sender.build([ix], self.signer, fee)
+        async def none_left() -> bool | None:
+            try:
+                await self.refresh()
+            except (RpcError, ChainError):
+                return None
+            s = self.chain.view.user
+            return None if s is None else not any(o.in_perp(idx) for o in s.orders.values())
 
-        tx = await self._send(build)
-        self._follow(
-            tx,
-            build,
-            lambda: self._on_chain(lambda s: not any(o.market_index == idx for o in s.orders.values())),
-            lambda out: None,
-        )
+        await self._submit("cancel_all", [ix], [], [f"all:{self.market}"], none_left)
         return n
 
     async def modify(
@@ -558,21 +317,25 @@ class DriftVenue:
     ) -> Order:
         t = self._find(order_id)
         self._check_tradeable(t.request.reduce_only)
-        if t.chain_id is None or not t.seen:
-            raise VenueError(
-                f"order {order_id} is not on chain yet (its transaction is in flight)", retryable=True
-            )
+        chain_id = self._on_chain_now(t)
         if size is not None and size <= t.filled + 1e-12:
             raise VenueError(f"size {size} not above filled {t.filled}")
         spec = self.chain.market_spec()
         mp = to_modify_params(t.request, spec, price=price, size=size, trigger_price=trigger_price)
-        fee = await self._fee()
-        ix = self.chain.client.get_modify_order_ix(t.chain_id, mp, self.chain.sub_account_id)
+        ix = self._ix(lambda: self.chain.client.get_modify_order_ix(chain_id, mp, self.chain.sub_account_id))
+        want = (mp.price, mp.trigger_price)
 
-        async def build() -> SignedTx:
-            return await self.sender.build([ix], self.signer, fee)
+        async def modified() -> bool | None:
+            try:
+                await self.refresh()
+            except (RpcError, ChainError):
+                return None
+            o = self.chain.view.user.by_user_order_id(t.uid) if self.chain.view.user else None
+            return o is None or (
+                (want[0] is None or o.price == want[0]) and (want[1] is None or o.trigger_price == want[1])
+            )
 
-        tx = await self._send(build)
+        sub = await self._submit("modify", [ix], [t], [t.order_id], modified, resign=False)
         changes: dict[str, float] = {}
         if mp.price is not None:
             changes["price"] = mp.price / 1e6
@@ -582,28 +345,22 @@ class DriftVenue:
             changes["trigger_price"] = mp.trigger_price / 1e6
         old_req = t.request
         t.request = msgspec.structs.replace(t.request, **changes)
-        want = (mp.price, mp.trigger_price)
 
-        def modified(s: UserSnapshot) -> bool:
-            o = s.by_user_order_id(t.uid)
-            return o is None or (
-                (want[0] is None or o.price == want[0]) and (want[1] is None or o.trigger_price == want[1])
-            )
-
-        def done(out: Outcome) -> None:
-            if not out.landed and t.status not in TERMINAL:
+        async def revert() -> None:
+            await self.sender.wait(sub)
+            if not sub.landed and t.status not in TERMINAL and t.request is not old_req:
                 t.request = old_req
-                self._events.append(OrderUpdate(order=t.snapshot(), reason=f"modify failed: {out.reason}"))
+                self._events.append(OrderUpdate(order=t.snapshot(), reason=f"modify failed: {sub.reason}"))
 
-        self._follow(tx, build, lambda: self._on_chain(modified), done)
+        self._spawn(revert(), f"drift-modify-{sub.current.signature[:8]}")
         return t.snapshot()
 
     async def cancel_and_place(self, cancel_ids: Sequence[str], reqs: Sequence[OrderRequest]) -> list[Order]:
         """Cancels (by on-chain id) and a ``place_orders`` in ONE transaction: all or nothing."""
         targets = [self._find(oid) for oid in cancel_ids]
-        for t in targets:
-            if t.chain_id is None or not t.seen:
-                raise VenueError(f"order {t.order_id} is not on chain yet", retryable=True)
+        chain_ids = [self._on_chain_now(t) for t in targets]
+        if targets:
+            self._check_cancels()
         for r in reqs:
             if r.market != self.market:
                 raise VenueError(f"unknown market {r.market}")
@@ -617,80 +374,13 @@ class DriftVenue:
             prepared.append((t, params))
         for t, _ in prepared:
             self._orders.pop(t.order_id, None)
-        fee = await self._fee()
         c = self.chain.client
-        ixs = [c.get_cancel_order_ix(t.chain_id, self.chain.sub_account_id) for t in targets]
+        sub_id = self.chain.sub_account_id
+        ixs = [self._ix(lambda cid=cid: c.get_cancel_order_ix(cid, sub_id)) for cid in chain_ids]  # type: ignore[misc]
         if prepared:
-            ixs.append(c.get_place_orders_ix([p for _, p in prepared], self.chain.sub_account_id))
-
-        async def build() -> SignedTx:
-            return await self.sender.build(ixs, self.signer, fee)
-
+            ixs.append(self._ix(lambda: c.get_place_orders_ix([p for _, p in prepared], sub_id)))
         news = [t for t, _ in prepared]
-        for t in news:
-            self._register(t)
-        try:
-            tx = await self._send(build)
-        except VenueError:
-            for t in news:
-                self._orders.pop(t.order_id, None)
-                self._by_tag.pop(t.tag, None)
-            raise
-        gone = {t.chain_id for t in targets}
-        uids = {t.uid for t in news}
-
-        def landed(s: UserSnapshot) -> bool:
-            have = {o.user_order_id for o in s.orders.values()}
-            return uids <= have and not (gone & set(s.orders))
-
-        self._follow(tx, build, lambda: self._on_chain(landed), lambda out: self._fail(news, out))
+        for t in targets:
+            t.want_cancel = True
+        await self._send_new("cancel_and_place", ixs, news, [t.order_id for t in targets])
         return [t.snapshot() for t in news]
-
-    async def open_orders(self, market: str | None = None) -> list[Order]:
-        if market is not None and market != self.market:
-            return []
-        self._check_age()
-        if self._status.state == VenueState.DOWN:
-            raise VenueError(f"Drift venue is down: {self._status.reason}", retryable=True)
-        out: list[Order] = [t.snapshot() for t in self._ours().values()]
-        snap = self.chain.view.user
-        if snap is not None:
-            ours = {t.uid for t in self._ours().values()}
-            for o in snap.orders.values():
-                if o.market_index == self.chain.market_index and o.user_order_id not in ours:
-                    b = self._restored.get(o.user_order_id)
-                    req = self._request_of(o, b.client_tag if b else "")
-                    out.append(
-                        Order(
-                            order_id=b.order_id if b else f"chain:{o.order_id}",
-                            request=req,
-                            status=o.status,
-                            filled=o.filled / BASE,
-                            ts=self.clock.now_ms(),
-                        )
-                    )
-        return out
-
-    async def position(self, market: str) -> Position:
-        if market != self.market:
-            return Position(market=market)
-        self._check_age()
-        if self._status.state == VenueState.DOWN:
-            raise VenueError(f"Drift venue is down: {self._status.reason}", retryable=True)
-        snap = self.chain.view.user
-        if snap is None:
-            raise VenueError("no User account data yet", retryable=True)
-        p = snap.position(self.chain.market_index)
-        size = p.base / BASE
-        avg = (-p.quote_entry / QUOTE) / size if size else 0.0
-        net = (p.quote - p.quote_entry + p.settled_pnl) / QUOTE  # realized - fees + funding (all-in)
-        return Position(
-            market=market, size=size, avg_price=avg, realized_pnl=net + self._fees, fees=self._fees
-        )
-
-    async def fills(self, since_ts: int = 0) -> list[Fill]:
-        return [f for f in self._fills if f.ts >= since_ts]
-
-    def events(self) -> list[VenueEvent]:
-        out, self._events = self._events, []
-        return out

@@ -15,6 +15,7 @@ Nothing here prints or logs a secret.
 from __future__ import annotations
 
 import base64
+import contextlib
 import getpass
 import hashlib
 import json
@@ -57,18 +58,26 @@ def passphrase_source(
     def get(confirm: bool) -> str:
         if passphrase_file is not None:
             try:
-                return passphrase_file.read_text(encoding="utf-8").rstrip("\r\n")
+                p = passphrase_file.read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as e:
                 raise KeyStoreError(
                     f"{passphrase_file}: cannot read the passphrase file: {e.strerror}"
                 ) from None
-        if env.get(PASSPHRASE_ENV):
+            if not p:
+                raise KeyStoreError(f"{passphrase_file}: the passphrase file is empty (an empty passphrase "
+                                    "is not accepted)")
+            return p
+        if PASSPHRASE_ENV in env:
+            if not env[PASSPHRASE_ENV]:
+                raise KeyStoreError(
+                    f"{PASSPHRASE_ENV} is set but empty (an empty passphrase is not accepted)"
+                )
             return env[PASSPHRASE_ENV]
         p = getpass.getpass("Key file passphrase: ")
-        if confirm and getpass.getpass("Repeat the passphrase: ") != p:
-            raise KeyStoreError("the passphrases differ")
         if not p:
             raise KeyStoreError("an empty passphrase is not accepted")
+        if confirm and getpass.getpass("Repeat the passphrase: ") != p:
+            raise KeyStoreError("the passphrases differ")
         return p
 
     return get
@@ -145,12 +154,35 @@ class EncryptedFileStore:
         return entries
 
     def _write(self, entries: dict[str, dict[str, object]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"version": 1, "entries": entries}, f, indent=1)
-        os.replace(tmp, self.path)
+        """Mode 0600 from the first byte (``O_CREAT|O_EXCL`` with the mode: no umask window, never
+        an existing file's mode), fsynced, renamed over the old file, the directory fsynced."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        data = json.dumps({"version": 1, "entries": entries}, indent=1).encode("utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # a restrictive mode even if the umask was odd (it only removes bits)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        os.close(fd)
+        try:
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        dfd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
 
     @staticmethod
     def _key(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:

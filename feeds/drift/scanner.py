@@ -200,6 +200,10 @@ class LiqMapScanner:
                 )
         return market_params(perp, perp_px, priced)
 
+    def user_filters(self) -> list[dict[str, Any]]:
+        """getProgramAccounts filters for the User accounts (a subclass scans another layout)."""
+        return USER_FILTERS
+
     def _decode(self, items: list[tuple[str, str]]) -> tuple[list[str], bytearray]:
         """base64 → one contiguous buffer of the User-sized accounts (others dropped)."""
         total = len(items)
@@ -236,7 +240,7 @@ class LiqMapScanner:
         started = time.monotonic()
         await self.verify_cluster()
         params = await self.market()
-        slot, items = await self.rpc.program_accounts(self.cfg.program_id, USER_FILTERS, report=True)
+        slot, items = await self.rpc.program_accounts(self.cfg.program_id, self.user_filters(), report=True)
         ts = int(time.time() * 1000) if now_ms is None else now_ms
         keys, buf = self._decode(items)
         entries = scan_buffer(keys, buf, params, ts)

@@ -1,0 +1,1 @@
+"""The Velocity venue (Drift's successor): see docs/VELOCITY_VENUE.md."""
