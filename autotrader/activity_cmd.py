@@ -26,6 +26,16 @@ SinceOpt = Annotated[
 KindOpt = Annotated[list[str] | None, typer.Option("--kind", help="Only this kind (repeatable).")]
 
 
+def _same_file(out: Path, db: Path) -> bool:
+    """``out`` is the database or one of its WAL/shared-memory files (writing there destroys it)."""
+    try:
+        target = out.resolve()
+        base = db.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return target in (base, base.with_name(base.name + "-wal"), base.with_name(base.name + "-shm"))
+
+
 def _db(config: Path | None, sets: list[str] | None, db: Path | None) -> Path:
     if db is not None:
         return db
@@ -123,7 +133,10 @@ def export(
     if fmt not in ("jsonl", "csv"):
         fail(f"--format must be jsonl or csv, got {fmt!r}")
     kind_fmt: Literal["jsonl", "csv"] = "csv" if fmt == "csv" else "jsonl"
-    log = _open(_db(config, set_, db))
+    path = _db(config, set_, db)
+    if out is not None and _same_file(out, path):
+        fail(f"--out {out}: that is the activity database itself; choose another file")
+    log = _open(path)
     try:
         if out is None:
             n = log.export(kind_fmt, sys.stdout, _since(since), set(kind) if kind else None)

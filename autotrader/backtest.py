@@ -22,10 +22,12 @@ import msgspec
 
 from autotrader.paper_stack import PaperTradingStack
 from autotrader.runtime import max_ages
-from core.bus import Bus
+from core.bus import Bus, Topics
 from core.clock import EventClock
 from core.config_schema import Config
+from core.data_gaps import DataGaps
 from core.engine_types import EngineEvent
+from core.funnel import Funnel, funnel
 from core.guard_monitor import GuardMonitor, SignalRunner
 from core.intents import INTENTS
 from core.manual import build_manual_intent
@@ -91,6 +93,8 @@ class BacktestReport(msgspec.Struct, kw_only=True):
     open_position: float
     open_orders: int
     recording: dict[str, Any]
+    funnel: Funnel = msgspec.field(default_factory=Funnel)
+    warnings: list[str] = msgspec.field(default_factory=list)  # truncated or gappy data, said always
 
 
 def _trades(fills: list[Fill], events: list[EngineEvent], sources: dict[str, str]) -> list[Trade]:
@@ -160,12 +164,15 @@ class Backtest:
         self.stack = PaperTradingStack(cfg, bus, clock, state_db=None, guard_now=self.guards.check,
                                   guard_tick=self.guards.tick,
                                   on_event=self.events.append)
-        self.signal = SignalRunner(bus, self.guards, cfg.signal, cfg.risk, self.stack.equity)
+        self.signal = SignalRunner(bus, self.guards, cfg.signal, cfg.risk, self.stack.equity,
+                                   on_veto=self.stack.engine.record_veto)
         venue = self.stack.venue
         assert isinstance(venue, PaperVenue)
         self.venue = venue
         self.sources: dict[str, str] = {}
         bus.on(INTENTS, lambda it: self.sources.__setitem__(it.id, it.source))
+        self.gaps = DataGaps()
+        bus.on(Topics.FEED_STATUS, self.gaps.on_status)
 
     def _inject(self, m: ManualOrder) -> None:
         e = self.stack.engine
@@ -263,4 +270,21 @@ class Backtest:
             kills=[str(e.data.get("reason", "")) for e in ev if e.kind == "kill_switch"
                    and e.data.get("stage") == "engaged"],
             open_position=pos.size, open_orders=v.live_order_count(), recording=stats,
+            funnel=funnel(ev, self.sources), warnings=self._warnings(stats),
         )
+
+    def _warnings(self, stats: dict[str, Any]) -> list[str]:
+        """What makes the result less than the recording promises: cut, unreadable or missing data."""
+        out: list[str] = []
+        if stats.get("truncated"):
+            out.append(f"the recording is truncated at line {stats.get('truncated_line')}: only what came "
+                       f"before was replayed")
+        if stats.get("bad_lines"):
+            out.append(f"{stats['bad_lines']} line(s) of the recording could not be read and were skipped")
+        out += self.gaps.warnings()
+        for venue, codec in sorted(self.pipeline.codecs.items()):
+            st = codec.stats.as_dict()
+            gaps, resyncs = st.get("gaps", 0), st.get("resyncs", 0)
+            if gaps:
+                out.append(f"{venue}: {gaps} sequence gap(s) in the book updates ({resyncs} resync(s))")
+        return out

@@ -13,8 +13,10 @@ import orjson
 
 from autotrader.backtest import Backtest, BacktestReport, ManualOrder
 from autotrader.cli_common import fail, get_config
+from autotrader.funnel_text import render_funnel, render_warnings
 from autotrader.paper_stack import paper_only
 from autotrader.progress import frame_progress
+from autotrader.session import session_defaults
 from core.manual import ManualIntentError
 from feeds.replay import RecordingError
 
@@ -50,24 +52,27 @@ def render_report(r: BacktestReport) -> str:
         f"by guards {r.guard_rejections}), guard blocks {r.guard_blocks}, kills {len(r.kills)}",
         "",
         f"  {'intent':<34} {'side':<4} {'entry':>8} {'size':>10} {'avg entry':>11} {'avg exit':>11} "
-        f"{'PnL':>10} {'fees':>8}  outcome",
+        f"{'PnL USD':>10} {'fees USD':>8}  outcome",
     ]
     for t in r.trades:
-        exit_px = f"{t.avg_exit:.4f}" if t.avg_exit is not None else "-"
+        exit_px = f"{t.avg_exit:.2f}" if t.avg_exit is not None else "-"
         lines.append(f"  {t.intent_id[:34]:<34} {t.side:<4} {_ts(t.entry_ts):>8} {t.size:>10.4f} "
-                     f"{t.avg_entry:>11.4f} {exit_px:>11} {t.pnl:>10.2f} {t.fees:>8.4f}  {t.outcome}")
+                     f"{t.avg_entry:>11.2f} {exit_px:>11} {t.pnl:>10.2f} {t.fees:>8.2f}  {t.outcome}")
     if not r.trades:
         lines.append("  (no trades)")
     lines += [
         "",
-        f"  realized {r.realized_pnl:,.2f}  unrealized {r.unrealized_pnl:,.2f}  fees {r.fees:,.4f}  "
-        f"funding {r.funding:,.4f}",
+        f"  realized {r.realized_pnl:,.2f} USD  unrealized {r.unrealized_pnl:,.2f} USD  "
+        f"fees {r.fees:,.2f} USD  funding {r.funding:,.2f} USD",
         f"  net PnL {r.net_pnl:+,.2f} USD  (equity {r.start_equity:,.2f} -> {r.end_equity:,.2f})  "
         f"max drawdown {r.max_drawdown_usd:,.2f} USD ({r.max_drawdown_pct:.2f} %)",
-        f"  at the end: position {r.open_position:+g}, {r.open_orders} open order(s)",
+        f"  at the end: position {r.open_position:+g} SOL, {r.open_orders} open order(s)",
     ]
     for k in r.kills:
         lines.append(f"  kill: {k}")
+    lines += ["", *render_funnel(r.funnel)]
+    if r.warnings:
+        lines += ["", *render_warnings(r.warnings)]
     return "\n".join(lines)
 
 
@@ -108,10 +113,13 @@ def parse_when(text: str, option: str) -> int:
 def _run(config: Path | None, sets: list[str] | None, paths: list[Path], manual: list[ManualOrder],
          json_out: bool, progress: bool | None = None, start: str | None = None,
          end: str | None = None) -> tuple[int, Backtest | None]:
-    cfg, note = paper_only(get_config(config, sets), "a backtest")
+    files = expand_paths(paths)
+    defaults, session = session_defaults(files[0], sets)  # one configuration with the runtime on this data
+    if session:
+        print(f"autotrader: {session}", file=sys.stderr)
+    cfg, note = paper_only(get_config(config, sets, defaults), "a backtest")
     if note:
         print(f"autotrader: {note}", file=sys.stderr)
-    files = expand_paths(paths)
     start_ms = parse_when(start, "--from") if start else None
     end_ms = parse_when(end, "--to") if end else None
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
@@ -127,6 +135,8 @@ def _run(config: Path | None, sets: list[str] | None, paths: list[Path], manual:
         fail(f"manual intent: {exc}")
     if json_out:
         sys.stdout.write(orjson.dumps(msgspec.to_builtins(report)).decode() + "\n")
+        for w in report.warnings:  # the JSON carries them too; a script's operator sees them here
+            print(f"autotrader: warning: {w}", file=sys.stderr)
     else:
         print(render_report(report))
     return 0, bt

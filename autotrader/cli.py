@@ -105,7 +105,7 @@ def run(
     from autotrader.config import control_socket_path, state_db_path, storage_root
     from autotrader.runtime import parse_speed, run_runtime
 
-    cfg = get_config(config, set_)
+    cfg = get_config(config, set_, _session(replay_path, set_) if replay_path is not None else None)
     try:
         pace = parse_speed(speed)
     except ValueError as exc:
@@ -122,6 +122,23 @@ def run(
         raise typer.Exit(run_with_ui(cfg, replay_path, pace, root, state, control_socket_path(cfg)))
     raise typer.Exit(run_runtime(cfg, replay_path, pace, root, state_db=state,
                                  control_path=control_socket_path(cfg)))
+
+
+@app.command()
+def ui(
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for an instance to start instead of exiting with 1.")
+    ] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Attach the terminal UI to the running instance (its control socket); quitting detaches and
+    never stops trading."""
+    from autotrader.attach_main import run_attached
+    from autotrader.config import control_socket_path
+
+    cfg = get_config(config, set_)
+    raise typer.Exit(run_attached(cfg, control_socket_path(cfg), wait=wait))
 
 
 @app.command()
@@ -169,9 +186,6 @@ def guards(
     raise typer.Exit(guards_exit_code(d))
 
 
-DEMO_DEFAULTS: dict[str, Any] = {"guards.atr_period": 3}
-
-
 @app.command()
 def demo(
     no_ui: Annotated[
@@ -181,41 +195,66 @@ def demo(
     seed: Annotated[
         int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the synthetic session (0..2^32-1).")
     ] = 7,
+    fast_forward: Annotated[
+        bool, typer.Option("--fast-forward/--no-fast-forward",
+                           help="Replay the warm-up as fast as possible, then at --speed.")
+    ] = True,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Run on the bundled synthetic demo session (generated once, deterministically; no network)."""
+    import math
+
     import platformdirs
 
     from autotrader.config import control_socket_path, state_db_path
     from autotrader.runtime import parse_speed, run_runtime
+    from autotrader.session import recording_header
     from feeds.demo import ensure_demo
+    from feeds.demo.script import chapters as demo_chapters
+    from feeds.demo.script import fast_forward_until, script_text
 
-    # The demo session is 45 minutes: ATR(5m) over 3 bars instead of 14 lets the signal arm
-    # after 15 minutes instead of 70 (override with --set guards.atr_period=N).
-    cfg = _paper_only(get_config(config, set_, DEMO_DEFAULTS), "the demo")
     try:
         pace = parse_speed(speed)
     except ValueError as exc:
         fail(str(exc))
     cache = Path(platformdirs.user_cache_dir("autotrader")) / "demo"
-    state = state_db_path(cfg, "demo")
-    _check_paths(cfg, state, None, live=False)
     try:
         path = ensure_demo(cache, seed=seed)
     except OSError as exc:
         fail(f"{cache}: cannot write the demo session: {exc.strerror or exc}", 1)
     typer.echo(f"synthetic demo session: {path}", err=True)
+    # the session's own settings (ATR over 3 bars: 45 minutes of data), as backtest and run --replay
+    # apply them on the same file (feeds/demo/script.py)
+    cfg = _paper_only(get_config(config, set_, _session(path, set_, quiet=True)), "the demo")
+    header = recording_header(path)
+    fast = fast_forward and not math.isinf(pace)
+    script = script_text(header, pace, fast_forward_until(header) if fast else None)
+    state = state_db_path(cfg, "demo")
+    _check_paths(cfg, state, None, live=False)
     fresh = not cfg.storage.state_db  # every demo starts with a fresh paper account (once it holds the lock)
     if not no_ui:
         from autotrader.ui_main import run_with_ui
         from feeds.demo import LABEL
 
+        chapters = [(c.start_ms, c.line()) for c in demo_chapters(header)]
         raise typer.Exit(run_with_ui(cfg, path, pace, None, state, control_socket_path(cfg), label=LABEL,
-                                     fresh=fresh))
+                                     fresh=fresh, fast_forward=fast, chapters=chapters))
+    typer.echo(script, err=True)
     code = run_runtime(cfg, path, pace, None, state_db=state, control_path=control_socket_path(cfg),
-                       fresh=fresh)
+                       fresh=fresh, fast_forward=fast)
     raise typer.Exit(code)
+
+
+def _session(path: Path, sets: list[str] | None, quiet: bool = False) -> dict[str, Any]:
+    """The settings the recording's session declares (autotrader/session.py), said in one line
+    (the demo's script says them itself)."""
+    from autotrader.session import session_defaults
+
+    overrides, note = session_defaults(path, sets)
+    if note and not quiet:
+        typer.echo(f"autotrader: {note}", err=True)
+    return overrides
 
 
 def _check_paths(cfg: Config, state: Path, root: Path | None, *, live: bool) -> None:

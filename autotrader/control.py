@@ -9,6 +9,11 @@ peers of another uid (``SO_PEERCRED`` where available), and one instance per soc
 enforced with an ``flock`` on ``<socket>.lock`` held for the server's lifetime (plus a connect
 probe: a socket file nobody listens on is stale and is replaced; a regular file is never removed).
 
+Streams (``autotrader ui``): a command registered as a *stream* answers ``{"ok": true, "result":
+<first>}`` and then keeps the connection open, writing one ``{"stream": <item>}`` line per item
+until the client goes away (or the server closes); a client that stops reading for
+``SEND_TIMEOUT_S`` is dropped (it reconnects and starts again from a fresh first answer).
+
 Handlers should answer promptly (the client waits ``timeout`` seconds, 5 by default). A kill
 handler records and starts the kill and returns; its retries-until-confirmed run in the engine.
 A handler is not cancelled when its client goes away.
@@ -26,7 +31,7 @@ import socket
 import stat
 import struct
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +39,12 @@ import orjson
 import platformdirs
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+#: a stream: its first item is the answer, every later one a ``{"stream": item}`` line
+StreamHandler = Callable[[dict[str, Any]], AsyncGenerator[Any, None]]
 
 MAX_REQUEST_BYTES = 1 << 20
 READ_TIMEOUT_S = 10.0
+SEND_TIMEOUT_S = 10.0  # a stream client that reads nothing for this long is dropped
 #: AF_UNIX path limit on Linux (sun_path is 108 bytes including the terminating NUL)
 MAX_SOCKET_PATH = 107
 
@@ -99,13 +107,16 @@ def _probe(path: Path) -> bool:
 
 
 class ControlServer:
-    def __init__(self, path: Path, handlers: Mapping[str, Handler]) -> None:
+    def __init__(self, path: Path, handlers: Mapping[str, Handler],
+                 streams: Mapping[str, StreamHandler] | None = None) -> None:
         self.path = Path(path)
         self.handlers: dict[str, Handler] = dict(handlers)
+        self.streams: dict[str, StreamHandler] = dict(streams or {})
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._server: asyncio.Server | None = None
         self._lock_fd: int | None = None
         self._conns: set[asyncio.Task[None]] = set()
+        self._streaming: set[asyncio.Task[None]] = set()
 
     @property
     def running(self) -> bool:
@@ -174,6 +185,8 @@ class ControlServer:
         server.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        for t in list(self._streaming):  # streams never end by themselves
+            t.cancel()
         if self._conns:
             _, pending = await asyncio.wait(set(self._conns), timeout=grace_s)
             for t in pending:
@@ -202,14 +215,21 @@ class ControlServer:
                 writer.write(_encode({"ok": False, "error": "permission denied"}))
                 await writer.drain()
                 return
-            response = await self._answer(reader)
+            req = await self._read(reader)
+            stream = self.streams.get(req[0]) if isinstance(req, tuple) else None
+            if stream is not None and isinstance(req, tuple) and task is not None:
+                self._streaming.add(task)
+                await self._stream(stream, req[1], writer)
+                return
+            response = req if isinstance(req, dict) else await self._call(*req)
             writer.write(_encode(response))
             await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass
         finally:
             if task is not None:
                 self._conns.discard(task)
+                self._streaming.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -227,7 +247,27 @@ class ControlServer:
         _pid, uid, _gid = struct.unpack("3i", raw)
         return bool(uid == os.getuid() or uid == 0)
 
-    async def _answer(self, reader: asyncio.StreamReader) -> dict[str, Any]:
+    async def _stream(self, handler: StreamHandler, args: dict[str, Any],
+                      writer: asyncio.StreamWriter) -> None:
+        items = handler(args)
+        try:
+            try:
+                first = await anext(items)
+            except Exception as exc:
+                log.exception("control stream failed")
+                writer.write(_encode({"ok": False, "error": f"stream failed: {exc}"}))
+                await writer.drain()
+                return
+            writer.write(_encode({"ok": True, "result": first}))
+            await asyncio.wait_for(writer.drain(), SEND_TIMEOUT_S)
+            async for item in items:
+                writer.write(_encode({"stream": item}))
+                await asyncio.wait_for(writer.drain(), SEND_TIMEOUT_S)  # a stuck reader is dropped
+        finally:
+            await items.aclose()
+
+    async def _read(self, reader: asyncio.StreamReader) -> dict[str, Any] | tuple[str, dict[str, Any]]:
+        """The request as ``(cmd, args)``, or the error answer for a bad one."""
         try:
             line = await asyncio.wait_for(reader.readline(), timeout=READ_TIMEOUT_S)
         except TimeoutError:
@@ -250,9 +290,12 @@ class ControlServer:
             return {"ok": False, "error": "request needs a string \"cmd\""}
         if not isinstance(args, dict):
             return {"ok": False, "error": "\"args\" must be a JSON object"}
+        return cmd, args
+
+    async def _call(self, cmd: str, args: dict[str, Any]) -> dict[str, Any]:
         handler = self.handlers.get(cmd)
         if handler is None:
-            known = ", ".join(sorted(self.handlers)) or "none"
+            known = ", ".join(sorted([*self.handlers, *self.streams])) or "none"
             return {"ok": False, "error": f"unknown command {cmd!r} (known: {known})"}
         try:
             result = await handler(args)
@@ -304,3 +347,72 @@ async def request(path: Path, cmd: str, args: dict[str, Any] | None = None, time
 def request_sync(path: Path, cmd: str, args: dict[str, Any] | None = None, timeout: float = 5.0) -> Any:
     """:func:`request` for synchronous callers (the typer CLI)."""
     return asyncio.run(request(path, cmd, args, timeout))
+
+
+class StreamConnection:
+    """An open stream (:func:`open_stream`): :attr:`first` is the answer; :meth:`next` the items."""
+
+    def __init__(self, path: Path, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, first: Any,
+                 idle_timeout_s: float) -> None:
+        self.path = path
+        self.first = first
+        self._reader = reader
+        self._writer = writer
+        self._idle = idle_timeout_s
+
+    async def next(self) -> Any:
+        """The next item; ControlError when the instance went away or said nothing for too long."""
+        try:
+            line = await asyncio.wait_for(self._reader.readline(), self._idle)
+        except TimeoutError:
+            raise ControlError(f"autotrader at {self.path} sent nothing for {self._idle:g} s") from None
+        except (ConnectionError, ValueError, asyncio.LimitOverrunError) as exc:
+            raise ControlError(f"connection to autotrader at {self.path} failed: {exc}") from None
+        if not line:
+            raise ControlError(f"autotrader at {self.path} closed the connection")
+        try:
+            msg = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise ControlError(f"bad message from autotrader at {self.path}: {exc}") from None
+        if not isinstance(msg, dict) or "stream" not in msg:
+            raise ControlError(f"bad message from autotrader at {self.path}: {str(msg)[:80]}")
+        return msg["stream"]
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()
+
+
+async def open_stream(path: Path, cmd: str, args: dict[str, Any] | None = None, timeout: float = 10.0,
+                      idle_timeout_s: float = 10.0) -> StreamConnection:
+    """Open a stream command (see the module docstring); ControlError/RemoteError as :func:`request`."""
+    path = Path(path)
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(str(path), limit=MAX_REQUEST_BYTES * 64), timeout)
+    except (FileNotFoundError, ConnectionRefusedError):
+        raise ControlError(f"no running autotrader at {path}") from None
+    except PermissionError:
+        raise ControlError(f"permission denied on {path} (started by another user?)") from None
+    except (TimeoutError, OSError) as exc:
+        raise ControlError(f"cannot connect to autotrader at {path}: {exc or 'timeout'}") from None
+    try:
+        writer.write(_encode({"cmd": cmd, "args": args or {}}))
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), timeout)
+        if not line:
+            raise ControlError(f"autotrader at {path} closed the connection without answering")
+        resp = orjson.loads(line)
+        if not isinstance(resp, dict) or "ok" not in resp:
+            raise ControlError(f"bad answer from autotrader at {path}")
+        if not resp["ok"]:
+            raise RemoteError(str(resp.get("error", "unknown error")))
+    except BaseException as exc:
+        writer.close()
+        if isinstance(exc, TimeoutError):
+            raise ControlError(f"no answer from autotrader at {path} within {timeout:g} s") from None
+        if isinstance(exc, ConnectionError | ValueError | orjson.JSONDecodeError):
+            raise ControlError(f"connection to autotrader at {path} failed: {exc}") from None
+        raise
+    return StreamConnection(path, reader, writer, resp.get("result"), idle_timeout_s)

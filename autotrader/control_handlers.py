@@ -47,6 +47,9 @@ class ControlHandlers:
         self.spawn = spawn
         self.wait_s = wait_s
         self.windows_json = windows
+        #: manual-sign mode (the UI's delegation panel): orders are signed by hand with the owner's
+        #: key, so the engine sends none (intents refused, automation stays off)
+        self.manual_sign = False
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -106,6 +109,9 @@ class ControlHandlers:
 
     async def intent(self, args: dict[str, Any]) -> Any:
         e = self.engine
+        if self.manual_sign:
+            raise ValueError("manual-sign mode is on: sign each order by hand (the UI's order form), "
+                             "or turn the mode off in the delegation panel")
         raw_tps = args.get("tps") or []
         if not isinstance(raw_tps, list):
             raise ValueError("tps must be a list of [price, fraction|null]")
@@ -152,6 +158,8 @@ class ControlHandlers:
         on = args.get("on")
         if not isinstance(on, bool):
             raise ValueError("automation needs on: true|false")
+        if on and self.manual_sign:
+            raise ValueError("manual-sign mode is on: turn it off in the delegation panel first")
         try:
             self.engine.set_automation(on)
         except RuntimeError as exc:

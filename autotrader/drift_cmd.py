@@ -179,69 +179,14 @@ def venue_reconcile(
 
 
 # ---------------------------------------------------------------------------- delegate
-async def _delegate(cfg, action: str, passphrase_file: Path | None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    from solders.pubkey import Pubkey
-
-    from execution.drift.delegation import delegate_status, revoke_delegate, set_delegate
-    from execution.drift.factory import build_chain, owner_signer, send_config
-    from execution.drift.genesis import verify_cluster
-    from execution.solana_send.rpc import RpcClient
-    from execution.solana_send.sender import TxSender
-
-    rpc = RpcClient(cfg.venues.drift.rpc_url, timeout_s=cfg.venues.drift.rpc_timeout_s)
-    try:
-        await verify_cluster(rpc, cfg.venues.drift.cluster)
-        if action == "status":
-            chain = build_chain(cfg, rpc, Pubkey.default())
-            return (await delegate_status(chain)).to_json()
-        store = _store(cfg, passphrase_file)
-        owner = owner_signer(cfg, store)
-        chain = build_chain(cfg, rpc, owner.pubkey())
-        sender = TxSender(rpc, send_config(cfg))
-        if action == "set":
-            pk = store.pubkey(cfg.keys.delegate_name)
-            if pk is None:
-                raise RuntimeError(
-                    f"no delegate key {cfg.keys.delegate_name!r}: run 'autotrader keys generate'"
-                )
-            out = await set_delegate(chain, sender, owner, Pubkey.from_string(pk))
-        else:
-            out = await revoke_delegate(chain, sender, owner)
-        if not out.landed:
-            raise RuntimeError(out.reason)
-        if action == "set":  # the session TTL (venues.drift.session_ttl_h) counts from now
-            import time
-
-            from autotrader.config import state_db_path
-            from autotrader.drift_stack import record_session
-            from autotrader.state_claim import StateLockError, claim_state
-            from storage.state_store import StateStore
-
-            state = state_db_path(cfg, "live")
-            try:  # a running instance owns its state: its watch starts the session when it sees the key
-                lock = claim_state(state)
-            except StateLockError:
-                lock = None
-            if lock is not None:
-                store_db = StateStore(state)
-                try:
-                    record_session(store_db, pk, int(time.time() * 1000))
-                finally:
-                    store_db.close()
-                    lock.release()
-        st = (await delegate_status(chain)).to_json()
-        st["signature"] = out.signature
-        return st
-    finally:
-        await rpc.close()
-
-
 def _delegate_cmd(
     action: str, json_out: bool, mainnet: bool, pf: Path | None, config: Path | None, set_: list[str] | None
 ) -> None:
     import asyncio
 
+    from autotrader.delegation_ops import delegate_action
     from core.cluster import ClusterMismatch
+    from core.delegation_text import delegation_lines
 
     cfg = _cfg(config, set_, mainnet)
     try:
@@ -250,14 +195,13 @@ def _delegate_cmd(
 
             st = delegate(cfg, action, pf)
         else:
-            st = asyncio.run(_delegate(cfg, action, pf))
+            store = None if action == "status" else _store(cfg, pf)
+            st = asyncio.run(delegate_action(cfg, action, store, _data_dir()))
     except ClusterMismatch as e:
         fail(f"delegate {action}: {e}")
     except Exception as e:
         fail(f"delegate {action}: {e}", 1)
-    _echo(
-        st, json_out, f"user {st['user']}\nauthority {st['authority']}\ndelegate {st['delegate'] or 'none'}"
-    )
+    _echo(st, json_out, "\n".join(delegation_lines(st)))
 
 
 @delegate_app.command("status")

@@ -122,7 +122,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def kill(
         reason: Annotated[
-            str, typer.Option("--reason", help="Why (recorded in the activity log).")
+            str, typer.Option("--reason", help="Why (recorded in the activity log; default: manual).")
         ] = "manual",
         flatten: Annotated[
             bool | None,

@@ -28,17 +28,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from autotrader.config import default_data_dir
 from autotrader.control import ControlError, ControlServer, default_socket_path
 from autotrader.control_handlers import ControlHandlers
 from autotrader.data_plane import DataPlane
+from autotrader.delegation_control import DelegationControl
 from autotrader.emit import bar_json, book_json, intent_json
 from autotrader.logs import log_event, setup_logging
 from autotrader.metrics import Metrics, MetricsServer, refresh_loop
 from autotrader.onchain import OnchainServices
 from autotrader.paper_stack import PaperTradingStack
+from autotrader.replay_step import EventStepper
 from autotrader.state_claim import StateLockError, claim_state
 from autotrader.storage_metrics import bind_storage
 from autotrader.trading import TradingStack, VenueUnavailable
+from autotrader.ui_bridge import RuntimeCommands, open_settings
+from autotrader.ui_server import UiServer
 from core.bus import Bus, Topics
 from core.clock import Clock, EventClock, WallClock
 from core.config_schema import Config, to_dict
@@ -49,6 +54,7 @@ from core.intents import INTENTS, Intent
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest
 from core.sanity import MarketSanity
 from execution.leaving import LeaveReport, leave
+from feeds.demo.script import chapters, fast_forward_until
 from feeds.live import run_live
 from feeds.pipeline import MarketPipeline
 from feeds.replay import RecordingError, open_recording
@@ -56,6 +62,7 @@ from feeds.replay_health import ReplayHealth
 from storage.parquet_store import ParquetStore
 from storage.signals_jsonl import SignalsJsonl
 from storage.sink import StorageSink
+from storage.state_store import StateStore
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -138,6 +145,8 @@ class Runtime:
         store_root: Path | None = None,
         state_db: Path | None = None,
         control_path: Path | None = None,
+        settings_store: StateStore | None = None,
+        fast_forward: bool = False,
     ) -> None:
         self.cfg = cfg
         self.replay_path = replay_path
@@ -172,6 +181,10 @@ class Runtime:
                                     signals_jsonl=SignalsJsonl(store_root, cfg.storage.retention_days))
         self.replay_done = False
         self.first_frame = asyncio.Event()
+        self.replay_end = asyncio.Event()  # the recording has ended (or failed): the engine's loop runs
+        self.fast_forward = fast_forward  # the demo's warm-up as fast as possible
+        self.chapters: list[tuple[int, str]] = []  # the demo's script (event time, what it shows)
+        self.t0 = time.monotonic()
         self.label = ""  # "synthetic demo" when the recording says so
         self.stop_event = asyncio.Event()
         self.started = asyncio.Event()  # the venue, the control socket and metrics are up
@@ -191,7 +204,8 @@ class Runtime:
         bind_storage(self.metrics, self.trading.health)
         self.leave_report: LeaveReport | None = None
         self.engine = self.trading.engine
-        self.signal = SignalRunner(self.bus, self.guards, cfg.signal, cfg.risk, self.trading.equity)
+        self.signal = SignalRunner(self.bus, self.guards, cfg.signal, cfg.risk, self.trading.equity,
+                                   on_veto=self.engine.record_veto)  # vetoed setups: activity rows
         self.bus.on(INTENTS, self._on_intent)
         self.control_path = control_path
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -200,8 +214,13 @@ class Runtime:
                               store_root)
         self.handlers = ControlHandlers(self.trading, self.guards, cfg.risk, self.status_line, self.spawn,
                                         windows=self.data.windows_json)
+        self.delegation = DelegationControl(cfg, self.handlers, default_data_dir(),  # the UI's panel
+                                            settings_store)
         self.onchain = OnchainServices(cfg, self.bus, self.live, logger, self.spawn,  # liq map, Helius
                                        liqmap_status=self.guards.set_liq_map_status)
+        # the UI's commands, for the UI in this process and for `autotrader ui` (autotrader/ui_server.py)
+        self.ui_commands = RuntimeCommands(self, settings_store)
+        self.ui_server = UiServer(self.bus, self.ui_commands, tick_s=1.0 / cfg.ui.max_fps)
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         """An owned task: kept until done, cancelled at shutdown (no fire-and-forget)."""
@@ -276,6 +295,9 @@ class Runtime:
         header = recording.header or {}
         if header.get("synthetic"):
             self.label = str(header.get("label") or "synthetic demo")
+        # the demo: its warm-up as fast as possible, then the chosen pace (feeds/demo/script.py)
+        fast_ns = (fast_forward_until(header) or 0) * 1_000_000 if self.fast_forward else 0
+        self.chapters = [(c.start_ms, c.line()) for c in chapters(header)]
         log_event(
             self.log,
             "replay started",
@@ -285,31 +307,45 @@ class Runtime:
         )
         on_ws, on_http = self.pipeline.on_ws, self.pipeline.on_http
         health = self.replay_health
+        # the engine steps on event time after each frame, as in a backtest (autotrader/replay_step.py)
+        stepper = EventStepper(self.engine, self.trading.venue, self.cfg.engine.poll_interval_s)
+        clock, stop = self.event_clock, self.stop_event
         first_ns: int | None = None
         start = time.monotonic()
         n = 0
         try:
             for f in recording.frames():
+                if stop.is_set():
+                    return  # stopping: the engine is not stepped any more (leaving comes next)
                 if first_ns is None:
                     first_ns = f.ts_ns
                     await self.data.load_history(f.ts_ns // 1_000_000)  # before the first frame applies
-                if not math.isinf(self.speed):
+                if fast_ns and f.ts_ns >= fast_ns:
+                    fast_ns, start, first_ns = 0, time.monotonic(), f.ts_ns  # the chosen pace from here
+                    log_event(self.log, "warm-up fast-forwarded", frames=n, wall_s=round(start - self.t0, 2))
+                if not fast_ns and not math.isinf(self.speed):
                     due = start + (f.ts_ns - first_ns) / 1e9 / self.speed
                     delay = due - time.monotonic()
                     if delay > 0.001:
-                        await asyncio.sleep(delay)
+                        await stepper.wait(delay, stop, clock.now_ms())
                 elif n % 2000 == 0:
                     await asyncio.sleep(0)
                 if f.kind == "recv":
                     on_ws(f.venue, f.data, f.ts_ns)
                 elif f.kind == "http":
                     on_http(f.venue, f.url, f.data, f.ts_ns)
-                health.maybe_publish(self.bus, self.event_clock.now_ms())
+                now = clock.now_ms()
+                health.maybe_publish(self.bus, now)
                 n += 1
-                if not self.first_frame.is_set() and self.event_clock.now_ms() > 0:
+                if not self.first_frame.is_set() and now > 0:
                     self.first_frame.set()  # the first frame that gave the clock a time
+                    self._startup_row()
+                if now > 0 and stepper.due(now):
+                    await stepper.step(now)
         except RecordingError as exc:
             log_event(self.log, "replay error", logging.ERROR, error=str(exc))
+        finally:
+            self.replay_end.set()  # the engine's own loop takes over
         self.pipeline.flush()
         self.first_frame.set()  # a recording that never gave the clock a time still starts the engine
         self.replay_done = True
@@ -350,7 +386,9 @@ class Runtime:
 
     async def _start_services(self) -> tuple[ControlServer, MetricsServer | None]:
         path = self.control_path or default_socket_path()
-        control = ControlServer(path, self.handlers.handlers())
+        control = ControlServer(path, {**self.handlers.handlers(), **self.ui_server.handlers(),
+                                       **self.delegation.handlers_table()},
+                                self.ui_server.streams())
         await control.start()
         log_event(self.log, "control socket", path=str(path))
         metrics = None
@@ -372,20 +410,28 @@ class Runtime:
             raise
         return control, metrics
 
-    async def _engine_main(self) -> None:
-        """The engine, once the clock means something (replay: after the first frame), so the
-        restart reconciliation and every row it writes carry a real time."""
-        if not self.live:
-            await self.first_frame.wait()
+    def _startup_row(self) -> None:
         if self.trading.activity is not None:
             self.trading.activity.append("startup", ts_ms=self.clock.now_ms(), message="started",
                                          data={"data_source": "live" if self.live else "replay"})
+
+    async def _engine_main(self) -> None:
+        """The engine, once the clock means something, so the restart reconciliation and every row
+        it writes carry a real time. On a replay the replay steps it on event time until the data
+        ends (autotrader/replay_step.py); then its own loop runs."""
+        if self.live:
+            self._startup_row()
+        else:
+            await self.replay_end.wait()
+            if not self.first_frame.is_set():  # a recording that never gave the clock a time
+                self.first_frame.set()
+                self._startup_row()
         await self.engine.run()
 
     async def _shutdown_engine(self, engine_task: asyncio.Task[None]) -> None:
         self.engine.stop()
-        if not self.live and not self.first_frame.is_set():
-            engine_task.cancel()  # never started: nothing to finish
+        if not self.live and not self.replay_end.is_set():
+            engine_task.cancel()  # its loop never started: the replay was stepping it
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
             await asyncio.wait_for(asyncio.shield(engine_task), timeout=5)
         mode = self.cfg.engine.on_exit
@@ -435,6 +481,9 @@ class Runtime:
         try:
             await self.stop_event.wait()
         finally:
+            if not self.live:  # the replay steps the engine: it stops (between frames) before leaving
+                with contextlib.suppress(asyncio.TimeoutError, Exception):
+                    await asyncio.wait_for(asyncio.shield(tasks[0]), timeout=10)
             await self._shutdown_engine(engine_task)
             await self.onchain.close()
             await control.close()
@@ -469,31 +518,42 @@ def run_runtime(
     state_db: Path | None = None,
     control_path: Path | None = None,
     fresh: bool = False,
+    fast_forward: bool = False,
 ) -> int:
-    """``fresh``: wipe the state database first (the demo), once its lock is held."""
+    """``fresh``: wipe the state database first (the demo), once its lock is held; ``fast_forward``:
+    the demo's warm-up as fast as possible."""
     try:
         lock = claim_state(state_db, fresh=fresh) if state_db is not None else None
     except StateLockError as exc:
         print(f"autotrader: {exc}", file=sys.stderr)
         return 2
     try:
-        return _run_runtime(cfg, replay_path, speed, store_root, state_db, control_path)
+        return _run_runtime(cfg, replay_path, speed, store_root, state_db, control_path, fast_forward)
     finally:
         if lock is not None:
             lock.release()
 
 
 def _run_runtime(cfg: Config, replay_path: Path | None, speed: float, store_root: Path | None,
-                 state_db: Path | None, control_path: Path | None) -> int:
+                 state_db: Path | None, control_path: Path | None, fast_forward: bool = False) -> int:
     logger = setup_logging(cfg.logging.level)
+    store: StateStore | None = None
+    if state_db is not None:  # the settings an attached UI saves (the same file as the in-process UI's)
+        cfg, store, note = open_settings(cfg, state_db)
+        if note:
+            log_event(logger, note, logging.WARNING)
 
     async def main() -> int:
         try:
             runtime = Runtime(cfg, replay_path, speed, logger, store_root, state_db=state_db,
-                              control_path=control_path)
+                              control_path=control_path, settings_store=store, fast_forward=fast_forward)
         except VenueUnavailable as exc:
             log_event(logger, "cannot start", logging.ERROR, error=str(exc))
             return 2
         return await runtime.run()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    finally:
+        if store is not None:
+            store.close()

@@ -64,9 +64,9 @@ def render_status(d: dict[str, Any]) -> str:
     pos = e.get("position") or {}
     size = pos.get("size")
     if isinstance(size, int | float) and size:
-        lines.append(f"  position   {size:+g} @ {_num(pos.get('avg_price'), '.4f')}  unrealized "
-                     f"{_num(e.get('unrealized_pnl'))}  realized {_num(pos.get('realized_pnl'))}  fees "
-                     f"{_num(pos.get('fees'))}")
+        lines.append(f"  position   {size:+g} SOL @ {_num(pos.get('avg_price'))} USD  unrealized "
+                     f"{_num(e.get('unrealized_pnl'))} USD  realized {_num(pos.get('realized_pnl'))} USD  "
+                     f"fees {_num(pos.get('fees'))} USD")
     else:
         lines.append("  position   flat")
     orders = e.get("open_orders") or []
@@ -75,10 +75,10 @@ def render_status(d: dict[str, Any]) -> str:
         px = o.get("trigger_price") or o.get("price")
         ro = " reduce-only" if o.get("reduce_only") else ""
         lines.append(f"    {o.get('tag') or o.get('order_id')}: {o.get('side')} {o.get('type')} "
-                     f"{o.get('size'):g} @ {_num(px, '.4f')}{ro} [{o.get('status')}]")
+                     f"{o.get('size'):g} SOL @ {_num(px)} USD{ro} [{o.get('status')}]")
     for a in e.get("active") or []:
         lines.append(f"  intent     {a.get('intent_id')}: {a.get('side')} {a.get('phase')}, holds "
-                     f"{a.get('position'):g}, stop {_num(a.get('stop'), '.4f')}")
+                     f"{a.get('position'):g} SOL, stop {_num(a.get('stop'))} USD")
     g = d.get("guards") or {}
     why = "; ".join(g.get("blocks") or []) or "; ".join(g.get("warnings") or [])
     lines.append(f"  guards     {str(g.get('status', '?')).upper()}" + (f"  {why}" if why else ""))

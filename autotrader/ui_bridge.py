@@ -11,6 +11,7 @@ saved in a small state store beside the state database so they survive restarts.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ from core.guards import GuardReport
 from core.manual import ManualIntentError, build_manual_intent
 from core.preflight import PreflightContext, preflight
 from core.ui_port import ManualOrder, OrderVerdict, UiInfo, UiSettings, validate_settings
-from storage.state_store import StateStore
+from storage.state_store import StateStore, StateStoreError
 
 if TYPE_CHECKING:
     from autotrader.runtime import Runtime
@@ -63,13 +64,24 @@ def load_saved_settings(cfg: Config, store: StateStore | None) -> tuple[Config, 
     return apply_settings(cfg, s), ""
 
 
-def ui_info(cfg: Config, label: str) -> UiInfo:
+def ui_info(cfg: Config, label: str, chapters: Sequence[tuple[int, str]] = ()) -> UiInfo:
     chain: DriftConfig | VelocityConfig | None = (
         cfg.venues.drift if cfg.engine.venue == "drift"
         else cfg.venues.velocity if cfg.engine.venue == "velocity" else None)
     return UiInfo(venue=cfg.engine.venue, cluster=chain.cluster if chain else "paper",
                   delegate=chain.use_delegate if chain else None, label=label,
-                  market=cfg.signal.market, on_exit=cfg.engine.on_exit)
+                  market=cfg.signal.market, on_exit=cfg.engine.on_exit, chapters=tuple(chapters))
+
+
+def open_settings(cfg: Config, state_db: Path) -> tuple[Config, StateStore | None, str]:
+    """The settings store beside ``state_db`` and ``cfg`` with the saved settings applied; the
+    store is None (settings will not persist) when it cannot be opened; the note says why."""
+    try:
+        store: StateStore | None = StateStore(settings_db_path(state_db))
+    except StateStoreError as exc:
+        return cfg, None, f"settings will not persist: {exc}"
+    cfg, note = load_saved_settings(cfg, store)
+    return cfg, store, note
 
 
 class RuntimeCommands:
@@ -80,8 +92,23 @@ class RuntimeCommands:
         self.handlers = runtime.handlers
         self.store = store
 
+    def info(self) -> UiInfo:
+        return ui_info(self.rt.cfg, self.rt.label, self.rt.chapters)
+
     async def kill(self, reason: str) -> dict[str, Any]:
         result: dict[str, Any] = await self.handlers.kill({"reason": reason})
+        return result
+
+    async def flatten(self, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.handlers.kill({"reason": reason, "flatten": True})
+        return result
+
+    async def cancel_all(self, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.handlers.kill({"reason": reason, "cancel_all": True})
+        return result
+
+    async def resume(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.handlers.resume({"reason": "resumed from the UI"})
         return result
 
     async def set_automation(self, on: bool) -> dict[str, Any]:
@@ -92,6 +119,8 @@ class RuntimeCommands:
         out = await self.rt.trading.status()
         if self.rt.label:  # a synthetic recording replayed with `run --replay` says so too
             out["label"] = self.rt.label
+        if self.handlers.manual_sign:  # every UI (attached ones too) shows it and signs by hand
+            out["manual_sign"] = True
         return out
 
     def guard_report(self) -> GuardReport:
@@ -136,6 +165,27 @@ class RuntimeCommands:
         rows = log.query(kinds=frozenset(EVENT_KINDS) & log.kinds, limit=limit)
         return [EngineEvent(kind=r.kind, intent_id=r.intent_id, ts=r.ts_ms, data=r.data)
                 for r in reversed(rows)]
+
+    async def delegation(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.rt.delegation.status({})
+        return result
+
+    async def revoke_delegation(self, passphrase: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.rt.delegation.revoke({"passphrase": passphrase})
+        return result
+
+    async def set_manual_sign(self, on: bool) -> dict[str, Any]:
+        result: dict[str, Any] = await self.rt.delegation.manual_sign({"on": on})
+        return result
+
+    async def hand_summary(self, order: ManualOrder) -> dict[str, Any]:
+        result: dict[str, Any] = await self.rt.delegation.summary({"order": msgspec.to_builtins(order)})
+        return result
+
+    async def hand_sign(self, order: ManualOrder, passphrase: str) -> dict[str, Any]:
+        args = {"order": msgspec.to_builtins(order), "passphrase": passphrase}
+        result: dict[str, Any] = await self.rt.delegation.sign(args)
+        return result
 
     async def save_settings(self, settings: UiSettings) -> None:
         rt = self.rt

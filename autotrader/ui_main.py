@@ -9,6 +9,7 @@ import contextlib
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from autotrader.config import default_data_dir
@@ -16,11 +17,10 @@ from autotrader.logs import JsonFormatter, log_event
 from autotrader.runtime import Runtime
 from autotrader.state_claim import StateLockError, claim_state
 from autotrader.trading import VenueUnavailable
-from autotrader.ui_bridge import RuntimeCommands, load_saved_settings, settings_db_path, ui_info
+from autotrader.ui_bridge import open_settings, ui_info
 from core.config_schema import Config
 from core.exit_policy import exit_summary
 from storage.private_files import open_private
-from storage.state_store import StateStore, StateStoreError
 from tui.app import TraderApp
 
 
@@ -47,40 +47,40 @@ def run_with_ui(
     label: str = "",
     log_path: Path | None = None,
     fresh: bool = False,
+    fast_forward: bool = False,
+    chapters: Sequence[tuple[int, str]] = (),
 ) -> int:
-    """``fresh``: wipe the state database first (the demo), once its lock is held."""
+    """``fresh``: wipe the state database first (the demo), once its lock is held; ``fast_forward``
+    and ``chapters``: the demo's warm-up as fast as possible and its script, announced as it comes."""
     try:
         lock = claim_state(state_db, fresh=fresh)  # before anything reads, wipes or writes state
     except StateLockError as exc:
         print(f"autotrader: {exc}", file=sys.stderr)
         return 2
     try:
-        return _run_with_ui(cfg, replay_path, speed, store_root, state_db, control_path, label, log_path)
+        return _run_with_ui(cfg, replay_path, speed, store_root, state_db, control_path, label, log_path,
+                            fast_forward, chapters)
     finally:
         lock.release()
 
 
 def _run_with_ui(cfg: Config, replay_path: Path | None, speed: float, store_root: Path | None,
-                 state_db: Path, control_path: Path | None, label: str, log_path: Path | None) -> int:
+                 state_db: Path, control_path: Path | None, label: str, log_path: Path | None,
+                 fast_forward: bool = False, chapters: Sequence[tuple[int, str]] = ()) -> int:
     log_file = log_path or default_data_dir() / "autotrader-ui.log"
     logger = setup_file_logging(cfg.logging.level, log_file)
-    try:
-        store: StateStore | None = StateStore(settings_db_path(state_db))
-    except StateStoreError as exc:
-        print(f"settings will not persist: {exc}", file=sys.stderr)
-        store = None
-    cfg, note = load_saved_settings(cfg, store)
+    cfg, store, note = open_settings(cfg, state_db)
     if note:
         log_event(logger, note, logging.WARNING)
 
     async def main() -> int:
         try:
             runtime = Runtime(cfg, replay_path, speed, logger, store_root, state_db=state_db,
-                              control_path=control_path)
+                              control_path=control_path, settings_store=store, fast_forward=fast_forward)
         except VenueUnavailable as exc:
             print(f"cannot start: {exc}", file=sys.stderr)
             return 2
-        app = TraderApp(runtime.bus, RuntimeCommands(runtime, store), ui_info(cfg, label), cfg.guards,
+        app = TraderApp(runtime.bus, runtime.ui_commands, ui_info(cfg, label, chapters), cfg.guards,
                         keymap=dict(cfg.ui.keys), tick_s=1.0 / cfg.ui.max_fps)
         rt_task = asyncio.create_task(runtime.run(), name="runtime")
         started = asyncio.create_task(runtime.started.wait())

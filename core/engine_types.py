@@ -125,7 +125,7 @@ EVENT_KINDS = (
     "sl_placed", "tp_placed", "sl_moved", "trail_moved", "tp_hit", "sl_hit",
     "guard_block", "flatten", "halt", "kill_switch", "automation", "trading_state", "error",
     "reconcile", "orphan_adopted", "orphan_cancelled", "order_missing", "venue_status",
-    "order_unknown", "order_resolved", "delegation",
+    "signal_vetoed", "order_unknown", "order_resolved", "delegation",
 )
 ENGINE_EVENTS = Topic("engine:events", EngineEvent)
 

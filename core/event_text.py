@@ -85,6 +85,20 @@ def describe(ev: EngineEvent) -> str:
         return f"market convert for {_n(g('size'))}"
     if k == "flatten":
         return f"flatten {_n(g('position'))}: {g('reason')}"
+    if k == "signal_vetoed":
+        return f"{'long' if g('side') == 'buy' else 'short'} setup vetoed: " + "; ".join(
+            veto_text(v) for v in g("vetoes", []) if isinstance(v, dict))
     if k == "reconcile":
         return "reconciled with the venue: " + ", ".join(f"{key} {_n(v)}" for key, v in d.items())
     return k + (": " + ", ".join(f"{key}={_n(v)}" for key, v in d.items()) if d else "")
+
+
+def veto_text(v: dict[str, Any]) -> str:
+    """One veto of a ``signal_vetoed`` event: the guard check's own words (value, threshold and
+    unit: ``funding APR 412 % > 300 %``), else the guard with its value and threshold."""
+    if v.get("reason"):
+        return str(v["reason"])
+    value, threshold = v.get("value"), v.get("threshold")
+    if isinstance(value, int | float) and isinstance(threshold, int | float):
+        return f"{v.get('guard')} {_n(value)} (limit {_n(threshold)})"
+    return str(v.get("guard") or "?")

@@ -23,6 +23,7 @@ evaluated at that instant, publishing intents on ``engine:intents`` and regime c
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Literal, TypeVar
 
@@ -33,7 +34,7 @@ from core.clock import Clock
 from core.guard_config import GuardsConfig, RiskConfig, SignalConfig
 from core.guard_status import StatusCache
 from core.guards import GUARDS, GuardReport, Status, evaluate
-from core.intents import INTENTS, REGIME, Intent
+from core.intents import INTENTS, REGIME, Intent, SignalVeto
 from core.liqmap_map import LIQ_MAP, LiqMap
 from core.market_history import MarketHistory
 from core.market_state import MarketState
@@ -222,13 +223,17 @@ class SignalRunner:
         signal_cfg: SignalConfig,
         risk: RiskConfig,
         equity_usd: Callable[[], float],
+        on_veto: Callable[[SignalVeto], None] | None = None,
     ) -> None:
         self.bus = bus
         self.monitor = monitor
         self.signal = VwapReclaimSignal(signal_cfg, risk)
         self.equity_usd = equity_usd
+        #: a detected setup that produced no intent (the composition root records it in the activity log)
+        self.on_veto = on_veto
         self.intents: list[Intent] = []
-        self.skips: list[str] = []
+        self.skips: deque[str] = deque(maxlen=10_000)  # bounded: a daemon runs for days
+        self.vetoes: deque[SignalVeto] = deque(maxlen=10_000)
         self._off = bus.on(Topics.BARS, self._on_bar)
 
     def _on_bar(self, bar: Bar) -> None:
@@ -246,6 +251,12 @@ class SignalRunner:
         elif self.signal.last_skip:
             self.skips.append(self.signal.last_skip)
             self.signal.last_skip = ""
+            v = self.signal.last_veto
+            if v is not None:
+                self.signal.last_veto = None
+                self.vetoes.append(v)
+                if self.on_veto is not None:
+                    self.on_veto(v)
 
     def close(self) -> None:
         self._off()

@@ -36,6 +36,36 @@ class Intent(msgspec.Struct, frozen=True, kw_only=True):
     risk_usd: float = 0.0
 
 
+class Veto(msgspec.Struct, frozen=True, kw_only=True):
+    """One reason a detected setup produced no intent: a guard check (``guard`` is the check's
+    name, e.g. ``funding``, ``input.book``) with its value and threshold, or the signal's own
+    condition (``warm-up``, ``report age``, ``book``, ``equity``, ``size``, ``disabled``)."""
+
+    guard: str
+    value: float | None = None
+    threshold: float | None = None
+    level: str = ""
+    reason: str = ""
+
+
+class SignalVeto(msgspec.Struct, frozen=True, kw_only=True):
+    """A setup the signal detected on a closed bar and did not turn into an intent, and why."""
+
+    id: str  # the intent id it would have had
+    ts: int  # the bar's end (event time)
+    side: IntentSide
+    bar_ts: int
+    vetoes: tuple[Veto, ...]
+
+    @property
+    def guard_vetoed(self) -> bool:
+        """Vetoed by the guards (not by the signal's own warm-up or book checks)."""
+        return any(v.level in ("warning", "breach", "stale") for v in self.vetoes)
+
+    def summary(self) -> str:
+        return "; ".join(v.reason or v.guard for v in self.vetoes)
+
+
 class Regime(msgspec.Struct, frozen=True, kw_only=True):
     """Whether the signal is armed (``on``) and why not when it is off."""
 

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from core.guard_config import RiskConfig, SignalConfig
 from core.guards import GuardReport, allows_entry
-from core.intents import Intent, IntentSide, Regime
+from core.intents import Intent, IntentSide, Regime, SignalVeto, Veto
 from core.models import Bar, BookTop
 
 MINUTE_MS = 60_000
@@ -90,6 +90,7 @@ class VwapReclaimSignal:
         self.bars: deque[Bar] = deque(maxlen=self._need)
         self.regime = Regime(ts=0, on=False, reason="no data yet")
         self.last_skip = ""  # why the last detected reclaim produced no intent
+        self.last_veto: SignalVeto | None = None  # the same, structured (guard, value, threshold)
         self._published: tuple[bool, str] | None = None
         self._atr: float | None = None
 
@@ -151,22 +152,30 @@ class VwapReclaimSignal:
             return None
         side, flow = hit
         self.last_skip = ""
+        self.last_veto = None
+        iid = f"vwap-{self.cfg.market}-{side}-{bar.timestamp}"
+
+        def veto(word: str, *why: Veto) -> None:
+            self.last_skip = f"{side} reclaim at {bar.timestamp} {word}: " + "; ".join(v.reason for v in why)
+            self.last_veto = SignalVeto(id=iid, ts=end, side=side, bar_ts=bar.timestamp, vetoes=why)
+
         if reason:
-            self.last_skip = f"{side} reclaim at {bar.timestamp} suppressed: {reason}"
+            veto("suppressed", *self._vetoes(reason, report, end))
             return None
         assert atr_5m is not None
         skip = self._book_problem(book, end - max_age_ms)
         if skip or book is None:
-            self.last_skip = f"{side} reclaim at {bar.timestamp} skipped: {skip}"
+            veto("skipped", Veto(guard="book", reason=skip))
             return None
         if not (math.isfinite(equity_usd) and equity_usd > 0):
-            self.last_skip = f"{side} reclaim at {bar.timestamp} skipped: equity {equity_usd!r}"
+            veto("skipped", Veto(guard="equity", value=equity_usd if math.isfinite(equity_usd) else None,
+                                 reason=f"equity {equity_usd!r}"))
             return None
         price = book.bid_px if side == "buy" else book.ask_px
         stop = self.risk.sl_atr_mult * atr_5m
         size, capped = position_size(equity_usd, price, stop, self.risk)
         if not size > 0:
-            self.last_skip = f"{side} reclaim at {bar.timestamp} skipped: size rounds to 0"
+            veto("skipped", Veto(guard="size", value=size, reason="size rounds to 0"))
             return None
         sl, tps = ladder(side, price, atr_5m, self.risk)
         above = "above" if side == "buy" else "below"
@@ -174,7 +183,7 @@ class VwapReclaimSignal:
                f"vwap {bar.vwap:.6g}, flow {flow:+.6g} over {self.cfg.cvd_lookback_bars} bars, "
                f"ATR(5m) {atr_5m:.6g}" + (", size capped by leverage" if capped else ""))
         return Intent(
-            id=f"vwap-{self.cfg.market}-{side}-{bar.timestamp}",
+            id=iid,
             ts=end,
             symbol=self.cfg.market,
             side=side,
@@ -187,6 +196,21 @@ class VwapReclaimSignal:
             atr=atr_5m,
             risk_usd=equity_usd * self.risk.risk_per_trade_pct / 100.0,
         )
+
+    def _vetoes(self, reason: str, report: GuardReport | None, end_ms: int) -> list[Veto]:
+        """What the off-reason ``reason`` means: every guard check that is not passing, with its value
+        and threshold, or the signal's own condition."""
+        if report is not None and reason.startswith("guards "):
+            bad = [c for c in report.checks if c.level not in ("passing", "skipped")]
+            if bad:
+                return [Veto(guard=c.name, value=c.value, threshold=c.threshold, level=c.level,
+                             reason=c.reason) for c in bad]
+            return [Veto(guard="guards", level=report.status, reason=reason)]
+        if reason == "guard report too old" and report is not None:
+            return [Veto(guard="report age", value=(end_ms - report.ts) / 1000.0,
+                         threshold=self.cfg.max_input_age_s, reason=reason)]
+        word = {"signal disabled": "disabled", "no guard report": "no report"}.get(reason, "warm-up")
+        return [Veto(guard=word, reason=reason)]
 
     @staticmethod
     def _book_problem(book: BookTop | None, oldest_ms: float) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from core.engine_types import EngineEvent
-from core.guard_config import MAX_RISK_PER_TRADE_PCT
+from core.guard_config import MAX_RISK_PER_TRADE_PCT, GuardsConfig
 from core.guards import GuardReport
 from core.liqmap_map import LIQ_MAP, LiqMap
 
@@ -52,10 +52,16 @@ class UiSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 SETTING_FIELDS: tuple[str, ...] = ("leverage", "risk_per_trade_pct", "priority_fee_cap", "daily_stop_pct")
 SETTING_LABELS: dict[str, str] = {
-    "leverage": "leverage (x)",
-    "risk_per_trade_pct": "risk per trade (%)",
-    "priority_fee_cap": "priority-fee cap (µlamports/CU)",
-    "daily_stop_pct": "daily stop (% loss)",
+    "leverage": "leverage",
+    "risk_per_trade_pct": "risk per trade",
+    "priority_fee_cap": "priority-fee cap",
+    "daily_stop_pct": "daily stop",
+}
+SETTING_UNITS: dict[str, str] = {
+    "leverage": "× (at most guards.max_leverage)",
+    "risk_per_trade_pct": "% of equity",
+    "priority_fee_cap": "µlamports/CU (0 = no cap)",
+    "daily_stop_pct": "% loss in a day",
 }
 
 
@@ -171,13 +177,40 @@ class UiInfo(msgspec.Struct, frozen=True, kw_only=True):
     label: str = ""  # "synthetic demo" on the demo session
     market: str = "SOL-PERP"
     on_exit: str = "keep_protection"  # engine.on_exit: what quitting leaves on the venue
+    #: the demo's script: (event time ms, what this part of the session shows), announced as it comes
+    chapters: tuple[tuple[int, str], ...] = ()
+
+
+class LinkState(msgspec.Struct, frozen=True, kw_only=True):
+    """The link of a UI attached to a running instance (``autotrader ui``): up or down, and what
+    to tell the user. ``instance`` identifies the instance (a new one: it restarted)."""
+
+    connected: bool
+    text: str
+    instance: str = ""
+    info: UiInfo | None = None  # the instance's (on connect)
+    guards: GuardsConfig | None = None  # the instance's thresholds (the cards' levels)
 
 
 class UiCommands(Protocol):
     """Commands the UI sends. Every method answers (never raises for an expected refusal): the
     ``dict`` answers are those of the control socket's handlers of the same name."""
 
-    async def kill(self, reason: str) -> dict[str, Any]: ...
+    async def kill(self, reason: str) -> dict[str, Any]:
+        """The kill switch: entries and take-profits cancelled, the stop kept, automation off, HALTED."""
+        ...
+
+    async def flatten(self, reason: str) -> dict[str, Any]:
+        """After a kill: close the position with a reduce-only market order (confirmed by the venue)."""
+        ...
+
+    async def cancel_all(self, reason: str) -> dict[str, Any]:
+        """After a kill: cancel every order on the venue, the stop too."""
+        ...
+
+    async def resume(self) -> dict[str, Any]:
+        """Leave HALTED (automation stays off); the answer says the state and why when not ACTIVE."""
+        ...
 
     async def set_automation(self, on: bool) -> dict[str, Any]: ...
 
@@ -202,3 +235,25 @@ class UiCommands(Protocol):
         ...
 
     async def save_settings(self, settings: UiSettings) -> None: ...
+
+    # the delegation panel (autotrader/delegation_control.py answers; dicts as on the control socket)
+    async def delegation(self) -> dict[str, Any]:
+        """The delegate read from chain (``delegate``, ``set_at_ms``, ``ttl``), ``signs_as``,
+        ``owner_signer``, ``manual_sign``, ``automation_on``; ``applicable`` false on paper."""
+        ...
+
+    async def revoke_delegation(self, passphrase: str) -> dict[str, Any]:
+        """Automation off at once, then the revoke signed by the owner and confirmed on chain."""
+        ...
+
+    async def set_manual_sign(self, on: bool) -> dict[str, Any]:
+        """Manual-sign mode: every order is signed by hand (automation off, engine intents refused)."""
+        ...
+
+    async def hand_summary(self, order: ManualOrder) -> dict[str, Any]:
+        """``lines``: the transaction the owner would sign (the order, its stop and take-profits)."""
+        ...
+
+    async def hand_sign(self, order: ManualOrder, passphrase: str) -> dict[str, Any]:
+        """Sign it as the owner and follow it to the chain: ``ok`` and ``lines``."""
+        ...

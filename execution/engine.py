@@ -61,7 +61,7 @@ from core.engine_types import (
 )
 from core.guards import GUARDS, GuardReport
 from core.indicators import Atr, Resampler
-from core.intents import INTENTS, Intent
+from core.intents import INTENTS, Intent, SignalVeto
 from core.journal_port import JournalError, OrderJournal
 from core.lifecycle import IntentLifecycle
 from core.lifecycle_state import Phase
@@ -238,6 +238,14 @@ class Engine:
     def _engine_event(self, kind: str, **data: Any) -> None:
         self._emit(EngineEvent(kind=kind, intent_id="", ts=self.clock.now_ms(), data=data))
 
+    def record_veto(self, veto: SignalVeto) -> None:
+        """A setup the signal detected and did not trade (a guard, the warm-up, the book): recorded
+        like the engine's own events (activity log, then the bus), with each guard's value and
+        threshold."""
+        self._emit(EngineEvent(kind="signal_vetoed", intent_id=veto.id, ts=veto.ts, data={
+            "side": veto.side, "bar_ts": veto.bar_ts, "by_guards": veto.guard_vetoed,
+            "vetoes": [msgspec.to_builtins(v) for v in veto.vetoes]}))
+
     def record(self, kind: str, **data: Any) -> None:
         """An engine-level event (activity log first, then the bus)."""
         self._engine_event(kind, **data)
@@ -252,7 +260,8 @@ class Engine:
 
     def set_automation(self, on: bool) -> None:
         if on and self.trading_state == TradingState.HALTED:
-            raise RuntimeError("the kill switch is engaged: resume trading first (set_trading_state)")
+            raise RuntimeError("the kill switch is engaged: resume trading first (r in the kill panel, "
+                               "or `autotrader resume`)")
         if on and self.automation_block:
             raise RuntimeError(f"automation cannot be turned on: {self.automation_block}")
         if on != self.automation_on:

@@ -205,3 +205,19 @@ def test_parse_since() -> None:
     assert parse_since("2024-01-01T01:00:00+01:00") == 1_704_067_200_000
     with pytest.raises(ActivityLogError, match="--since"):
         parse_since("yesterday")
+
+
+def test_export_refuses_to_overwrite_its_own_database(tmp_path: Path) -> None:
+    """`activity export --out` naming the database (or its WAL) is refused (exit 2); the log stays."""
+    from typer.testing import CliRunner
+
+    from autotrader.cli import app
+
+    path = tmp_path / "state.sqlite3"
+    with ActivityLog(path) as log:
+        log.append("startup", ts_ms=1)
+    for out in (path, tmp_path / "." / "state.sqlite3-wal"):
+        r = CliRunner().invoke(app, ["activity", "export", "--db", str(path), "--out", str(out)])
+        assert r.exit_code == 2 and "the activity database itself" in r.output, r.output
+    with ActivityLog(path, readonly=True) as reader:
+        assert [r.kind for r in reader.query()] == ["startup"]

@@ -206,3 +206,31 @@ def test_demo_no_ui_runs_the_synthetic_session(tmp_path: Path) -> None:
     from feeds.demo import DEMO_VERSION
 
     assert list((tmp_path / "autotrader" / "demo").glob(f"demo-v{DEMO_VERSION}-seed7*.zst"))
+
+
+def test_the_readme_command_table_names_every_command() -> None:
+    """Every visible command (and sub-command) has a row in the README's command table."""
+    from typer.main import get_command
+
+    from autotrader.cli import app
+
+    rows = [line for line in (REPO_ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+            if line.startswith("| `autotrader ")]
+    missing: list[str] = []
+
+    def walk(group: object, path: list[str]) -> None:
+        for name, sub in getattr(group, "commands", {}).items():
+            if getattr(sub, "hidden", False):
+                continue
+            if hasattr(sub, "commands"):
+                walk(sub, [*path, name])
+                continue
+            head = " ".join(["autotrader", *path])
+            # a row names the command itself, or lists it among its group's alternatives (a|b|c)
+            listed = (f"\\|{name}", f"{name}\\|")
+            if not any(f"`{head} {name}" in r or (f"`{head} " in r and any(x in r for x in listed))
+                       for r in rows):
+                missing.append(f"{head} {name}")
+
+    walk(get_command(app), [])
+    assert rows and not missing, f"commands without a row in the README's command table: {missing}"

@@ -123,6 +123,10 @@ def test_kill_from_another_process_halts_the_daemon(btc_file: Path, short_tmp: P
         assert "HALTED" in text.stdout and "operator test from another shell" in text.stdout
         kills = d.activity("kill_switch")
         assert [k["data"]["stage"] for k in kills] == ["engaged", "confirmed"]
+        again = d.cli("kill")  # no --reason: "manual"; a second kill says so and what it cancelled now
+        assert again.returncode == 0, again.stderr
+        said = again.stdout
+        assert "trading was already HALTED" in said and "this kill cancelled" in said, said
         again = d.cli("kill", "--reason", "second", "--json")
         assert again.returncode == 0 and json.loads(again.stdout)["already"] is True
         refused = d.cli("intent", "buy", "--size", "1", "--sl", "1000")

@@ -195,6 +195,9 @@ async def test_keys_and_delegation_from_the_command_line(tmp_path: Path) -> None
         assert tx.message.account_keys[0] == env.owner.pubkey(), "the owner signs delegation"
         code, out = await cli("delegate", "status", "--json")
         assert code == 0 and json.loads(out)["delegate"] == delegate_pk, out
+        assert isinstance(json.loads(out)["set_at_ms"], int), "this app remembers when it set the delegate"
+        code, out = await cli("delegate", "status")
+        assert code == 0 and f"delegate   {delegate_pk}" in out and "set at     20" in out, out
         code, out = await cli("delegate", "revoke", "--json", "--passphrase-file", str(pw))
         assert code == 0, out
         code, out = await cli("delegate", "status", "--json")

@@ -14,6 +14,7 @@ from core.engine_types import ENGINE_EVENTS, EngineEvent
 from core.models import BookTop
 from tests.tui_fixtures import INFO, FakeCommands, guards_cfg, populate
 from tui.app import TraderApp
+from tui.kill_panel import KillScreen
 from tui.screens import DetailScreen, FilterScreen, HelpScreen, OrderScreen, QuitScreen, SettingsScreen
 from tui.widgets import Panel
 
@@ -29,7 +30,9 @@ def make(keymap: dict[str, str] | None = None, **kw: Any) -> tuple[TraderApp, Bu
 
 
 def text(app: TraderApp, selector: str) -> str:
-    w = app.screen.query_one(selector)
+    """The text of a widget of the screen on top, else of the main screen (under a dialog)."""
+    found = app.screen.query(selector)
+    w = found.first() if found else app.screen_stack[0].query_one(selector)
     r = w.render()
     return str(getattr(r, "plain", r))
 
@@ -47,7 +50,7 @@ async def test_panels_show_data() -> None:
         assert "synthetic demo" in top and "PAPER" in top and "auto ON" in top and "ACTIVE" in top
         assert "binance 0.0s" in top and "okx 2.2s" in top
         assert "0.67 bps" in text(app, "#card-spread")
-        assert "WARN" in text(app, "#card-depth")  # 40k ask side < 50k min: a warning, written out
+        assert app.query_one("#card-depth").border_subtitle == "WARN"  # 40k < 50k min: written out
         assert app.query_one("#card-depth").has_class("-warning")
         assert "10.95%" in text(app, "#card-funding")
         assert "GUARDS WARNING" in text(app, "#guardline") and "depth(10bps)" in text(app, "#guardline")
@@ -85,12 +88,70 @@ async def test_kill_switch_ctrl_k_no_confirmation() -> None:
         await settle(pilot)
         await pilot.press("ctrl+k")
         await settle(pilot)
-        assert fake.calls[0][0] == "kill"
+        assert fake.calls[0][0] == "kill"  # at once: the panel asks nothing before
         assert "HALTED" in text(app, "#topbar")
         assert "KILLED: 1 order(s) cancelled, confirmed" in text(app, "#guardline")
-        assert app.query_one("#orders", DataTable).row_count == 1  # the stop of the position stays
-        assert "open orders · 1" in str(app.query_one("#orders").border_title)
-        assert not isinstance(app.screen, OrderScreen | SettingsScreen)  # nothing asked
+        orders = app.query_one("#orders", DataTable)
+        assert orders.row_count == 1 and orders.get_row_at(0)[0] == "sl1"  # the stop stays
+        assert "open orders · 1" in str(orders.border_title)
+        assert isinstance(app.screen, KillScreen)
+        panel = text(app, "#kill-venue")
+        assert "Position +8.5 SOL @ 149.14 USD" in panel and "sl1 sell trigger_market 8.5 @ 143.29" in panel
+        assert "1 order(s) cancelled, confirmed by the venue in 12 ms" in text(app, "#kill-result")
+        assert "set_trading_state" not in " ".join(n.message for n in app._notifications)
+
+
+async def test_kill_panel_flatten() -> None:
+    app, _, fake = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+k")
+        await settle(pilot)
+        await pilot.press("enter")  # nothing on enter: every choice has its own key
+        await settle(pilot)
+        assert [c[0] for c in fake.calls] == ["kill"]
+        await pilot.press("f")
+        await settle(pilot)
+        assert [c[0] for c in fake.calls] == ["kill", "flatten"]
+        assert "The position is closed" in text(app, "#kill-result")
+        await settle(pilot, 6)
+        assert "Position: flat" in text(app, "#kill-venue")
+        assert any("Flatten: position closed, confirmed" in n.message for n in app._notifications)
+
+
+async def test_kill_panel_cancel_everything_takes_a_second_key() -> None:
+    app, _, fake = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+k")
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        assert "would have NO stop" in text(app, "#kill-confirm")
+        await pilot.press("x")  # any other key keeps the stop
+        await settle(pilot)
+        assert not app.screen.query_one("#kill-confirm").display
+        assert "cancel_all" not in [c[0] for c in fake.calls]
+        await pilot.press("c", "y")
+        await settle(pilot)
+        assert [c[0] for c in fake.calls] == ["kill", "cancel_all"]
+        assert "WITHOUT a stop" in text(app, "#kill-result")
+
+
+async def test_kill_panel_resume_and_a_second_kill() -> None:
+    app, _, fake = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+k")
+        await settle(pilot)
+        await pilot.press("ctrl+k")  # again: says it was already halted and what it did this time
+        await settle(pilot)
+        assert "KILLED again: 0 more order(s) cancelled" in text(app, "#guardline")
+        again = text(app, "#kill-result")
+        assert "already HALTED (kill switch (UI)); this kill cancelled 0 order(s)" in again
+        await pilot.press("r")
+        await settle(pilot, 6)
+        assert fake.calls[-1][0] == "resume"
+        assert not isinstance(app.screen, KillScreen)  # resumed: the panel closes
+        assert "ACTIVE" in text(app, "#topbar") and "KILLED" not in text(app, "#guardline")
+        assert any("Trading resumed (ACTIVE); automation stays off" in n.message for n in app._notifications)
 
 
 async def test_kill_works_from_inside_a_form() -> None:
@@ -113,6 +174,8 @@ async def test_kill_remapped_from_config() -> None:
         await pilot.press("ctrl+x")
         await settle(pilot)
         assert fake.calls[0][0] == "kill"
+        await pilot.press("escape")  # the kill panel closes (trading stays halted)
+        await settle(pilot)
         await pilot.press("question_mark")
         await settle(pilot)
         help_text = text(app, "#help-text")
@@ -139,11 +202,14 @@ async def test_automation_refused_after_kill_is_shown() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+k")
         await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
         await pilot.press("a")
         await settle(pilot)
         assert ("automation", True) in fake.calls
         assert "auto off" in text(app, "#topbar")
-        assert any("resume trading first" in n.message for n in app._notifications)
+        assert any("Automation failed: the kill switch is engaged: resume trading first" in n.message
+                   for n in app._notifications)
 
 
 async def fill_order(pilot: Pilot[Any], app: TraderApp, size: str, sl: str, tps: str = "") -> None:
@@ -167,15 +233,37 @@ async def test_manual_order_confirm() -> None:
         verdict = text(app, "#verdict")
         assert "guards PASSING" in verdict and "would accept" in verdict
         assert not screen.query_one("#confirm", Button).disabled
-        assert screen.query_one("#confirm", Button).has_focus
-        await pilot.press("enter")  # keyboard only: the focused Confirm button
+        assert not screen.query_one("#confirm", Button).has_focus  # never focused for the user
+        await pilot.press("ctrl+y")  # keyboard only: the deliberate send key
         await settle(pilot)
         submitted = [c[1] for c in fake.calls if c[0] == "submit"]
         assert len(submitted) == 1
         o = submitted[0]
         assert (o.side, o.size, o.sl, o.price, o.tps) == ("buy", 2.0, 145.0, None, (152.0, 154.0))
         assert not isinstance(app.screen, OrderScreen)
-        assert any("manual order accepted" in n.message for n in app._notifications)
+        assert any("Manual order accepted" in n.message for n in app._notifications)
+
+
+async def test_enter_enter_never_sends() -> None:
+    """Enter reviews, a second Enter reviews again: only ctrl+y (or Confirm chosen) sends."""
+    app, _, fake = make()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("o")
+        await settle(pilot)
+        await pilot.press("2", "tab", "1", "4", "5", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, OrderScreen)
+        assert "would accept" in text(app, "#verdict")
+        await pilot.press("enter", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, OrderScreen) and not [c for c in fake.calls if c[0] == "submit"]
+        assert [c[0] for c in fake.calls].count("preview") == 3
+        verdict = screen.query_one("#verdict")
+        assert verdict.region.bottom <= 24 and screen.query_one("#confirm").region.bottom <= 24  # on screen
+        await pilot.press("ctrl+y")
+        await settle(pilot)
+        assert [c[1].size for c in fake.calls if c[0] == "submit"] == [2.0]
 
 
 async def test_manual_order_refused_verdict_then_cancel() -> None:
@@ -377,7 +465,7 @@ async def test_no_color_keeps_levels_readable(monkeypatch: Any) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert app.no_color
-        assert "WARN" in text(app, "#card-depth")  # the level is written, not only coloured
+        assert app.query_one("#card-depth").border_subtitle == "WARN"  # written, not only coloured
         assert "GUARDS WARNING" in text(app, "#guardline")
         assert "●binance" in text(app, "#topbar")
         await pilot.press("ctrl+k")
@@ -407,7 +495,8 @@ async def test_unknown_orders_and_the_delegate_from_the_chain_are_shown() -> Non
         table = app.query_one("#orders", DataTable)
         cells = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
         assert "e1 UNKNOWN" in cells
-        assert "equity 9,876.50 (venue)" in str(app.query_one("#positions", DataTable).border_title)
+        title = str(app.query_one("#positions", DataTable).border_title)  # shortened to fit its panel
+        assert "9,876" in title and "(venue)" in title
 
 
 async def test_top_bar_says_why_trading_is_reducing() -> None:

@@ -28,6 +28,7 @@ class FakeCommands:
         self.saved: UiSettings | None = None
         self.current = UiSettings(leverage=3.0, risk_per_trade_pct=0.5, priority_fee_cap=200_000.0,
                                   daily_stop_pct=3.0)
+        self.position = 8.5
         self.orders = [
             {"order_id": "p1", "tag": "vwap-buy:sl1", "side": "sell", "type": "trigger_market", "size": 8.5,
              "price": None, "trigger_price": 143.29, "reduce_only": True, "status": "open"},
@@ -36,15 +37,37 @@ class FakeCommands:
         ]
 
     async def kill(self, reason: str) -> dict[str, Any]:
-        """The kill's one meaning: entries and TPs cancelled, the stop of the position kept."""
+        """The kill's one meaning: entries and take-profits cancelled, the stop of the position kept."""
         self.calls.append(("kill", reason))
-        kept = [o for o in self.orders if o["reduce_only"] and o["type"].startswith("trigger")]
+        already = self.halted
+        kept = [o for o in self.orders
+                if o["reduce_only"] and o["type"].startswith("trigger") and self.position]
         n = len(self.orders) - len(kept)
         self.orders = kept
         self.halted = True
         self.automation_on = False
         return {"trading_state": "halted", "reason": reason, "confirmed": True, "cancelled": n,
-                "open_orders": 0, "kept": kept}
+                "open_orders": len(kept), "already": already, "kept": kept, "position": self.position,
+                "elapsed_ms": 12.0}
+
+    async def flatten(self, reason: str) -> dict[str, Any]:
+        self.calls.append(("flatten", reason))
+        n = len(self.orders)
+        self.orders, self.position = [], 0.0
+        return {"trading_state": "halted", "reason": reason, "confirmed": True, "cancelled": n,
+                "flattened": True, "position": 0.0, "already": True}
+
+    async def cancel_all(self, reason: str) -> dict[str, Any]:
+        self.calls.append(("cancel_all", reason))
+        n = len(self.orders)
+        self.orders = []
+        return {"trading_state": "halted", "reason": reason, "confirmed": True, "cancelled": n,
+                "position": self.position, "unprotected": bool(self.position), "already": True}
+
+    async def resume(self) -> dict[str, Any]:
+        self.calls.append(("resume", None))
+        self.halted = False
+        return {"trading_state": "active", "automation_on": self.automation_on, "reason": ""}
 
     async def set_automation(self, on: bool) -> dict[str, Any]:
         self.calls.append(("automation", on))
@@ -66,9 +89,9 @@ class FakeCommands:
 
     async def trading_status(self) -> dict[str, Any]:
         return {"trading_state": "halted" if self.halted else "active", "automation_on": self.automation_on,
-                "position": {"size": 8.5, "avg_price": 149.14, "realized_pnl": 0.0},
+                "position": {"size": self.position, "avg_price": 149.14, "realized_pnl": 0.0},
                 "unrealized_pnl": 7.23, "equity": 10_007.23, "day_pnl_pct": 0.07,
-                "open_orders": list(self.orders)}
+                "open_orders": list(self.orders), **({"manual_sign": True} if self.manual_sign else {})}
 
     def guard_report(self) -> GuardReport:
         return fixed_report()
@@ -82,6 +105,55 @@ class FakeCommands:
     async def save_settings(self, settings: UiSettings) -> None:
         self.calls.append(("settings", settings))
         self.saved = settings
+
+    # the delegation panel: answers shaped like autotrader/delegation_control.py's
+    DELEGATE = "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin"
+    OWNER = "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T"
+
+    def _delegation(self) -> dict[str, Any]:
+        return {"applicable": True, "user": "7YjW3cXxJZkW4mX6DnGm8t1rZ5pZoDm7Jp3sQbUo4hJz",
+                "authority": self.OWNER, "delegate": self.delegate, "sub_account_id": 0, "slot": 4242,
+                "set_at_ms": T0 - 86_400_000 if self.delegate else None,
+                "ttl": "none on chain: a Drift delegate stays until the owner revokes it",
+                "signs_as": "delegate", "owner_signer": "local", "manual_sign": self.manual_sign,
+                "automation_on": self.automation_on}
+
+    delegate: str | None = DELEGATE
+    manual_sign = False
+
+    async def delegation(self) -> dict[str, Any]:
+        self.calls.append(("delegation", None))
+        return self._delegation()
+
+    async def revoke_delegation(self, passphrase: str) -> dict[str, Any]:
+        self.calls.append(("revoke", passphrase))
+        self.automation_on = False
+        if passphrase != "owner pass":
+            raise ValueError("cannot decrypt the key file (wrong passphrase?)")
+        self.delegate, self.manual_sign = None, True
+        return {**self._delegation(), "signature": "5sig"}
+
+    async def set_manual_sign(self, on: bool) -> dict[str, Any]:
+        self.calls.append(("manual_sign", on))
+        self.manual_sign = on
+        if on:
+            self.automation_on = False
+        return self._delegation()
+
+    async def hand_summary(self, order: ManualOrder) -> dict[str, Any]:
+        self.calls.append(("hand_summary", order))
+        return {"orders": 2, "lines": [
+            "[hand-1:e1]",
+            f"market SOL-PERP  {order.side.upper()} {order.size:g} @ 145.0000  (limit, post-only must)",
+            f"account authority {self.OWNER}; signed by the owner",
+            "fees: network ≤ 0.000015 SOL, trading ≈ -0.0290 USD",
+            "[hand-1:sl1]", f"market SOL-PERP  SELL {order.size:g} @ market  (trigger_market, reduce-only)",
+            f"trigger: below {order.sl:.4f}"]}
+
+    async def hand_sign(self, order: ManualOrder, passphrase: str) -> dict[str, Any]:
+        self.calls.append(("hand_sign", (order, passphrase)))
+        return {"ok": passphrase == "owner pass",
+                "lines": ["sent 1 (user order id 1); waiting for confirmation"]}
 
 
 INFO = UiInfo(venue="paper", cluster="paper", label="synthetic demo")

@@ -8,31 +8,27 @@ through :class:`core.ui_port.UiCommands` in workers that post their answers back
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
-from textual.app import App, ComposeResult
+from textual import work
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.message import Message
 from textual.widgets import DataTable, Footer
 
 from core.bus import Bus
 from core.engine_types import EngineEvent
 from core.event_text import describe
 from core.guard_config import GuardsConfig
-from core.guards import evaluate
-from core.market_state import MarketSnapshot
-from core.sanity import dropped_by_venue, dropped_text
-from core.ui_port import ManualOrder, OrderVerdict, UiCommands, UiInfo, UiSettings
-from tui import render
-from tui.screens import DetailScreen, FilterScreen, HelpScreen, OrderScreen, QuitScreen, SettingsScreen
-from tui.state import MAX_EVENTS, BusFeed, UiModel
+from core.ui_port import LinkState, OrderVerdict, UiCommands, UiInfo
+from tui import panels, render
+from tui.commands import CommandDone, CommandsApp
+from tui.panels import venue_badge
+from tui.state import MAX_EVENTS, BusFeed, UiFeed, UiModel
 from tui.widgets import Card, Chart, Panel
 
 TOAST_KINDS = {
@@ -46,24 +42,14 @@ TOAST_KINDS = {
     "intent_rejected": ("warning", "Rejected"),
     "halt": ("error", "Halt"),
 }
-CARD_CHECKS = {"spread": "spread", "depth": "depth", "funding": "funding", "basis": "basis",
-               "liq": "liquidations"}
-#: bindings of other widgets, listed on the help screen
-OTHER_KEYS = [("tab / shift+tab", "move the focus (every control works without a mouse)"),
-              ("enter", "activity log: details of the selected row; forms: review / save"),
-              ("escape", "close a dialog (an order is not sent)")]
-
-
-class CommandDone(Message):
-    """The answer of a command run in a worker (``error`` set when it raised)."""
-
-    def __init__(self, name: str, result: Any = None, error: str = "", context: Any = None) -> None:
-        super().__init__()
-        self.name = name
-        self.result = result
-        self.error = error
-        self.context = context
-
+#: panel titles: (wide, below 100 columns)
+TITLES = {
+    "card-spread": ("spread", "spread"), "card-depth": ("depth 10bps", "depth"),
+    "card-funding": ("funding APR", "funding"), "card-basis": ("basis", "basis"), "card-oi": ("OI", "OI"),
+    "card-liq": ("liqs 5m", "liqs 5m"), "price": ("SOL 1m · price, VWAP, CVD", "SOL 1m · price, VWAP, CVD"),
+    "heatmap": ("liquidations · 25 bps × 6 h", "liqs · 25 bps × 6 h"),
+    "clusters": ("Drift liq-map", "liq-map"), "oi": ("OI 24h", "OI 24h"),
+}
 
 @dataclass
 class Throttle:
@@ -80,7 +66,7 @@ class Throttle:
         return False
 
 
-class TraderApp(App[int]):
+class TraderApp(CommandsApp):
     CSS_PATH = "app.tcss"
     TITLE = "autotrader"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012
@@ -89,6 +75,7 @@ class TraderApp(App[int]):
         Binding("a", "toggle_automation", "automation", id="automation"),
         Binding("o", "order", "order", id="order"),
         Binding("s", "settings", "settings", id="settings"),
+        Binding("g", "delegation", "delegation", id="delegation", show=False),  # under ? (80 columns)
         Binding("f", "filter", "filter log", id="filter"),
         Binding("question_mark,f1", "help", "help", id="help"),
         Binding("q", "quit", "quit", id="quit"),
@@ -104,6 +91,7 @@ class TraderApp(App[int]):
         keymap: dict[str, str] | None = None,
         tick_s: float = 0.25,
         status_every_s: float = 1.0,
+        feed: UiFeed | None = None,
     ) -> None:
         super().__init__()
         self.bus = bus
@@ -112,25 +100,31 @@ class TraderApp(App[int]):
         self.guards_cfg = guards
         self.keymap_cfg = dict(keymap or {})
         self.tick_s = tick_s
-        self.feed = BusFeed(bus)
-        self.model: UiModel = self.feed.model
+        self.feed: UiFeed = feed if feed is not None else BusFeed(bus)
+        self.link: LinkState | None = None  # attached to an instance: the state of the link
         self.log_filter = "all"
         self.status: dict[str, Any] = {}
         self.kill_note = ""
+        self.delegation_state: dict[str, Any] = {}
         self._chart_throttle = Throttle(max(1, round(1.0 / tick_s)))
         self._status_every = max(1, round(status_every_s / tick_s))
         self._ticks = 0
         self._oi_minute = -1
         self._log_seq = -1
         self._activity_key: tuple[int, ...] = ()
+        self._chapter = 0  # the demo's script: parts already announced
+
+    @property
+    def model(self) -> UiModel:
+        """The feed's model (an attached UI gets a new one when the instance restarts)."""
+        return self.feed.model
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         yield Panel("", id="topbar")
         with Horizontal(id="cards"):
-            for cid, title in (("spread", "spread"), ("depth", "depth 10bps"), ("funding", "funding APR"),
-                               ("basis", "basis"), ("oi", "OI"), ("liq", "liqs 5m")):
-                yield Card(title, f"card-{cid}")
+            for cid in ("spread", "depth", "funding", "basis", "oi", "liq"):
+                yield Card(TITLES[f"card-{cid}"][0], f"card-{cid}")
         yield Panel("", id="guardline")
         with Horizontal(id="middle"):
             yield Chart(self._draw_price, id="price", classes="box")
@@ -143,32 +137,53 @@ class TraderApp(App[int]):
             with Vertical(id="book"):
                 yield DataTable(id="positions", classes="box", cursor_type="none", show_cursor=False)
                 yield DataTable(id="orders", classes="box", cursor_type="row")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         if self.keymap_cfg:
             self.set_keymap(self.keymap_cfg)
-        self._q("#price").border_title = "SOL 1m · price, VWAP, CVD"
-        self._q("#heatmap").border_title = "liquidations · 25 bps × 6 h"
-        self._q("#clusters").border_title = "Drift liq-map"
-        self._q("#oi").border_title = "OI 24h"
+        self._titles()
         act = self._q("#activity", DataTable)
-        act.add_columns("time", "kind", "what")
-        act.border_title = "activity (newest first) · all"
+        act.add_columns(*panels.ACTIVITY_COLUMNS)
+        act.border_title = "activity · all"
         pos = self._q("#positions", DataTable)
-        pos.add_columns("market", "size", "entry", "uPnL", "rPnL")
+        pos.add_columns(*panels.POSITION_COLUMNS)
         pos.border_title = "position"
         orders = self._q("#orders", DataTable)
-        orders.add_columns("order", "side", "type", "size", "price")
+        orders.add_columns(*panels.ORDER_COLUMNS)
         orders.border_title = "open orders"
         act.focus()
         try:
             self.model.prefill(self.commands.recent_events(MAX_EVENTS))
         except Exception as exc:  # the history is a convenience: the UI still starts without it
             self.notify(f"activity history not loaded: {exc}", severity="warning")
+        if self.info.chapters:
+            self.notify("Each part of the session is announced here as it comes; ? shows the whole "
+                        "script.", title="Demo", timeout=15)
         self.refresh_now()
         self.set_interval(self.tick_s, self._tick)
         self.poll_status()
+
+    def _titles(self) -> None:
+        """Panel titles that fit the width (short ones below 100 columns)."""
+        narrow = (self.size.width or 120) < 100
+        for wid, (wide, short) in TITLES.items():
+            self._q(f"#{wid}").border_title = short if narrow else wide
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._relayout)
+
+    def _relayout(self) -> None:
+        if not self.screen_stack or not self.screen_stack[0].is_attached:
+            return
+        try:
+            self._titles()
+            self._activity_key = ()
+            self._render_activity()
+            self._render_status()
+            self._render_topbar()
+        except NoMatches:
+            return
 
     def _q(self, selector: str, expect_type: Any = None) -> Any:
         """Widgets of the main screen (a dialog may be on top)."""
@@ -187,6 +202,9 @@ class TraderApp(App[int]):
     def _tick_once(self) -> None:
         self._ticks += 1
         _, events = self.feed.drain()
+        for link in self.feed.take_link_changes():
+            self._on_link(link)
+        self._announce()
         for ev in events:
             self._toast(ev)
         self._render_fast()
@@ -195,6 +213,34 @@ class TraderApp(App[int]):
         if self._ticks % self._status_every == 0 or any(e.kind.startswith(("order_", "kill", "sl_", "tp_"))
                                                         for e in events):
             self.poll_status()
+
+    def _announce(self) -> None:
+        """The demo's script: each part of the session said as the event time reaches it."""
+        chapters, now = self.info.chapters, self.model.now_ms
+        if not chapters or not now:
+            return
+        due = sum(1 for start, _ in chapters if start <= now)
+        if due > self._chapter:
+            self._chapter = due
+            self.notify(chapters[due - 1][1], title="Demo: what comes now", timeout=20)
+
+    def _on_link(self, st: LinkState) -> None:
+        """The link to the instance went up or down (``autotrader ui``)."""
+        was = self.link
+        self.link = st
+        if st.info is not None:
+            self.info = st.info
+        if st.guards is not None:
+            self.guards_cfg = st.guards
+        if st.connected:
+            self._activity_key = ()
+            self._log_seq = -1
+            self.notify(st.text, title="Instance", timeout=6)
+            self.poll_status()
+        elif was is None or was.connected:
+            self.notify(st.text + ". Nothing changes in the instance; reconnecting.", title="Instance",
+                        severity="error", timeout=10)
+        self._render_topbar()
 
     def refresh_now(self) -> None:
         """Drain and repaint everything now (tests and snapshots; the timer does the same)."""
@@ -224,127 +270,37 @@ class TraderApp(App[int]):
         return str(self.status.get("trading_state") or self.model.trading_state or "?")
 
     def _automation(self) -> bool | None:
-        m = self.model.automation_on
-        s = self.status.get("automation_on")
-        return m if m is not None and s is None else (s if isinstance(s, bool) else m)
+        return panels.automation(self.model.automation_on, self.status)
 
     def _render_topbar(self) -> None:
-        i = self.info
-        t = Text(no_wrap=True, overflow="ellipsis")
-        venue = f" {i.venue.upper()} {i.cluster} "
-        t.append(venue, style="bold white on red" if i.cluster == "mainnet" else "bold reverse")
-        dg = self.status.get("delegation")
-        if isinstance(dg, dict) and dg.get("badge"):  # what the chain holds (Drift)
-            t.append(f" {dg['badge']} ", style="bold" if dg.get("ok") else "bold white on red")
-        elif i.delegate is not None:
-            badge = " delegate " if i.delegate else " OWNER KEY "
-            t.append(badge, style="bold" if i.delegate else "bold red")
-        badge = venue_badge(self.status)
-        if badge:  # a paused venue refuses even cancels: said before anything else
-            t.append(f" {badge} ", style="bold white on red")
-        unknown = self.status.get("unknown_orders") or []
-        if unknown:
-            t.append(f" UNKNOWN {len(unknown)} ", style="bold black on yellow")
-        label = i.label or str(self.status.get("label") or "")
-        if label:
-            t.append(f" {label} ", style="bold black on yellow")
-        auto = self._automation()
-        t.append(f" auto {'ON' if auto else 'off' if auto is not None else '?'} ",
-                 style="bold green" if auto else "dim")
-        state = self._trading_state().upper()
-        t.append(f" {state} ", style="bold white on red" if state == "HALTED" else
-                 "bold yellow" if state == "REDUCING" else "bold green")
-        storage = self.status.get("storage") or {}
-        why = str(self.status.get("trading_reason") or "") if state != "ACTIVE" else ""
-        if storage.get("ok") is False:
-            t.append(f" {storage.get('reason') or 'storage failing'} ", style="bold white on red")
-        elif why:
-            t.append(f" {why[:60]} ", style="yellow")
-        dropped = dropped_text(dropped_by_venue((k, f.dropped) for k, f in self.model.feeds.items()))
-        if dropped:  # before the feeds: still on screen at 80 columns
-            t.append(f" dropped: {dropped} ", style="bold black on yellow")
-        for name in sorted(self.model.feeds):
-            st = self.model.feeds[name]
-            live = st.state == "live"
-            age = "-" if st.last_msg_age_s is None else f"{st.last_msg_age_s:.1f}s"
-            t.append(" ●" if live else " ○", style="green" if live else "red")
-            t.append(f"{name} {age}" + ("" if live else f" {st.state.upper()}"), style="" if live else "red")
-        if self.model.now_ms:
-            t.append("  " + datetime.fromtimestamp(self.model.now_ms / 1000, UTC).strftime("%H:%M:%S UTC"),
-                     style="dim")
+        m = self.model
+        t = panels.topbar(self.info, self.link, self.status, self._trading_state(), self._automation(),
+                          m.feeds, m.now_ms, self.size.width or 120)
         self._q("#topbar", Panel).set(t)
 
-    def _levels(self) -> dict[str, str]:
-        """Guard levels of the card values, by the same evaluation the guards use."""
-        m = self.model
-        b = m.book
-        n, notional = m.liq_window(int(self.guards_cfg.liq_window_s * 1000))
-        snap = MarketSnapshot(
-            ts=m.now_ms, best_bid=b.bid_px if b else None, best_ask=b.ask_px if b else None,
-            spread_bps=b.spread_bps if b else None, bid_usd=b.bid_usd if b else None,
-            ask_usd=b.ask_usd if b else None, funding_apr=m.funding_apr(),
-            basis_bps=m.basis.basis_bps if m.basis else None, liq_events_5m=n, liq_notional_5m=notional)
-        report = evaluate(snap, self.guards_cfg, m.now_ms, "live")
-        return {c.name: c.level for c in report.checks}
-
     def _render_cards(self) -> None:
-        m = self.model
-        lv = self._levels()
-        b = m.book
-
-        def card(cid: str, value: str, present: bool) -> None:
-            level = lv.get(CARD_CHECKS.get(cid, ""), "passing") if present else "stale"
-            self._q(f"#card-{cid}", Card).show(value if present else "-", level)
-
-        card("spread", ("CROSSED" if not b.bid_px < b.ask_px else f"{b.spread_bps:.2f} bps") if b else "",
-             b is not None)
-        card("depth", f"{render.compact(b.bid_usd)}/{render.compact(b.ask_usd)}" if b else "", b is not None)
-        apr = m.funding_apr()  # every venue, OI-weighted
-        card("funding", f"{apr:.2f}%" if apr is not None else "", apr is not None)
-        ba = m.basis
-        card("basis", f"{ba.basis_bps:+.2f} bps" if ba else "", ba is not None)
-        oi = m.oi_total()  # every venue and instrument
-        card("oi", f"{render.compact(oi)} USD" if oi is not None else "", oi is not None)
-        n, notional = m.liq_window(int(self.guards_cfg.liq_window_s * 1000))
-        card("liq", f"{n} · {render.compact(notional)}", bool(m.feeds) or n > 0)
+        for cid, (value, level) in panels.cards(self.model, self.guards_cfg).items():
+            self._q(f"#card-{cid}", Card).show(value, level)
 
     def _render_guardline(self) -> None:
-        g = self.model.guard
-        t = Text(no_wrap=False, overflow="ellipsis")
-        if self.kill_note:
-            t.append(self.kill_note + " ", style="bold white on red")
-        if g is None:
-            t.append(" GUARDS: waiting for the first report ", style="bold reverse")
-        else:
-            style = {"passing": "bold green", "warning": "bold yellow"}.get(g.status, "bold white on red")
-            t.append(f" GUARDS {g.status.upper()} ", style=style)
-            reasons = g.blocks or g.warnings
-            if reasons:
-                t.append(" blocks: " if g.blocks else " warnings: ", style="bold")
-                t.append("; ".join(reasons))
-            else:
-                t.append(" nothing blocks an entry", style="dim")
-        r = self.model.regime
-        if r is not None:
-            t.append("  signal " + ("armed" if r.on else f"off ({r.reason})"), style="dim")
-        self._q("#guardline", Panel).set(t)
+        self._q("#guardline", Panel).set(panels.guardline(self.model, self.kill_note))
 
     def _render_activity(self) -> None:
         table = self._q("#activity", DataTable)
         flt = self.log_filter
         rows = [ev for ev in reversed(self.model.events) if flt == "all" or ev.kind == flt][:200]
-        key = tuple(id(e) for e in rows)
+        width = table.scrollable_content_region.width
+        key = (width, *(id(e) for e in rows))
         if self._activity_key == key:
             return
         self._activity_key = key
         cursor = table.cursor_row
-        table.clear()
-        for i, ev in enumerate(rows):
-            when = datetime.fromtimestamp(ev.ts / 1000, UTC).strftime("%H:%M:%S") if ev.ts > 0 else "-"
-            table.add_row(when, ev.kind, describe(ev), key=str(i))
+        names, cells = panels.fit_table(panels.ACTIVITY_COLUMNS, panels.activity_rows(rows),
+                                        panels.ACTIVITY_PRIORITY, width - 1, flex=2)
+        _fill(table, names, cells)
         if rows:
             table.move_cursor(row=min(cursor, len(rows) - 1))
-        table.border_title = f"activity (newest first) · {flt} · {len(rows)}"
+        table.border_title = f"activity · {flt} · {len(rows)}"
 
     def selected_event(self) -> EngineEvent | None:
         flt = self.log_filter
@@ -399,183 +355,40 @@ class TraderApp(App[int]):
     def _render_status(self) -> None:
         d = self.status
         pos = self._q("#positions", DataTable)
-        pos.clear()
-        p = d.get("position") or {}
-        size = p.get("size") or 0.0
-        if size:
-            pos.add_row(self.info.market, f"{size:+g}", f"{p.get('avg_price', 0):.2f}",
-                        _num(d.get("unrealized_pnl")), _num(p.get("realized_pnl")))
+        width = pos.scrollable_content_region.width
+        narrow = (self.size.width or 120) < 100
+        pos.show_header = not narrow  # 80 columns: one labelled row, so the orders get the room
+        if narrow:
+            names, cells = panels.fit_table(panels.POSITION_LABELLED, panels.position_rows(d, "", True),
+                                            (0, 1, 2), width)
         else:
-            pos.add_row(self.info.market, "flat", "-", "-", _num(p.get("realized_pnl")))
-        eq = d.get("equity")
-        pnl = d.get("day_pnl_pct")
-        src = str(d.get("equity_source") or "")
-        venue_eq = " (venue)" if src.startswith("drift") else ""  # the account's total collateral
-        eq_txt = f" · equity {eq:,.2f}{venue_eq}" if isinstance(eq, int | float) else (
-            " · equity UNKNOWN" if venue_eq or src.startswith("drift") else "")
-        pos.border_title = "position" + eq_txt + (
-            f" · day {pnl:+.2f}%" if isinstance(pnl, int | float) else "")
+            rows = panels.position_rows(d, self.info.market)
+            names, cells = panels.fit_table(panels.POSITION_COLUMNS, rows, panels.POSITION_PRIORITY, width)
+        _fill(pos, names, cells)
+        pos.border_title = panels.position_title(d, pos.size.width or 60)
         orders = self._q("#orders", DataTable)
-        orders.clear()
         oo = d.get("open_orders") or []
-        for o in oo:
-            px = o.get("trigger_price") or o.get("price")
-            tag = str(o.get("tag") or o.get("order_id") or "")
-            kind = str(o.get("type", "")).replace("trigger_", "t-")
-            role = tag.rsplit(":", 1)[-1] + (" UNKNOWN" if o.get("status") == "unknown" else "")
-            orders.add_row(role, o.get("side", ""), kind,
-                           f"{o.get('size', 0):g}", _num(px))
+        names, cells = panels.fit_table(panels.ORDER_COLUMNS, panels.order_rows(d), panels.ORDER_PRIORITY,
+                                        orders.scrollable_content_region.width - 1)
+        _fill(orders, names, cells)
         err = d.get("venue_error")
         orders.border_title = f"open orders · {len(oo)}" + (f" · venue ERROR {err}" if err else "")
 
     # ------------------------------------------------------------------ commands
-    @on(CommandDone)
-    def _command_done(self, msg: CommandDone) -> None:
-        if not self.screen_stack:
-            return
-        try:
-            self._command_done_once(msg)
-        except NoMatches:  # the screen is being torn down
-            return
-
-    def _command_done_once(self, msg: CommandDone) -> None:
-        if msg.name == "status":
-            if not msg.error:
-                self.status = msg.result
-                self._render_status()
-                self._render_topbar()
-            return
-        if msg.name == "guards":
-            if not msg.error:
-                self.model.guard = msg.result
-                self._render_guardline()
-            return
-        if msg.error:
-            self.notify(f"{msg.name} failed: {msg.error}", severity="error", timeout=8)
-            if msg.name == "kill":
-                self.kill_note = f"KILL FAILED: {msg.error}"
-                self._render_guardline()
-            return
-        r = msg.result or {}
-        if msg.name == "kill":
-            word = "confirmed" if r.get("confirmed") else "pending (retrying)" if r.get("pending") else \
-                "NOT confirmed"
-            self.kill_note = f"KILLED: {r.get('cancelled', 0)} order(s) cancelled, {word}"
-            self._render_guardline()
-        elif msg.name == "automation":
-            self.model.automation_on = bool(r.get("automation_on"))
-            self.notify(f"automation {'on' if r.get('automation_on') else 'off'}", timeout=3)
-        elif msg.name == "preview":
-            screen = self.screen
-            if isinstance(screen, OrderScreen) and isinstance(r, OrderVerdict):
-                screen.show_verdict(msg.context, r)
-        elif msg.name == "submit":
-            status = r.get("status", "?")
-            why = "; ".join(r.get("reasons") or [])
-            self.notify(f"manual order {status}" + (f": {why}" if why else ""),
-                        severity="information" if status == "accepted" else "warning", timeout=8)
-        elif msg.name == "settings":
-            self.notify("settings saved", timeout=3)
-        self._render_topbar()
-        self.poll_status()
-
-    @work(group="commands")
-    async def _run(self, name: str, coro: Any, context: Any = None) -> None:
-        try:
-            result = await coro
-        except Exception as e:
-            self.post_message(CommandDone(name, error=str(e) or type(e).__name__, context=context))
-            return
-        self.post_message(CommandDone(name, result, context=context))
-
-    def action_kill(self) -> None:
-        """No confirmation: the kill starts at once; the answer comes back within 2 s."""
-        self.kill_note = "KILL SENT…"
-        self.model.trading_state = "halted"
-        self._render_topbar()
-        self._render_guardline()
-        self._run("kill", self.commands.kill("kill switch (UI)"))
-
-    def action_toggle_automation(self) -> None:
-        on = not bool(self._automation())
-        self._run("automation", self.commands.set_automation(on))
-
-    def action_order(self) -> None:
-        self.push_screen(OrderScreen())
-
-    def action_settings(self) -> None:
-        self.push_screen(SettingsScreen(self.commands.settings(), self.guards_cfg.max_leverage))
-
-    def action_filter(self) -> None:
-        kinds = sorted({ev.kind for ev in self.model.events})
-
-        def chosen(kind: str | None) -> None:
-            if kind is not None:
-                self.log_filter = kind
-                self._render_activity()
-
-        self.push_screen(FilterScreen(kinds, self.log_filter), chosen)
-
-    async def action_quit(self) -> None:
-        """Quit after the dialog that says what stays on the venue (``engine.on_exit``)."""
-        if isinstance(self.screen, QuitScreen):
-            return
-
-        def chosen(quit_: bool | None) -> None:
-            if quit_:
-                self.exit()
-
-        self.push_screen(QuitScreen(self.info.on_exit, self.status), chosen)
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.binding_rows()))
-
-    def binding_rows(self) -> list[tuple[str, str]]:
-        rows = []
-        for b in self.BINDINGS:
-            assert isinstance(b, Binding)
-            key = self.keymap_cfg.get(b.id or "", b.key)
-            rows.append((self.get_key_display(Binding(key.split(",")[0], ""))
-                         + (f" ({b.id})" if b.id else ""), b.description))
-        return rows + OTHER_KEYS
-
-    @on(DataTable.RowSelected, "#activity")
-    def _details(self) -> None:
-        ev = self.selected_event()
-        if ev is not None:
-            self.push_screen(DetailScreen(ev))
-
-    # the screens call these
-    def request_preview(self, order: ManualOrder) -> None:
-        self._run("preview", self.commands.preview_order(order), context=order)
-
-    def request_submit(self, order: ManualOrder) -> None:
-        self._run("submit", self.commands.submit_order(order), context=order)
-
-    def request_save_settings(self, settings: UiSettings) -> None:
-        self._run("settings", self.commands.save_settings(settings), context=settings)
-
     def on_unmount(self) -> None:
         self.feed.close()
 
 
-def venue_badge(status: dict[str, Any]) -> str:
-    """The venue's state when it is not active: paused = nothing, not even a cancel, can be sent."""
-    v = status.get("venue")
-    state = str(v.get("state") if isinstance(v, dict) else status.get("venue_state") or "active")
-    if state == "paused":
-        if isinstance(v, dict) and v.get("cancels_allowed") is True:  # e.g. Velocity's program check
-            return "VENUE PAUSED: no new orders (cancels still go out)"
-        return "VENUE PAUSED: not even cancels can be sent"
-    if state == "reduce_only":
-        return "VENUE REDUCE-ONLY: no new entries"
-    if state == "down":
-        return "VENUE DOWN"
-    return ""
+def _fill(table: DataTable[Any], names: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Replace the table's rows (and its columns when they changed: a narrower terminal)."""
+    current = [str(c.label) for c in table.columns.values()]
+    if current != list(names):
+        table.clear(columns=True)
+        table.add_columns(*names)
+    else:
+        table.clear()
+    for i, r in enumerate(rows):
+        table.add_row(*r, key=str(i))
 
 
-def _num(x: object) -> str:
-    return f"{x:,.2f}" if isinstance(x, int | float) and math.isfinite(x) else "-"
-
-
-__all__ = ["OrderVerdict", "TraderApp"]
+__all__ = ["OrderVerdict", "TraderApp", "venue_badge"]

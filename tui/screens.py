@@ -22,6 +22,7 @@ from core.exit_policy import MODE_TEXT, order_line, split_orders
 from core.ui_port import (
     SETTING_FIELDS,
     SETTING_LABELS,
+    SETTING_UNITS,
     ManualOrder,
     OrderVerdict,
     UiSettings,
@@ -36,13 +37,15 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark,f1", "dismiss", "close", id="help.close")]
 
-    def __init__(self, rows: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, rows: Sequence[tuple[str, str]], script: Sequence[str] = ()) -> None:
         super().__init__()
         self.rows = rows
+        self.script = script
 
     def compose(self) -> ComposeResult:
         width = max(len(k) for k, _ in self.rows) + 2
-        lines = ["Key bindings (remap them in config: [ui.keys] id = \"key\")", ""]
+        lines = ["What this session shows (UTC, event time):", *self.script, ""] if self.script else []
+        lines += ["Key bindings (remap them in config: [ui.keys] id = \"key\")", ""]
         lines += [f"{k.ljust(width)}{d}" for k, d in self.rows]
         lines += ["", "escape closes this screen"]
         with VerticalScroll(id="help-box", classes="modal-box"):
@@ -90,10 +93,14 @@ class FilterScreen(ModalScreen[str | None]):
 class FormScreen(ModalScreen[None]):
     """Inputs with an error line under each."""
 
-    def field(self, name: str, label: str, value: str = "", placeholder: str = "") -> ComposeResult:
+    def field(self, name: str, label: str, value: str = "", placeholder: str = "",
+              unit: str = "") -> ComposeResult:
+        """One line: the label, a compact input, its unit; the error line under it only when there is one."""
         with Horizontal(classes="form-row"):
             yield Label(label, classes="form-label")
-            yield Input(value, placeholder=placeholder, id=f"in-{name}")
+            yield Input(value, placeholder=placeholder, id=f"in-{name}", compact=True)
+            if unit:
+                yield Label(unit, classes="form-unit")
         yield Label("", id=f"err-{name}", classes="form-error")
 
     def values(self, names: Sequence[str]) -> dict[str, str]:
@@ -101,16 +108,25 @@ class FormScreen(ModalScreen[None]):
 
     def show_errors(self, names: Sequence[str], errors: dict[str, str]) -> None:
         for n in names:
-            self.query_one(f"#err-{n}", Label).update(f"  ↳ {errors[n]}" if n in errors else "")
+            err = self.query_one(f"#err-{n}", Label)
+            err.update(f"  ↳ {errors[n]}" if n in errors else "")
+            err.display = n in errors
 
 
 ORDER_FIELDS = ("side", "price", "size", "sl", "tps")
 
 
 class OrderScreen(FormScreen):
-    """Manual order: fill in, Review (guard verdict), then Confirm or Cancel."""
+    """Manual order: fill in, Review (the engine's verdict), then Confirm or Cancel.
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel", id="order.cancel")]
+    Enter in a field reviews; it never sends. Confirm stays off until a verdict for exactly the
+    fields on screen is shown, and it is never focused for you: sending takes ``ctrl+y`` or tab to
+    Confirm and enter, so Enter-Enter cannot send an order whose verdict was not seen."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "cancel", id="order.cancel"),
+        Binding("ctrl+y", "confirm", "send", id="order.confirm"),
+    ]
 
     def __init__(self, side: str = "buy") -> None:
         super().__init__()
@@ -125,15 +141,16 @@ class OrderScreen(FormScreen):
         with Vertical(id="order-box", classes="modal-box"):
             yield Label("Manual order (post-only; a stop is required)", classes="form-title")
             yield from self.field("side", "side", self.side, "buy | sell")
-            yield from self.field("price", "price", "", "empty = the touch")
+            yield from self.field("price", "price (USD)", "", "empty = the touch")
             yield from self.field("size", "size (SOL)", "")
-            yield from self.field("sl", "stop-loss", "")
-            yield from self.field("tps", "take-profits", "", "e.g. 152.5 153.5")
-            yield Static("Review to see the guard verdict.", id="verdict")
+            yield from self.field("sl", "stop-loss (USD)", "")
+            yield from self.field("tps", "take-profits (USD)", "", "e.g. 152.5 153.5")
+            with VerticalScroll(id="verdict-box"):
+                yield Static("Enter reviews the order: the engine's verdict shows here.", id="verdict")
             with Horizontal(classes="buttons"):
-                yield Button("Review", id="review", variant="primary")
-                yield Button("Confirm", id="confirm", variant="warning", disabled=True)
-                yield Button("Cancel", id="cancel")
+                yield Button("Review (enter)", id="review", variant="primary", compact=True)
+                yield Button("Confirm (ctrl+y)", id="confirm", variant="warning", disabled=True, compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#in-size", Input).focus()
@@ -143,13 +160,15 @@ class OrderScreen(FormScreen):
         if self.order is not None:
             self.order = None
             self.query_one("#confirm", Button).disabled = True
-            self.query_one("#verdict", Static).update("Changed: review again.")
+            self.query_one("#verdict", Static).update("Changed: review again (enter).")
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#review")
     def review(self) -> None:
         order, errors = parse_order_form(self.values(ORDER_FIELDS))
         self.show_errors(ORDER_FIELDS, errors)
+        self.order = None
+        self.query_one("#confirm", Button).disabled = True
         if order is None:
             self.query_one("#verdict", Static).update("Fix the fields marked ↳.")
             return
@@ -157,24 +176,26 @@ class OrderScreen(FormScreen):
         self.trader.request_preview(order)
 
     def show_verdict(self, order: ManualOrder, verdict: OrderVerdict) -> None:
+        current, _ = parse_order_form(self.values(ORDER_FIELDS))
+        if current != order:
+            return  # the fields changed while the engine answered: that verdict is not for them
         box = self.query_one("#verdict", Static)
-        px = f" @ {verdict.price:g}" if verdict.price else ""
-        head = (f"{order.side.upper()} {order.size:g}{px}, stop {order.sl:g}; "
+        px = f" @ {verdict.price:,.2f} USD" if verdict.price else ""
+        head = (f"{order.side.upper()} {order.size:g} SOL{px}, stop {order.sl:,.2f}; "
                 f"guards {verdict.guard_status.upper()}")
         if verdict.ok:
-            box.update(f"{head}\nThe engine would accept it. Confirm to send, Cancel to drop.")
+            box.update(f"{head}\nThe engine would accept it. ctrl+y sends it, esc drops it.")
         else:
             why = "\n".join(f" - {r}" for r in verdict.reasons)
             box.update(f"{head}\nThe engine would REFUSE it:\n{why}\n"
-                       "Confirm sends it anyway (the engine decides), Cancel drops it.")
+                       "ctrl+y sends it anyway (the engine decides), esc drops it.")
+        self.query_one("#verdict-box", VerticalScroll).scroll_home(animate=False)
         self.order = order
-        btn = self.query_one("#confirm", Button)
-        btn.disabled = False
-        btn.focus()
+        self.query_one("#confirm", Button).disabled = False  # enabled, never focused for the user
 
     @on(Button.Pressed, "#confirm")
-    def confirm(self) -> None:
-        if self.order is not None:
+    def action_confirm(self) -> None:
+        if self.order is not None and not self.query_one("#confirm", Button).disabled:
             self.trader.request_submit(self.order)
             self.dismiss()
 
@@ -201,11 +222,11 @@ class SettingsScreen(FormScreen):
         with Vertical(id="settings-box", classes="modal-box"):
             yield Label("Settings (saved; applied now and after a restart)", classes="form-title")
             for n in SETTING_FIELDS:
-                yield from self.field(n, SETTING_LABELS[n], f"{cur[n]:g}")
+                yield from self.field(n, SETTING_LABELS[n], f"{cur[n]:g}", unit=SETTING_UNITS[n])
             yield Static("", id="settings-status")
             with Horizontal(classes="buttons"):
-                yield Button("Save", id="save", variant="primary")
-                yield Button("Cancel", id="cancel")
+                yield Button("Save (enter)", id="save", variant="primary", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one(f"#in-{SETTING_FIELDS[0]}", Input).focus()
@@ -272,8 +293,8 @@ class QuitScreen(ModalScreen[bool]):
             with VerticalScroll(id="quit-scroll"):
                 yield Static(self.body(), id="quit-text")
             with Horizontal(classes="buttons"):
-                yield Button("Quit (q)", id="quit-confirm", variant="error")
-                yield Button("Stay (esc)", id="quit-stay")
+                yield Button("Quit (q)", id="quit-confirm", variant="error", compact=True)
+                yield Button("Stay (esc)", id="quit-stay", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#quit-stay", Button).focus()

@@ -1,14 +1,18 @@
 """The UI's view model: what the bus said, kept in bounded windows (no trading logic).
 
-The app drains its bus subscriptions into a :class:`UiModel` at most 4 times a second and the
-widgets render from it. Every window is bounded so the UI's memory is flat over days.
+The app drains its feed into a :class:`UiModel` at most 4 times a second and the widgets render
+from it. Every window is bounded so the UI's memory is flat over days.
+
+Two feeds fill a model: :class:`BusFeed` (the UI in the runtime's process: bus subscriptions) and
+:class:`tui.sync.QueueFeed` (``autotrader ui`` attached to a running instance).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from core.bars import BarBuilder
 from core.bus import Bus, Subscription, Topic, Topics
@@ -17,12 +21,17 @@ from core.guards import GUARDS, GuardReport
 from core.intents import REGIME, Regime
 from core.market_history import HISTORY, MarketHistory, MarketWindows
 from core.models import Bar, Basis, BookTop, FeedStatus, Funding, Liquidation, OpenInterest, Side, Trade
-from core.ui_port import LIQ_MAP, Cluster, LiqMap, clusters_from
+from core.ui_port import LIQ_MAP, Cluster, LinkState, LiqMap, clusters_from
 
 MINUTE_MS = 60_000
 HEATMAP_WINDOW_MS = 6 * 3600 * 1000
 MAX_BARS = 360  # 6 h of 1m bars
 MAX_EVENTS = 500
+
+#: the bar in progress (built from the trades by the instance; an attached UI receives it ready)
+PARTIAL_BAR: Topic[Bar] = Topic("ui:partial_bar", Bar)
+#: the latest event time the instance has seen (an attached UI receives no trades)
+NOW_MS: Topic[int] = Topic("ui:now_ms", int)
 
 
 @dataclass
@@ -80,6 +89,12 @@ class UiModel:
         self.seq += 1
 
     # ------------------------------------------------------------------ ingest
+    def on_partial(self, bar: Bar) -> None:
+        self.partial = bar
+
+    def on_now(self, ts: int) -> None:
+        self._t(ts)
+
     def _t(self, ts: int) -> None:
         if ts > self.now_ms:
             self.now_ms = ts
@@ -96,12 +111,20 @@ class UiModel:
     def on_trades(self, trades: list[Trade]) -> None:
         """All the primary trades since the last drain (never coalesced): the current bar."""
         for t in trades:
-            if self._builder is None:
-                self._builder = BarBuilder(t.symbol)
-            self._builder.add(t.ts, t.price, t.qty, t.side is Side.SELL)
+            self.add_trade(t)
         if trades:
-            self._t(trades[-1].ts)
-            self.partial = self._builder.current() if self._builder is not None else None
+            self.refresh_partial()
+
+    def add_trade(self, t: Trade) -> None:
+        """One trade into the current bar (:meth:`refresh_partial` makes it visible)."""
+        if self._builder is None:
+            self._builder = BarBuilder(t.symbol)
+        self._builder.add(t.ts, t.price, t.qty, t.side is Side.SELL)
+        self._t(t.ts)
+
+    def refresh_partial(self) -> Bar | None:
+        self.partial = self._builder.current() if self._builder is not None else None
+        return self.partial
 
     def on_funding(self, m: Funding) -> None:
         self.funding = m
@@ -180,32 +203,70 @@ class UiModel:
         return [v for _, v in self.windows.oi_series()]
 
 
+#: the topics a UI follows besides the trades: (topic, queue size, coalesce). Market data coalesces
+#: (latest wins for a slow UI); engine events, liquidations, guard reports and feed statuses never do.
+UI_TOPICS: tuple[tuple[Topic[Any], int, bool], ...] = (
+    (HISTORY, 4, False),  # first: the stored history before any live value
+    (Topics.BOOK, 4, True),
+    (Topics.BARS, 256, True),
+    (Topics.FUNDING, 4, True),
+    (Topics.OPEN_INTEREST, 64, True),
+    (Topics.BASIS, 4, True),
+    (Topics.LIQUIDATIONS, 100_000, False),
+    (Topics.FEED_STATUS, 256, False),
+    (GUARDS, 64, False),
+    (REGIME, 64, False),
+    (ENGINE_EVENTS, 100_000, False),
+    (LIQ_MAP, 4, True),
+)
+#: every topic an attached UI receives, by name
+WIRE_TOPICS: dict[str, Topic[Any]] = {t.name: t for t, _, _ in UI_TOPICS} | {
+    PARTIAL_BAR.name: PARTIAL_BAR, NOW_MS.name: NOW_MS}
+
+
+def model_handlers(m: UiModel) -> dict[str, Callable[[Any], None]]:
+    """The model's handler of each topic of :data:`WIRE_TOPICS`, by topic name."""
+    return {
+        Topics.BOOK.name: m.on_book, Topics.BARS.name: m.on_bar, Topics.FUNDING.name: m.on_funding,
+        Topics.OPEN_INTEREST.name: m.on_oi, Topics.BASIS.name: m.on_basis,
+        Topics.LIQUIDATIONS.name: m.on_liq, Topics.FEED_STATUS.name: m.on_feed, GUARDS.name: m.on_guard,
+        REGIME.name: m.on_regime, ENGINE_EVENTS.name: m.on_event, LIQ_MAP.name: m.on_liq_map,
+        PARTIAL_BAR.name: m.on_partial, NOW_MS.name: m.on_now, HISTORY.name: m.prefill_market,
+    }
+
+
+class UiFeed(Protocol):
+    """Where the app's model comes from (:class:`BusFeed` or :class:`tui.sync.QueueFeed`)."""
+
+    model: UiModel
+
+    def drain(self) -> tuple[int, list[EngineEvent]]: ...
+
+    def take_link_changes(self) -> list[LinkState]: ...
+
+    def close(self) -> None: ...
+
+
 class BusFeed:
-    """The app's bus subscriptions: market data coalesces (latest wins for a slow UI); engine events,
-    liquidations, guard reports and feed statuses are never dropped."""
+    """The app's bus subscriptions (:data:`UI_TOPICS`, plus every primary trade for the current bar)."""
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
         m = UiModel()
         self.model = m
         self._subs: list[tuple[Subscription[object], object]] = []
-        self._add(HISTORY, m.prefill_market, 4, False)  # first: history before any live value
-        self._add(Topics.BOOK, m.on_book, 4, True)
-        self._add(Topics.BARS, m.on_bar, 256, True)
         self._trades: Subscription[Trade] = bus.subscribe(Topics.TRADES, maxsize=1_000_000)
-        self._add(Topics.FUNDING, m.on_funding, 4, True)
-        self._add(Topics.OPEN_INTEREST, m.on_oi, 64, True)
-        self._add(Topics.BASIS, m.on_basis, 4, True)
-        self._add(Topics.LIQUIDATIONS, m.on_liq, 100_000, False)
-        self._add(Topics.FEED_STATUS, m.on_feed, 256, False)
-        self._add(GUARDS, m.on_guard, 64, False)
-        self._add(REGIME, m.on_regime, 64, False)
-        self._add(ENGINE_EVENTS, m.on_event, 100_000, False)
-        self._add(LIQ_MAP, m.on_liq_map, 4, True)
+        handlers = model_handlers(m)
+        for topic, maxsize, coalesce in UI_TOPICS:
+            self._add(topic, handlers[topic.name], maxsize, coalesce)
 
     def _add(self, topic: Topic[Any], handler: object, maxsize: int, coalesce: bool) -> None:
         sub: Subscription[object] = self.bus.subscribe(topic, maxsize=maxsize, coalesce=coalesce)
         self._subs.append((sub, handler))
+
+    def take_link_changes(self) -> list[LinkState]:
+        """In the runtime's process there is no link to the instance."""
+        return []
 
     def drain(self) -> tuple[int, list[EngineEvent]]:
         """Apply everything queued; returns how many messages and the new engine events."""

@@ -45,7 +45,8 @@ class Card(Panel):
                 self.add_class(f"-{level}")
             self.level = level
         word = LEVEL_WORD.get(level, "")
-        self.set(f"{value} {word}".rstrip() if word and word != "ok" else value)
+        self.border_subtitle = word if word != "ok" else ""  # on the border: the value keeps its line
+        self.set(value)
 
 
 class Chart(Panel):
