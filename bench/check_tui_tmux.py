@@ -87,15 +87,28 @@ def main() -> int:
         halted = None
         while time.monotonic() - t0 < 5.0:
             screen = capture(session)
-            if "HALTED" in screen and re.search(r"open orders · [01]\b", screen) and "KILLED" in screen:
+            # the kill panel opens over the tables; the top bar and the guard line stay visible
+            panel = "trading HALTED" in screen and "cancelled" in screen
+            table = re.search(r"open orders · [01]\b", screen) is not None
+            if "HALTED" in screen and "KILLED" in screen and (panel or table):
                 halted = time.monotonic() - t0
                 break
             time.sleep(0.05)
         took = f"{halted:.2f} s" if halted is not None else "not within 5 s"
-        print(f"--- after ctrl+k: HALTED, entries and TPs gone (the stop stays) shown in {took}")
+        print(f"--- after ctrl+k: HALTED and the kill panel shown in {took}")
         print(screen.rstrip())
         if halted is None or halted > 2.0:
-            failures.append(f"ctrl+k: HALTED without entries/TPs not shown within 2 s ({halted})")
+            failures.append(f"ctrl+k: HALTED and the kill panel not shown within 2 s ({halted})")
+        tmux("send-keys", "-t", session, "Escape")  # close the panel: the orders table holds the stop only
+        t1, shown = time.monotonic(), False
+        while time.monotonic() - t1 < 5.0 and not shown:
+            screen = capture(session)
+            shown = re.search(r"open orders · [01]\b", screen) is not None and "trading HALTED" not in screen
+            time.sleep(0.05)
+        print("--- after esc: the orders table (entries and take-profits gone, the stop stays)")
+        print(screen.rstrip())
+        if not shown:
+            failures.append("after the kill: the orders table does not show at most the stop")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
