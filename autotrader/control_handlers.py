@@ -17,13 +17,12 @@ from typing import Any
 
 from autotrader.control import Handler
 from autotrader.trading import TradingStack
-from core.engine_types import ENGINE_EVENTS, EngineEvent
+from core.engine_types import ENGINE_EVENTS, EngineEvent, TradingState
 from core.guard_config import RiskConfig
 from core.guard_monitor import GuardMonitor
 from core.guards import to_json as guards_to_json
 from core.intents import INTENTS
 from core.manual import ManualIntentError, build_manual_intent
-from execution.engine import TradingState
 
 Spawn = Callable[[Awaitable[Any], str], "asyncio.Task[Any]"]
 

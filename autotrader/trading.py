@@ -20,12 +20,12 @@ from autotrader.metrics import Metrics
 from core.bus import Bus, Topics
 from core.clock import Clock
 from core.config_schema import Config, engine_config
-from core.engine_types import EngineEvent
+from core.engine_types import EngineEvent, TradingState
 from core.guards import GuardReport
 from core.journal_port import OrderJournal
 from core.storage_health import StorageHealth
 from core.venue import Venue
-from execution.engine import Engine, TradingState
+from execution.engine import Engine
 from execution.paper import PaperVenue
 from storage.activity_log import ActivityLog
 from storage.journal import Journal

@@ -4,6 +4,7 @@ lifecycle asks the engine to execute and the inputs it consumes. See :mod:`core.
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -11,6 +12,15 @@ import msgspec
 from core.bus import Topic
 from core.guards import GuardReport
 from core.venue import Fill, Order, OrderRequest
+
+
+class TradingState(StrEnum):
+    """The engine's trading state (``ACTIVE`` → ``REDUCING`` on a storage fault → ``HALTED`` on a kill)."""
+
+    ACTIVE = "active"
+    REDUCING = "reducing"
+    HALTED = "halted"
+
 
 # --------------------------------------------------------------------------- config
 

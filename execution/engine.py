@@ -28,7 +28,6 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -59,6 +58,7 @@ from core.engine_types import (
     Step,
     Tick,
 )
+from core.engine_types import TradingState as TradingState  # re-exported: execution.engine.TradingState
 from core.guards import GUARDS, GuardReport
 from core.indicators import Atr, Resampler
 from core.intents import INTENTS, Intent, SignalVeto
@@ -94,12 +94,6 @@ _TERMINAL_EVENT = {
     OrderStatus.CANCELLED: "order_cancelled",
     OrderStatus.REJECTED: "order_rejected",
 }
-
-
-class TradingState(StrEnum):
-    ACTIVE = "active"
-    REDUCING = "reducing"
-    HALTED = "halted"
 
 
 class Engine:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core.engine_types import EngineEvent
+from core.engine_types import EngineEvent, TradingState
 from core.journal_port import JournalError
 from core.reconcile import reconcile
 from core.recovery import RecoveryError, intent_from_payload, position_mismatch, recover_lifecycle
@@ -31,7 +31,6 @@ QTY_EPS = 1e-9
 async def recover(engine: Engine) -> None:
     if engine.recovered:
         return
-    from execution.engine import TradingState
 
     gw, venue, m, j = engine.gateway, engine.venue, engine.cfg.market, engine.journal
     now = engine.clock.now_ms()
