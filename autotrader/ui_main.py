@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,6 +66,23 @@ def run_with_ui(
         lock.release()
 
 
+UI_EXIT_GRACE_S = 10.0
+
+
+def _exit_if_the_ui_hangs(rt_task: asyncio.Task[int]) -> None:
+    """The runtime has stopped (its leaving is done and recorded); if the UI cannot close — Textual's
+    writer blocks for good once the terminal has hung up (SSH dropped, tmux pane killed) — end the
+    process anyway, so it never lingers holding the state lock."""
+    code = 1 if rt_task.cancelled() or rt_task.exception() is not None else (rt_task.result() or 0)
+
+    def force() -> None:
+        os._exit(code)  # no logging here: its lock may be held by the blocked thread ("stopped" is logged)
+
+    timer = threading.Timer(UI_EXIT_GRACE_S, force)
+    timer.daemon = True  # a normal exit never waits for it
+    timer.start()
+
+
 def _run_with_ui(cfg: Config, replay_path: Path | None, speed: float, store_root: Path | None,
                  state_db: Path, control_path: Path | None, label: str, log_path: Path | None,
                  fast_forward: bool = False, chapters: Sequence[tuple[int, str]] = ()) -> int:
@@ -90,9 +109,17 @@ def _run_with_ui(cfg: Config, replay_path: Path | None, speed: float, store_root
             why = runtime.start_error or f"see {log_file}"
             print(f"autotrader: cannot start: {why}", file=sys.stderr)
             return rt_task.result() or 2
-        rt_task.add_done_callback(lambda _t: app.exit())
+        ui_returned = False
+
+        def runtime_done(_t: asyncio.Task[int]) -> None:
+            app.exit()
+            if not ui_returned:  # the runtime stopped first (SIGHUP, SIGTERM, an error)
+                _exit_if_the_ui_hangs(_t)
+
+        rt_task.add_done_callback(runtime_done)
         try:
             await app.run_async()
+            ui_returned = True
         finally:
             runtime.stop_event.set()
             with contextlib.suppress(asyncio.CancelledError):
